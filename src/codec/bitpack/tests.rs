@@ -1,0 +1,52 @@
+use super::*;
+use proptest::prelude::*;
+
+fn roundtrip(vals: [u64; MINI_LEN], width: u8) {
+    let mut buf = Vec::new();
+    pack(&vals, width, &mut buf);
+    assert_eq!(buf.len(), packed_len(width));
+    let mut out = [0u64; MINI_LEN];
+    unpack(&buf, width, &mut out);
+    assert_eq!(out, vals, "width {width}");
+}
+
+#[test]
+fn every_width_roundtrips_extremes() {
+    for width in 0..=64u8 {
+        let max = if width == 64 {
+            u64::MAX
+        } else {
+            (1u64 << width) - 1
+        };
+        let mut vals = [0u64; MINI_LEN];
+        for (i, v) in vals.iter_mut().enumerate() {
+            *v = match i % 3 {
+                0 => max,
+                1 => 0,
+                _ => max / 3,
+            };
+        }
+        roundtrip(vals, width);
+    }
+}
+
+#[test]
+fn bits_needed_matches_definition() {
+    assert_eq!(bits_needed(0), 0);
+    assert_eq!(bits_needed(1), 1);
+    assert_eq!(bits_needed(255), 8);
+    assert_eq!(bits_needed(256), 9);
+    assert_eq!(bits_needed(u64::MAX), 64);
+}
+
+proptest! {
+    #[test]
+    fn random_values_roundtrip(width in 0u8..=64, seed in any::<[u64; 8]>()) {
+        let mask = if width == 64 { u64::MAX } else { (1u64 << width) - 1 };
+        let mut vals = [0u64; MINI_LEN];
+        for (i, v) in vals.iter_mut().enumerate() {
+            *v = seed[i % 8].rotate_left(i as u32 * 7) & mask;
+        }
+        roundtrip(vals, width);
+    }
+}

@@ -1,0 +1,80 @@
+use super::*;
+use proptest::prelude::*;
+
+fn roundtrip(v: &[i64]) -> usize {
+    let mut buf = Vec::new();
+    encode(v, &mut buf);
+    let (back, used) = decode(&buf).expect("decodes");
+    assert_eq!(used, buf.len());
+    assert_eq!(back, v);
+    buf.len()
+}
+
+#[test]
+fn empty_and_single() {
+    roundtrip(&[]);
+    roundtrip(&[42]);
+    roundtrip(&[i64::MIN]);
+}
+
+#[test]
+fn extremes_roundtrip() {
+    roundtrip(&[i64::MIN, i64::MAX, 0, -1, 1, i64::MAX, i64::MIN]);
+}
+
+#[test]
+fn constant_column_is_tiny() {
+    let v = vec![12_345i64; 4096];
+    assert!(roundtrip(&v) < 200);
+}
+
+#[test]
+fn counter_prefers_deltas() {
+    let v: Vec<i64> = (0..4096).map(|i| 1_000_000 + i * 250 + (i % 7)).collect();
+    let len = roundtrip(&v);
+    // Deltas span 0..=6 plus the step: 3 bits a value, far below the 22 bits of the values.
+    assert!(len < 4096 * 3 / 8 + 300, "len {len}");
+    let mut buf = Vec::new();
+    encode(&v, &mut buf);
+    assert_eq!(buf[0], MODE_DELTAS);
+}
+
+#[test]
+fn truncations_error_not_panic() {
+    let v: Vec<i64> = (0..300).map(|i| (i * 7919) % 1000).collect();
+    let mut buf = Vec::new();
+    encode(&v, &mut buf);
+    for cut in 0..buf.len() {
+        assert!(decode(&buf[..cut]).is_err(), "cut at {cut} decoded");
+    }
+}
+
+#[test]
+fn bad_width_is_reported() {
+    let mut buf = Vec::new();
+    encode(&[1, 2, 3], &mut buf);
+    buf[HEADER_LEN] = 65;
+    let err = decode(&buf).unwrap_err();
+    assert_eq!(err.at, HEADER_LEN);
+}
+
+proptest! {
+    #[test]
+    fn random_columns_roundtrip(v in proptest::collection::vec(any::<i64>(), 0..700)) {
+        roundtrip(&v);
+    }
+
+    #[test]
+    fn small_range_columns_roundtrip(
+        base in any::<i64>(),
+        v in proptest::collection::vec(0i64..5000, 0..700),
+    ) {
+        let v: Vec<i64> = v.into_iter().map(|x| base.wrapping_add(x)).collect();
+        roundtrip(&v);
+    }
+
+    #[test]
+    fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+        let _ = decode(&bytes);
+    }
+}

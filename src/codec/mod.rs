@@ -1,0 +1,66 @@
+//! Codecs: pure functions from columns to bytes and back.
+//!
+//! Nothing here knows about files; the segment module frames these bytes with lengths and
+//! checksums. Every decoder validates what it reads and returns a [`DecodeError`] naming the
+//! offset (relative to the start of the bytes it was given) instead of panicking.
+
+pub mod bitpack;
+pub mod ints;
+pub mod timestamps;
+pub mod values;
+
+/// A decoder found bytes that do not describe a valid column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeError {
+    /// What was wrong.
+    pub what: &'static str,
+    /// Offset, relative to the start of the decoded bytes.
+    pub at: usize,
+}
+
+impl DecodeError {
+    pub(crate) fn new(what: &'static str, at: usize) -> Self {
+        DecodeError { what, at }
+    }
+}
+
+/// A bounds-checked little-endian cursor over a byte slice.
+pub(crate) struct Cursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    pub(crate) fn new(buf: &'a [u8]) -> Self {
+        Cursor { buf, pos: 0 }
+    }
+
+    pub(crate) fn pos(&self) -> usize {
+        self.pos
+    }
+
+    pub(crate) fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], DecodeError> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.buf.len())
+            .ok_or(DecodeError::new(what, self.pos))?;
+        let s = &self.buf[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+
+    pub(crate) fn u8(&mut self, what: &'static str) -> Result<u8, DecodeError> {
+        Ok(self.take(1, what)?[0])
+    }
+
+    pub(crate) fn u32(&mut self, what: &'static str) -> Result<u32, DecodeError> {
+        let b = self.take(4, what)?;
+        Ok(u32::from_le_bytes(b.try_into().expect("4 bytes")))
+    }
+
+    pub(crate) fn i64(&mut self, what: &'static str) -> Result<i64, DecodeError> {
+        let b = self.take(8, what)?;
+        Ok(i64::from_le_bytes(b.try_into().expect("8 bytes")))
+    }
+}

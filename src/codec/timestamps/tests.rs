@@ -1,0 +1,73 @@
+use super::*;
+use proptest::prelude::*;
+
+fn roundtrip(ts: &[i64]) -> Vec<u8> {
+    let mut buf = Vec::new();
+    encode(ts, &mut buf);
+    let (col, used) = TsColumn::parse(&buf, ts.len()).expect("parses");
+    assert_eq!(used, buf.len());
+    let mut back = Vec::new();
+    col.decode_into(&mut back);
+    assert_eq!(back, ts);
+    buf
+}
+
+#[test]
+fn full_regular_series_is_constant_size() {
+    let ts: Vec<i64> = (0..35_040).map(|k| 1_700_000_100 + k * 900).collect();
+    let buf = roundtrip(&ts);
+    assert_eq!(buf.len(), 1 + 8 + 4 + 4 + 1);
+}
+
+#[test]
+fn gaps_use_a_bitmap() {
+    let ts: Vec<i64> = (0..1000).filter(|k| k % 10 != 3).map(|k| k * 900).collect();
+    let buf = roundtrip(&ts);
+    assert_eq!(buf[0], KIND_REGULAR);
+    assert_eq!(buf.len(), 18 + 125);
+}
+
+#[test]
+fn irregular_falls_back_to_deltas() {
+    let ts = [0, 1, 1000, 1_000_000, i64::MAX];
+    let buf = roundtrip(&ts);
+    assert_eq!(buf[0], KIND_IRREGULAR);
+    roundtrip(&[i64::MIN, 0, i64::MAX]);
+}
+
+#[test]
+fn single_and_empty() {
+    roundtrip(&[5]);
+    roundtrip(&[i64::MIN]);
+    roundtrip(&[]);
+}
+
+#[test]
+fn wrong_count_is_an_error() {
+    let mut buf = Vec::new();
+    encode(&[0, 900, 1800], &mut buf);
+    assert!(TsColumn::parse(&buf, 2).is_err());
+    let mut buf = Vec::new();
+    encode(&[0, 1, 7], &mut buf);
+    assert!(TsColumn::parse(&buf, 4).is_err());
+}
+
+proptest! {
+    #[test]
+    fn random_increasing_roundtrip(start in any::<i32>(), gaps in proptest::collection::vec(1i64..5000, 0..500)) {
+        let mut ts = vec![start as i64];
+        for g in gaps { let n = ts[ts.len()-1] + g; ts.push(n); }
+        roundtrip(&ts);
+    }
+
+    #[test]
+    fn gappy_grid_roundtrip(keep in proptest::collection::vec(any::<bool>(), 1..600)) {
+        let ts: Vec<i64> = keep.iter().enumerate().filter(|(_, &k)| k).map(|(i, _)| i as i64 * 900).collect();
+        if !ts.is_empty() { roundtrip(&ts); }
+    }
+
+    #[test]
+    fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200), count in 0usize..100) {
+        let _ = TsColumn::parse(&bytes, count);
+    }
+}

@@ -1,0 +1,15 @@
+//! Immutable segment files: written once by [`writer`], mapped and read by [`reader`].
+//!
+//! Where a byte is written: `writer.rs` (`write_block`, `finish`). Where it is read back:
+//! `reader.rs` (`Segment::open` for header, footer and index; `Segment::with_block` for
+//! blocks). Where it is checked: the same functions, before anything is interpreted.
+
+mod mmap;
+pub(crate) mod reader;
+pub(crate) mod writer;
+
+pub(crate) use reader::{BlockEntry, BlockView, Segment};
+pub(crate) use writer::SegmentWriter;
+
+#[cfg(test)]
+mod tests;

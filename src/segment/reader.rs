@@ -1,0 +1,374 @@
+//! Opens, validates and reads a sealed segment through its read-only mapping.
+
+use super::mmap::Mapped;
+use crate::codec::ints::IntColumn;
+use crate::codec::timestamps::TsColumn;
+use crate::codec::values::{self, ValueKind};
+use crate::codec::DecodeError;
+use crate::error::{Error, Result};
+use crate::format::*;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// One block's index entry: where it is and the statistics that let aggregates skip it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct BlockEntry {
+    pub offset: u64,
+    pub len: u32,
+    pub count: u32,
+    pub t_first: i64,
+    pub t_last: i64,
+    pub min: f64,
+    pub max: f64,
+    pub sum: f64,
+    pub first: f64,
+    pub last: f64,
+}
+
+fn le_u32(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
+}
+fn le_u64(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
+}
+fn le_f64(b: &[u8], at: usize) -> f64 {
+    f64::from_bits(le_u64(b, at))
+}
+
+impl BlockEntry {
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.offset.to_le_bytes());
+        out.extend_from_slice(&self.len.to_le_bytes());
+        out.extend_from_slice(&self.count.to_le_bytes());
+        out.extend_from_slice(&self.t_first.to_le_bytes());
+        out.extend_from_slice(&self.t_last.to_le_bytes());
+        for v in [self.min, self.max, self.sum, self.first, self.last] {
+            out.extend_from_slice(&v.to_bits().to_le_bytes());
+        }
+    }
+
+    fn decode(b: &[u8]) -> BlockEntry {
+        BlockEntry {
+            offset: le_u64(b, 0),
+            len: le_u32(b, 8),
+            count: le_u32(b, 12),
+            t_first: le_u64(b, 16) as i64,
+            t_last: le_u64(b, 24) as i64,
+            min: le_f64(b, 32),
+            max: le_f64(b, 40),
+            sum: le_f64(b, 48),
+            first: le_f64(b, 56),
+            last: le_f64(b, 64),
+        }
+    }
+}
+
+/// A meter's contiguous run of blocks in a segment.
+#[derive(Debug, Clone, Copy)]
+struct MeterEntry {
+    meter: u32,
+    first_block: u32,
+    n_blocks: u32,
+}
+
+/// A block whose checksum passed, parsed down to its columns.
+pub(crate) struct BlockView<'a> {
+    pub kind: ValueKind,
+    pub ts: TsColumn<'a>,
+    pub ints: IntColumn<'a>,
+}
+
+/// An open, validated, read-only segment.
+pub(crate) struct Segment {
+    path: PathBuf,
+    map: Mapped,
+    meters: Vec<MeterEntry>,
+    blocks: Vec<BlockEntry>,
+    /// Blocks whose CRC has been checked since this segment was opened.
+    verified: Vec<AtomicBool>,
+}
+
+impl Segment {
+    /// Maps `path` and validates header, footer and index.
+    pub(crate) fn open(path: &Path) -> Result<Segment> {
+        let len = std::fs::metadata(path)
+            .map_err(|e| Error::io(path, e))?
+            .len();
+        if len < (HEADER_LEN + FOOTER_LEN) as u64 {
+            return Err(Error::corrupt(
+                path,
+                0,
+                format!("segment of {len} bytes is shorter than header and footer"),
+            ));
+        }
+        let map = Mapped::open(path)?;
+        let b = map.bytes();
+        let corrupt = |offset: usize, what: &str| Error::corrupt(path, offset as u64, what);
+        if b[..SEGMENT_MAGIC.len()] != SEGMENT_MAGIC {
+            return Err(corrupt(0, "bad segment header magic"));
+        }
+        check_crc(path, b, 0, HEADER_CRC)?;
+        let version = FormatVersion::check(b[HEADER_VERSION], path)?;
+
+        let f = b.len() - FOOTER_LEN;
+        let footer = &b[f..];
+        if footer[FOOTER_MAGIC..] != SEGMENT_MAGIC {
+            return Err(corrupt(f + FOOTER_MAGIC, "bad segment footer magic"));
+        }
+        check_crc(path, b, f, f + FOOTER_CRC)?;
+        if FormatVersion::check(footer[FOOTER_VERSION], path)? != version {
+            return Err(corrupt(
+                f + FOOTER_VERSION,
+                "footer version differs from header version",
+            ));
+        }
+        let index_offset = le_u64(footer, FOOTER_INDEX_OFFSET);
+        let index_len = le_u64(footer, FOOTER_INDEX_LEN);
+        let n_meters = le_u32(footer, FOOTER_N_METERS) as u64;
+        let n_blocks = le_u32(footer, FOOTER_N_BLOCKS) as u64;
+        let expect_len = n_meters * METER_ENTRY_LEN as u64 + n_blocks * BLOCK_ENTRY_LEN as u64;
+        if index_len != expect_len
+            || index_offset < HEADER_LEN as u64
+            || index_offset.checked_add(index_len) != Some(f as u64)
+        {
+            return Err(corrupt(f, "index bounds do not fit the file"));
+        }
+        let (io, il) = (index_offset as usize, index_len as usize);
+        let index = &b[io..io + il];
+        let crc = crc32fast::hash(index);
+        let stored = le_u32(footer, FOOTER_INDEX_CRC);
+        if crc != stored {
+            return Err(Error::ChecksumMismatch {
+                path: path.to_owned(),
+                offset: index_offset,
+                expected: stored,
+                got: crc,
+            });
+        }
+
+        let (n_meters, n_blocks) = (n_meters as usize, n_blocks as usize);
+        let mut meters = Vec::with_capacity(n_meters);
+        let mut next_block = 0u32;
+        for k in 0..n_meters {
+            let at = k * METER_ENTRY_LEN;
+            let m = MeterEntry {
+                meter: le_u32(index, at),
+                first_block: le_u32(index, at + 4),
+                n_blocks: le_u32(index, at + 8),
+            };
+            if meters
+                .last()
+                .is_some_and(|p: &MeterEntry| p.meter >= m.meter)
+                || m.first_block != next_block
+                || m.n_blocks == 0
+            {
+                return Err(corrupt(
+                    io + at,
+                    "meter entries out of order or not covering the blocks",
+                ));
+            }
+            next_block = next_block
+                .checked_add(m.n_blocks)
+                .ok_or_else(|| corrupt(io + at, "block count overflow"))?;
+            meters.push(m);
+        }
+        if next_block as usize != n_blocks {
+            return Err(corrupt(io, "meter entries do not cover every block"));
+        }
+
+        let mut blocks = Vec::with_capacity(n_blocks);
+        let mut expect_offset = HEADER_LEN as u64;
+        let base = io + n_meters * METER_ENTRY_LEN;
+        for k in 0..n_blocks {
+            let at = base + k * BLOCK_ENTRY_LEN;
+            let e = BlockEntry::decode(&b[at..at + BLOCK_ENTRY_LEN]);
+            if e.offset != expect_offset
+                || (e.len as usize) < BLOCK_OVERHEAD
+                || e.count == 0
+                || e.count as usize > BLOCK_LEN
+                || e.t_first > e.t_last
+            {
+                return Err(corrupt(at, "block entry out of bounds or inconsistent"));
+            }
+            expect_offset += e.len as u64;
+            blocks.push(e);
+        }
+        if expect_offset != index_offset {
+            return Err(corrupt(io, "blocks do not fill the data region"));
+        }
+        for m in &meters {
+            let r = m.first_block as usize..(m.first_block + m.n_blocks) as usize;
+            if blocks[r].windows(2).any(|w| w[0].t_last >= w[1].t_first) {
+                return Err(corrupt(io, "blocks of a meter overlap in time"));
+            }
+        }
+        let verified = (0..n_blocks).map(|_| AtomicBool::new(false)).collect();
+        Ok(Segment {
+            path: path.to_owned(),
+            map,
+            meters,
+            blocks,
+            verified,
+        })
+    }
+
+    /// File path of this segment.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Size of the file in bytes.
+    pub(crate) fn file_len(&self) -> u64 {
+        self.map.bytes().len() as u64
+    }
+
+    /// All block entries, indexed by block number.
+    pub(crate) fn blocks(&self) -> &[BlockEntry] {
+        &self.blocks
+    }
+
+    /// Dense ids of the meters stored here, increasing.
+    pub(crate) fn meter_ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.meters.iter().map(|m| m.meter)
+    }
+
+    /// Block numbers of `meter`'s blocks (empty when the meter is absent).
+    pub(crate) fn meter_blocks(&self, meter: u32) -> Range<usize> {
+        match self.meters.binary_search_by_key(&meter, |m| m.meter) {
+            Ok(k) => {
+                let m = self.meters[k];
+                m.first_block as usize..(m.first_block + m.n_blocks) as usize
+            }
+            Err(_) => 0..0,
+        }
+    }
+
+    /// Checks block `idx` and hands its parsed columns to `f`. `scratch` holds the
+    /// decompressed body of zstd blocks.
+    pub(crate) fn with_block<'s, R>(
+        &'s self,
+        idx: usize,
+        scratch: &'s mut Vec<u8>,
+        f: impl FnOnce(BlockView<'_>) -> R,
+    ) -> Result<R> {
+        let e = &self.blocks[idx];
+        let start = e.offset as usize;
+        let block = &self.map.bytes()[start..start + e.len as usize];
+        if !self.verified[idx].load(Ordering::Relaxed) {
+            let crc_at = block.len() - 4;
+            let stored = le_u32(block, crc_at);
+            let got = crc32fast::hash(&block[..crc_at]);
+            if stored != got {
+                return Err(Error::ChecksumMismatch {
+                    path: self.path.clone(),
+                    offset: e.offset,
+                    expected: stored,
+                    got,
+                });
+            }
+            self.verified[idx].store(true, Ordering::Relaxed);
+        }
+        let corrupt =
+            |at: usize, what: &str| Error::corrupt(&self.path, e.offset + at as u64, what);
+        if le_u32(block, 0) != e.count {
+            return Err(corrupt(0, "block count differs from its index entry"));
+        }
+        let kind = ValueKind::from_bytes(block[BLOCK_VALUE_KIND], block[BLOCK_SCALE])
+            .ok_or_else(|| corrupt(BLOCK_VALUE_KIND, "unknown value kind or scale"))?;
+        let flags = block[BLOCK_FLAGS];
+        if flags & !BLOCK_FLAG_ZSTD != 0 || block[BLOCK_FLAGS + 1] != 0 {
+            return Err(corrupt(BLOCK_FLAGS, "unknown block flags"));
+        }
+        let body_len = le_u32(block, BLOCK_BODY_LEN) as usize;
+        let stored = &block[BLOCK_BODY..block.len() - 4];
+        let body: &[u8] = if flags & BLOCK_FLAG_ZSTD != 0 {
+            // A block of at most BLOCK_LEN readings never needs more than this; a larger
+            // claim is corruption, not a reason to allocate.
+            if body_len > BLOCK_LEN * 24 + 1024 {
+                return Err(corrupt(
+                    BLOCK_BODY_LEN,
+                    "decompressed body length out of range",
+                ));
+            }
+            *scratch = zstd::bulk::decompress(stored, body_len)
+                .map_err(|_| corrupt(BLOCK_BODY, "zstd frame does not decompress"))?;
+            if scratch.len() != body_len {
+                return Err(corrupt(
+                    BLOCK_BODY_LEN,
+                    "decompressed length differs from header",
+                ));
+            }
+            scratch
+        } else {
+            if body_len != stored.len() {
+                return Err(corrupt(
+                    BLOCK_BODY_LEN,
+                    "body length differs from block length",
+                ));
+            }
+            stored
+        };
+        let in_body = |d: DecodeError| corrupt(BLOCK_BODY + d.at, d.what);
+        let count = e.count as usize;
+        let (ts, used) = TsColumn::parse(body, count).map_err(in_body)?;
+        let (ints, used2) = IntColumn::parse(&body[used..])
+            .map_err(|d| corrupt(BLOCK_BODY + used + d.at, d.what))?;
+        if ints.len() != count {
+            return Err(corrupt(
+                BLOCK_BODY + used,
+                "value count differs from reading count",
+            ));
+        }
+        if used + used2 != body.len() {
+            return Err(corrupt(
+                BLOCK_BODY + used + used2,
+                "trailing bytes after the value column",
+            ));
+        }
+        let (first, last) = match &ts {
+            TsColumn::Regular {
+                start, step, slots, ..
+            } => (*start, *start + (*slots as i64 - 1) * *step as i64),
+            TsColumn::Irregular(v) => (v[0], v[v.len() - 1]),
+        };
+        if first != e.t_first || last != e.t_last {
+            return Err(corrupt(
+                BLOCK_BODY,
+                "timestamps differ from the index entry",
+            ));
+        }
+        Ok(f(BlockView { kind, ts, ints }))
+    }
+
+    /// Appends block `idx`'s readings to `ts` and `vals`.
+    pub(crate) fn read_block(
+        &self,
+        idx: usize,
+        scratch: &mut Vec<u8>,
+        ints: &mut Vec<i64>,
+        ts: &mut Vec<i64>,
+        vals: &mut Vec<f64>,
+    ) -> Result<()> {
+        self.with_block(idx, scratch, |v| {
+            ints.clear();
+            v.ints.decode_into(ints);
+            v.ts.decode_into(ts);
+            values::from_ints(v.kind, ints, vals);
+        })
+    }
+}
+
+fn check_crc(path: &Path, b: &[u8], from: usize, crc_at: usize) -> Result<()> {
+    let stored = le_u32(b, crc_at);
+    let got = crc32fast::hash(&b[from..crc_at]);
+    if stored != got {
+        return Err(Error::ChecksumMismatch {
+            path: path.to_owned(),
+            offset: from as u64,
+            expected: stored,
+            got,
+        });
+    }
+    Ok(())
+}

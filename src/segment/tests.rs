@@ -1,0 +1,132 @@
+use super::*;
+use proptest::prelude::*;
+
+fn no_windows(_: i64) -> i64 {
+    i64::MAX
+}
+
+fn write_and_read(series: &[(u32, Vec<i64>, Vec<f64>)]) -> Vec<(u32, Vec<i64>, Vec<f64>)> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.mts");
+    let mut w = SegmentWriter::create(&path).unwrap();
+    for (m, ts, vs) in series {
+        w.add_series(*m, ts, vs, &no_windows).unwrap();
+    }
+    w.finish().unwrap();
+    let seg = Segment::open(&path).unwrap();
+    let mut out = Vec::new();
+    let (mut scratch, mut ints) = (Vec::new(), Vec::new());
+    for m in seg.meter_ids().collect::<Vec<_>>() {
+        let (mut ts, mut vs) = (Vec::new(), Vec::new());
+        for b in seg.meter_blocks(m) {
+            seg.read_block(b, &mut scratch, &mut ints, &mut ts, &mut vs)
+                .unwrap();
+        }
+        out.push((m, ts, vs));
+    }
+    out
+}
+
+fn assert_same(a: &[(u32, Vec<i64>, Vec<f64>)], b: &[(u32, Vec<i64>, Vec<f64>)]) {
+    let a: Vec<_> = a.iter().filter(|s| !s.1.is_empty()).collect();
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(b) {
+        assert_eq!(x.0, y.0);
+        assert_eq!(x.1, y.1);
+        let xb: Vec<u64> = x.2.iter().map(|v| v.to_bits()).collect();
+        let yb: Vec<u64> = y.2.iter().map(|v| v.to_bits()).collect();
+        assert_eq!(xb, yb);
+    }
+}
+
+#[test]
+fn blocks_split_at_block_len_and_windows() {
+    let ts: Vec<i64> = (0..10_000).map(|k| k * 900).collect();
+    let vs: Vec<f64> = (0..10_000).map(|k| (k % 97) as f64 * 0.25).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.mts");
+    let mut w = SegmentWriter::create(&path).unwrap();
+    let day = |t: i64| (t.div_euclid(86_400) + 1) * 86_400;
+    w.add_series(3, &ts, &vs, &day).unwrap();
+    w.finish().unwrap();
+    let seg = Segment::open(&path).unwrap();
+    let blocks = seg.meter_blocks(3);
+    assert_eq!(blocks.len(), 10_000usize.div_ceil(96));
+    for b in &seg.blocks()[blocks] {
+        assert_eq!(b.t_first.div_euclid(86_400), b.t_last.div_euclid(86_400));
+    }
+}
+
+#[test]
+fn stats_match_values() {
+    let ts: Vec<i64> = (0..500).map(|k| k * 60).collect();
+    let vs: Vec<f64> = (0..500)
+        .map(|k| (((k * 37) % 101) - 30) as f64 / 10.0)
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.mts");
+    let mut w = SegmentWriter::create(&path).unwrap();
+    w.add_series(0, &ts, &vs, &no_windows).unwrap();
+    w.finish().unwrap();
+    let seg = Segment::open(&path).unwrap();
+    let e = seg.blocks()[0];
+    assert_eq!(e.count, 500);
+    assert_eq!(e.min, vs.iter().copied().fold(f64::INFINITY, f64::min));
+    assert_eq!(e.max, vs.iter().copied().fold(f64::NEG_INFINITY, f64::max));
+    let exact: i64 = (0..500).map(|k| ((k * 37) % 101) - 30).sum();
+    assert_eq!(e.sum, exact as f64 / 10.0);
+    assert_eq!((e.first, e.last), (vs[0], vs[499]));
+}
+
+#[test]
+fn float_data_roundtrips_and_may_compress() {
+    let ts: Vec<i64> = (0..3000).map(|k| k * 7 + (k % 3)).collect();
+    let vs: Vec<f64> = (0..3000).map(|k| (k as f64).sqrt()).collect();
+    let s = vec![(1, ts, vs)];
+    assert_same(&s, &write_and_read(&s));
+}
+
+fn series_strategy() -> impl Strategy<Value = Vec<(u32, Vec<i64>, Vec<f64>)>> {
+    let one = (
+        proptest::collection::vec((1i64..3000, any::<bool>()), 0..600),
+        prop_oneof![Just(0u8), Just(1u8), Just(2u8)],
+        any::<u64>(),
+    )
+        .prop_map(|(gaps, style, seed)| {
+            let mut t = 1_600_000_000i64;
+            let mut ts = Vec::new();
+            for (g, irregular) in gaps {
+                t += if irregular { g } else { 900 * (1 + g % 3) };
+                ts.push(t);
+            }
+            let vs = ts
+                .iter()
+                .enumerate()
+                .map(|(i, _)| {
+                    let x = seed.wrapping_mul(i as u64 + 1).rotate_left(17);
+                    match style {
+                        0 => (x % 100_000) as f64 / 1000.0,
+                        1 => f64::from_bits(x),
+                        _ => (i as f64) * 12.5 + (x % 10) as f64,
+                    }
+                })
+                .map(|v: f64| if v.is_finite() { v } else { 0.5 })
+                .collect();
+            (ts, vs)
+        });
+    proptest::collection::vec(one, 0..6).prop_map(|v| {
+        v.into_iter()
+            .enumerate()
+            .map(|(i, (ts, vs))| (i as u32 * 3, ts, vs))
+            .collect()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    #[test]
+    fn whole_segment_roundtrips(series in series_strategy()) {
+        let back = write_and_read(&series);
+        assert_same(&series, &back);
+    }
+}

@@ -1,0 +1,176 @@
+//! Writes a segment file: blocks per meter, then the index and the footer.
+
+use super::reader::BlockEntry;
+use crate::codec::{ints, timestamps, values};
+use crate::error::{Error, Result};
+use crate::format::*;
+use crate::fsutil;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// Builds one segment file under a temporary name; [`SegmentWriter::finish`] seals it.
+pub(crate) struct SegmentWriter {
+    path: PathBuf,
+    tmp: PathBuf,
+    out: BufWriter<File>,
+    pos: u64,
+    meters: Vec<(u32, u32, u32)>,
+    blocks: Vec<BlockEntry>,
+    ints: Vec<i64>,
+    body: Vec<u8>,
+    block: Vec<u8>,
+}
+
+impl SegmentWriter {
+    /// Starts a segment that will be published at `path`.
+    pub(crate) fn create(path: &Path) -> Result<SegmentWriter> {
+        let tmp = fsutil::tmp_path(path);
+        let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let mut w = SegmentWriter {
+            path: path.to_owned(),
+            tmp,
+            out: BufWriter::with_capacity(1 << 20, file),
+            pos: 0,
+            meters: Vec::new(),
+            blocks: Vec::new(),
+            ints: Vec::new(),
+            body: Vec::new(),
+            block: Vec::new(),
+        };
+        let mut header = [0u8; HEADER_LEN];
+        header[..SEGMENT_MAGIC.len()].copy_from_slice(&SEGMENT_MAGIC);
+        header[HEADER_VERSION] = FormatVersion::CURRENT as u8;
+        let crc = crc32fast::hash(&header[..HEADER_CRC]);
+        header[HEADER_CRC..].copy_from_slice(&crc.to_le_bytes());
+        w.write(&header)?;
+        Ok(w)
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.out
+            .write_all(bytes)
+            .map_err(|e| Error::io(&self.tmp, e))?;
+        self.pos += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Adds the readings of one meter: `ts` strictly increasing, `vals` of the same length.
+    /// Meters must come in increasing id order. Blocks are cut at [`BLOCK_LEN`] readings
+    /// and wherever `window_end(first ts of the block)` is reached, so that no block
+    /// crosses a window boundary.
+    pub(crate) fn add_series(
+        &mut self,
+        meter: u32,
+        ts: &[i64],
+        vals: &[f64],
+        window_end: &dyn Fn(i64) -> i64,
+    ) -> Result<()> {
+        debug_assert_eq!(ts.len(), vals.len());
+        debug_assert!(self.meters.last().is_none_or(|m| m.0 < meter));
+        if ts.is_empty() {
+            return Ok(());
+        }
+        let first_block = self.blocks.len() as u32;
+        let mut i = 0;
+        while i < ts.len() {
+            let end_ts = window_end(ts[i]);
+            let limit = (i + BLOCK_LEN).min(ts.len());
+            let j = i + ts[i..limit].partition_point(|&t| t < end_ts).max(1);
+            self.write_block(&ts[i..j], &vals[i..j])?;
+            i = j;
+        }
+        self.meters
+            .push((meter, first_block, self.blocks.len() as u32 - first_block));
+        Ok(())
+    }
+
+    fn write_block(&mut self, ts: &[i64], vals: &[f64]) -> Result<()> {
+        let kind = values::to_ints(vals, &mut self.ints);
+        self.body.clear();
+        timestamps::encode(ts, &mut self.body);
+        ints::encode(&self.ints, &mut self.body);
+
+        let compressed = zstd::bulk::compress(&self.body, ZSTD_LEVEL)
+            .ok()
+            .filter(|c| (c.len() as f64) <= self.body.len() as f64 * ZSTD_KEEP_RATIO);
+        let (flags, stored) = match &compressed {
+            Some(c) => (BLOCK_FLAG_ZSTD, &c[..]),
+            None => (0, &self.body[..]),
+        };
+        let (kind_byte, scale) = kind.to_bytes();
+        self.block.clear();
+        self.block
+            .extend_from_slice(&(ts.len() as u32).to_le_bytes());
+        self.block.extend_from_slice(&[kind_byte, scale, flags, 0]);
+        self.block
+            .extend_from_slice(&(self.body.len() as u32).to_le_bytes());
+        self.block.extend_from_slice(stored);
+        let crc = crc32fast::hash(&self.block);
+        self.block.extend_from_slice(&crc.to_le_bytes());
+
+        let sum = match kind.divisor() {
+            Some(d) => self.ints.iter().map(|&i| i as i128).sum::<i128>() as f64 / d,
+            None => vals.iter().sum(),
+        };
+        let entry = BlockEntry {
+            offset: self.pos,
+            len: self.block.len() as u32,
+            count: ts.len() as u32,
+            t_first: ts[0],
+            t_last: ts[ts.len() - 1],
+            min: vals.iter().copied().fold(f64::INFINITY, f64::min),
+            max: vals.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            sum,
+            first: vals[0],
+            last: vals[vals.len() - 1],
+        };
+        let block = std::mem::take(&mut self.block);
+        let res = self.write(&block);
+        self.block = block;
+        res?;
+        self.blocks.push(entry);
+        Ok(())
+    }
+
+    /// Writes the index and footer, fsyncs, and publishes the file under its final name.
+    /// Returns the file size.
+    pub(crate) fn finish(mut self) -> Result<u64> {
+        let mut index = Vec::with_capacity(
+            self.meters.len() * METER_ENTRY_LEN + self.blocks.len() * BLOCK_ENTRY_LEN,
+        );
+        for &(m, first, n) in &self.meters {
+            for x in [m, first, n] {
+                index.extend_from_slice(&x.to_le_bytes());
+            }
+        }
+        for b in &self.blocks {
+            b.encode(&mut index);
+        }
+        let index_offset = self.pos;
+        self.write(&index)?;
+        let mut footer = [0u8; FOOTER_LEN];
+        footer[FOOTER_INDEX_OFFSET..FOOTER_INDEX_LEN].copy_from_slice(&index_offset.to_le_bytes());
+        footer[FOOTER_INDEX_LEN..FOOTER_N_METERS]
+            .copy_from_slice(&(index.len() as u64).to_le_bytes());
+        footer[FOOTER_N_METERS..FOOTER_N_BLOCKS]
+            .copy_from_slice(&(self.meters.len() as u32).to_le_bytes());
+        footer[FOOTER_N_BLOCKS..FOOTER_INDEX_CRC]
+            .copy_from_slice(&(self.blocks.len() as u32).to_le_bytes());
+        footer[FOOTER_INDEX_CRC..FOOTER_VERSION]
+            .copy_from_slice(&crc32fast::hash(&index).to_le_bytes());
+        footer[FOOTER_VERSION] = FormatVersion::CURRENT as u8;
+        let crc = crc32fast::hash(&footer[..FOOTER_CRC]);
+        footer[FOOTER_CRC..FOOTER_MAGIC].copy_from_slice(&crc.to_le_bytes());
+        footer[FOOTER_MAGIC..].copy_from_slice(&SEGMENT_MAGIC);
+        self.write(&footer)?;
+        let file = self
+            .out
+            .into_inner()
+            .map_err(|e| Error::io(&self.tmp, e.into_error()))?;
+        file.sync_all().map_err(|e| Error::io(&self.tmp, e))?;
+        drop(file);
+        fsutil::publish(&self.tmp, &self.path)?;
+        Ok(self.pos)
+    }
+}
