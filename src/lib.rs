@@ -1,7 +1,19 @@
-//! meterstore
+#![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
+#![deny(clippy::host_endian_bytes, clippy::big_endian_bytes)]
+
 pub mod codec;
+mod engine;
+pub mod fleet;
 pub mod error;
 pub mod format;
 mod fsutil;
+mod query;
 mod segment;
+mod store;
+mod types;
+
+pub use error::{Error, Result};
+pub use query::{Agg, Bucket, BucketValue};
+pub use store::{History, Options, Store, UnknownMeters};
+pub use types::{MeterMeta, Quantity, Reading, UtcOffset};

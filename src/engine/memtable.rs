@@ -1,0 +1,124 @@
+//! The memtable: per-meter buffers of recent readings, kept sorted by timestamp with one
+//! reading per timestamp (the later write wins).
+
+use std::collections::HashMap;
+
+/// Bytes a buffered reading costs: timestamp and value.
+const READING_BYTES: usize = 16;
+
+/// One meter's buffered readings, sorted and unique by timestamp between batches.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Series {
+    pub ts: Vec<i64>,
+    pub vals: Vec<f64>,
+    sorted: bool,
+}
+
+impl Series {
+    fn push(&mut self, ts: i64, v: f64) {
+        if self.ts.last().is_some_and(|&l| l >= ts) {
+            self.sorted = false;
+        }
+        self.ts.push(ts);
+        self.vals.push(v);
+    }
+
+    /// Restores sorted, unique order; among equal timestamps the last pushed wins.
+    fn normalize(&mut self) {
+        if self.sorted {
+            return;
+        }
+        let mut idx: Vec<u32> = (0..self.ts.len() as u32).collect();
+        // Stable: equal timestamps keep push order, so the last of a run is the newest.
+        idx.sort_by_key(|&i| self.ts[i as usize]);
+        let mut ts = Vec::with_capacity(idx.len());
+        let mut vals = Vec::with_capacity(idx.len());
+        for (k, &i) in idx.iter().enumerate() {
+            let t = self.ts[i as usize];
+            if idx.get(k + 1).is_some_and(|&n| self.ts[n as usize] == t) {
+                continue;
+            }
+            ts.push(t);
+            vals.push(self.vals[i as usize]);
+        }
+        self.ts = ts;
+        self.vals = vals;
+        self.sorted = true;
+    }
+
+    /// Index range of readings with `range.start <= ts < range.end`.
+    pub(crate) fn range(&self, range: &std::ops::Range<i64>) -> std::ops::Range<usize> {
+        let a = self.ts.partition_point(|&t| t < range.start);
+        let b = self.ts.partition_point(|&t| t < range.end);
+        a..b.max(a)
+    }
+}
+
+/// Buffered readings of many meters.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Memtable {
+    series: HashMap<u32, Series>,
+    readings: usize,
+}
+
+impl Memtable {
+    /// Adds one batch, already validated. Readings in the batch are applied in order.
+    pub(crate) fn insert_batch(&mut self, batch: impl Iterator<Item = (u32, i64, f64)>) {
+        let mut touched = Vec::new();
+        for (m, t, v) in batch {
+            let s = self.series.entry(m).or_insert_with(|| Series { sorted: true, ..Default::default() });
+            let was_sorted = s.sorted;
+            s.push(t, v);
+            if was_sorted && !s.sorted {
+                touched.push(m);
+            }
+            self.readings += 1;
+        }
+        for m in touched {
+            if let Some(s) = self.series.get_mut(&m) {
+                let before = s.ts.len();
+                s.normalize();
+                self.readings -= before - s.ts.len();
+            }
+        }
+    }
+
+    /// Approximate memory held, in bytes.
+    pub(crate) fn bytes(&self) -> usize {
+        self.readings * READING_BYTES
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.readings == 0
+    }
+
+    pub(crate) fn get(&self, meter: u32) -> Option<&Series> {
+        self.series.get(&meter)
+    }
+
+    /// All series, sorted by meter id.
+    pub(crate) fn sorted_series(&self) -> Vec<(u32, &Series)> {
+        let mut v: Vec<_> = self.series.iter().map(|(&m, s)| (m, s)).collect();
+        v.sort_by_key(|e| e.0);
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn later_write_wins_within_and_across_batches() {
+        let mut m = Memtable::default();
+        m.insert_batch([(1, 900, 1.0), (1, 0, 2.0), (1, 900, 3.0)].into_iter());
+        let s = m.get(1).unwrap();
+        assert_eq!(s.ts, vec![0, 900]);
+        assert_eq!(s.vals, vec![2.0, 3.0]);
+        m.insert_batch([(1, 0, 5.0), (1, 1800, 6.0)].into_iter());
+        let s = m.get(1).unwrap();
+        assert_eq!(s.ts, vec![0, 900, 1800]);
+        assert_eq!(s.vals, vec![5.0, 3.0, 6.0]);
+        assert_eq!(m.bytes(), 3 * READING_BYTES);
+    }
+}
