@@ -176,12 +176,20 @@ impl Fleet {
         for (i, m) in meters.iter_mut().enumerate() {
             m.id = format!("M{i:06}");
         }
-        Fleet { config, meters, enterprise_of }
+        Fleet {
+            config,
+            meters,
+            enterprise_of,
+        }
     }
 
     /// A fleet of about `meters` meters (enterprises average 3 meters).
     pub fn with_meters(meters: usize, days: u32) -> Fleet {
-        Fleet::new(FleetConfig { enterprises: meters.div_ceil(3).max(1), days, ..FleetConfig::default() })
+        Fleet::new(FleetConfig {
+            enterprises: meters.div_ceil(3).max(1),
+            days,
+            ..FleetConfig::default()
+        })
     }
 
     /// The configuration.
@@ -196,7 +204,10 @@ impl Fleet {
 
     /// Metadata to register each meter with.
     pub fn meta(&self) -> MeterMeta {
-        MeterMeta { interval_s: Some(self.config.interval_s), ..MeterMeta::default() }
+        MeterMeta {
+            interval_s: Some(self.config.interval_s),
+            ..MeterMeta::default()
+        }
     }
 
     /// Readings of meter `i` as (timestamps, kWh values at Wh resolution).
@@ -238,7 +249,8 @@ impl Fleet {
             let day_idx = k / per_day;
             // 2024-01-01 was a Monday.
             let weekend = day_idx % 7 >= 5;
-            let in_shift = |h: f64| (h >= open_h && h < close_h) || (h + 24.0 >= open_h && h + 24.0 < close_h);
+            let in_shift =
+                |h: f64| (h >= open_h && h < close_h) || (h + 24.0 >= open_h && h + 24.0 < close_h);
             let running = in_shift(local_h) && (works_weekends || !weekend);
             let mut kw = spec.level_kw * if running { 1.0 } else { idle };
             if spec.role == Role::Treatment {
@@ -274,23 +286,45 @@ mod tests {
             assert_eq!(a.0, b.0);
             assert_eq!(a.1, b.1);
             assert!(a.0.iter().all(|t| t % 900 == 0));
-            assert!(a.1.iter().all(|v| *v >= 0.0 && (v * 1000.0).round() / 1000.0 == *v));
+            assert!(a
+                .1
+                .iter()
+                .all(|v| *v >= 0.0 && (v * 1000.0).round() / 1000.0 == *v));
         }
     }
 
     #[test]
     fn night_producers_use_more_at_night() {
-        let f = Fleet::new(FleetConfig { enterprises: 200, days: 14, night_producer_share: 0.2, ..FleetConfig::default() });
+        let f = Fleet::new(FleetConfig {
+            enterprises: 200,
+            days: 14,
+            night_producer_share: 0.2,
+            ..FleetConfig::default()
+        });
         let mut seen = [0usize; 2];
-        for (i, m) in f.meters().iter().enumerate().filter(|(_, m)| m.role == Role::Production) {
+        for (i, m) in f
+            .meters()
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.role == Role::Production)
+        {
             let (ts, vs) = f.series(i);
             let (mut day, mut night) = (0.0, 0.0);
             for (t, v) in ts.iter().zip(&vs) {
                 let h = (t + 8 * 3600).rem_euclid(86_400) / 3600;
-                if (8..20).contains(&h) { day += v } else { night += v }
+                if (8..20).contains(&h) {
+                    day += v
+                } else {
+                    night += v
+                }
             }
             let ratio = night / day;
-            assert_eq!(ratio > 1.5, m.night_producer, "meter {} ratio {ratio}", m.id);
+            assert_eq!(
+                ratio > 1.5,
+                m.night_producer,
+                "meter {} ratio {ratio}",
+                m.id
+            );
             seen[m.night_producer as usize] += 1;
         }
         assert!(seen[0] > 0 && seen[1] > 0);
@@ -301,6 +335,9 @@ mod tests {
         let f = Fleet::with_meters(50, 30);
         let expected = f.meters().len() * 30 * 96;
         let got = f.total_readings();
-        assert!(got < expected && got as f64 > expected as f64 * 0.98, "{got} of {expected}");
+        assert!(
+            got < expected && got as f64 > expected as f64 * 0.98,
+            "{got} of {expected}"
+        );
     }
 }

@@ -4,16 +4,18 @@
 
 pub mod codec;
 mod engine;
-pub mod fleet;
 pub mod error;
+pub mod fleet;
 pub mod format;
 mod fsutil;
 mod query;
 mod segment;
 mod store;
 mod types;
+pub(crate) mod wal;
 
 pub use error::{Error, Result};
 pub use query::{Agg, Bucket, BucketValue};
+pub use segment::verify_segment;
 pub use store::{History, Options, Store, UnknownMeters};
 pub use types::{MeterMeta, Quantity, Reading, UtcOffset};

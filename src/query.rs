@@ -83,7 +83,14 @@ pub(crate) struct Summary {
 
 impl Summary {
     pub(crate) fn point(v: f64) -> Summary {
-        Summary { count: 1, min: v, max: v, sum: v, first: v, last: v }
+        Summary {
+            count: 1,
+            min: v,
+            max: v,
+            sum: v,
+            first: v,
+            last: v,
+        }
     }
 
     /// Appends a later summary.
@@ -120,7 +127,13 @@ pub(crate) struct Bucketer {
 
 impl Bucketer {
     pub(crate) fn new(bucket: Bucket, offset: UtcOffset, agg: Agg) -> Self {
-        Bucketer { bucket, offset, agg, cur: None, out: Vec::new() }
+        Bucketer {
+            bucket,
+            offset,
+            agg,
+            cur: None,
+            out: Vec::new(),
+        }
     }
 
     /// Adds a piece starting at `ts`; pieces come in time order and a piece never spans
@@ -143,7 +156,11 @@ impl Bucketer {
 
     fn close(&mut self) {
         if let Some((start, _, s)) = self.cur.take() {
-            self.out.push(BucketValue { start, value: s.value(self.agg), count: s.count });
+            self.out.push(BucketValue {
+                start,
+                value: s.value(self.agg),
+                count: s.count,
+            });
         }
     }
 
@@ -173,12 +190,33 @@ mod tests {
     fn bucketer_merges_points_and_blocks() {
         let mut b = Bucketer::new(Bucket::Hour, UtcOffset::UTC, Agg::Sum);
         b.add(0, &Summary::point(1.0));
-        b.add(900, &Summary { count: 2, min: 1.0, max: 2.0, sum: 3.0, first: 1.0, last: 2.0 });
+        b.add(
+            900,
+            &Summary {
+                count: 2,
+                min: 1.0,
+                max: 2.0,
+                sum: 3.0,
+                first: 1.0,
+                last: 2.0,
+            },
+        );
         b.add(3600, &Summary::point(5.0));
         let out = b.finish();
-        assert_eq!(out, vec![
-            BucketValue { start: 0, value: 4.0, count: 3 },
-            BucketValue { start: 3600, value: 5.0, count: 1 },
-        ]);
+        assert_eq!(
+            out,
+            vec![
+                BucketValue {
+                    start: 0,
+                    value: 4.0,
+                    count: 3
+                },
+                BucketValue {
+                    start: 3600,
+                    value: 5.0,
+                    count: 1
+                },
+            ]
+        );
     }
 }

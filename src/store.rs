@@ -128,8 +128,20 @@ impl Store {
             .iter()
             .map(|&s| Segment::open(&manifest::segment_file(&dir, s)).map(Arc::new))
             .collect::<Result<Vec<_>>>()?;
-        let state = State { meters, manifest, segments, frozen: Vec::new(), active: Memtable::default() };
-        Ok(Store { dir, opts, _lock: lock, writer: Mutex::new(()), state: RwLock::new(state) })
+        let state = State {
+            meters,
+            manifest,
+            segments,
+            frozen: Vec::new(),
+            active: Memtable::default(),
+        };
+        Ok(Store {
+            dir,
+            opts,
+            _lock: lock,
+            writer: Mutex::new(()),
+            state: RwLock::new(state),
+        })
     }
 
     /// The store's directory.
@@ -155,11 +167,15 @@ impl Store {
                 return if st.meters.meta(d) == &meta {
                     Ok(())
                 } else {
-                    Err(Error::InvalidArgument(format!("meter {id:?} is already registered with other metadata")))
+                    Err(Error::InvalidArgument(format!(
+                        "meter {id:?} is already registered with other metadata"
+                    )))
                 };
             }
-            Meters::validate(id, &meta).map_err(|r| Error::InvalidArgument(format!("meter {id:?}: {r}")))?;
-            st.meters.store(&self.dir, &[(id.to_owned(), meta.clone())])?;
+            Meters::validate(id, &meta)
+                .map_err(|r| Error::InvalidArgument(format!("meter {id:?}: {r}")))?;
+            st.meters
+                .store(&self.dir, &[(id.to_owned(), meta.clone())])?;
         }
         write_lock(&self.state).meters.push(id, meta);
         Ok(())
@@ -203,7 +219,9 @@ impl Store {
                     None => match new_ids.get(r.meter) {
                         Some(&d) => (d, &new[(d as usize) - st.meters.len()].1),
                         None => match &self.opts.unknown_meters {
-                            UnknownMeters::Reject => return Err(reject(i, r, "unknown meter".into())),
+                            UnknownMeters::Reject => {
+                                return Err(reject(i, r, "unknown meter".into()))
+                            }
                             UnknownMeters::Register(meta) => {
                                 Meters::validate(r.meter, meta).map_err(|e| reject(i, r, e))?;
                                 let d = (st.meters.len() + new.len()) as u32;
@@ -216,7 +234,11 @@ impl Store {
                 };
                 if let Some(iv) = meta.interval_s {
                     if r.ts.rem_euclid(iv as i64) != 0 {
-                        return Err(reject(i, r, format!("timestamp is off the meter's {iv} s grid")));
+                        return Err(reject(
+                            i,
+                            r,
+                            format!("timestamp is off the meter's {iv} s grid"),
+                        ));
                     }
                 }
                 resolved.push((dense, r.ts, r.value));
@@ -284,9 +306,12 @@ impl Store {
                 // later write still wins; the next flush retries.
                 let newer = std::mem::take(&mut st.active);
                 let mut back = (*frozen).clone();
-                back.insert_batch(newer.sorted_series().into_iter().flat_map(|(m, s)| {
-                    s.ts.iter().zip(&s.vals).map(move |(&t, &v)| (m, t, v))
-                }));
+                back.insert_batch(
+                    newer
+                        .sorted_series()
+                        .into_iter()
+                        .flat_map(|(m, s)| s.ts.iter().zip(&s.vals).map(move |(&t, &v)| (m, t, v))),
+                );
                 st.active = back;
                 let _ = fs::remove_file(fsutil::tmp_path(&path));
                 let _ = fs::remove_file(&path);
@@ -306,7 +331,9 @@ impl Store {
     }
 
     fn dense(st: &State, meter: &str) -> Result<u32> {
-        st.meters.get(meter).ok_or_else(|| Error::UnknownMeter(meter.to_owned()))
+        st.meters
+            .get(meter)
+            .ok_or_else(|| Error::UnknownMeter(meter.to_owned()))
     }
 
     /// A meter's readings with `range.start <= ts < range.end`, in time order, unflushed
@@ -316,7 +343,10 @@ impl Store {
         let dense = Self::dense(&st, meter)?;
         let runs = collect_runs(&st, dense, &range, |_, _| false)?;
         let (ts, vals) = merge_runs(runs);
-        Ok(History { ts: ts.into_iter(), vals: vals.into_iter() })
+        Ok(History {
+            ts: ts.into_iter(),
+            vals: vals.into_iter(),
+        })
     }
 
     /// Aggregates a meter's readings in `range` per bucket aligned to local time in
@@ -340,9 +370,21 @@ impl Store {
             let usable = e.t_first >= range.start
                 && e.t_last < range.end
                 && bucketer.same_bucket(e.t_first, e.t_last)
-                && spans.iter().all(|&(s, bb, lo, hi)| (s == seg && bb == b) || hi < e.t_first || lo > e.t_last);
+                && spans.iter().all(|&(s, bb, lo, hi)| {
+                    (s == seg && bb == b) || hi < e.t_first || lo > e.t_last
+                });
             if usable {
-                from_stats.push((e.t_first, Summary { count: e.count as u64, min: e.min, max: e.max, sum: e.sum, first: e.first, last: e.last }));
+                from_stats.push((
+                    e.t_first,
+                    Summary {
+                        count: e.count as u64,
+                        min: e.min,
+                        max: e.max,
+                        sum: e.sum,
+                        first: e.first,
+                        last: e.last,
+                    },
+                ));
             }
             usable
         })?;
@@ -368,11 +410,18 @@ impl Store {
             let st = self.state();
             let d = Self::dense(&st, meter)?;
             st.meters.meta(d).interval_s.ok_or_else(|| {
-                Error::InvalidArgument(format!("meter {meter:?} is irregular: it has no grid to report gaps on"))
+                Error::InvalidArgument(format!(
+                    "meter {meter:?} is irregular: it has no grid to report gaps on"
+                ))
             })? as i64
         };
         let mut gaps: Vec<Range<i64>> = Vec::new();
-        let mut expect = range.start.div_euclid(iv) * iv + if range.start.rem_euclid(iv) == 0 { 0 } else { iv };
+        let mut expect = range.start.div_euclid(iv) * iv
+            + if range.start.rem_euclid(iv) == 0 {
+                0
+            } else {
+                iv
+            };
         let end = range.end;
         for (t, _) in self.history(meter, range)? {
             if t > expect {
@@ -481,7 +530,9 @@ pub(crate) fn merge_runs(mut runs: Vec<Run>) -> Run {
     if runs.len() <= 1 {
         return runs.pop().unwrap_or_default();
     }
-    let disjoint = runs.windows(2).all(|w| w[0].0[w[0].0.len() - 1] < w[1].0[0]);
+    let disjoint = runs
+        .windows(2)
+        .all(|w| w[0].0[w[0].0.len() - 1] < w[1].0[0]);
     if disjoint {
         let mut it = runs.into_iter();
         let (mut ts, mut vals) = it.next().unwrap_or_default();

@@ -84,7 +84,9 @@ impl UtcOffset {
     /// An offset of `secs` seconds east of UTC; at most 25 hours either way.
     pub fn from_seconds(secs: i32) -> Result<UtcOffset> {
         if secs.abs() > 25 * 3600 {
-            return Err(Error::InvalidArgument(format!("UTC offset of {secs} s is out of range")));
+            return Err(Error::InvalidArgument(format!(
+                "UTC offset of {secs} s is out of range"
+            )));
         }
         Ok(UtcOffset(secs))
     }
@@ -106,11 +108,16 @@ impl UtcOffset {
             _ => return Err(bad()),
         };
         let digits: String = rest.chars().filter(|c| *c != ':').collect();
-        if !digits.chars().all(|c| c.is_ascii_digit()) || !(digits.len() == 2 || digits.len() == 4) {
+        if !digits.chars().all(|c| c.is_ascii_digit()) || !(digits.len() == 2 || digits.len() == 4)
+        {
             return Err(bad());
         }
         let h: i32 = digits[..2].parse().map_err(|_| bad())?;
-        let m: i32 = if digits.len() == 4 { digits[2..].parse().map_err(|_| bad())? } else { 0 };
+        let m: i32 = if digits.len() == 4 {
+            digits[2..].parse().map_err(|_| bad())?
+        } else {
+            0
+        };
         if m >= 60 {
             return Err(bad());
         }
@@ -179,7 +186,13 @@ mod tests {
 
     #[test]
     fn offsets_parse_and_print() {
-        for (s, secs) in [("+08:00", 28_800), ("-05:30", -19_800), ("+0800", 28_800), ("+08", 28_800), ("Z", 0)] {
+        for (s, secs) in [
+            ("+08:00", 28_800),
+            ("-05:30", -19_800),
+            ("+0800", 28_800),
+            ("+08", 28_800),
+            ("Z", 0),
+        ] {
             assert_eq!(UtcOffset::parse(s).unwrap().seconds(), secs, "{s}");
         }
         assert_eq!(UtcOffset::CHINA.to_string(), "+08:00");

@@ -68,7 +68,7 @@ fn regular_grid(ts: &[i64]) -> Option<(u64, usize)> {
     if step == 0 || step > u32::MAX as u64 {
         return None;
     }
-    let slots = ((last as i128 - first as i128) as u128 / step as u128 + 1) as u128;
+    let slots = (last as i128 - first as i128) as u128 / step as u128 + 1;
     (slots <= (ts.len() * MAX_SLOTS_PER_READING + 64) as u128).then_some((step, slots as usize))
 }
 

@@ -60,7 +60,7 @@ impl ValueKind {
 fn scaled_exactly(v: f64, scale: u8) -> Option<i64> {
     let m = POW10[scale as usize];
     let r = (v * m).round();
-    if !(r.abs() < MAX_EXACT) {
+    if r.is_nan() || r.abs() >= MAX_EXACT {
         return None;
     }
     let i = r as i64;

@@ -21,7 +21,11 @@ pub(crate) fn seal(magic: [u8; 8], body: &[u8]) -> Vec<u8> {
 /// Checks an envelope read from `path` and returns its body.
 pub(crate) fn open<'a>(path: &Path, magic: [u8; 8], bytes: &'a [u8]) -> Result<&'a [u8]> {
     if bytes.len() < ENV_BODY {
-        return Err(Error::corrupt(path, 0, format!("file of {} bytes is shorter than its header", bytes.len())));
+        return Err(Error::corrupt(
+            path,
+            0,
+            format!("file of {} bytes is shorter than its header", bytes.len()),
+        ));
     }
     if bytes[..8] != magic {
         return Err(Error::corrupt(path, 0, "bad magic"));
@@ -29,17 +33,34 @@ pub(crate) fn open<'a>(path: &Path, magic: [u8; 8], bytes: &'a [u8]) -> Result<&
     let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
     let got = crc32fast::hash(&bytes[..ENV_HEADER_CRC]);
     if got != word(ENV_HEADER_CRC) {
-        return Err(Error::ChecksumMismatch { path: path.to_owned(), offset: 0, expected: word(ENV_HEADER_CRC), got });
+        return Err(Error::ChecksumMismatch {
+            path: path.to_owned(),
+            offset: 0,
+            expected: word(ENV_HEADER_CRC),
+            got,
+        });
     }
     FormatVersion::check(bytes[ENV_VERSION], path)?;
     let len = word(ENV_BODY_LEN) as usize;
     if bytes.len() - ENV_BODY != len {
-        return Err(Error::corrupt(path, ENV_BODY_LEN as u64, format!("body length {len} differs from the {} bytes present", bytes.len() - ENV_BODY)));
+        return Err(Error::corrupt(
+            path,
+            ENV_BODY_LEN as u64,
+            format!(
+                "body length {len} differs from the {} bytes present",
+                bytes.len() - ENV_BODY
+            ),
+        ));
     }
     let body = &bytes[ENV_BODY..];
     let got = crc32fast::hash(body);
     if got != word(ENV_BODY_CRC) {
-        return Err(Error::ChecksumMismatch { path: path.to_owned(), offset: ENV_BODY as u64, expected: word(ENV_BODY_CRC), got });
+        return Err(Error::ChecksumMismatch {
+            path: path.to_owned(),
+            offset: ENV_BODY as u64,
+            expected: word(ENV_BODY_CRC),
+            got,
+        });
     }
     Ok(body)
 }

@@ -27,7 +27,9 @@ pub(crate) fn segment_file(dir: &Path, seq: u64) -> PathBuf {
 /// Parses a segment file name back to its seq.
 pub(crate) fn parse_segment_file(name: &str) -> Option<u64> {
     let hex = name.strip_prefix("seg-")?.strip_suffix(".mts")?;
-    (hex.len() == 16).then(|| u64::from_str_radix(hex, 16).ok()).flatten()
+    (hex.len() == 16)
+        .then(|| u64::from_str_radix(hex, 16).ok())
+        .flatten()
 }
 
 impl Manifest {
@@ -37,7 +39,9 @@ impl Manifest {
         let Some(body) = envelope::read(&path, MANIFEST_MAGIC)? else {
             return Ok(Manifest::default());
         };
-        let bad = |d: crate::codec::DecodeError| Error::corrupt(&path, (crate::format::ENV_BODY + d.at) as u64, d.what);
+        let bad = |d: crate::codec::DecodeError| {
+            Error::corrupt(&path, (crate::format::ENV_BODY + d.at) as u64, d.what)
+        };
         let mut c = Cursor::new(&body);
         let next_seq = c.i64("next seq").map_err(bad)? as u64;
         let n = c.u32("segment count").map_err(bad)? as usize;
@@ -45,12 +49,20 @@ impl Manifest {
         for _ in 0..n {
             let s = c.i64("segment seq").map_err(bad)? as u64;
             if segments.last().is_some_and(|&p| p >= s) || s >= next_seq {
-                return Err(Error::corrupt(&path, c.pos() as u64, "segment seqs not increasing or not below next_seq"));
+                return Err(Error::corrupt(
+                    &path,
+                    c.pos() as u64,
+                    "segment seqs not increasing or not below next_seq",
+                ));
             }
             segments.push(s);
         }
         if c.pos() != body.len() {
-            return Err(Error::corrupt(&path, c.pos() as u64, "trailing bytes in manifest"));
+            return Err(Error::corrupt(
+                &path,
+                c.pos() as u64,
+                "trailing bytes in manifest",
+            ));
         }
         Ok(Manifest { next_seq, segments })
     }
@@ -75,7 +87,10 @@ mod tests {
     fn roundtrip_and_names() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(Manifest::load(dir.path()).unwrap(), Manifest::default());
-        let m = Manifest { next_seq: 9, segments: vec![1, 4, 8] };
+        let m = Manifest {
+            next_seq: 9,
+            segments: vec![1, 4, 8],
+        };
         m.store(dir.path()).unwrap();
         assert_eq!(Manifest::load(dir.path()).unwrap(), m);
         let f = segment_file(dir.path(), 0xab);

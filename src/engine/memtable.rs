@@ -66,7 +66,10 @@ impl Memtable {
     pub(crate) fn insert_batch(&mut self, batch: impl Iterator<Item = (u32, i64, f64)>) {
         let mut touched = Vec::new();
         for (m, t, v) in batch {
-            let s = self.series.entry(m).or_insert_with(|| Series { sorted: true, ..Default::default() });
+            let s = self.series.entry(m).or_insert_with(|| Series {
+                sorted: true,
+                ..Default::default()
+            });
             let was_sorted = s.sorted;
             s.push(t, v);
             if was_sorted && !s.sorted {

@@ -33,10 +33,6 @@ impl Meters {
         self.by_id.get(id).copied()
     }
 
-    pub(crate) fn id(&self, dense: u32) -> &str {
-        &self.ids[dense as usize]
-    }
-
     pub(crate) fn meta(&self, dense: u32) -> &MeterMeta {
         &self.metas[dense as usize]
     }
@@ -79,7 +75,12 @@ impl Meters {
         let mut m = Meters::default();
         for _ in 0..n {
             let at = c.pos();
-            let len = u16::from_le_bytes(c.take(2, "id length").map_err(bad)?.try_into().expect("2 bytes"));
+            let len = u16::from_le_bytes(
+                c.take(2, "id length")
+                    .map_err(bad)?
+                    .try_into()
+                    .expect("2 bytes"),
+            );
             let id = std::str::from_utf8(c.take(len as usize, "meter id").map_err(bad)?)
                 .map_err(|_| bad(DecodeError::new("meter id is not UTF-8", at)))?
                 .to_owned();
@@ -90,14 +91,24 @@ impl Meters {
             let unit = std::str::from_utf8(c.take(ulen as usize, "unit").map_err(bad)?)
                 .map_err(|_| bad(DecodeError::new("unit is not UTF-8", at)))?
                 .to_owned();
-            let meta = MeterMeta { kind, interval_s: (interval != 0).then_some(interval), unit };
+            let meta = MeterMeta {
+                kind,
+                interval_s: (interval != 0).then_some(interval),
+                unit,
+            };
             if m.by_id.contains_key(&id) || Meters::validate(&id, &meta).is_err() {
-                return Err(bad(DecodeError::new("duplicate or invalid meter entry", at)));
+                return Err(bad(DecodeError::new(
+                    "duplicate or invalid meter entry",
+                    at,
+                )));
             }
             m.push(&id, meta);
         }
         if c.pos() != body.len() {
-            return Err(bad(DecodeError::new("trailing bytes in meter registry", c.pos())));
+            return Err(bad(DecodeError::new(
+                "trailing bytes in meter registry",
+                c.pos(),
+            )));
         }
         Ok(m)
     }
@@ -106,7 +117,11 @@ impl Meters {
     pub(crate) fn store(&self, dir: &Path, extra: &[(String, MeterMeta)]) -> Result<()> {
         let mut body = Vec::new();
         body.extend_from_slice(&((self.ids.len() + extra.len()) as u32).to_le_bytes());
-        let all = self.ids.iter().zip(&self.metas).chain(extra.iter().map(|(i, m)| (i, m)));
+        let all = self
+            .ids
+            .iter()
+            .zip(&self.metas)
+            .chain(extra.iter().map(|(i, m)| (i, m)));
         for (id, meta) in all {
             body.extend_from_slice(&(id.len() as u16).to_le_bytes());
             body.extend_from_slice(id.as_bytes());
@@ -128,12 +143,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut m = Meters::default();
         m.push("M1", MeterMeta::default());
-        let extra = vec![("电表-2".to_owned(), MeterMeta { kind: Quantity::Power, interval_s: None, unit: "kW".into() })];
+        let extra = vec![(
+            "电表-2".to_owned(),
+            MeterMeta {
+                kind: Quantity::Power,
+                interval_s: None,
+                unit: "kW".into(),
+            },
+        )];
         m.store(dir.path(), &extra).unwrap();
         let back = Meters::load(dir.path()).unwrap();
         assert_eq!(back.len(), 2);
         assert_eq!(back.get("电表-2"), Some(1));
         assert_eq!(back.meta(1), &extra[0].1);
-        assert_eq!(back.id(0), "M1");
+        assert_eq!(back.ids()[0], "M1");
     }
 }

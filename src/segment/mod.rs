@@ -8,7 +8,8 @@ mod mmap;
 pub(crate) mod reader;
 pub(crate) mod writer;
 
-pub(crate) use reader::{BlockEntry, BlockView, Segment};
+pub use reader::verify_segment;
+pub(crate) use reader::Segment;
 pub(crate) use writer::SegmentWriter;
 
 #[cfg(test)]

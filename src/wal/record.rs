@@ -158,8 +158,7 @@ pub(crate) enum Frame<'a> {
 /// fewer than the 8 bytes of the length header are there, `Err(Some(what))` when the
 /// length fails its CRC or the range check.
 fn frame_len(rest: &[u8]) -> std::result::Result<usize, Option<&'static str>> {
-    let (Some(len), Some(len_crc)) = (le_u32(rest, FRAME_LEN), le_u32(rest, FRAME_LEN_CRC))
-    else {
+    let (Some(len), Some(len_crc)) = (le_u32(rest, FRAME_LEN), le_u32(rest, FRAME_LEN_CRC)) else {
         return Err(None);
     };
     if len_crc != crc32fast::hash(&len.to_le_bytes()) {

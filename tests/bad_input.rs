@@ -1,0 +1,176 @@
+//! Bad input gets a clear error naming the reading, and a rejected batch changes nothing.
+
+use meterstore::{Error, MeterMeta, Options, Quantity, Reading, Store, UnknownMeters};
+
+fn store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path(), Options::default()).unwrap();
+    s.register_meter("M1", MeterMeta::default()).unwrap();
+    s.register_meter(
+        "IRR",
+        MeterMeta {
+            kind: Quantity::Power,
+            interval_s: None,
+            unit: "kW".into(),
+        },
+    )
+    .unwrap();
+    s.append(&[Reading {
+        meter: "M1",
+        ts: 0,
+        value: 1.0,
+    }])
+    .unwrap();
+    (dir, s)
+}
+
+fn all(s: &Store, m: &str) -> Vec<(i64, f64)> {
+    s.history(m, i64::MIN..i64::MAX).unwrap().collect()
+}
+
+fn rejected(s: &Store, batch: &[Reading<'_>], index: usize, needle: &str) {
+    let before = (all(s, "M1"), all(s, "IRR"), s.meter_ids());
+    let err = s.append(batch).unwrap_err();
+    match &err {
+        Error::InvalidReading {
+            index: i, reason, ..
+        } => {
+            assert_eq!(*i, index, "{err}");
+            assert!(reason.contains(needle), "{err}");
+        }
+        other => panic!("unexpected error {other}"),
+    }
+    assert_eq!(
+        before,
+        (all(s, "M1"), all(s, "IRR"), s.meter_ids()),
+        "batch was not rejected whole"
+    );
+}
+
+#[test]
+fn nan_and_infinite_values() {
+    let (_d, s) = store();
+    for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        let batch = [
+            Reading {
+                meter: "M1",
+                ts: 900,
+                value: 2.0,
+            },
+            Reading {
+                meter: "M1",
+                ts: 1800,
+                value: bad,
+            },
+        ];
+        rejected(&s, &batch, 1, "not finite");
+    }
+}
+
+#[test]
+fn off_grid_timestamp() {
+    let (_d, s) = store();
+    let batch = [
+        Reading {
+            meter: "IRR",
+            ts: 7,
+            value: 2.0,
+        },
+        Reading {
+            meter: "M1",
+            ts: 901,
+            value: 2.0,
+        },
+    ];
+    rejected(&s, &batch, 1, "900 s grid");
+    // Irregular meters take any timestamp.
+    s.append(&batch[..1]).unwrap();
+}
+
+#[test]
+fn unknown_meter_rejected_by_default() {
+    let (_d, s) = store();
+    let batch = [
+        Reading {
+            meter: "M1",
+            ts: 900,
+            value: 2.0,
+        },
+        Reading {
+            meter: "M2",
+            ts: 900,
+            value: 2.0,
+        },
+    ];
+    rejected(&s, &batch, 1, "unknown meter");
+    assert!(matches!(
+        s.history("M2", 0..10),
+        Err(Error::UnknownMeter(_))
+    ));
+}
+
+#[test]
+fn auto_registration_is_undone_with_a_rejected_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = Options {
+        unknown_meters: UnknownMeters::Register(MeterMeta::default()),
+        ..Options::default()
+    };
+    let s = Store::open(dir.path(), opts.clone()).unwrap();
+    let batch = [
+        Reading {
+            meter: "NEW",
+            ts: 0,
+            value: 1.0,
+        },
+        Reading {
+            meter: "NEW",
+            ts: 5,
+            value: 1.0,
+        },
+    ];
+    assert!(s.append(&batch).is_err());
+    assert!(s.meter_ids().is_empty());
+    s.append(&batch[..1]).unwrap();
+    drop(s);
+    let s = Store::open(dir.path(), opts).unwrap();
+    assert_eq!(s.meter_ids(), vec!["NEW".to_owned()]);
+}
+
+#[test]
+fn conflicting_registration() {
+    let (_d, s) = store();
+    s.register_meter("M1", MeterMeta::default()).unwrap();
+    let other = MeterMeta {
+        interval_s: Some(60),
+        ..MeterMeta::default()
+    };
+    assert!(matches!(
+        s.register_meter("M1", other),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(s.register_meter("", MeterMeta::default()).is_err());
+    let zero = MeterMeta {
+        interval_s: Some(0),
+        ..MeterMeta::default()
+    };
+    assert!(s.register_meter("Z", zero).is_err());
+}
+
+#[test]
+fn second_writer_gets_lock_error() {
+    let (d, _s) = store();
+    assert!(matches!(
+        Store::open(d.path(), Options::default()),
+        Err(Error::Locked { .. })
+    ));
+}
+
+#[test]
+fn gaps_need_a_regular_meter() {
+    let (_d, s) = store();
+    assert!(matches!(
+        s.gaps("IRR", 0..100),
+        Err(Error::InvalidArgument(_))
+    ));
+}

@@ -1,0 +1,163 @@
+//! Model test: random appends, flushes, reopens and queries against a `BTreeMap`.
+
+use meterstore::{
+    Agg, Bucket, MeterMeta, Options, Quantity, Reading, Store, UnknownMeters, UtcOffset,
+};
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+
+const METERS: [&str; 3] = ["A", "B", "C"];
+
+#[derive(Debug, Clone)]
+enum Op {
+    Append(Vec<(usize, i64, f64)>),
+    Flush,
+    Reopen,
+    Query(usize, i64, i64),
+}
+
+fn value() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        (0i64..100_000).prop_map(|i| i as f64 / 1000.0),
+        any::<f64>().prop_filter("finite", |v| v.is_finite()),
+        Just(-0.0),
+    ]
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => proptest::collection::vec((0usize..3, 0i64..400, value()), 1..40)
+            .prop_map(|v| Op::Append(v.into_iter().map(|(m, k, x)| (m, k * 900, x)).collect())),
+        2 => Just(Op::Flush),
+        1 => Just(Op::Reopen),
+        2 => (0usize..3, 0i64..400, 0i64..400).prop_map(|(m, a, b)| Op::Query(m, a.min(b) * 900, a.max(b) * 900 + 1)),
+    ]
+}
+
+fn opts() -> Options {
+    Options {
+        unknown_meters: UnknownMeters::Register(MeterMeta {
+            kind: Quantity::IntervalEnergy,
+            interval_s: Some(900),
+            unit: "kWh".into(),
+        }),
+        // Small enough that some appends flush inline.
+        memtable_budget_bytes: 16 * 50,
+        ..Options::default()
+    }
+}
+
+fn check(store: &Store, model: &[BTreeMap<i64, f64>; 3], m: usize, range: std::ops::Range<i64>) {
+    let got: Vec<(i64, u64)> = match store.history(METERS[m], range.clone()) {
+        Ok(h) => h.map(|(t, v)| (t, v.to_bits())).collect(),
+        Err(meterstore::Error::UnknownMeter(_)) => Vec::new(),
+        Err(e) => panic!("{e}"),
+    };
+    let want: Vec<(i64, u64)> = model[m]
+        .range(range.clone())
+        .map(|(&t, v)| (t, v.to_bits()))
+        .collect();
+    assert_eq!(got, want, "meter {m} range {range:?}");
+    for bucket in [Bucket::Day, Bucket::Month] {
+        for agg in [
+            Agg::Count,
+            Agg::Max,
+            Agg::Min,
+            Agg::First,
+            Agg::Last,
+            Agg::Sum,
+        ] {
+            let got = match store.aggregate(METERS[m], range.clone(), bucket, UtcOffset::CHINA, agg)
+            {
+                Ok(g) => g,
+                Err(meterstore::Error::UnknownMeter(_)) => Vec::new(),
+                Err(e) => panic!("{e}"),
+            };
+            let want = naive_buckets(&model[m], range.clone(), bucket, agg);
+            assert_eq!(got.len(), want.len(), "{bucket:?} {agg:?}");
+            for (g, w) in got.iter().zip(&want) {
+                assert_eq!((g.start, g.count), (w.0, w.2), "{bucket:?} {agg:?}");
+                if agg == Agg::Sum {
+                    let tol = 1e-9 * w.1.abs().max(1.0);
+                    assert!(
+                        (g.value - w.1).abs() <= tol || g.value == w.1,
+                        "sum {} vs {}",
+                        g.value,
+                        w.1
+                    );
+                } else if matches!(agg, Agg::Max | Agg::Min) {
+                    // -0.0 and 0.0 tie; either may be reported.
+                    assert_eq!(g.value, w.1, "{bucket:?} {agg:?}");
+                } else {
+                    assert_eq!(
+                        g.value.to_bits(),
+                        w.1.to_bits(),
+                        "{bucket:?} {agg:?} {} vs {}",
+                        g.value,
+                        w.1
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The reference: per bucket start, (start, value, count), one reading at a time.
+fn naive_buckets(
+    model: &BTreeMap<i64, f64>,
+    range: std::ops::Range<i64>,
+    bucket: Bucket,
+    agg: Agg,
+) -> Vec<(i64, f64, u64)> {
+    let mut by: BTreeMap<i64, Vec<f64>> = BTreeMap::new();
+    for (&t, &v) in model.range(range) {
+        by.entry(bucket.start(t, UtcOffset::CHINA))
+            .or_default()
+            .push(v);
+    }
+    by.into_iter()
+        .map(|(s, v)| {
+            let x = match agg {
+                Agg::Count => v.len() as f64,
+                Agg::Max => v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                Agg::Min => v.iter().copied().fold(f64::INFINITY, f64::min),
+                Agg::First => v[0],
+                Agg::Last => v[v.len() - 1],
+                Agg::Sum => v.iter().sum(),
+                Agg::Avg => v.iter().sum::<f64>() / v.len() as f64,
+            };
+            (s, x, v.len() as u64)
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+    #[test]
+    fn store_matches_model(ops in proptest::collection::vec(op(), 1..30)) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path(), opts()).unwrap();
+        let mut model: [BTreeMap<i64, f64>; 3] = Default::default();
+        for op in ops {
+            match op {
+                Op::Append(batch) => {
+                    let readings: Vec<Reading> = batch.iter().map(|&(m, ts, value)| Reading { meter: METERS[m], ts, value }).collect();
+                    store.append(&readings).unwrap();
+                    for (m, t, v) in batch {
+                        model[m].insert(t, v);
+                    }
+                }
+                Op::Flush => store.flush().unwrap(),
+                Op::Reopen => {
+                    store.flush().unwrap();
+                    drop(store);
+                    store = Store::open(dir.path(), opts()).unwrap();
+                }
+                Op::Query(m, a, b) => check(&store, &model, m, a..b),
+            }
+        }
+        for m in 0..3 {
+            check(&store, &model, m, i64::MIN..i64::MAX);
+        }
+    }
+}
