@@ -68,7 +68,7 @@ pub(crate) struct State {
 ///
 /// ```
 /// use meterstore::{Store, Options, MeterMeta, Reading};
-/// let dir = tempfile::tempdir()?;
+/// let dir = tempfile::tempdir().expect("temp dir");
 /// let store = Store::open(dir.path(), Options::default())?;
 /// store.register_meter("M000001", MeterMeta::default())?;
 /// store.append(&[Reading { meter: "M000001", ts: 1_700_000_100, value: 1.25 }])?;

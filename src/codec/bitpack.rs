@@ -3,15 +3,53 @@
 //! A mini-block holds [`MINI_LEN`] unsigned values, each below `2^width`, stored
 //! LSB-first, value `i` at bit `i * width`. 64 values of `width` bits fill exactly `width`
 //! little-endian `u64` words, so a mini-block never needs padding and its size is
-//! `width * 8` bytes.
+//! `width * 8` bytes; every group of 8 values starts on a byte boundary (`width` bytes per
+//! group).
 //!
 //! Q: Why 64 values? A: it is the smallest count whose packed size is a whole number of
 //! 64-bit words for every width, it keeps the per-mini-block reference and width (the
-//! frame of reference) adaptive to local level changes such as a day/night switch, and a
-//! fully unrolled 64-value unpack for a constant width compiles to straight-line shifts.
+//! frame of reference) adaptive to local level changes, and it amortises the per-block
+//! dispatch on the width.
+//!
+//! Decoding copies a mini-block into a [`Padded`] buffer so that every value can be read
+//! with one unaligned 8-byte load, a constant shift and a mask: with the width a
+//! compile-time constant, the 8 values of a group compile to straight-line code.
 
 /// Values per mini-block.
 pub const MINI_LEN: usize = 64;
+
+/// Bytes of slack after a packed mini-block so a value near its end can be read with a
+/// full 8-byte load (and the u128 path for widths above 56 with 16 bytes).
+const SLACK: usize = 16;
+
+/// A mini-block copied into a buffer with slack after it.
+pub struct Padded {
+    buf: [u8; MINI_LEN * 8 + SLACK],
+}
+
+impl Default for Padded {
+    fn default() -> Self {
+        Padded {
+            buf: [0; MINI_LEN * 8 + SLACK],
+        }
+    }
+}
+
+impl Padded {
+    /// Loads packed bytes (at most `MINI_LEN * 8`). Bytes past them keep stale content,
+    /// which only ever lands above a value's mask.
+    #[inline]
+    pub fn load(&mut self, bytes: &[u8]) -> &Self {
+        self.buf[..bytes.len()].copy_from_slice(bytes);
+        self
+    }
+
+    /// The whole buffer, slack included.
+    #[inline]
+    pub fn bytes(&self) -> &[u8; MINI_LEN * 8 + SLACK] {
+        &self.buf
+    }
+}
 
 /// Number of bits needed to hold `v` (0 for 0).
 #[inline]
@@ -49,58 +87,64 @@ pub fn pack(vals: &[u64; MINI_LEN], width: u8, out: &mut Vec<u8>) {
     debug_assert_eq!(nbits, 0);
 }
 
+/// Value `k` (0..8) of the 8-value group starting at byte `base`, for a constant width.
+#[inline(always)]
+fn get<const W: usize>(p: &Padded, base: usize, k: usize) -> u64 {
+    let bit = k * W;
+    let off = base + bit / 8;
+    let sh = bit % 8;
+    let mask = if W == 64 { u64::MAX } else { (1u64 << W) - 1 };
+    let v = if W + sh <= 64 {
+        u64::from_le_bytes(p.buf[off..off + 8].try_into().expect("8 bytes")) >> sh
+    } else {
+        (u128::from_le_bytes(p.buf[off..off + 16].try_into().expect("16 bytes")) >> sh) as u64
+    };
+    v & mask
+}
+
+/// Unpacks a mini-block of constant width `W`, handing each value to `f` in order.
+#[inline(always)]
+pub fn unpack_with<const W: usize>(p: &Padded, mut f: impl FnMut(usize, u64)) {
+    for g in 0..MINI_LEN / 8 {
+        let base = g * W;
+        for k in 0..8 {
+            f(g * 8 + k, get::<W>(p, base, k));
+        }
+    }
+}
+
+fn unpack_w<const W: usize>(p: &Padded, out: &mut [u64; MINI_LEN]) {
+    unpack_with::<W>(p, |i, v| out[i] = v);
+}
+
+type Unpacker = fn(&Padded, &mut [u64; MINI_LEN]);
+
+/// Expands `$m!(table_name, fn_name)` into a 65-entry table of monomorphised functions,
+/// one per width.
+macro_rules! width_table {
+    ($name:ident, $ty:ty, $f:ident) => {
+        pub(crate) static $name: [$ty; 65] = [
+            $f::<0>, $f::<1>, $f::<2>, $f::<3>, $f::<4>, $f::<5>, $f::<6>, $f::<7>, $f::<8>,
+            $f::<9>, $f::<10>, $f::<11>, $f::<12>, $f::<13>, $f::<14>, $f::<15>, $f::<16>,
+            $f::<17>, $f::<18>, $f::<19>, $f::<20>, $f::<21>, $f::<22>, $f::<23>, $f::<24>,
+            $f::<25>, $f::<26>, $f::<27>, $f::<28>, $f::<29>, $f::<30>, $f::<31>, $f::<32>,
+            $f::<33>, $f::<34>, $f::<35>, $f::<36>, $f::<37>, $f::<38>, $f::<39>, $f::<40>,
+            $f::<41>, $f::<42>, $f::<43>, $f::<44>, $f::<45>, $f::<46>, $f::<47>, $f::<48>,
+            $f::<49>, $f::<50>, $f::<51>, $f::<52>, $f::<53>, $f::<54>, $f::<55>, $f::<56>,
+            $f::<57>, $f::<58>, $f::<59>, $f::<60>, $f::<61>, $f::<62>, $f::<63>, $f::<64>,
+        ];
+    };
+}
+pub(crate) use width_table;
+
+width_table!(UNPACKERS, Unpacker, unpack_w);
+
 /// Unpacks one mini-block of `width` bits from `bytes` (exactly `packed_len(width)` bytes).
 #[inline]
-pub fn unpack(bytes: &[u8], width: u8, out: &mut [u64; MINI_LEN]) {
+pub fn unpack(bytes: &[u8], width: u8, pad: &mut Padded, out: &mut [u64; MINI_LEN]) {
     debug_assert_eq!(bytes.len(), packed_len(width));
-    let mut words = [0u64; MINI_LEN + 1];
-    for (w, chunk) in words.iter_mut().zip(bytes.chunks_exact(8)) {
-        *w = u64::from_le_bytes(chunk.try_into().expect("chunks_exact yields 8 bytes"));
-    }
-    UNPACKERS[width as usize](&words, out);
+    UNPACKERS[width as usize](pad.load(bytes), out);
 }
-
-type Unpacker = fn(&[u64; MINI_LEN + 1], &mut [u64; MINI_LEN]);
-
-/// Unpacks with a compile-time width: every shift below is a constant after unrolling.
-#[inline(always)]
-fn unpack_const<const W: u32>(words: &[u64; MINI_LEN + 1], out: &mut [u64; MINI_LEN]) {
-    if W == 0 {
-        *out = [0; MINI_LEN];
-        return;
-    }
-    let mask: u64 = if W == 64 { u64::MAX } else { (1u64 << W) - 1 };
-    let mut i = 0;
-    while i < MINI_LEN {
-        let bit = i as u32 * W;
-        let k = (bit / 64) as usize;
-        let s = bit % 64;
-        let lo = words[k] >> s;
-        // The second word is only needed when the value crosses a word boundary; for a
-        // constant W the compiler resolves this branch per unrolled position.
-        let v = if s + W > 64 {
-            lo | (words[k + 1] << (64 - s))
-        } else {
-            lo
-        };
-        out[i] = v & mask;
-        i += 1;
-    }
-}
-
-fn unpack_w<const W: u32>(words: &[u64; MINI_LEN + 1], out: &mut [u64; MINI_LEN]) {
-    unpack_const::<W>(words, out)
-}
-
-macro_rules! unpackers {
-    ($($w:literal)*) => { [$(unpack_w::<$w> as Unpacker),*] };
-}
-
-static UNPACKERS: [Unpacker; 65] = unpackers!(
-    0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32
-    33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56 57 58 59 60 61 62
-    63 64
-);
 
 #[cfg(test)]
 mod tests;

@@ -6,6 +6,7 @@
 
 pub mod bitpack;
 pub mod ints;
+pub mod simd;
 pub mod timestamps;
 pub mod values;
 

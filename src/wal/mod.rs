@@ -121,7 +121,7 @@ impl Wal {
     /// records go to a fresh file). Leftover `wal-*.log.tmp` files are removed.
     pub(crate) fn open(dir: &Path, policy: SyncPolicy, salvage: bool) -> Result<(Wal, Replay)> {
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let files = list_files(dir)?;
+        let files = list_files(dir, true)?;
         let scan = replay::replay(&files, salvage)?;
         let (id, path, file) = match (files.last(), scan.last) {
             (None, _) => create_file(dir, 1, scan.next_lsn)?,
@@ -220,7 +220,10 @@ impl Wal {
     pub(crate) fn remove_before(&self, id: u64) -> Result<()> {
         let limit = id.min(self.lock_active().id);
         let mut removed = false;
-        for f in list_files(&self.dir)?.iter().filter(|f| f.id < limit) {
+        for f in list_files(&self.dir, false)?
+            .iter()
+            .filter(|f| f.id < limit)
+        {
             match fs::remove_file(&f.path) {
                 Ok(()) => removed = true,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -312,9 +315,10 @@ fn parse_file_name(name: &str) -> Option<u64> {
         .flatten()
 }
 
-/// The log files in `dir`, sorted by id. Removes leftover temporary files of log files
-/// (a crash during [`create_file`]).
-fn list_files(dir: &Path) -> Result<Vec<LogFile>> {
+/// The log files in `dir`, sorted by id. With `remove_tmp` (only at open: later, a
+/// rotation may be writing one) removes leftover temporary files of log files, from a
+/// crash during [`create_file`].
+fn list_files(dir: &Path, remove_tmp: bool) -> Result<Vec<LogFile>> {
     let mut files = Vec::new();
     for entry in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
         let entry = entry.map_err(|e| Error::io(dir, e))?;
@@ -325,11 +329,12 @@ fn list_files(dir: &Path) -> Result<Vec<LogFile>> {
                 id,
                 path: entry.path(),
             });
-        } else if name
-            .strip_suffix(fsutil::TMP_SUFFIX)
-            .and_then(|n| n.strip_suffix('.'))
-            .and_then(parse_file_name)
-            .is_some()
+        } else if remove_tmp
+            && name
+                .strip_suffix(fsutil::TMP_SUFFIX)
+                .and_then(|n| n.strip_suffix('.'))
+                .and_then(parse_file_name)
+                .is_some()
         {
             let path = entry.path();
             fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;

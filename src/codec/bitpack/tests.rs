@@ -6,7 +6,10 @@ fn roundtrip(vals: [u64; MINI_LEN], width: u8) {
     pack(&vals, width, &mut buf);
     assert_eq!(buf.len(), packed_len(width));
     let mut out = [0u64; MINI_LEN];
-    unpack(&buf, width, &mut out);
+    // Stale bytes in the padded buffer must not leak into values.
+    let mut pad = Padded::default();
+    pad.load(&[0xff; MINI_LEN * 8]);
+    unpack(&buf, width, &mut pad, &mut out);
     assert_eq!(out, vals, "width {width}");
 }
 

@@ -78,3 +78,25 @@ proptest! {
         let _ = decode(&bytes);
     }
 }
+
+#[test]
+fn level_switch_uses_two_levels() {
+    // Idle around 1000, running around 30000, noise of +-50: one frame needs 15 bits,
+    // two levels need 1 + 7.
+    let v: Vec<i64> = (0..64)
+        .map(|i| if (20..50).contains(&i) { 30_000 } else { 1000 } + (i * 37 % 100) - 50)
+        .collect();
+    let mut buf = Vec::new();
+    encode(&v, &mut buf);
+    assert_eq!(buf[HEADER_LEN] & TWO_LEVEL, TWO_LEVEL);
+    assert_eq!(buf[HEADER_LEN] & !TWO_LEVEL, 7);
+    assert_eq!(decode(&buf).unwrap().0, v);
+}
+
+#[test]
+fn extreme_two_level_splits_roundtrip() {
+    let mut v = vec![i64::MIN; 40];
+    v.extend(vec![i64::MAX; 24]);
+    v.extend([0, 1, 2, 3, i64::MIN + 5, i64::MAX - 9]);
+    roundtrip(&v);
+}

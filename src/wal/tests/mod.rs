@@ -40,7 +40,7 @@ fn open(dir: &Path, salvage: bool) -> Result<(Wal, Replay)> {
 
 /// The log files in `dir`, by id.
 fn log_files(dir: &Path) -> Vec<PathBuf> {
-    list_files(dir)
+    list_files(dir, false)
         .unwrap()
         .into_iter()
         .map(|f| f.path)
