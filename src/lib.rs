@@ -9,6 +9,7 @@ pub mod fleet;
 pub mod format;
 mod fsutil;
 mod query;
+mod scan;
 mod segment;
 mod store;
 mod types;
@@ -16,6 +17,10 @@ pub(crate) mod wal;
 
 pub use error::{Error, Result};
 pub use query::{Agg, Bucket, BucketValue};
+pub use scan::{
+    DailyDayNight, DayNight, DayNightScan, DayWindow, EnterpriseDayNight, LocalDate, MeterDayNight,
+    MeterFilter, Zone,
+};
 pub use segment::verify_segment;
 pub use store::{History, Options, Store, UnknownMeters};
 pub use types::{MeterMeta, Quantity, Reading, UtcOffset};

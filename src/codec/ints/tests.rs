@@ -100,3 +100,45 @@ fn extreme_two_level_splits_roundtrip() {
     v.extend([0, 1, 2, 3, i64::MIN + 5, i64::MAX - 9]);
     roundtrip(&v);
 }
+
+fn check_range_sums(v: &[i64], bounds: &[usize]) {
+    let mut buf = Vec::new();
+    encode(v, &mut buf);
+    let (col, _) = IntColumn::parse(&buf).unwrap();
+    let mut got = vec![0i128; bounds.len().saturating_sub(1)];
+    col.range_sums(bounds, &mut got);
+    let want: Vec<i128> = bounds
+        .windows(2)
+        .map(|w| v[w[0]..w[1]].iter().map(|&x| x as i128).sum())
+        .collect();
+    assert_eq!(got, want, "bounds {bounds:?}");
+}
+
+#[test]
+fn range_sums_on_fixed_cases() {
+    let v: Vec<i64> = (0..1000)
+        .map(|i| if (i / 48) % 2 == 0 { 20_000 } else { 3_000 } + (i * 7919) % 700)
+        .collect();
+    check_range_sums(&v, &[0, 1000]);
+    check_range_sums(&v, &[0, 32, 80, 128, 176, 1000]);
+    check_range_sums(&v, &[5, 5, 63, 64, 65, 999]);
+    check_range_sums(&v, &[]);
+    check_range_sums(&v, &[7]);
+    let counter: Vec<i64> = (0..700).map(|i| 1_000_000 + i * 250).collect();
+    check_range_sums(&counter, &[0, 10, 300, 700]);
+    check_range_sums(&[i64::MAX, i64::MAX, i64::MIN, 3], &[0, 2, 4]);
+}
+
+proptest! {
+    #[test]
+    fn range_sums_match_naive(
+        v in proptest::collection::vec(any::<i64>(), 1..600),
+        small in any::<bool>(),
+        cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..12),
+    ) {
+        let v: Vec<i64> = if small { v.iter().map(|x| x % 100_000).collect() } else { v };
+        let mut bounds: Vec<usize> = cuts.iter().map(|c| c.index(v.len() + 1)).collect();
+        bounds.sort_unstable();
+        check_range_sums(&v, &bounds);
+    }
+}

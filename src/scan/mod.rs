@@ -1,0 +1,13 @@
+//! Day/night imbalance scans (昼伏夜出): per meter, per local day, and per enterprise.
+//!
+//! See `docs/SCANS.md` for the semantics. The work splits into [`windows`] (local-time day
+//! and night turned into UTC pieces) and the block kernel in `codec::ints::range_sums`,
+//! driven from here meter by meter across threads.
+
+mod run;
+pub(crate) mod windows;
+
+pub use run::{
+    DailyDayNight, DayNight, DayNightScan, EnterpriseDayNight, MeterDayNight, MeterFilter,
+};
+pub use windows::{DayWindow, LocalDate, Zone};

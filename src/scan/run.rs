@@ -1,0 +1,635 @@
+//! The scan driver: result types, meter selection, per-meter accumulation over pieces, the
+//! fast path over packed blocks and the general path over merged readings.
+
+use super::windows::{DayWindow, LocalDate, Pieces, Zone};
+use crate::codec::timestamps::TsColumn;
+use crate::codec::values::ValueKind;
+use crate::error::{Error, Result};
+use crate::store::{collect_runs, merge_runs, State, Store};
+use crate::types::{MeterMeta, Quantity};
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// Longest time one reading of an irregular meter is taken to cover (seconds). Q: why an
+/// hour? A: a longer silence is a gap, not a reading that lasted; an hour is four times
+/// the default 15-minute interval.
+pub const MAX_IRREGULAR_COVER_S: i64 = 3600;
+
+/// Parameters of a day/night scan.
+#[derive(Debug, Clone)]
+pub struct DayNightScan {
+    /// The day window in local time. Default 08:00-20:00.
+    pub window: DayWindow,
+    /// The zone of the window and of local days. Default UTC+08:00.
+    pub zone: Zone,
+    /// Flag when average night power exceeds average day power by more than this factor.
+    /// Default 1.5.
+    pub threshold: f64,
+    /// Also report every local day. Default false.
+    pub daily: bool,
+    /// Worker threads; 0 = one per available core. Default 0.
+    pub threads: usize,
+}
+
+impl Default for DayNightScan {
+    fn default() -> Self {
+        DayNightScan {
+            window: DayWindow::default(),
+            zone: Zone::fixed(crate::types::UtcOffset::CHINA),
+            threshold: 1.5,
+            daily: false,
+            threads: 0,
+        }
+    }
+}
+
+/// Which meters a scan covers.
+pub enum MeterFilter<'a> {
+    /// Every registered meter.
+    All,
+    /// These external ids; an unknown one is an error.
+    Ids(&'a [String]),
+    /// Meters whose id and metadata satisfy the predicate.
+    Where(&'a (dyn Fn(&str, &MeterMeta) -> bool + Sync)),
+}
+
+/// Day/night figures of one meter (or enterprise) over a span.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct DayNight {
+    /// Energy in the day window, kWh.
+    pub day_kwh: f64,
+    /// Energy outside the day window, kWh.
+    pub night_kwh: f64,
+    /// Hours of the day window covered by readings.
+    pub day_hours: f64,
+    /// Hours of the night covered by readings.
+    pub night_hours: f64,
+    /// Hours of the day window in the span.
+    pub day_expected_hours: f64,
+    /// Hours of night in the span.
+    pub night_expected_hours: f64,
+    /// Average day power, kW: day energy over covered day hours; `None` without coverage.
+    pub day_kw: Option<f64>,
+    /// Average night power, kW.
+    pub night_kw: Option<f64>,
+    /// `night_kw / day_kw`; `None` when either is missing or day power is zero.
+    pub ratio: Option<f64>,
+    /// `ratio > threshold`.
+    pub flagged: bool,
+}
+
+impl DayNight {
+    fn finish(mut self, threshold: f64) -> DayNight {
+        self.day_kw = (self.day_hours > 0.0).then(|| self.day_kwh / self.day_hours);
+        self.night_kw = (self.night_hours > 0.0).then(|| self.night_kwh / self.night_hours);
+        self.ratio = match (self.day_kw, self.night_kw) {
+            (Some(d), Some(n)) if d > 0.0 => Some(n / d),
+            _ => None,
+        };
+        self.flagged = self.ratio.is_some_and(|r| r > threshold);
+        self
+    }
+}
+
+/// One local day of a meter or enterprise.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DailyDayNight {
+    /// The local date.
+    pub date: LocalDate,
+    /// Its figures.
+    pub stats: DayNight,
+}
+
+/// Scan result of one meter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MeterDayNight {
+    /// External meter id.
+    pub meter: String,
+    /// Over the whole range.
+    pub total: DayNight,
+    /// Per local day (when [`DayNightScan::daily`]), days with readings only.
+    pub daily: Vec<DailyDayNight>,
+}
+
+/// Scan result of one enterprise: its production meters combined.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnterpriseDayNight {
+    /// Enterprise id.
+    pub enterprise: String,
+    /// Member meters that had readings.
+    pub meters: Vec<String>,
+    /// Over the whole range.
+    pub total: DayNight,
+    /// Per local day, when the meter results have them.
+    pub daily: Vec<DailyDayNight>,
+}
+
+impl EnterpriseDayNight {
+    /// Combines meter results by enterprise. `membership` maps a meter id to its
+    /// enterprise; meters not in it are left out. Energies add up; average powers add up
+    /// (the enterprise's load is the sum of its meters' loads), so the ratio compares the
+    /// enterprise's night load with its day load; covered hours are the members' mean.
+    /// Sorted by enterprise id.
+    pub fn aggregate(
+        meters: &[MeterDayNight],
+        membership: &HashMap<String, String>,
+        threshold: f64,
+    ) -> Vec<EnterpriseDayNight> {
+        let mut by: BTreeMap<&str, Vec<&MeterDayNight>> = BTreeMap::new();
+        for m in meters {
+            if let Some(e) = membership.get(&m.meter) {
+                by.entry(e.as_str()).or_default().push(m);
+            }
+        }
+        by.into_iter()
+            .map(|(e, ms)| {
+                let total = combine(ms.iter().map(|m| &m.total), threshold);
+                let mut days: BTreeMap<LocalDate, Vec<&DayNight>> = BTreeMap::new();
+                for m in &ms {
+                    for d in &m.daily {
+                        days.entry(d.date).or_default().push(&d.stats);
+                    }
+                }
+                let daily = days
+                    .into_iter()
+                    .map(|(date, s)| DailyDayNight {
+                        date,
+                        stats: combine(s.into_iter(), threshold),
+                    })
+                    .collect();
+                EnterpriseDayNight {
+                    enterprise: e.to_owned(),
+                    meters: ms.iter().map(|m| m.meter.clone()).collect(),
+                    total,
+                    daily,
+                }
+            })
+            .collect()
+    }
+}
+
+fn combine<'a>(parts: impl Iterator<Item = &'a DayNight>, threshold: f64) -> DayNight {
+    let mut out = DayNight::default();
+    let (mut n, mut day_kw, mut night_kw) = (0usize, None::<f64>, None::<f64>);
+    for p in parts {
+        n += 1;
+        out.day_kwh += p.day_kwh;
+        out.night_kwh += p.night_kwh;
+        out.day_hours += p.day_hours;
+        out.night_hours += p.night_hours;
+        out.day_expected_hours = out.day_expected_hours.max(p.day_expected_hours);
+        out.night_expected_hours = out.night_expected_hours.max(p.night_expected_hours);
+        if let Some(d) = p.day_kw {
+            day_kw = Some(day_kw.unwrap_or(0.0) + d);
+        }
+        if let Some(x) = p.night_kw {
+            night_kw = Some(night_kw.unwrap_or(0.0) + x);
+        }
+    }
+    if n > 0 {
+        out.day_hours /= n as f64;
+        out.night_hours /= n as f64;
+    }
+    out.day_kw = day_kw;
+    out.night_kw = night_kw;
+    out.ratio = match (day_kw, night_kw) {
+        (Some(d), Some(x)) if d > 0.0 => Some(x / d),
+        _ => None,
+    };
+    out.flagged = out.ratio.is_some_and(|r| r > threshold);
+    out
+}
+
+/// Energy and covered seconds per piece of one meter.
+struct Acc {
+    energy: Vec<f64>,
+    covered_s: Vec<f64>,
+    readings: u64,
+}
+
+impl Acc {
+    fn new(n: usize) -> Acc {
+        Acc {
+            energy: vec![0.0; n],
+            covered_s: vec![0.0; n],
+            readings: 0,
+        }
+    }
+
+    fn fold(&self, p: &Pieces, pieces: impl Iterator<Item = usize>, threshold: f64) -> DayNight {
+        let mut d = DayNight::default();
+        for j in pieces {
+            let len_h = (p.cuts[j + 1] - p.cuts[j]) as f64 / 3600.0;
+            let (e, h) = (self.energy[j], self.covered_s[j] / 3600.0);
+            if p.is_day[j] {
+                d.day_kwh += e;
+                d.day_hours += h;
+                d.day_expected_hours += len_h;
+            } else {
+                d.night_kwh += e;
+                d.night_hours += h;
+                d.night_expected_hours += len_h;
+            }
+        }
+        d.finish(threshold)
+    }
+}
+
+/// Adds readings (sorted, unique) to the pieces holding their start, each with its energy
+/// and covered seconds from `f(i)`.
+fn assign(p: &Pieces, ts: &[i64], acc: &mut Acc, mut f: impl FnMut(usize) -> Option<(f64, f64)>) {
+    let mut j = 0usize;
+    for (i, &t) in ts.iter().enumerate() {
+        if t < p.cuts[0] {
+            continue;
+        }
+        while j < p.len() && p.cuts[j + 1] <= t {
+            j += 1;
+        }
+        if j >= p.len() {
+            break;
+        }
+        if let Some((e, s)) = f(i) {
+            acc.energy[j] += e;
+            acc.covered_s[j] += s;
+            acc.readings += 1;
+        }
+    }
+}
+
+/// General path: merged readings of every source, one at a time.
+fn scan_merged(st: &State, meter: u32, meta: &MeterMeta, p: &Pieces, acc: &mut Acc) -> Result<()> {
+    let range = p.cuts[0]..p.cuts[p.len()];
+    // A cumulative register needs the reading after the range end for the last difference.
+    let read_range = match meta.kind {
+        Quantity::CumulativeRegister => {
+            range.start
+                ..range.end.saturating_add(
+                    MAX_IRREGULAR_COVER_S.max(meta.interval_s.unwrap_or(0) as i64) + 1,
+                )
+        }
+        _ => range.clone(),
+    };
+    let (ts, vals) = merge_runs(collect_runs(st, meter, &read_range, |_, _| false)?);
+    let cover = |i: usize| -> Option<i64> {
+        match meta.interval_s {
+            Some(s) => Some(s as i64),
+            None => {
+                let gap = match ts.get(i + 1) {
+                    Some(n) => n - ts[i],
+                    None if i > 0 => ts[i] - ts[i - 1],
+                    None => return None,
+                };
+                Some(gap.min(MAX_IRREGULAR_COVER_S))
+            }
+        }
+    };
+    match meta.kind {
+        Quantity::IntervalEnergy => assign(p, &ts, acc, |i| Some((vals[i], cover(i)? as f64))),
+        Quantity::Power => assign(p, &ts, acc, |i| {
+            let s = cover(i)? as f64;
+            Some((vals[i] * s / 3600.0, s))
+        }),
+        Quantity::CumulativeRegister => assign(p, &ts, acc, |i| {
+            let next = *ts.get(i + 1)?;
+            let gap = next - ts[i];
+            let ok = match meta.interval_s {
+                Some(s) => gap == s as i64,
+                None => gap <= MAX_IRREGULAR_COVER_S,
+            };
+            let diff = vals[i + 1] - vals[i];
+            // Across a gap the energy's spread is unknown; a negative step is a rollover or
+            // meter replacement. Both are left out rather than guessed.
+            (ok && diff >= 0.0).then_some((diff, gap as f64))
+        }),
+        Quantity::Other => {}
+    }
+    Ok(())
+}
+
+/// Whether no two sources of `meter` overlap in time inside `range` (so blocks can be
+/// summed independently).
+fn sources_disjoint(st: &State, meter: u32, range: &Range<i64>) -> bool {
+    let mut spans: Vec<(i64, i64)> = Vec::new();
+    for seg in &st.segments {
+        for b in seg.meter_blocks(meter) {
+            let e = &seg.blocks()[b];
+            if e.t_last >= range.start && e.t_first < range.end {
+                spans.push((e.t_first, e.t_last));
+            }
+        }
+    }
+    for mem in st.frozen.iter().map(|f| &**f).chain([&st.active]) {
+        if let Some(s) = mem.get(meter) {
+            let r = s.range(range);
+            if !r.is_empty() {
+                spans.push((s.ts[r.start], s.ts[r.end - 1]));
+            }
+        }
+    }
+    spans.sort_unstable();
+    spans.windows(2).all(|w| w[0].1 < w[1].0)
+}
+
+/// Scratch buffers reused across a worker's meters.
+#[derive(Default)]
+struct Scratch {
+    zstd: Vec<u8>,
+    ints: Vec<i64>,
+    ts: Vec<i64>,
+    vals: Vec<f64>,
+    bounds: Vec<usize>,
+    sums: Vec<i128>,
+    ranks: Vec<u32>,
+}
+
+/// Fast path: regular interval-energy or power meter whose sources do not overlap. Each
+/// block is summed per piece straight from its packed values.
+fn scan_blocks(
+    st: &State,
+    meter: u32,
+    step: i64,
+    mult: f64,
+    p: &Pieces,
+    acc: &mut Acc,
+    sc: &mut Scratch,
+) -> Result<()> {
+    let range = p.cuts[0]..p.cuts[p.len()];
+    for seg in &st.segments {
+        for b in seg.meter_blocks(meter) {
+            let e = seg.blocks()[b];
+            if e.t_last < range.start || e.t_first >= range.end {
+                continue;
+            }
+            let j0 = p
+                .cuts
+                .partition_point(|&c| c <= e.t_first)
+                .saturating_sub(1);
+            let j1 = (p.cuts.partition_point(|&c| c <= e.t_last) - 1).min(p.len() - 1);
+            let Scratch {
+                zstd,
+                ints,
+                ts,
+                vals,
+                bounds,
+                sums,
+                ranks,
+            } = &mut *sc;
+            let done = seg.with_block(b, zstd, |v| -> bool {
+                let (
+                    ValueKind::Decimal { .. },
+                    TsColumn::Regular {
+                        start,
+                        step: bstep,
+                        slots,
+                        bitmap,
+                    },
+                ) = (v.kind, &v.ts)
+                else {
+                    return false;
+                };
+                if *bstep as i64 != step {
+                    return false;
+                }
+                let div = v.kind.divisor().unwrap_or(1.0);
+                // Rank of slot k = present slots before k.
+                ranks.clear();
+                if let Some(bm) = bitmap {
+                    let mut c = 0u32;
+                    for &byte in bm.iter() {
+                        ranks.push(c);
+                        c += byte.count_ones();
+                    }
+                    ranks.push(c);
+                }
+                let rank = |k: i64| -> usize {
+                    let k = k.clamp(0, *slots as i64) as usize;
+                    match bitmap {
+                        None => k,
+                        Some(bm) => {
+                            let (byte, bit) = (k / 8, k % 8);
+                            let partial = if bit == 0 {
+                                0
+                            } else {
+                                (bm[byte] & ((1u8 << bit) - 1)).count_ones()
+                            };
+                            ranks[byte] as usize + partial as usize
+                        }
+                    }
+                };
+                bounds.clear();
+                for &c in &p.cuts[j0..=j1 + 1] {
+                    // First slot at or after the cut.
+                    let k = (c - start + step - 1).div_euclid(step);
+                    bounds.push(rank(k));
+                }
+                sums.clear();
+                sums.resize(j1 - j0 + 1, 0);
+                v.ints.range_sums(bounds, sums);
+                for (k, s) in sums.iter().enumerate() {
+                    let n = bounds[k + 1] - bounds[k];
+                    acc.energy[j0 + k] += *s as f64 / div * mult;
+                    acc.covered_s[j0 + k] += (n as i64 * step) as f64;
+                    acc.readings += n as u64;
+                }
+                true
+            })?;
+            if !done {
+                ts.clear();
+                vals.clear();
+                seg.read_block(b, zstd, ints, ts, vals)?;
+                let (t, vs) = (&*ts, &*vals);
+                assign(p, t, acc, |i| Some((vs[i] * mult, step as f64)));
+            }
+        }
+    }
+    for mem in st.frozen.iter().map(|f| &**f).chain([&st.active]) {
+        if let Some(s) = mem.get(meter) {
+            let r = s.range(&range);
+            let (t, vs) = (&s.ts[r.clone()], &s.vals[r]);
+            assign(p, t, acc, |i| Some((vs[i] * mult, step as f64)));
+        }
+    }
+    Ok(())
+}
+
+fn scan_meter(st: &State, meter: u32, p: &Pieces, sc: &mut Scratch) -> Result<Option<Acc>> {
+    let meta = st.meters.meta(meter);
+    if meta.kind == Quantity::Other || p.len() == 0 {
+        return Ok(None);
+    }
+    let mut acc = Acc::new(p.len());
+    let range = p.cuts[0]..p.cuts[p.len()];
+    match (meta.kind, meta.interval_s) {
+        (Quantity::IntervalEnergy | Quantity::Power, Some(step))
+            if sources_disjoint(st, meter, &range) =>
+        {
+            let mult = if meta.kind == Quantity::Power {
+                step as f64 / 3600.0
+            } else {
+                1.0
+            };
+            scan_blocks(st, meter, step as i64, mult, p, &mut acc, sc)?;
+        }
+        _ => scan_merged(st, meter, meta, p, &mut acc)?,
+    }
+    Ok((acc.readings > 0).then_some(acc))
+}
+
+impl Store {
+    /// Day/night scan of `meters` over `range` (UTC, half-open). The range is first clipped
+    /// to the span of stored readings of the selected meters, so `i64::MIN..i64::MAX`
+    /// scans everything. Returns one result per meter with readings in the range, sorted
+    /// by meter id. Meters of kind [`Quantity::Other`] are skipped. Semantics:
+    /// `docs/SCANS.md`.
+    pub fn day_night(
+        &self,
+        meters: &MeterFilter<'_>,
+        range: Range<i64>,
+        scan: &DayNightScan,
+    ) -> Result<Vec<MeterDayNight>> {
+        if !(scan.threshold.is_finite() && scan.threshold >= 0.0) {
+            return Err(Error::InvalidArgument(format!(
+                "threshold {} must be a finite non-negative number",
+                scan.threshold
+            )));
+        }
+        let st = self.state();
+        let selected: Vec<u32> = match meters {
+            MeterFilter::All => (0..st.meters.len() as u32).collect(),
+            MeterFilter::Ids(ids) => ids
+                .iter()
+                .map(|id| {
+                    st.meters
+                        .get(id)
+                        .ok_or_else(|| Error::UnknownMeter(id.clone()))
+                })
+                .collect::<Result<_>>()?,
+            MeterFilter::Where(f) => (0..st.meters.len() as u32)
+                .filter(|&d| f(&st.meters.ids()[d as usize], st.meters.meta(d)))
+                .collect(),
+        };
+        // Clip to the stored data so open-ended ranges work and expected hours describe
+        // the span that holds readings.
+        let Some((lo, hi)) = data_extent(&st, &selected) else {
+            return Ok(Vec::new());
+        };
+        let range = range.start.max(lo)..range.end.min(hi.saturating_add(1));
+        if range.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pieces = Pieces::new(range.start, range.end, scan.window, &scan.zone)?;
+        let threads = match scan.threads {
+            0 => std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            n => n,
+        }
+        .min(selected.len().max(1));
+        let next = AtomicUsize::new(0);
+        let results: Mutex<Vec<(u32, Acc)>> = Mutex::new(Vec::with_capacity(selected.len()));
+        let first_err: Mutex<Option<Error>> = Mutex::new(None);
+        let state: &State = &st;
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| {
+                    let mut sc = Scratch::default();
+                    let mut mine = Vec::new();
+                    loop {
+                        // Meters are handed out in small chunks: big enough to keep the
+                        // counter off the hot path, small enough to balance uneven meters.
+                        let i = next.fetch_add(8, Ordering::Relaxed);
+                        if i >= selected.len() {
+                            break;
+                        }
+                        for &m in &selected[i..(i + 8).min(selected.len())] {
+                            match scan_meter(state, m, &pieces, &mut sc) {
+                                Ok(Some(acc)) => mine.push((m, acc)),
+                                Ok(None) => {}
+                                Err(e) => {
+                                    first_err
+                                        .lock()
+                                        .unwrap_or_else(|e| e.into_inner())
+                                        .get_or_insert(e);
+                                    next.store(selected.len(), Ordering::Relaxed);
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                    results
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .extend(mine);
+                });
+            }
+        });
+        if let Some(e) = first_err.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            return Err(e);
+        }
+        let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
+        results.sort_by(|a, b| st.meters.ids()[a.0 as usize].cmp(&st.meters.ids()[b.0 as usize]));
+        Ok(results
+            .into_iter()
+            .map(|(m, acc)| {
+                let total = acc.fold(&pieces, 0..pieces.len(), scan.threshold);
+                let daily = if scan.daily {
+                    daily(&pieces, &acc, scan.threshold)
+                } else {
+                    Vec::new()
+                };
+                MeterDayNight {
+                    meter: st.meters.ids()[m as usize].clone(),
+                    total,
+                    daily,
+                }
+            })
+            .collect())
+    }
+}
+
+/// First and last timestamp stored for any of `meters`.
+fn data_extent(st: &State, meters: &[u32]) -> Option<(i64, i64)> {
+    let mut ext: Option<(i64, i64)> = None;
+    let mut widen = |a: i64, b: i64| {
+        ext = Some(ext.map_or((a, b), |(x, y)| (x.min(a), y.max(b))));
+    };
+    for &m in meters {
+        for seg in &st.segments {
+            let r = seg.meter_blocks(m);
+            if !r.is_empty() {
+                widen(
+                    seg.blocks()[r.start].t_first,
+                    seg.blocks()[r.end - 1].t_last,
+                );
+            }
+        }
+        for mem in st.frozen.iter().map(|f| &**f).chain([&st.active]) {
+            if let Some(s) = mem.get(m).filter(|s| !s.ts.is_empty()) {
+                widen(s.ts[0], s.ts[s.ts.len() - 1]);
+            }
+        }
+    }
+    ext
+}
+
+fn daily(p: &Pieces, acc: &Acc, threshold: f64) -> Vec<DailyDayNight> {
+    let mut out = Vec::new();
+    let mut j = 0;
+    while j < p.len() {
+        let d = p.day_idx[j];
+        let start = j;
+        while j < p.len() && p.day_idx[j] == d {
+            j += 1;
+        }
+        if (start..j).any(|k| acc.covered_s[k] > 0.0 || acc.energy[k] != 0.0) {
+            out.push(DailyDayNight {
+                date: p.dates[d as usize],
+                stats: acc.fold(p, start..j, threshold),
+            });
+        }
+    }
+    out
+}

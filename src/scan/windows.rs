@@ -1,0 +1,298 @@
+//! Day/night windows in local time, turned into UTC cut points.
+//!
+//! A scan range `[from, to)` is cut at every local midnight and at every start and end of
+//! the day window, in the scan's time zone. Each piece between two cuts is wholly day or
+//! wholly night and lies in one local day, so a reading's class and day follow from the
+//! piece that holds its interval start. Cuts are computed from the calendar in the zone
+//! (through jiff), so 23- and 25-hour days and windows that cross midnight come out right.
+
+use crate::error::{Error, Result};
+use crate::types::UtcOffset;
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+
+/// A time zone: a fixed offset or an IANA zone with daylight saving.
+#[derive(Debug, Clone)]
+pub struct Zone {
+    tz: TimeZone,
+    name: String,
+}
+
+impl Zone {
+    /// A fixed offset from UTC.
+    pub fn fixed(offset: UtcOffset) -> Zone {
+        let off = jiff::tz::Offset::from_seconds(offset.seconds()).unwrap_or(jiff::tz::Offset::UTC);
+        Zone {
+            tz: TimeZone::fixed(off),
+            name: offset.to_string(),
+        }
+    }
+
+    /// An IANA zone such as `Europe/London` (from the bundled tz database).
+    pub fn iana(name: &str) -> Result<Zone> {
+        let tz = TimeZone::get(name)
+            .map_err(|e| Error::InvalidArgument(format!("time zone {name:?}: {e}")))?;
+        Ok(Zone {
+            tz,
+            name: name.to_owned(),
+        })
+    }
+
+    /// Parses `+08:00`-style offsets and `Area/City` names.
+    pub fn parse(s: &str) -> Result<Zone> {
+        if s.starts_with('+') || s.starts_with('-') || s == "Z" || s == "UTC" {
+            let off = if s == "UTC" {
+                UtcOffset::UTC
+            } else {
+                UtcOffset::parse(s)?
+            };
+            Ok(Zone::fixed(off))
+        } else {
+            Zone::iana(s)
+        }
+    }
+
+    /// The name this zone was made from.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Offset from UTC in force at `ts`, in seconds.
+    pub fn offset_at(&self, ts: i64) -> i32 {
+        match jiff::Timestamp::from_second(ts) {
+            Ok(t) => self.tz.to_offset(t).seconds(),
+            Err(_) => 0,
+        }
+    }
+
+    /// Local calendar date of `ts`.
+    pub fn date_of(&self, ts: i64) -> Result<LocalDate> {
+        Ok(LocalDate::from(self.civil_date(ts)?))
+    }
+
+    fn civil_date(&self, ts: i64) -> Result<Date> {
+        let t = jiff::Timestamp::from_second(ts)
+            .map_err(|e| Error::InvalidArgument(format!("timestamp {ts} out of range: {e}")))?;
+        Ok(t.to_zoned(self.tz.clone()).date())
+    }
+
+    /// UTC instant of local `date` at `minute` minutes after midnight (may be 1440 or more
+    /// for the next day). A local time skipped by a DST change maps to the instant after
+    /// the gap; a repeated one to its first occurrence.
+    fn instant(&self, date: Date, minute: u32) -> Result<i64> {
+        let day = date
+            .checked_add(jiff::Span::new().days((minute / 1440) as i64))
+            .map_err(|e| Error::InvalidArgument(format!("date out of range: {e}")))?;
+        let m = minute % 1440;
+        let dt = day.at((m / 60) as i8, (m % 60) as i8, 0, 0);
+        let z = dt
+            .to_zoned(self.tz.clone())
+            .map_err(|e| Error::InvalidArgument(format!("local time out of range: {e}")))?;
+        Ok(z.timestamp().as_second())
+    }
+
+    /// UTC instant of the local midnight that starts `date` (the first instant of the day
+    /// when midnight itself is skipped).
+    fn day_start(&self, date: Date) -> Result<i64> {
+        let z = date
+            .to_zoned(self.tz.clone())
+            .map_err(|e| Error::InvalidArgument(format!("date out of range: {e}")))?;
+        Ok(z.timestamp().as_second())
+    }
+}
+
+/// A local calendar date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LocalDate {
+    /// Year.
+    pub year: i16,
+    /// Month, 1 to 12.
+    pub month: u8,
+    /// Day of month, 1 to 31.
+    pub day: u8,
+}
+
+impl From<Date> for LocalDate {
+    fn from(d: Date) -> Self {
+        LocalDate {
+            year: d.year(),
+            month: d.month() as u8,
+            day: d.day() as u8,
+        }
+    }
+}
+
+impl std::fmt::Display for LocalDate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
+}
+
+/// The day window in local time, `[start, end)` in minutes after midnight. When `start`
+/// is after `end` the window crosses midnight (day from `start` to `end` the next day).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DayWindow {
+    start_min: u32,
+    end_min: u32,
+}
+
+impl DayWindow {
+    /// A window from `start` to `end`, given as minutes after local midnight (0..1440);
+    /// they must differ.
+    pub fn new(start_min: u32, end_min: u32) -> Result<DayWindow> {
+        if start_min >= 1440 || end_min >= 1440 || start_min == end_min {
+            return Err(Error::InvalidArgument(format!(
+                "day window {start_min}-{end_min} min: both ends must be below 1440 and differ"
+            )));
+        }
+        Ok(DayWindow { start_min, end_min })
+    }
+
+    /// Parses `HH:MM-HH:MM`, e.g. `08:00-20:00` or `22:00-06:00`.
+    pub fn parse(s: &str) -> Result<DayWindow> {
+        let bad = || Error::InvalidArgument(format!("{s:?} is not a window like 08:00-20:00"));
+        let (a, b) = s.split_once('-').ok_or_else(bad)?;
+        let hm = |t: &str| -> Result<u32> {
+            let (h, m) = t.trim().split_once(':').ok_or_else(bad)?;
+            let (h, m): (u32, u32) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+            if h > 23 || m > 59 {
+                return Err(bad());
+            }
+            Ok(h * 60 + m)
+        };
+        DayWindow::new(hm(a)?, hm(b)?)
+    }
+
+    /// Minutes after midnight when the day starts.
+    pub fn start_min(&self) -> u32 {
+        self.start_min
+    }
+
+    /// Minutes after midnight when the day ends.
+    pub fn end_min(&self) -> u32 {
+        self.end_min
+    }
+
+    /// Whether local minute-of-day `m` is in the day window (for a local time that
+    /// exists once).
+    pub fn contains_minute(&self, m: u32) -> bool {
+        if self.start_min < self.end_min {
+            m >= self.start_min && m < self.end_min
+        } else {
+            m >= self.start_min || m < self.end_min
+        }
+    }
+}
+
+impl Default for DayWindow {
+    /// 08:00 to 20:00.
+    fn default() -> Self {
+        DayWindow {
+            start_min: 8 * 60,
+            end_min: 20 * 60,
+        }
+    }
+}
+
+impl std::fmt::Display for DayWindow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (a, b) = (self.start_min, self.end_min);
+        write!(f, "{:02}:{:02}-{:02}:{:02}", a / 60, a % 60, b / 60, b % 60)
+    }
+}
+
+/// Pieces of a scan range: `cuts[j]..cuts[j+1]` is piece `j`, with its class and local
+/// day index (into `dates`).
+#[derive(Debug, Clone)]
+pub(crate) struct Pieces {
+    pub cuts: Vec<i64>,
+    pub is_day: Vec<bool>,
+    pub day_idx: Vec<u32>,
+    pub dates: Vec<LocalDate>,
+}
+
+impl Pieces {
+    pub(crate) fn len(&self) -> usize {
+        self.is_day.len()
+    }
+
+    /// Cuts `[from, to)` by local midnights and day-window edges in `zone`.
+    pub(crate) fn new(from: i64, to: i64, window: DayWindow, zone: &Zone) -> Result<Pieces> {
+        if from >= to {
+            return Ok(Pieces {
+                cuts: vec![from],
+                is_day: vec![],
+                day_idx: vec![],
+                dates: vec![],
+            });
+        }
+        let d0 = zone
+            .civil_date(from)?
+            .yesterday()
+            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        let d1 = zone
+            .civil_date(to - 1)?
+            .tomorrow()
+            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        // (instant, kind): 0 = midnight, 1 = day starts, 2 = day ends.
+        let mut events: Vec<(i64, u8)> = Vec::new();
+        let mut d = d0;
+        while d <= d1 {
+            events.push((zone.day_start(d)?, 0));
+            events.push((zone.instant(d, window.start_min)?, 1));
+            let end = if window.start_min < window.end_min {
+                window.end_min
+            } else {
+                window.end_min + 1440
+            };
+            events.push((zone.instant(d, end)?, 2));
+            d = d
+                .tomorrow()
+                .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        }
+        events.sort_unstable();
+        let mut cuts = vec![from];
+        for &(t, _) in &events {
+            if t > from && t < to && *cuts.last().unwrap_or(&from) < t {
+                cuts.push(t);
+            }
+        }
+        cuts.push(to);
+        // Class of each piece: replay on/off events up to its start.
+        let mut is_day = Vec::with_capacity(cuts.len());
+        let mut ev = events.iter().peekable();
+        let mut day = false;
+        for &start in &cuts[..cuts.len() - 1] {
+            while let Some(&&(t, kind)) = ev.peek() {
+                if t > start {
+                    break;
+                }
+                match kind {
+                    1 => day = true,
+                    2 => day = false,
+                    _ => {}
+                }
+                ev.next();
+            }
+            is_day.push(day);
+        }
+        let mut dates: Vec<LocalDate> = Vec::new();
+        let mut day_idx = Vec::with_capacity(is_day.len());
+        for &start in &cuts[..cuts.len() - 1] {
+            let date = zone.date_of(start)?;
+            if dates.last() != Some(&date) {
+                dates.push(date);
+            }
+            day_idx.push(dates.len() as u32 - 1);
+        }
+        Ok(Pieces {
+            cuts,
+            is_day,
+            day_idx,
+            dates,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

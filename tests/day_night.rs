@@ -1,0 +1,389 @@
+//! Day/night scans against a naive reference that classifies each reading by its local
+//! time, plus hand-built cases.
+
+use meterstore::{
+    DayNightScan, DayWindow, EnterpriseDayNight, MeterFilter, MeterMeta, Options, Quantity,
+    Reading, Store, UnknownMeters, Zone,
+};
+use proptest::prelude::*;
+use std::collections::{BTreeMap, HashMap};
+
+const Q: i64 = 900;
+const T0: i64 = 1_711_497_600; // 2024-03-27T00:00Z: a week before London's and New York's...
+
+fn store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = Options {
+        unknown_meters: UnknownMeters::Register(MeterMeta::default()),
+        ..Options::default()
+    };
+    let s = Store::open(dir.path(), opts).unwrap();
+    (dir, s)
+}
+
+fn put(s: &Store, meter: &str, readings: &[(i64, f64)]) {
+    let batch: Vec<Reading> = readings
+        .iter()
+        .map(|&(ts, value)| Reading { meter, ts, value })
+        .collect();
+    s.append(&batch).unwrap();
+}
+
+/// Reference: (day kWh, night kWh, day readings, night readings, day slots, night slots).
+fn naive(
+    readings: &BTreeMap<i64, f64>,
+    from: i64,
+    to: i64,
+    w: DayWindow,
+    zone: &str,
+) -> (f64, f64, u64, u64, u64, u64) {
+    let tz = jiff::tz::TimeZone::get(zone).unwrap_or_else(|_| {
+        let secs = meterstore::UtcOffset::parse(zone).unwrap().seconds();
+        jiff::tz::TimeZone::fixed(jiff::tz::Offset::from_seconds(secs).unwrap())
+    });
+    let is_day = |t: i64| {
+        let z = jiff::Timestamp::from_second(t)
+            .unwrap()
+            .to_zoned(tz.clone());
+        w.contains_minute(z.hour() as u32 * 60 + z.minute() as u32)
+    };
+    let mut r = (0.0, 0.0, 0, 0, 0, 0);
+    for (&t, &v) in readings.range(from..to) {
+        if is_day(t) {
+            r.0 += v;
+            r.2 += 1;
+        } else {
+            r.1 += v;
+            r.3 += 1;
+        }
+    }
+    let mut t = from.div_euclid(Q) * Q;
+    while t < to {
+        if t >= from {
+            if is_day(t) {
+                r.4 += 1
+            } else {
+                r.5 += 1
+            }
+        }
+        t += Q;
+    }
+    r
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(40))]
+    #[test]
+    fn matches_naive_reference(
+        days in 1i64..12,
+        keep in proptest::collection::vec(0u8..20, 96 * 12),
+        vals in proptest::collection::vec(0u32..50_000, 96 * 12),
+        start_q in 0u32..96, len_q in 1u32..96,
+        zone in prop::sample::select(vec!["+08:00", "UTC", "Europe/London", "America/New_York", "-03:30"]),
+        edges in (0i64..96 * 12, 0i64..96 * 12),
+        layout in 0u8..4,
+    ) {
+        let (_d, s) = store();
+        let mut model = BTreeMap::new();
+        let n = (days * 96) as usize;
+        let mut readings = Vec::new();
+        for k in 0..n {
+            if keep[k] == 0 { continue; } // about 5% gaps
+            let v = vals[k] as f64 / 1000.0;
+            readings.push((T0 + k as i64 * Q, v));
+            model.insert(T0 + k as i64 * Q, v);
+        }
+        // Layouts: all in one segment, split over segments, overlapping rewrites, memtable.
+        match layout {
+            0 => { put(&s, "M", &readings); s.flush().unwrap(); }
+            1 => { for c in readings.chunks(150) { put(&s, "M", c); s.flush().unwrap(); } }
+            2 => {
+                put(&s, "M", &readings); s.flush().unwrap();
+                let re: Vec<(i64, f64)> = readings.iter().step_by(7).map(|&(t, v)| (t, v + 1.0)).collect();
+                for &(t, v) in &re { model.insert(t, v); }
+                put(&s, "M", &re); s.flush().unwrap();
+            }
+            _ => { put(&s, "M", &readings); }
+        }
+        let w = DayWindow::new(start_q * 15, ((start_q + len_q) % 96) * 15).unwrap();
+        let (a, b) = (edges.0.min(edges.1), edges.0.max(edges.1) + 1);
+        let (from, to) = (T0 + a * Q - 300, T0 + b * Q + 450);
+        let scan = DayNightScan { window: w, zone: Zone::parse(zone).unwrap(), threads: 2, ..DayNightScan::default() };
+        let got = s.day_night(&MeterFilter::All, from..to, &scan).unwrap();
+        let want = naive(&model, from, to, w, zone);
+        if want.2 + want.3 == 0 {
+            prop_assert!(got.is_empty());
+        } else {
+            prop_assert_eq!(got.len(), 1);
+            let t = got[0].total;
+            prop_assert!(close(t.day_kwh, want.0), "day {} vs {}", t.day_kwh, want.0);
+            prop_assert!(close(t.night_kwh, want.1), "night {} vs {}", t.night_kwh, want.1);
+            prop_assert_eq!(t.day_hours, want.2 as f64 * 0.25);
+            prop_assert_eq!(t.night_hours, want.3 as f64 * 0.25);
+            // Expected hours span the range clipped to the stored data, partial
+            // quarter-hours included.
+            let first = *model.keys().next().unwrap();
+            let last = *model.keys().last().unwrap();
+            let (cf, ct) = (from.max(first), to.min(last + 1));
+            let exp = t.day_expected_hours + t.night_expected_hours;
+            prop_assert!(close(exp, (ct - cf) as f64 / 3600.0), "{} vs {}", exp, (ct - cf) as f64 / 3600.0);
+            let clipped = naive(&model, cf, ct, w, zone);
+            let slots_exp = (clipped.4 + clipped.5) as f64 * 0.25;
+            prop_assert!((exp - slots_exp).abs() <= 0.25 + 1e-9);
+            if let (Some(d), Some(n)) = (t.day_kw, t.night_kw) {
+                if d > 0.0 { prop_assert!(close(t.ratio.unwrap(), n / d)); }
+            }
+        }
+    }
+}
+
+/// 14 days of a meter drawing `day_kw` from 08:00 to 20:00 (+08:00) and `night_kw`
+/// otherwise.
+fn shaped(s: &Store, meter: &str, day_kw: f64, night_kw: f64) {
+    let start = 1_704_038_400; // 2024-01-01T00:00+08:00
+    let r: Vec<(i64, f64)> = (0..14 * 96)
+        .map(|k| {
+            let h = (k % 96) / 4;
+            let kw = if (8..20).contains(&h) {
+                day_kw
+            } else {
+                night_kw
+            };
+            (start + k * Q, kw * 0.25)
+        })
+        .collect();
+    put(s, meter, &r);
+}
+
+#[test]
+fn night_producer_is_flagged_and_day_producer_is_not() {
+    let (_d, s) = store();
+    shaped(&s, "NIGHT", 20.0, 60.0);
+    shaped(&s, "DAY", 80.0, 10.0);
+    shaped(&s, "EDGE", 40.0, 60.0); // exactly 1.5: not above the threshold
+    s.flush().unwrap();
+    let scan = DayNightScan {
+        daily: true,
+        ..DayNightScan::default()
+    };
+    let r = s
+        .day_night(&MeterFilter::All, 0..i64::MAX / 2, &scan)
+        .unwrap();
+    let by: HashMap<&str, _> = r.iter().map(|m| (m.meter.as_str(), m)).collect();
+    let n = by["NIGHT"].total;
+    assert!(n.flagged);
+    assert_eq!(n.ratio, Some(3.0));
+    assert_eq!((n.day_kw, n.night_kw), (Some(20.0), Some(60.0)));
+    assert_eq!((n.day_hours, n.night_hours), (168.0, 168.0));
+    assert!(!by["DAY"].total.flagged);
+    assert!(!by["EDGE"].total.flagged);
+    assert_eq!(by["NIGHT"].daily.len(), 14);
+    assert!(by["NIGHT"].daily.iter().all(|d| d.stats.flagged));
+    assert_eq!(by["NIGHT"].daily[0].date.to_string(), "2024-01-01");
+}
+
+#[test]
+fn meter_without_day_readings_has_no_ratio() {
+    let (_d, s) = store();
+    let start = 1_704_038_400;
+    let night_only: Vec<(i64, f64)> = (0..96)
+        .filter(|k| !(32..80).contains(k))
+        .map(|k| (start + k * Q, 5.0))
+        .collect();
+    put(&s, "N", &night_only);
+    let r = s
+        .day_night(
+            &MeterFilter::All,
+            start..start + 86_400,
+            &DayNightScan::default(),
+        )
+        .unwrap();
+    assert_eq!(r[0].total.day_kw, None);
+    assert_eq!(r[0].total.ratio, None);
+    assert!(!r[0].total.flagged);
+    assert_eq!(r[0].total.day_expected_hours, 12.0);
+}
+
+#[test]
+fn zero_day_energy_gives_no_ratio() {
+    let (_d, s) = store();
+    shaped(&s, "Z", 0.0, 30.0);
+    let r = s
+        .day_night(&MeterFilter::All, 0..i64::MAX / 2, &DayNightScan::default())
+        .unwrap();
+    assert_eq!(r[0].total.day_kw, Some(0.0));
+    assert_eq!(r[0].total.ratio, None);
+}
+
+#[test]
+fn london_dst_days_have_23_and_25_hours() {
+    let (_d, s) = store();
+    // Constant 4 kW through March 2024's spring-forward day (2024-03-31).
+    let start = 1_711_756_800; // 2024-03-30T00:00Z
+    let r: Vec<(i64, f64)> = (0..3 * 96).map(|k| (start + k * Q, 1.0)).collect();
+    put(&s, "L", &r);
+    let scan = DayNightScan {
+        zone: Zone::iana("Europe/London").unwrap(),
+        daily: true,
+        ..DayNightScan::default()
+    };
+    let out = s
+        .day_night(&MeterFilter::All, start..start + 3 * 86_400, &scan)
+        .unwrap();
+    let d = out[0]
+        .daily
+        .iter()
+        .find(|d| d.date.to_string() == "2024-03-31")
+        .unwrap()
+        .stats;
+    assert_eq!(d.day_expected_hours + d.night_expected_hours, 23.0);
+    assert_eq!(d.day_hours, 12.0);
+    assert_eq!(d.night_hours, 11.0);
+    let start = 1_729_900_800; // 2024-10-26T00:00Z, fall back on 2024-10-27
+    let r: Vec<(i64, f64)> = (0..3 * 96).map(|k| (start + k * Q, 1.0)).collect();
+    put(&s, "F", &r);
+    let out = s
+        .day_night(
+            &MeterFilter::Ids(&["F".into()]),
+            start..start + 3 * 86_400,
+            &scan,
+        )
+        .unwrap();
+    let d = out[0]
+        .daily
+        .iter()
+        .find(|d| d.date.to_string() == "2024-10-27")
+        .unwrap()
+        .stats;
+    assert_eq!(d.day_expected_hours + d.night_expected_hours, 25.0);
+    assert_eq!(d.night_hours, 13.0);
+}
+
+#[test]
+fn window_crossing_midnight_swaps_the_classes() {
+    let (_d, s) = store();
+    shaped(&s, "X", 80.0, 10.0);
+    let scan = DayNightScan {
+        window: DayWindow::parse("20:00-08:00").unwrap(),
+        ..DayNightScan::default()
+    };
+    let r = s
+        .day_night(&MeterFilter::All, 0..i64::MAX / 2, &scan)
+        .unwrap();
+    assert_eq!(r[0].total.ratio, Some(8.0));
+    assert!(r[0].total.flagged);
+}
+
+#[test]
+fn power_and_register_meters() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path(), Options::default()).unwrap();
+    s.register_meter(
+        "P",
+        MeterMeta {
+            kind: Quantity::Power,
+            interval_s: Some(900),
+            unit: "kW".into(),
+        },
+    )
+    .unwrap();
+    s.register_meter(
+        "R",
+        MeterMeta {
+            kind: Quantity::CumulativeRegister,
+            interval_s: Some(900),
+            unit: "kWh".into(),
+        },
+    )
+    .unwrap();
+    let start = 1_704_038_400;
+    let p: Vec<(i64, f64)> = (0..96)
+        .map(|k| {
+            (
+                start + k * Q,
+                if (32..80).contains(&k) { 10.0 } else { 40.0 },
+            )
+        })
+        .collect();
+    put(&s, "P", &p);
+    // Register: +2.5 kWh per quarter by day, +10 by night; a gap at slot 50 loses two diffs;
+    // a replacement at slot 90 (reset to 0) loses one.
+    let mut reg = Vec::new();
+    let mut c = 1000.0;
+    for k in 0..97 {
+        if k == 90 {
+            c = 0.0;
+        }
+        if k != 50 {
+            reg.push((start + k * Q, c));
+        }
+        c += if (32..80).contains(&k) { 2.5 } else { 10.0 };
+    }
+    put(&s, "R", &reg);
+    let r = s
+        .day_night(
+            &MeterFilter::All,
+            start..start + 86_400,
+            &DayNightScan::default(),
+        )
+        .unwrap();
+    let pw = &r[0].total;
+    assert_eq!((pw.day_kwh, pw.night_kwh), (120.0, 480.0));
+    assert_eq!(pw.ratio, Some(4.0));
+    let rg = &r[1].total;
+    assert_eq!(rg.day_kwh, 2.5 * 46.0);
+    assert_eq!(rg.night_kwh, 10.0 * 47.0);
+    assert_eq!(rg.day_hours, 46.0 * 0.25);
+}
+
+#[test]
+fn enterprise_combines_its_meters() {
+    let (_d, s) = store();
+    shaped(&s, "A1", 50.0, 10.0);
+    shaped(&s, "A2", 10.0, 100.0);
+    shaped(&s, "B1", 10.0, 20.0);
+    let r = s
+        .day_night(
+            &MeterFilter::All,
+            0..i64::MAX / 2,
+            &DayNightScan {
+                daily: true,
+                ..DayNightScan::default()
+            },
+        )
+        .unwrap();
+    let membership: HashMap<String, String> = [("A1", "EA"), ("A2", "EA"), ("B1", "EB")]
+        .iter()
+        .map(|(m, e)| (m.to_string(), e.to_string()))
+        .collect();
+    let e = EnterpriseDayNight::aggregate(&r, &membership, 1.5);
+    assert_eq!(e.len(), 2);
+    assert_eq!(e[0].enterprise, "EA");
+    assert_eq!(e[0].total.day_kw, Some(60.0));
+    assert_eq!(e[0].total.night_kw, Some(110.0));
+    assert!(e[0].total.flagged);
+    assert!(e[1].total.flagged);
+    assert_eq!(e[0].daily.len(), 14);
+}
+
+#[test]
+fn bad_arguments() {
+    let (_d, s) = store();
+    shaped(&s, "A", 1.0, 1.0);
+    assert!(s
+        .day_night(
+            &MeterFilter::Ids(&["nope".into()]),
+            0..10,
+            &DayNightScan::default()
+        )
+        .is_err());
+    let bad = DayNightScan {
+        threshold: f64::NAN,
+        ..DayNightScan::default()
+    };
+    assert!(s.day_night(&MeterFilter::All, 0..10, &bad).is_err());
+}
