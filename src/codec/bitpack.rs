@@ -87,6 +87,20 @@ pub fn pack(vals: &[u64; MINI_LEN], width: u8, out: &mut Vec<u8>) {
     debug_assert_eq!(nbits, 0);
 }
 
+/// Bytes used by the first `n` values of a mini-block of `width` bits.
+#[inline]
+pub const fn partial_len(n: usize, width: u8) -> usize {
+    (n * width as usize).div_ceil(8)
+}
+
+/// Packs the first `n` of `vals` (the rest must be zero) and appends only the bytes they
+/// occupy: short arrays (references, splits) do not pay for a whole mini-block.
+pub fn pack_partial(vals: &[u64; MINI_LEN], n: usize, width: u8, out: &mut Vec<u8>) {
+    let at = out.len();
+    pack(vals, width, out);
+    out.truncate(at + partial_len(n, width));
+}
+
 /// Value `k` (0..8) of the 8-value group starting at byte `base`, for a constant width.
 #[inline(always)]
 fn get<const W: usize>(p: &Padded, base: usize, k: usize) -> u64 {
@@ -139,10 +153,11 @@ pub(crate) use width_table;
 
 width_table!(UNPACKERS, Unpacker, unpack_w);
 
-/// Unpacks one mini-block of `width` bits from `bytes` (exactly `packed_len(width)` bytes).
+/// Unpacks one mini-block of `width` bits from `bytes` (exactly `packed_len(width)` bytes,
+/// or `partial_len(n, width)` for a partial one, whose values past `n` are then garbage).
 #[inline]
 pub fn unpack(bytes: &[u8], width: u8, pad: &mut Padded, out: &mut [u64; MINI_LEN]) {
-    debug_assert_eq!(bytes.len(), packed_len(width));
+    debug_assert!(bytes.len() <= packed_len(width));
     UNPACKERS[width as usize](pad.load(bytes), out);
 }
 

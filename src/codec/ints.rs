@@ -10,8 +10,9 @@
 //! base      i64    smallest mini-block reference
 //! ref_width u8     bits per packed reference
 //! descs     u8 x ceil(count/64)   per mini-block: bit 7 = two-level, bits 0..7 = width w
-//! refs      ceil(count/64) refs - base, packed 64 per group with ref_width bits
-//! splits    one LEB128 varint per two-level mini-block, in order: its upper level - ref
+//! refs      n_mini values ref - base, ref_width bits each
+//! split_w   u8     bits per split
+//! splits    one per two-level mini-block, in order: upper level - ref, split_w bits each
 //! payload   per mini-block: packed values of w bits (plain) or w+1 bits (two-level)
 //! ```
 //! A plain value is `ref + x`. A two-level value is `ref + (x >> 1) + (x & 1) * split`:
@@ -49,16 +50,60 @@ impl Frame {
     }
 }
 
-fn varint_len(v: u64) -> usize {
-    (bitpack::bits_needed(v) as usize).div_ceil(7).max(1)
+/// Bytes of `n` values of `w` bits packed in groups of 64, the last group partial.
+fn array_len(n: usize, w: u8) -> usize {
+    (n / MINI_LEN) * bitpack::packed_len(w) + bitpack::partial_len(n % MINI_LEN, w)
 }
 
-fn put_varint(mut v: u64, out: &mut Vec<u8>) {
-    while v >= 0x80 {
-        out.push(v as u8 | 0x80);
-        v >>= 7;
+/// Bytes of the packed splits of two-level frames (plus their width byte).
+fn splits_len(frames: &[Frame]) -> usize {
+    let (n, w) = split_layout(frames);
+    1 + array_len(n, w)
+}
+
+/// Appends `vals` packed with `w` bits in groups of 64, the last group partial.
+fn pack_array(vals: impl Iterator<Item = u64>, w: u8, out: &mut Vec<u8>) {
+    let mut buf = [0u64; MINI_LEN];
+    let mut n = 0;
+    for v in vals {
+        buf[n] = v;
+        n += 1;
+        if n == MINI_LEN {
+            bitpack::pack(&buf, w, out);
+            n = 0;
+        }
     }
-    out.push(v as u8);
+    if n > 0 {
+        buf[n..].fill(0);
+        bitpack::pack_partial(&buf, n, w, out);
+    }
+}
+
+/// Reads `n` values packed by [`pack_array`], handing each to `f` in order.
+fn unpack_array(
+    c: &mut Cursor<'_>,
+    n: usize,
+    w: u8,
+    what: &'static str,
+    mut f: impl FnMut(usize, u64),
+) -> Result<(), DecodeError> {
+    let mut pad = Padded::default();
+    let mut buf = [0u64; MINI_LEN];
+    for g in 0..n.div_ceil(MINI_LEN) {
+        let k = (n - g * MINI_LEN).min(MINI_LEN);
+        let bytes = c.take(bitpack::partial_len(k, w), what)?;
+        bitpack::unpack(bytes, w, &mut pad, &mut buf);
+        for (i, &v) in buf[..k].iter().enumerate() {
+            f(g * MINI_LEN + i, v);
+        }
+    }
+    Ok(())
+}
+
+fn split_layout(frames: &[Frame]) -> (usize, u8) {
+    let splits = frames.iter().filter_map(|f| f.split);
+    let n = splits.clone().count();
+    (n, bitpack::bits_needed(splits.max().unwrap_or(0)))
 }
 
 fn frame(c: &[i64], sorted: &mut Vec<i64>) -> Frame {
@@ -90,7 +135,8 @@ fn frame(c: &[i64], sorted: &mut Vec<i64>) -> Frame {
             continue;
         }
         let split = sorted[k].wrapping_sub(lo) as u64;
-        let bits = (w as usize + 1) * MINI_LEN + varint_len(split) * 8;
+        // The split itself costs about its own bits in the packed split array.
+        let bits = (w as usize + 1) * MINI_LEN + bitpack::bits_needed(split) as usize;
         if bits < best_bits {
             best_bits = bits;
             best = Frame {
@@ -120,15 +166,10 @@ fn ref_layout(frames: &[Frame]) -> (i64, u8) {
 
 fn encoded_len(frames: &[Frame]) -> usize {
     let (_, ref_width) = ref_layout(frames);
-    let groups = frames.len().div_ceil(MINI_LEN);
     HEADER_LEN
         + frames.len()
-        + groups * bitpack::packed_len(ref_width)
-        + frames
-            .iter()
-            .filter_map(|f| f.split)
-            .map(varint_len)
-            .sum::<usize>()
+        + array_len(frames.len(), ref_width)
+        + splits_len(frames)
         + frames
             .iter()
             .map(|f| bitpack::packed_len(f.packed_width()))
@@ -166,17 +207,15 @@ pub fn encode(v: &[i64], out: &mut Vec<u8>) {
         fr.iter()
             .map(|f| f.width | if f.split.is_some() { TWO_LEVEL } else { 0 }),
     );
+    pack_array(
+        fr.iter().map(|f| f.reference.wrapping_sub(base) as u64),
+        ref_width,
+        out,
+    );
+    let (_, split_w) = split_layout(&fr);
+    out.push(split_w);
+    pack_array(fr.iter().filter_map(|f| f.split), split_w, out);
     let mut buf = [0u64; MINI_LEN];
-    for group in fr.chunks(MINI_LEN) {
-        buf.fill(0);
-        for (b, f) in buf.iter_mut().zip(group) {
-            *b = f.reference.wrapping_sub(base) as u64;
-        }
-        bitpack::pack(&buf, ref_width, out);
-    }
-    for s in fr.iter().filter_map(|f| f.split) {
-        put_varint(s, out);
-    }
     for (chunk, f) in t.chunks(MINI_LEN).zip(&fr) {
         buf.fill(0);
         for (b, &x) in buf.iter_mut().zip(chunk) {
@@ -282,32 +321,24 @@ impl<'a> IntColumn<'a> {
                 two_level: two,
             });
         }
-        let mut buf = [0u64; MINI_LEN];
-        let mut pad = Padded::default();
-        for g in 0..n_mini.div_ceil(MINI_LEN) {
-            let packed = c.take(bitpack::packed_len(ref_width), "mini-block references")?;
-            bitpack::unpack(packed, ref_width, &mut pad, &mut buf);
-            for (m, &o) in minis[g * MINI_LEN..].iter_mut().zip(&buf) {
-                m.reference = base.wrapping_add(o as i64);
-            }
+        unpack_array(
+            &mut c,
+            n_mini,
+            ref_width,
+            "mini-block references",
+            |i, o| {
+                minis[i].reference = base.wrapping_add(o as i64);
+            },
+        )?;
+        let split_at = c.pos();
+        let split_w = c.u8("split width")?;
+        if split_w > 64 {
+            return Err(DecodeError::new("split width above 64", split_at));
         }
-        for m in minis.iter_mut().filter(|m| m.two_level) {
-            let at = c.pos();
-            let mut v = 0u64;
-            let mut shift = 0;
-            loop {
-                let b = c.u8("two-level split")?;
-                if shift == 63 && b > 1 || shift > 63 {
-                    return Err(DecodeError::new("two-level split overflows u64", at));
-                }
-                v |= ((b & 0x7f) as u64) << shift;
-                if b & 0x80 == 0 {
-                    break;
-                }
-                shift += 7;
-            }
-            m.split = v as i64;
-        }
+        let two: Vec<usize> = (0..n_mini).filter(|&i| minis[i].two_level).collect();
+        unpack_array(&mut c, two.len(), split_w, "two-level splits", |i, sp| {
+            minis[two[i]].split = sp as i64;
+        })?;
         let mut offsets = Vec::with_capacity(n_mini + 1);
         let mut off = 0usize;
         offsets.push(0);
@@ -408,7 +439,7 @@ impl IntColumn<'_> {
     /// plus reference times count), without materialising the values. Delta-mode columns
     /// need a prefix sum and are decoded first.
     pub fn range_sums(&self, bounds: &[usize], out: &mut [i128]) {
-        debug_assert_eq!(out.len() + 1, bounds.len());
+        debug_assert!(out.len() + 1 == bounds.len() || (out.is_empty() && bounds.is_empty()));
         debug_assert!(
             bounds.windows(2).all(|w| w[0] <= w[1])
                 && bounds.last().is_none_or(|&b| b <= self.count)
@@ -451,30 +482,20 @@ impl IntColumn<'_> {
         }
         let mut pad = Padded::default();
         let mut offs = [0u32; MINI_LEN];
-        let mut vals = [0u64; MINI_LEN];
         let mut wide = [0i64; MINI_LEN];
-        // Range j currently being filled; ranges are visited in order with the minis.
+        // Range j holds the mini-block position being summed; ranges advance with minis.
         let mut j = bounds.partition_point(|&b| b <= first).saturating_sub(1);
         for k in first / MINI_LEN..last.div_ceil(MINI_LEN) {
             let m = &self.minis[k];
             let lo = k * MINI_LEN;
             let hi = (lo + MINI_LEN).min(self.count);
             pad.load(&self.payload[self.offsets[k]..self.offsets[k + 1]]);
-            // Fast path: offsets fit 32 bits and the level split 32 bits, so a value minus
-            // the reference fits 33 bits and 64 of them sum within a u64.
-            let fast = m.packed_width <= simd::MAX_SIMD_WIDTH && (m.split as u64) < 1 << 32;
+            // Fast path: offsets below 2^25, so 64 of them sum within a u32. Each range's
+            // share of the mini-block is a difference of prefix sums, and each prefix sum
+            // is a fixed-length masked reduction (no loop remainders, fully vectorised).
+            let fast = m.packed_width <= simd::MAX_SIMD_WIDTH;
             if fast {
                 simd::unpack_u32(&pad, m.packed_width, avx2, &mut offs);
-                if m.two_level {
-                    let s = m.split as u64;
-                    for (v, &x) in vals.iter_mut().zip(&offs) {
-                        *v = (x >> 1) as u64 + (x & 1) as u64 * s;
-                    }
-                } else {
-                    for (v, &x) in vals.iter_mut().zip(&offs) {
-                        *v = x as u64;
-                    }
-                }
             } else {
                 let table = if m.two_level {
                     &DECODE_TWO
@@ -483,19 +504,32 @@ impl IntColumn<'_> {
                 };
                 table[m.packed_width as usize](&pad, m, &mut wide);
             }
+            // Sum of the mini-block's first n values, exactly.
+            let prefix = |n: usize| -> i128 {
+                if !fast {
+                    return wide[..n].iter().map(|&x| x as i128).sum();
+                }
+                let base = m.reference as i128 * n as i128;
+                if m.two_level {
+                    let (h, u) = masked_sums_two(&offs, n);
+                    base + h as i128 + u as i128 * m.split as u64 as i128
+                } else {
+                    base + masked_sum(&offs, n) as i128
+                }
+            };
+            let mut done_at = lo;
+            let mut done_sum = 0i128;
             while j < out.len() && bounds[j] < hi {
                 let a = bounds[j].max(lo);
                 let b = bounds[j + 1].min(hi);
                 if a < b {
-                    out[j] += if fast {
-                        let s: u64 = vals[a - lo..b - lo].iter().sum();
-                        m.reference as i128 * (b - a) as i128 + s as i128
-                    } else {
-                        wide[a - lo..b - lo]
-                            .iter()
-                            .map(|&x| x as i128)
-                            .sum::<i128>()
-                    };
+                    if a > done_at {
+                        done_sum = prefix(a - lo);
+                    }
+                    let upto = prefix(b - lo);
+                    out[j] += upto - done_sum;
+                    done_sum = upto;
+                    done_at = b;
                 }
                 if bounds[j + 1] > hi {
                     break;
@@ -504,6 +538,45 @@ impl IntColumn<'_> {
             }
         }
     }
+}
+
+/// Lane indexes as u32, so the masks below compare 32-bit lanes.
+const LANE: [u32; MINI_LEN] = {
+    let mut a = [0u32; MINI_LEN];
+    let mut i = 0;
+    while i < MINI_LEN {
+        a[i] = i as u32;
+        i += 1;
+    }
+    a
+};
+
+/// Sum of `offs[..n]`, as a fixed-length masked reduction.
+#[inline(always)]
+fn masked_sum(offs: &[u32; MINI_LEN], n: usize) -> u32 {
+    let n = n as u32;
+    let mut acc = [0u32; 8];
+    for (x, i) in offs.chunks_exact(8).zip(LANE.chunks_exact(8)) {
+        for l in 0..8 {
+            acc[l] += if i[l] < n { x[l] } else { 0 };
+        }
+    }
+    acc.iter().sum()
+}
+
+/// Sums of `x >> 1` and `x & 1` over `offs[..n]` (two-level offsets and level bits).
+#[inline(always)]
+fn masked_sums_two(offs: &[u32; MINI_LEN], n: usize) -> (u32, u32) {
+    let n = n as u32;
+    let (mut h, mut u) = ([0u32; 8], [0u32; 8]);
+    for (x, i) in offs.chunks_exact(8).zip(LANE.chunks_exact(8)) {
+        for l in 0..8 {
+            let v = if i[l] < n { x[l] } else { 0 };
+            h[l] += v >> 1;
+            u[l] += v & 1;
+        }
+    }
+    (h.iter().sum(), u.iter().sum())
 }
 
 /// Decodes a whole column from `bytes`; returns the values and the bytes used.

@@ -1,24 +1,35 @@
 //! Timestamp columns.
 //!
 //! A regular series costs start, step, slot count and, only when slots are missing, a
-//! bitmap of present slots. Anything else falls back to delta-of-delta: the first
-//! timestamp, then the gaps between neighbours as an integer column, whose own delta mode
-//! turns them into deltas of deltas when that is smaller.
+//! description of the missing slots: a list of missing runs (the usual case: outages are
+//! few and contiguous) or, when that would be larger, a bitmap of present slots. Anything
+//! else falls back to delta-of-delta: the first timestamp, then the gaps between
+//! neighbours as an integer column, whose own delta mode turns them into deltas of deltas
+//! when that is smaller.
 //!
 //! ```text
-//! regular:   kind u8 = 0 | start i64 | step u32 | slots u32 | has_bitmap u8 | bitmap
+//! regular:   kind u8 = 0 | start i64 | step u32 | slots u32 | missing u8 | ...
+//!            missing = 0: every slot present
+//!            missing = 1: bitmap, ceil(slots / 8) bytes, bit k % 8 of byte k / 8 set
+//!                         when slot k has a reading; bits past the last slot zero
+//!            missing = 2: runs u32, then per run: skip varint, len varint, where the
+//!                         run covers slots [prev_end + skip, prev_end + skip + len),
+//!                         prev_end starting at 0; len >= 1, runs do not touch
 //! irregular: kind u8 = 1 | first i64 | int column of ts[i+1] - ts[i]
 //! ```
-//! The bitmap holds `ceil(slots / 8)` bytes, bit `k % 8` of byte `k / 8` set when slot `k`
-//! has a reading. Timestamps are strictly increasing in both layouts.
+//! Timestamps are strictly increasing in both layouts.
 
 use super::{ints, Cursor, DecodeError};
 
 const KIND_REGULAR: u8 = 0;
 const KIND_IRREGULAR: u8 = 1;
+const MISSING_NONE: u8 = 0;
+const MISSING_BITMAP: u8 = 1;
+const MISSING_RUNS: u8 = 2;
 
-/// Q: why allow up to 2 slots per reading plus 64? A: past that the bitmap (1 bit a slot)
-/// is no longer clearly smaller than delta-of-delta (about 1-2 bits a reading with gaps).
+/// Q: why allow up to 2 slots per reading plus 64? A: past that the missing-slot
+/// description (a bitmap at 1 bit a slot) is no longer clearly smaller than
+/// delta-of-delta (about 1-2 bits a reading with gaps).
 const MAX_SLOTS_PER_READING: usize = 2;
 
 fn gcd(mut a: u64, mut b: u64) -> u64 {
@@ -26,6 +37,30 @@ fn gcd(mut a: u64, mut b: u64) -> u64 {
         (a, b) = (b, a % b);
     }
     a
+}
+
+fn put_varint(mut v: u64, out: &mut Vec<u8>) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn get_varint(c: &mut Cursor<'_>, what: &'static str) -> Result<u64, DecodeError> {
+    let at = c.pos();
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let b = c.u8(what)?;
+        if shift == 63 && b > 1 {
+            break;
+        }
+        v |= ((b & 0x7f) as u64) << shift;
+        if b & 0x80 == 0 {
+            return Ok(v);
+        }
+    }
+    Err(DecodeError::new("varint overflows u64", at))
 }
 
 /// Appends the encoding of strictly increasing `ts` to `out`.
@@ -37,13 +72,34 @@ pub fn encode(ts: &[i64], out: &mut Vec<u8>) {
         out.extend_from_slice(&(step as u32).to_le_bytes());
         out.extend_from_slice(&(slots as u32).to_le_bytes());
         if slots == ts.len() {
-            out.push(0);
+            out.push(MISSING_NONE);
+            return;
+        }
+        let slot = |t: i64| ((t - ts[0]) as u64 / step) as usize;
+        let mut runs = Vec::new();
+        let mut prev_end = 0usize;
+        for w in ts.windows(2) {
+            let (a, b) = (slot(w[0]) + 1, slot(w[1]));
+            if b > a {
+                put_varint((a - prev_end) as u64, &mut runs);
+                put_varint((b - a) as u64, &mut runs);
+                prev_end = b;
+            }
+        }
+        let n_runs = ts
+            .windows(2)
+            .filter(|w| slot(w[1]) > slot(w[0]) + 1)
+            .count();
+        if 4 + runs.len() < slots.div_ceil(8) {
+            out.push(MISSING_RUNS);
+            out.extend_from_slice(&(n_runs as u32).to_le_bytes());
+            out.extend_from_slice(&runs);
         } else {
-            out.push(1);
+            out.push(MISSING_BITMAP);
             let at = out.len();
             out.resize(at + slots.div_ceil(8), 0);
             for &t in ts {
-                let k = ((t - ts[0]) as u64 / step) as usize;
+                let k = slot(t);
                 out[at + k / 8] |= 1 << (k % 8);
             }
         }
@@ -72,6 +128,17 @@ fn regular_grid(ts: &[i64]) -> Option<(u64, usize)> {
     (slots <= (ts.len() * MAX_SLOTS_PER_READING + 64) as u128).then_some((step, slots as usize))
 }
 
+/// Which slots of a regular column have no reading.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Missing<'a> {
+    /// Every slot has a reading.
+    None,
+    /// Present-slot bitmap.
+    Bitmap(&'a [u8]),
+    /// Missing runs `(first slot, length)`, increasing, not touching.
+    Runs(Vec<(u32, u32)>),
+}
+
 /// A parsed timestamp column.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TsColumn<'a> {
@@ -83,8 +150,8 @@ pub enum TsColumn<'a> {
         step: u32,
         /// Number of slots from the first to the last reading.
         slots: u32,
-        /// Present-slot bitmap; `None` when every slot has a reading.
-        bitmap: Option<&'a [u8]>,
+        /// The slots without a reading.
+        missing: Missing<'a>,
     },
     /// Any strictly increasing sequence, decoded in full.
     Irregular(Vec<i64>),
@@ -110,40 +177,72 @@ impl<'a> TsColumn<'a> {
                 if last > i64::MAX as i128 {
                     return Err(DecodeError::new("regular grid overflows i64", slots_at));
                 }
-                let bitmap = match c.u8("bitmap flag")? {
-                    0 => {
-                        if slots as usize != count {
-                            return Err(DecodeError::new(
-                                "slot count differs from reading count",
-                                slots_at,
-                            ));
-                        }
-                        None
+                let present = |n: usize, at: usize| {
+                    if n == count {
+                        Ok(())
+                    } else {
+                        Err(DecodeError::new(
+                            "present slots differ from reading count",
+                            at,
+                        ))
                     }
-                    1 => {
+                };
+                let missing = match c.u8("missing-slot kind")? {
+                    MISSING_NONE => {
+                        present(slots as usize, slots_at)?;
+                        Missing::None
+                    }
+                    MISSING_BITMAP => {
                         let at = c.pos();
                         let bm = c.take((slots as usize).div_ceil(8), "present-slot bitmap")?;
-                        let present: usize = bm.iter().map(|b| b.count_ones() as usize).sum();
                         let tail_bits = slots as usize % 8;
                         if tail_bits != 0 && bm[bm.len() - 1] >> tail_bits != 0 {
                             return Err(DecodeError::new("bitmap bits past the last slot", at));
                         }
-                        if present != count {
+                        // The first and last slot hold the first and last reading.
+                        if bm[0] & 1 == 0
+                            || bm[(slots as usize - 1) / 8] >> ((slots as usize - 1) % 8) & 1 == 0
+                        {
                             return Err(DecodeError::new(
-                                "bitmap population differs from reading count",
+                                "bitmap misses the first or last slot",
                                 at,
                             ));
                         }
-                        Some(bm)
+                        present(bm.iter().map(|b| b.count_ones() as usize).sum(), at)?;
+                        Missing::Bitmap(bm)
                     }
-                    _ => return Err(DecodeError::new("unknown bitmap flag", c.pos() - 1)),
+                    MISSING_RUNS => {
+                        let at = c.pos();
+                        let n = c.u32("missing run count")? as usize;
+                        let mut runs = Vec::with_capacity(n.min(bytes.len()));
+                        let (mut prev_end, mut missing) = (0u64, 0u64);
+                        for _ in 0..n {
+                            let skip = get_varint(&mut c, "missing run skip")?;
+                            let len = get_varint(&mut c, "missing run length")?;
+                            let first = prev_end.saturating_add(skip);
+                            let end = first.saturating_add(len);
+                            // Runs never touch each other, the first slot or the last.
+                            if len == 0 || skip == 0 || end >= slots as u64 {
+                                return Err(DecodeError::new(
+                                    "missing run out of order or out of bounds",
+                                    at,
+                                ));
+                            }
+                            runs.push((first as u32, len as u32));
+                            prev_end = end;
+                            missing += len;
+                        }
+                        present((slots as u64 - missing) as usize, at)?;
+                        Missing::Runs(runs)
+                    }
+                    _ => return Err(DecodeError::new("unknown missing-slot kind", c.pos() - 1)),
                 };
                 Ok((
                     TsColumn::Regular {
                         start,
                         step,
                         slots,
-                        bitmap,
+                        missing,
                     },
                     c.pos(),
                 ))
@@ -186,23 +285,98 @@ impl<'a> TsColumn<'a> {
                 start,
                 step,
                 slots,
-                bitmap: None,
+                missing,
             } => {
-                out.extend((0..*slots as i64).map(|k| start + k * *step as i64));
-            }
-            TsColumn::Regular {
-                start,
-                step,
-                slots,
-                bitmap: Some(bm),
-            } => {
-                for k in 0..*slots as usize {
-                    if bm[k / 8] >> (k % 8) & 1 == 1 {
-                        out.push(start + k as i64 * *step as i64);
+                let at = |k: u32| start + k as i64 * *step as i64;
+                match missing {
+                    Missing::None => out.extend((0..*slots).map(at)),
+                    Missing::Bitmap(bm) => out.extend(
+                        (0..*slots)
+                            .filter(|&k| bm[k as usize / 8] >> (k % 8) & 1 == 1)
+                            .map(at),
+                    ),
+                    Missing::Runs(runs) => {
+                        let mut k = 0u32;
+                        for &(first, len) in runs {
+                            out.extend((k..first).map(at));
+                            k = first + len;
+                        }
+                        out.extend((k..*slots).map(at));
                     }
                 }
             }
             TsColumn::Irregular(ts) => out.extend_from_slice(ts),
+        }
+    }
+
+    /// First and last timestamp.
+    pub fn bounds(&self) -> Option<(i64, i64)> {
+        match self {
+            TsColumn::Regular {
+                start, step, slots, ..
+            } => Some((*start, start + (*slots as i64 - 1) * *step as i64)),
+            TsColumn::Irregular(ts) => Some((*ts.first()?, *ts.last()?)),
+        }
+    }
+}
+
+/// Maps slots of a regular column to reading indexes.
+pub struct SlotRanks {
+    /// Present slots before each bitmap byte (bitmap), or per run: (first slot, missing
+    /// slots before the run's end).
+    prefix: Vec<u32>,
+}
+
+impl SlotRanks {
+    /// Prepares ranking for `missing`.
+    pub fn new(missing: &Missing<'_>) -> SlotRanks {
+        let mut prefix = Vec::new();
+        match missing {
+            Missing::None => {}
+            Missing::Bitmap(bm) => {
+                let mut c = 0u32;
+                for &b in bm.iter() {
+                    prefix.push(c);
+                    c += b.count_ones();
+                }
+                prefix.push(c);
+            }
+            Missing::Runs(runs) => {
+                let mut gone = 0u32;
+                for &(_, len) in runs {
+                    gone += len;
+                    prefix.push(gone);
+                }
+            }
+        }
+        SlotRanks { prefix }
+    }
+
+    /// Number of readings in slots `0..k` (for `k <= slots`).
+    #[inline]
+    pub fn rank(&self, missing: &Missing<'_>, k: u32) -> usize {
+        match missing {
+            Missing::None => k as usize,
+            Missing::Bitmap(bm) => {
+                let (byte, bit) = (k as usize / 8, k % 8);
+                let partial = if bit == 0 {
+                    0
+                } else {
+                    (bm[byte] & ((1u8 << bit) - 1)).count_ones()
+                };
+                (self.prefix[byte] + partial) as usize
+            }
+            Missing::Runs(runs) => {
+                // Runs that start before k; the last of them may cover k partly.
+                let n = runs.partition_point(|r| r.0 < k);
+                if n == 0 {
+                    return k as usize;
+                }
+                let (first, len) = runs[n - 1];
+                let before = if n >= 2 { self.prefix[n - 2] } else { 0 };
+                let in_last = (k - first).min(len);
+                (k - before - in_last) as usize
+            }
         }
     }
 }

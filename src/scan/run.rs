@@ -2,7 +2,7 @@
 //! fast path over packed blocks and the general path over merged readings.
 
 use super::windows::{DayWindow, LocalDate, Pieces, Zone};
-use crate::codec::timestamps::TsColumn;
+use crate::codec::timestamps::{SlotRanks, TsColumn};
 use crate::codec::values::ValueKind;
 use crate::error::{Error, Result};
 use crate::store::{collect_runs, merge_runs, State, Store};
@@ -210,12 +210,13 @@ struct Acc {
 }
 
 impl Acc {
-    fn new(n: usize) -> Acc {
-        Acc {
-            energy: vec![0.0; n],
-            covered_s: vec![0.0; n],
-            readings: 0,
-        }
+    /// Clears the accumulator for a scan over `n` pieces, keeping its allocations.
+    fn reset(&mut self, n: usize) {
+        self.energy.clear();
+        self.energy.resize(n, 0.0);
+        self.covered_s.clear();
+        self.covered_s.resize(n, 0.0);
+        self.readings = 0;
     }
 
     fn fold(&self, p: &Pieces, pieces: impl Iterator<Item = usize>, threshold: f64) -> DayNight {
@@ -309,6 +310,23 @@ fn scan_merged(st: &State, meter: u32, meta: &MeterMeta, p: &Pieces, acc: &mut A
     Ok(())
 }
 
+/// i128 to f64 is a slow library call; sums of metered data fit i64, so convert through
+/// it and keep the wide path out of line.
+#[inline]
+fn i128_to_f64(s: i128) -> f64 {
+    #[cold]
+    #[inline(never)]
+    fn wide(s: i128) -> f64 {
+        s as f64
+    }
+    let narrow = s as i64;
+    if narrow as i128 == s {
+        narrow as f64
+    } else {
+        wide(s)
+    }
+}
+
 /// Whether no two sources of `meter` overlap in time inside `range` (so blocks can be
 /// summed independently).
 fn sources_disjoint(st: &State, meter: u32, range: &Range<i64>) -> bool {
@@ -342,17 +360,19 @@ struct Scratch {
     vals: Vec<f64>,
     bounds: Vec<usize>,
     sums: Vec<i128>,
-    ranks: Vec<u32>,
 }
 
 /// Fast path: regular interval-energy or power meter whose sources do not overlap. Each
-/// block is summed per piece straight from its packed values.
+/// block is summed per piece straight from its packed values. `grid[j]` is the first grid
+/// slot (Unix time / step, rounded up) at or after cut `j`.
+#[allow(clippy::too_many_arguments)]
 fn scan_blocks(
     st: &State,
     meter: u32,
     step: i64,
     mult: f64,
     p: &Pieces,
+    grid: &[i64],
     acc: &mut Acc,
     sc: &mut Scratch,
 ) -> Result<()> {
@@ -375,7 +395,6 @@ fn scan_blocks(
                 vals,
                 bounds,
                 sums,
-                ranks,
             } = &mut *sc;
             let done = seg.with_block(b, zstd, |v| -> bool {
                 let (
@@ -384,53 +403,29 @@ fn scan_blocks(
                         start,
                         step: bstep,
                         slots,
-                        bitmap,
+                        missing,
                     },
                 ) = (v.kind, &v.ts)
                 else {
                     return false;
                 };
-                if *bstep as i64 != step {
+                if *bstep as i64 != step || start.rem_euclid(step) != 0 {
                     return false;
                 }
                 let div = v.kind.divisor().unwrap_or(1.0);
-                // Rank of slot k = present slots before k.
-                ranks.clear();
-                if let Some(bm) = bitmap {
-                    let mut c = 0u32;
-                    for &byte in bm.iter() {
-                        ranks.push(c);
-                        c += byte.count_ones();
-                    }
-                    ranks.push(c);
-                }
-                let rank = |k: i64| -> usize {
-                    let k = k.clamp(0, *slots as i64) as usize;
-                    match bitmap {
-                        None => k,
-                        Some(bm) => {
-                            let (byte, bit) = (k / 8, k % 8);
-                            let partial = if bit == 0 {
-                                0
-                            } else {
-                                (bm[byte] & ((1u8 << bit) - 1)).count_ones()
-                            };
-                            ranks[byte] as usize + partial as usize
-                        }
-                    }
-                };
+                let ranks = SlotRanks::new(missing);
+                let first_slot = start.div_euclid(step);
                 bounds.clear();
-                for &c in &p.cuts[j0..=j1 + 1] {
-                    // First slot at or after the cut.
-                    let k = (c - start + step - 1).div_euclid(step);
-                    bounds.push(rank(k));
-                }
+                bounds.extend(grid[j0..=j1 + 1].iter().map(|&g| {
+                    ranks.rank(missing, (g - first_slot).clamp(0, *slots as i64) as u32)
+                }));
                 sums.clear();
                 sums.resize(j1 - j0 + 1, 0);
                 v.ints.range_sums(bounds, sums);
                 for (k, s) in sums.iter().enumerate() {
                     let n = bounds[k + 1] - bounds[k];
-                    acc.energy[j0 + k] += *s as f64 / div * mult;
+                    let s = i128_to_f64(*s);
+                    acc.energy[j0 + k] += s / div * mult;
                     acc.covered_s[j0 + k] += (n as i64 * step) as f64;
                     acc.readings += n as u64;
                 }
@@ -455,27 +450,35 @@ fn scan_blocks(
     Ok(())
 }
 
-fn scan_meter(st: &State, meter: u32, p: &Pieces, sc: &mut Scratch) -> Result<Option<Acc>> {
+/// Accumulates one meter into `acc`; false when it has no readings in the pieces.
+fn scan_meter(
+    st: &State,
+    meter: u32,
+    p: &Pieces,
+    grids: &HashMap<u32, Vec<i64>>,
+    acc: &mut Acc,
+    sc: &mut Scratch,
+) -> Result<bool> {
     let meta = st.meters.meta(meter);
     if meta.kind == Quantity::Other || p.len() == 0 {
-        return Ok(None);
+        return Ok(false);
     }
-    let mut acc = Acc::new(p.len());
+    acc.reset(p.len());
     let range = p.cuts[0]..p.cuts[p.len()];
     match (meta.kind, meta.interval_s) {
         (Quantity::IntervalEnergy | Quantity::Power, Some(step))
-            if sources_disjoint(st, meter, &range) =>
+            if grids.contains_key(&step) && sources_disjoint(st, meter, &range) =>
         {
             let mult = if meta.kind == Quantity::Power {
                 step as f64 / 3600.0
             } else {
                 1.0
             };
-            scan_blocks(st, meter, step as i64, mult, p, &mut acc, sc)?;
+            scan_blocks(st, meter, step as i64, mult, p, &grids[&step], acc, sc)?;
         }
-        _ => scan_merged(st, meter, meta, p, &mut acc)?,
+        _ => scan_merged(st, meter, meta, p, acc)?,
     }
-    Ok((acc.readings > 0).then_some(acc))
+    Ok(acc.readings > 0)
 }
 
 impl Store {
@@ -521,6 +524,20 @@ impl Store {
             return Ok(Vec::new());
         }
         let pieces = Pieces::new(range.start, range.end, scan.window, &scan.zone)?;
+        // First grid slot at or after each cut, per distinct meter interval.
+        let mut grids: HashMap<u32, Vec<i64>> = HashMap::new();
+        for &m in &selected {
+            if let Some(step) = st.meters.meta(m).interval_s {
+                grids.entry(step).or_insert_with(|| {
+                    let s = step as i64;
+                    pieces
+                        .cuts
+                        .iter()
+                        .map(|&c| c.div_euclid(s) + (c.rem_euclid(s) != 0) as i64)
+                        .collect()
+                });
+            }
+        }
         let threads = match scan.threads {
             0 => std::thread::available_parallelism()
                 .map(|n| n.get())
@@ -529,13 +546,19 @@ impl Store {
         }
         .min(selected.len().max(1));
         let next = AtomicUsize::new(0);
-        let results: Mutex<Vec<(u32, Acc)>> = Mutex::new(Vec::with_capacity(selected.len()));
+        let results: Mutex<Vec<(u32, MeterDayNight)>> =
+            Mutex::new(Vec::with_capacity(selected.len()));
         let first_err: Mutex<Option<Error>> = Mutex::new(None);
         let state: &State = &st;
         std::thread::scope(|s| {
             for _ in 0..threads {
                 s.spawn(|| {
                     let mut sc = Scratch::default();
+                    let mut acc = Acc {
+                        energy: Vec::new(),
+                        covered_s: Vec::new(),
+                        readings: 0,
+                    };
                     let mut mine = Vec::new();
                     loop {
                         // Meters are handed out in small chunks: big enough to keep the
@@ -545,9 +568,25 @@ impl Store {
                             break;
                         }
                         for &m in &selected[i..(i + 8).min(selected.len())] {
-                            match scan_meter(state, m, &pieces, &mut sc) {
-                                Ok(Some(acc)) => mine.push((m, acc)),
-                                Ok(None) => {}
+                            match scan_meter(state, m, &pieces, &grids, &mut acc, &mut sc) {
+                                Ok(true) => {
+                                    let total = acc.fold(&pieces, 0..pieces.len(), scan.threshold);
+                                    let daily = if scan.daily {
+                                        daily(&pieces, &acc, scan.threshold)
+                                    } else {
+                                        Vec::new()
+                                    };
+                                    let meter = state.meters.ids()[m as usize].clone();
+                                    mine.push((
+                                        m,
+                                        MeterDayNight {
+                                            meter,
+                                            total,
+                                            daily,
+                                        },
+                                    ));
+                                }
+                                Ok(false) => {}
                                 Err(e) => {
                                     first_err
                                         .lock()
@@ -570,23 +609,8 @@ impl Store {
             return Err(e);
         }
         let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
-        results.sort_by(|a, b| st.meters.ids()[a.0 as usize].cmp(&st.meters.ids()[b.0 as usize]));
-        Ok(results
-            .into_iter()
-            .map(|(m, acc)| {
-                let total = acc.fold(&pieces, 0..pieces.len(), scan.threshold);
-                let daily = if scan.daily {
-                    daily(&pieces, &acc, scan.threshold)
-                } else {
-                    Vec::new()
-                };
-                MeterDayNight {
-                    meter: st.meters.ids()[m as usize].clone(),
-                    total,
-                    daily,
-                }
-            })
-            .collect())
+        results.sort_unstable_by(|a, b| a.1.meter.cmp(&b.1.meter));
+        Ok(results.into_iter().map(|(_, r)| r).collect())
     }
 }
 

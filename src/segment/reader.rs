@@ -322,12 +322,9 @@ impl Segment {
                 "trailing bytes after the value column",
             ));
         }
-        let (first, last) = match &ts {
-            TsColumn::Regular {
-                start, step, slots, ..
-            } => (*start, *start + (*slots as i64 - 1) * *step as i64),
-            TsColumn::Irregular(v) => (v[0], v[v.len() - 1]),
-        };
+        let (first, last) = ts
+            .bounds()
+            .ok_or_else(|| corrupt(BLOCK_BODY, "block without timestamps"))?;
         if first != e.t_first || last != e.t_last {
             return Err(corrupt(
                 BLOCK_BODY,

@@ -1,0 +1,223 @@
+//! The fleet benchmark: builds a synthetic fleet on disk and measures ingest, size, open
+//! time, one meter's history, full decode and the day/night scan; optionally exports the
+//! same readings for the peer scripts in `bench/peers/`.
+//!
+//! ```text
+//! cargo run --release --example fleet_bench -- --meters 10000 --days 365 --dir /tmp/fleet
+//! cargo run --release --example fleet_bench -- --dir /tmp/fleet --reuse --export /tmp/fleet-export
+//! ```
+
+use clap::Parser;
+use meterstore::fleet::Fleet;
+use meterstore::{DayNightScan, MeterFilter, Options, Reading, Store, UnknownMeters};
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+#[command(about = "Fleet benchmark: ingest, size, open, history, decode and day/night scan")]
+struct Args {
+    /// Number of meters (about a third of them per enterprise trio).
+    #[arg(long, default_value_t = 1000)]
+    meters: usize,
+    /// Days of 15-minute readings.
+    #[arg(long, default_value_t = 365)]
+    days: u32,
+    /// Store directory (created; must be empty unless --reuse).
+    #[arg(long, default_value = "target/fleet_bench")]
+    dir: PathBuf,
+    /// Reuse the store in --dir instead of building it.
+    #[arg(long)]
+    reuse: bool,
+    /// Timed repetitions of each query; the median is reported.
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// Write readings.bin and meta.json for bench/peers/peers.py into this directory.
+    #[arg(long)]
+    export: Option<PathBuf>,
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
+    let t = Instant::now();
+    let r = f();
+    (r, t.elapsed())
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    let fleet = Fleet::with_meters(args.meters, args.days);
+    let opts = Options {
+        unknown_meters: UnknownMeters::Register(fleet.meta()),
+        ..Options::default()
+    };
+    let mut rows: Vec<(String, String)> = Vec::new();
+
+    if !args.reuse {
+        if args.dir.exists() {
+            std::fs::remove_dir_all(&args.dir)?;
+        }
+        let store = Store::open(&args.dir, opts.clone())?;
+        let mut ingest = Duration::ZERO;
+        let mut readings = 0usize;
+        // Generation runs on a second thread, one meter ahead, so the timed part is the
+        // store's own work: append (validation, memtable) and flushes.
+        let (tx, rx) = std::sync::mpsc::sync_channel(4);
+        let gen_fleet = fleet.clone();
+        let gen = std::thread::spawn(move || {
+            for i in 0..gen_fleet.meters().len() {
+                if tx.send(gen_fleet.series(i)).is_err() {
+                    break;
+                }
+            }
+        });
+        for (i, (ts, vals)) in rx.into_iter().enumerate() {
+            let id = &fleet.meters()[i].id;
+            let batch: Vec<Reading> = ts
+                .iter()
+                .zip(&vals)
+                .map(|(&ts, &value)| Reading {
+                    meter: id,
+                    ts,
+                    value,
+                })
+                .collect();
+            let ((), d) = timed(|| store.append(&batch).expect("append"));
+            ingest += d;
+            readings += batch.len();
+            if i % 500 == 499 {
+                eprint!("\ringested {} meters", i + 1);
+            }
+        }
+        gen.join().expect("generator thread");
+        let ((), d) = timed(|| store.flush().expect("flush"));
+        ingest += d;
+        eprintln!();
+        rows.push(("readings".into(), readings.to_string()));
+        rows.push((
+            "ingest (append + flush, meter by meter)".into(),
+            format!(
+                "{:.1} M readings/s",
+                readings as f64 / ingest.as_secs_f64() / 1e6
+            ),
+        ));
+    }
+
+    let (store, open) = timed(|| Store::open(&args.dir, opts.clone()));
+    let store = store?;
+    rows.push((
+        "open store".into(),
+        format!("{:.1} ms", open.as_secs_f64() * 1e3),
+    ));
+    let ids = store.meter_ids();
+    let (total, decode) = timed(|| {
+        ids.iter()
+            .map(|id| store.history(id, i64::MIN..i64::MAX).map(|h| h.len()))
+            .sum::<Result<usize, _>>()
+    });
+    let total = total?;
+    let bytes = store.segment_bytes();
+    rows.push(("readings stored".into(), total.to_string()));
+    rows.push(("segment bytes".into(), bytes.to_string()));
+    rows.push((
+        "bytes per reading (timestamps included)".into(),
+        format!("{:.3}", bytes as f64 / total as f64),
+    ));
+    rows.push((
+        "decode via history(), 1 thread (cold first pass)".into(),
+        format!(
+            "{:.0} M readings/s",
+            total as f64 / decode.as_secs_f64() / 1e6
+        ),
+    ));
+
+    // One meter's year of history, warm: median over a spread of meters.
+    let sample: Vec<&String> = ids.iter().step_by((ids.len() / 200).max(1)).collect();
+    for id in &sample {
+        let _ = store.history(id, i64::MIN..i64::MAX)?.len();
+    }
+    let lat: Vec<Duration> = sample
+        .iter()
+        .map(|id| timed(|| store.history(id, i64::MIN..i64::MAX).map(|h| h.len())).1)
+        .collect();
+    let mut sorted = lat.clone();
+    sorted.sort();
+    rows.push((
+        format!("history of one meter ({} days), warm median", args.days),
+        format!("{:.0} µs", median(lat).as_secs_f64() * 1e6),
+    ));
+    rows.push((
+        "  p99".into(),
+        format!(
+            "{:.0} µs",
+            sorted[sorted.len() * 99 / 100].as_secs_f64() * 1e6
+        ),
+    ));
+
+    for threads in [1usize, 2] {
+        let scan = DayNightScan {
+            threads,
+            ..DayNightScan::default()
+        };
+        let mut times = Vec::new();
+        let mut flagged = 0;
+        for _ in 0..args.runs.max(1) {
+            let (r, d) = timed(|| store.day_night(&MeterFilter::All, i64::MIN..i64::MAX, &scan));
+            flagged = r?.iter().filter(|m| m.total.flagged).count();
+            times.push(d);
+        }
+        let m = median(times);
+        let rate = total as f64 / m.as_secs_f64();
+        rows.push((
+            format!(
+                "day/night scan, {threads} thread(s), median of {}",
+                args.runs
+            ),
+            format!(
+                "{:.1} ms = {:.2} G readings/s ({:.2} G/s per core); {flagged} meters flagged",
+                m.as_secs_f64() * 1e3,
+                rate / 1e9,
+                rate / 1e9 / threads as f64
+            ),
+        ));
+    }
+
+    println!(
+        "\n| fleet: {} meters x {} days of 15-min readings | |",
+        ids.len(),
+        args.days
+    );
+    println!("|---|---|");
+    for (k, v) in &rows {
+        println!("| {k} | {v} |");
+    }
+
+    if let Some(dir) = &args.export {
+        std::fs::create_dir_all(dir)?;
+        let mut out = std::io::BufWriter::with_capacity(
+            1 << 22,
+            std::fs::File::create(dir.join("readings.bin"))?,
+        );
+        let mut n = 0usize;
+        for (i, id) in ids.iter().enumerate() {
+            for (t, v) in store.history(id, i64::MIN..i64::MAX)? {
+                out.write_all(&(i as u32).to_le_bytes())?;
+                out.write_all(&t.to_le_bytes())?;
+                out.write_all(&v.to_le_bytes())?;
+                n += 1;
+            }
+        }
+        out.flush()?;
+        let meta = format!(
+            "{{\"n_meters\": {}, \"n_readings\": {n}, \"interval_s\": 900, \"tz_offset_s\": 28800, \"day_start_min\": 480, \"day_end_min\": 1200, \"value_scale\": 1000}}\n",
+            ids.len()
+        );
+        std::fs::write(dir.join("meta.json"), meta)?;
+        eprintln!("exported {n} readings to {}", dir.display());
+    }
+    Ok(())
+}
