@@ -119,7 +119,6 @@ def arrow_chunk(rec: np.ndarray, scale: int, value_wh: bool, ts_type: pa.DataTyp
 class Size:
     bytes: int
     build_s: float
-    note: str = ""
 
 
 def check_rows(peer: str, rows: int, fleet: Fleet) -> None:
@@ -324,11 +323,8 @@ class QueryResult:
     runs_s: List[float]
     readings_per_s: float
     threads: int
+    load_1m: float  # load average before the timed runs
     extra: dict = field(default_factory=dict)
-
-
-def minute_of_day_sql(meta: dict, ts: str = "ts") -> str:
-    return f"(({ts} + {int(meta['tz_offset_s'])}) % 86400) // 60"
 
 
 def reference_day_night(fleet: Fleet) -> DayNight:
@@ -368,32 +364,37 @@ def check_day_night(engine: str, got: DayNight, ref: DayNight) -> None:
 
 
 def time_runs(fn: Callable[[], DayNight], runs: int):
-    """One untimed warm-up run, then `runs` timed runs; returns (times, last result)."""
+    """One untimed warm-up run, then `runs` timed runs.
+
+    Returns (times, last result, 1-minute load average seen before the timed runs):
+    on a shared machine other processes' load shows up directly in the times."""
     result = fn()
+    load = os.getloadavg()[0]
     times = []
     for _ in range(runs):
         t0 = time.perf_counter()
         result = fn()
         times.append(time.perf_counter() - t0)
-    return times, result
+    return times, result, load
 
 
-def query_result(times: List[float], n: int, threads: int, **extra) -> QueryResult:
+def query_result(times: List[float], n: int, threads: int, load: float, **extra) -> QueryResult:
     median = statistics.median(times)
-    return QueryResult(median, times, n / median, threads, extra)
+    return QueryResult(median, times, n / median, threads, load, extra)
 
 
 def duckdb_query(fleet: Fleet, path: str, runs: int, ref: DayNight) -> QueryResult:
     import duckdb
 
     meta = fleet.meta
+    # ts is Unix seconds >= 0, so SQL's truncating % and // act as floor operations
+    minute = f"((ts + {int(meta['tz_offset_s'])}) % 86400) // 60"
     sql = f"""
         SELECT meter,
                sum(CASE WHEN is_day THEN value ELSE 0 END) AS day,
                sum(CASE WHEN is_day THEN 0 ELSE value END) AS night
         FROM (SELECT meter, value,
-                     {minute_of_day_sql(meta)} >= {int(meta['day_start_min'])}
-                     AND {minute_of_day_sql(meta)} < {int(meta['day_end_min'])} AS is_day
+                     {minute} BETWEEN {int(meta['day_start_min'])} AND {int(meta['day_end_min']) - 1} AS is_day
               FROM readings)
         GROUP BY meter"""
     con = duckdb.connect(path, read_only=True)
@@ -404,11 +405,11 @@ def duckdb_query(fleet: Fleet, path: str, runs: int, ref: DayNight) -> QueryResu
             cols = con.execute(sql).fetchnumpy()
             return DayNight(cols["meter"], cols["day"], cols["night"])
 
-        times, result = time_runs(run, runs)
+        times, result, load = time_runs(run, runs)
     finally:
         con.close()
     check_day_night("duckdb", result, ref)
-    return query_result(times, fleet.n, threads)
+    return query_result(times, fleet.n, threads, load)
 
 
 def polars_query(fleet: Fleet, runs: int, ref: DayNight) -> QueryResult:
@@ -435,10 +436,10 @@ def polars_query(fleet: Fleet, runs: int, ref: DayNight) -> QueryResult:
         out = query.collect()
         return DayNight(out["meter"].to_numpy(), out["day"].to_numpy(), out["night"].to_numpy())
 
-    times, result = time_runs(run, runs)
+    times, result, load = time_runs(run, runs)
     del frame
     check_day_night("polars", result, ref)
-    return query_result(times, fleet.n, pl.thread_pool_size(), load_s=load_s)
+    return query_result(times, fleet.n, pl.thread_pool_size(), load, load_s=load_s)
 
 
 # --------------------------------------------------------------------------- report
@@ -467,10 +468,12 @@ def print_sizes(fleet: Fleet, sizes: Dict[str, Size], skipped: Dict[str, str]) -
 
 def print_queries(fleet: Fleet, queries: Dict[str, QueryResult]) -> None:
     print(f"\nDay/night query over {fleet.n:,} readings (median of {len(next(iter(queries.values())).runs_s)} runs)")
-    print(f"{'engine':<12} {'threads':>7} {'median s':>10} {'readings/s':>16}  runs s")
+    print(f"{'engine':<12} {'threads':>7} {'median s':>10} {'readings/s':>16} {'load':>5}  runs s")
     for name, q in queries.items():
         runs = " ".join(f"{t:.3f}" for t in q.runs_s)
-        print(f"{name:<12} {q.threads:>7} {q.median_s:>10.4f} {q.readings_per_s:>16,.0f}  {runs}")
+        print(f"{name:<12} {q.threads:>7} {q.median_s:>10.4f} {q.readings_per_s:>16,.0f} {q.load_1m:>5.1f}  {runs}")
+    print(f"(load: 1-minute load average before the timed runs, on {os.cpu_count()} cores; "
+          "a high value means other processes competed for the CPU)")
 
 
 def report_json(fleet: Fleet, sizes, skipped, queries, versions) -> dict:
@@ -482,7 +485,7 @@ def report_json(fleet: Fleet, sizes, skipped, queries, versions) -> dict:
         "build_s": {name: s.build_s for name, s in sizes.items()},
         "skipped": skipped,
         "query": {name: {"median_s": q.median_s, "readings_per_s": q.readings_per_s,
-                         "threads": q.threads, "runs_s": q.runs_s, **q.extra}
+                         "threads": q.threads, "runs_s": q.runs_s, "load_1m": q.load_1m, **q.extra}
                   for name, q in queries.items()},
         "versions": versions,
     }
