@@ -540,6 +540,158 @@ impl IntColumn<'_> {
     }
 }
 
+impl IntColumn<'_> {
+    /// Day/total sums of values `from..to` whose lanes a periodic class pattern marks:
+    /// value `from + i` has phase `(phase0 + i) % period`, and `mask[p]` (length at least
+    /// `period + 64`, with `mask[p] == mask[p % period]`) is `u32::MAX` for marked phases
+    /// and 0 otherwise. Returns `(marked sum, total sum, marked count)`, exact.
+    ///
+    /// The periodic kernel of the day/night scan: with a fixed UTC offset, the class of a
+    /// reading of a gap-free regular run is a function of its index, so each 64-value
+    /// mini-block is one masked reduction against a sliding window of the pattern.
+    pub fn masked_class_sums(
+        &self,
+        from: usize,
+        to: usize,
+        phase0: usize,
+        period: usize,
+        mask: &[u32],
+    ) -> (i128, i128, u64) {
+        assert!(period > 0 && mask.len() >= period + MINI_LEN && to <= self.count && !self.deltas);
+        #[cfg(target_arch = "x86_64")]
+        if simd::avx2_available() {
+            // SAFETY: AVX2 was detected on this CPU.
+            return unsafe { self.masked_class_sums_avx2(from, to, phase0, period, mask) };
+        }
+        self.masked_class_sums_impl(from, to, phase0, period, mask, false)
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn masked_class_sums_avx2(
+        &self,
+        from: usize,
+        to: usize,
+        phase0: usize,
+        period: usize,
+        mask: &[u32],
+    ) -> (i128, i128, u64) {
+        self.masked_class_sums_impl(from, to, phase0, period, mask, true)
+    }
+
+    #[inline(always)]
+    fn masked_class_sums_impl(
+        &self,
+        from: usize,
+        to: usize,
+        phase0: usize,
+        period: usize,
+        mask: &[u32],
+        avx2: bool,
+    ) -> (i128, i128, u64) {
+        let (mut day, mut total, mut count) = (0i128, 0i128, 0u64);
+        if from >= to {
+            return (day, total, count);
+        }
+        let mut pad = Padded::default();
+        let mut offs = [0u32; MINI_LEN];
+        let mut wide = [0i64; MINI_LEN];
+        let first_mini = from / MINI_LEN;
+        // Phase of lane 0 of the first mini-block (which may start before `from`), then
+        // advanced by 64 per mini-block without a division.
+        let mut w = (phase0 + period - (from - first_mini * MINI_LEN) % period) % period;
+        for k in first_mini..to.div_ceil(MINI_LEN) {
+            let m = &self.minis[k];
+            let lo = k * MINI_LEN;
+            let (a, b) = (from.max(lo) - lo, to.min(lo + MINI_LEN) - lo);
+            let win: &[u32; MINI_LEN] = mask[w..w + MINI_LEN].try_into().expect("64 lanes");
+            w += MINI_LEN;
+            while w >= period {
+                w -= period;
+            }
+            pad.load(&self.payload[self.offsets[k]..self.offsets[k + 1]]);
+            if m.packed_width > simd::MAX_SIMD_WIDTH {
+                let table = if m.two_level {
+                    &DECODE_TWO
+                } else {
+                    &DECODE_PLAIN
+                };
+                table[m.packed_width as usize](&pad, m, &mut wide);
+                for i in a..b {
+                    total += wide[i] as i128;
+                    if win[i] != 0 {
+                        day += wide[i] as i128;
+                        count += 1;
+                    }
+                }
+                continue;
+            }
+            simd::unpack_u32(&pad, m.packed_width, avx2, &mut offs);
+            // Lane sums of x and of its level bit, for all lanes and for marked lanes.
+            let (mut xt, mut bt, mut xd, mut bd, mut cd) =
+                ([0u32; 8], [0u32; 8], [0u32; 8], [0u32; 8], [0u32; 8]);
+            if a == 0 && b == MINI_LEN {
+                for (x, mk) in offs.chunks_exact(8).zip(win.chunks_exact(8)) {
+                    for l in 0..8 {
+                        xt[l] += x[l];
+                        bt[l] += x[l] & 1;
+                        xd[l] += x[l] & mk[l];
+                        bd[l] += x[l] & mk[l] & 1;
+                        cd[l] += mk[l] & 1;
+                    }
+                }
+            } else {
+                let (a32, b32) = (a as u32, b as u32);
+                for ((x, i), mk) in offs
+                    .chunks_exact(8)
+                    .zip(LANE.chunks_exact(8))
+                    .zip(win.chunks_exact(8))
+                {
+                    for l in 0..8 {
+                        let inr = if i[l] >= a32 && i[l] < b32 {
+                            u32::MAX
+                        } else {
+                            0
+                        };
+                        let (v, dm) = (x[l] & inr, mk[l] & inr);
+                        xt[l] += v;
+                        bt[l] += v & 1;
+                        xd[l] += v & dm;
+                        bd[l] += v & dm & 1;
+                        cd[l] += dm & 1;
+                    }
+                }
+            }
+            let sum = |a: [u32; 8]| a.iter().map(|&x| x as u64).sum::<u64>() as i128;
+            let n_day = sum(cd);
+            let r = m.reference as i128;
+            // Plain: value = ref + x. Two-level: value = ref + (x >> 1) + (x & 1) * split,
+            // and the sum of x >> 1 is (sum of x - sum of x & 1) / 2.
+            let (t, d) = if m.two_level {
+                let split = m.split as u64 as i128;
+                let (st, sd) = (sum(bt), sum(bd));
+                (
+                    (sum(xt) - st) / 2 + split * st,
+                    (sum(xd) - sd) / 2 + split * sd,
+                )
+            } else {
+                (sum(xt), sum(xd))
+            };
+            total += r * (b - a) as i128 + t;
+            day += r * n_day + d;
+            count += n_day as u64;
+        }
+        (day, total, count)
+    }
+
+    /// Whether the column stores deltas (its values need a prefix sum).
+    pub fn is_delta(&self) -> bool {
+        self.deltas
+    }
+}
+
 /// Lane indexes as u32, so the masks below compare 32-bit lanes.
 const LANE: [u32; MINI_LEN] = {
     let mut a = [0u32; MINI_LEN];

@@ -2,7 +2,7 @@
 //! fast path over packed blocks and the general path over merged readings.
 
 use super::windows::{DayWindow, LocalDate, Pieces, Zone};
-use crate::codec::timestamps::{SlotRanks, TsColumn};
+use crate::codec::timestamps::{Missing, SlotRanks, TsColumn};
 use crate::codec::values::ValueKind;
 use crate::error::{Error, Result};
 use crate::store::{collect_runs, merge_runs, State, Store};
@@ -202,11 +202,14 @@ fn combine<'a>(parts: impl Iterator<Item = &'a DayNight>, threshold: f64) -> Day
     out
 }
 
-/// Energy and covered seconds per piece of one meter.
+/// Energy and covered seconds per piece of one meter, plus totals per class from the
+/// periodic kernel (which does not split by piece).
 struct Acc {
     energy: Vec<f64>,
     covered_s: Vec<f64>,
     readings: u64,
+    /// Day energy, night energy, day covered seconds, night covered seconds.
+    class: [f64; 4],
 }
 
 impl Acc {
@@ -217,6 +220,17 @@ impl Acc {
         self.covered_s.clear();
         self.covered_s.resize(n, 0.0);
         self.readings = 0;
+        self.class = [0.0; 4];
+    }
+
+    /// The whole range: every piece plus the class totals.
+    fn fold_total(&self, p: &Pieces, threshold: f64) -> DayNight {
+        let mut d = self.fold(p, 0..p.len(), f64::INFINITY);
+        d.day_kwh += self.class[0];
+        d.night_kwh += self.class[1];
+        d.day_hours += self.class[2] / 3600.0;
+        d.night_hours += self.class[3] / 3600.0;
+        d.finish(threshold)
     }
 
     fn fold(&self, p: &Pieces, pieces: impl Iterator<Item = usize>, threshold: f64) -> DayNight {
@@ -310,6 +324,26 @@ fn scan_merged(st: &State, meter: u32, meta: &MeterMeta, p: &Pieces, acc: &mut A
     Ok(())
 }
 
+/// Gap-free runs of a regular block as (first value index, first slot, length); `None`
+/// for a bitmap (scattered gaps), which takes the per-piece path.
+fn present_runs(missing: &Missing<'_>, slots: u32) -> Option<Vec<(usize, u32, usize)>> {
+    match missing {
+        Missing::None => Some(vec![(0, 0, slots as usize)]),
+        Missing::Bitmap(_) => None,
+        Missing::Runs(runs) => {
+            let (mut v, mut k) = (0usize, 0u32);
+            let mut out = Vec::with_capacity(runs.len() + 1);
+            for &(first, len) in runs {
+                out.push((v, k, (first - k) as usize));
+                v += (first - k) as usize;
+                k = first + len;
+            }
+            out.push((v, k, (slots - k) as usize));
+            Some(out)
+        }
+    }
+}
+
 /// i128 to f64 is a slow library call; sums of metered data fit i64, so convert through
 /// it and keep the wide path out of line.
 #[inline]
@@ -351,6 +385,48 @@ fn sources_disjoint(st: &State, meter: u32, range: &Range<i64>) -> bool {
     spans.windows(2).all(|w| w[0].1 < w[1].0)
 }
 
+/// The day/night pattern of a fixed-offset zone over one day of grid slots: slot `g` of
+/// Unix time (`t = g * step`) has phase `(g + phase_off) % period`, and `mask[phase]` is
+/// `u32::MAX` for day (extended by 64 entries so any 64-lane window is contiguous).
+struct Periodic {
+    period: usize,
+    phase_off: i64,
+    mask: Vec<u32>,
+}
+
+impl Periodic {
+    /// The pattern for meters of interval `step` s, when the zone has a fixed offset on
+    /// the grid and the step divides a day.
+    fn new(step: u32, window: DayWindow, offset: Option<i32>) -> Option<Periodic> {
+        let (step, off) = (step as i64, offset? as i64);
+        if 86_400 % step != 0 || off.rem_euclid(step) != 0 {
+            return None;
+        }
+        let period = (86_400 / step) as usize;
+        let (a, b) = (window.start_min() as i64 * 60, window.end_min() as i64 * 60);
+        let is_day = |p: usize| {
+            let s = p as i64 * step;
+            if a < b {
+                s >= a && s < b
+            } else {
+                s >= a || s < b
+            }
+        };
+        let mask = (0..period + 64)
+            .map(|p| if is_day(p % period) { u32::MAX } else { 0 })
+            .collect();
+        Some(Periodic {
+            period,
+            phase_off: off / step,
+            mask,
+        })
+    }
+}
+
+/// Per meter interval: the first grid slot at or after each cut, and the periodic pattern
+/// when it applies.
+type Grids = HashMap<u32, (Vec<i64>, Option<Periodic>)>;
+
 /// Scratch buffers reused across a worker's meters.
 #[derive(Default)]
 struct Scratch {
@@ -372,7 +448,7 @@ fn scan_blocks(
     step: i64,
     mult: f64,
     p: &Pieces,
-    grid: &[i64],
+    (grid, periodic): (&[i64], Option<&Periodic>),
     acc: &mut Acc,
     sc: &mut Scratch,
 ) -> Result<()> {
@@ -413,6 +489,25 @@ fn scan_blocks(
                     return false;
                 }
                 let div = v.kind.divisor().unwrap_or(1.0);
+                let inside = e.t_first >= range.start && e.t_last < range.end;
+                if let (Some(per), true, false) = (periodic, inside, v.ints.is_delta()) {
+                    if let Some(runs) = present_runs(missing, *slots) {
+                        for (v0, k0, n) in runs {
+                            let g = start.div_euclid(step) + k0 as i64;
+                            let phase0 = (g + per.phase_off).rem_euclid(per.period as i64) as usize;
+                            let (d, t, c) =
+                                v.ints
+                                    .masked_class_sums(v0, v0 + n, phase0, per.period, &per.mask);
+                            let (d, t) = (i128_to_f64(d), i128_to_f64(t));
+                            acc.class[0] += d / div * mult;
+                            acc.class[1] += (t - d) / div * mult;
+                            acc.class[2] += (c as i64 * step) as f64;
+                            acc.class[3] += ((n as u64 - c) as i64 * step) as f64;
+                            acc.readings += n as u64;
+                        }
+                        return true;
+                    }
+                }
                 let ranks = SlotRanks::new(missing);
                 let first_slot = start.div_euclid(step);
                 bounds.clear();
@@ -455,7 +550,7 @@ fn scan_meter(
     st: &State,
     meter: u32,
     p: &Pieces,
-    grids: &HashMap<u32, Vec<i64>>,
+    grids: &Grids,
     acc: &mut Acc,
     sc: &mut Scratch,
 ) -> Result<bool> {
@@ -474,7 +569,17 @@ fn scan_meter(
             } else {
                 1.0
             };
-            scan_blocks(st, meter, step as i64, mult, p, &grids[&step], acc, sc)?;
+            let (grid, periodic) = &grids[&step];
+            scan_blocks(
+                st,
+                meter,
+                step as i64,
+                mult,
+                p,
+                (grid, periodic.as_ref()),
+                acc,
+                sc,
+            )?;
         }
         _ => scan_merged(st, meter, meta, p, acc)?,
     }
@@ -525,16 +630,23 @@ impl Store {
         }
         let pieces = Pieces::new(range.start, range.end, scan.window, &scan.zone)?;
         // First grid slot at or after each cut, per distinct meter interval.
-        let mut grids: HashMap<u32, Vec<i64>> = HashMap::new();
+        // With a fixed offset and totals only, also the periodic day pattern.
+        let mut grids: Grids = HashMap::new();
         for &m in &selected {
             if let Some(step) = st.meters.meta(m).interval_s {
                 grids.entry(step).or_insert_with(|| {
                     let s = step as i64;
-                    pieces
+                    let grid = pieces
                         .cuts
                         .iter()
                         .map(|&c| c.div_euclid(s) + (c.rem_euclid(s) != 0) as i64)
-                        .collect()
+                        .collect();
+                    let offset = if scan.daily {
+                        None
+                    } else {
+                        scan.zone.fixed_offset()
+                    };
+                    (grid, Periodic::new(step, scan.window, offset))
                 });
             }
         }
@@ -558,6 +670,7 @@ impl Store {
                         energy: Vec::new(),
                         covered_s: Vec::new(),
                         readings: 0,
+                        class: [0.0; 4],
                     };
                     let mut mine = Vec::new();
                     loop {
@@ -570,7 +683,7 @@ impl Store {
                         for &m in &selected[i..(i + 8).min(selected.len())] {
                             match scan_meter(state, m, &pieces, &grids, &mut acc, &mut sc) {
                                 Ok(true) => {
-                                    let total = acc.fold(&pieces, 0..pieces.len(), scan.threshold);
+                                    let total = acc.fold_total(&pieces, scan.threshold);
                                     let daily = if scan.daily {
                                         daily(&pieces, &acc, scan.threshold)
                                     } else {

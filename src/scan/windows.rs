@@ -16,6 +16,8 @@ use jiff::tz::TimeZone;
 pub struct Zone {
     tz: TimeZone,
     name: String,
+    /// Seconds east of UTC when the zone is a fixed offset.
+    fixed: Option<i32>,
 }
 
 impl Zone {
@@ -25,6 +27,7 @@ impl Zone {
         Zone {
             tz: TimeZone::fixed(off),
             name: offset.to_string(),
+            fixed: Some(off.seconds()),
         }
     }
 
@@ -35,6 +38,7 @@ impl Zone {
         Ok(Zone {
             tz,
             name: name.to_owned(),
+            fixed: None,
         })
     }
 
@@ -50,6 +54,11 @@ impl Zone {
         } else {
             Zone::iana(s)
         }
+    }
+
+    /// Seconds east of UTC when the zone is a fixed offset (no daylight saving).
+    pub fn fixed_offset(&self) -> Option<i32> {
+        self.fixed
     }
 
     /// The name this zone was made from.

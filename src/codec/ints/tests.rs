@@ -142,3 +142,55 @@ proptest! {
         check_range_sums(&v, &bounds);
     }
 }
+
+fn check_class_sums(
+    v: &[i64],
+    from: usize,
+    to: usize,
+    phase0: usize,
+    period: usize,
+    marked: &[bool],
+) {
+    let mut buf = Vec::new();
+    encode(v, &mut buf);
+    let (col, _) = IntColumn::parse(&buf).unwrap();
+    if col.is_delta() {
+        return;
+    }
+    let mask: Vec<u32> = (0..period + MINI_LEN)
+        .map(|p| if marked[p % period] { u32::MAX } else { 0 })
+        .collect();
+    let got = col.masked_class_sums(from, to, phase0, period, &mask);
+    let (mut d, mut t, mut c) = (0i128, 0i128, 0u64);
+    for (i, &x) in v.iter().enumerate().take(to).skip(from) {
+        t += x as i128;
+        if marked[(phase0 + i - from) % period] {
+            d += x as i128;
+            c += 1;
+        }
+    }
+    assert_eq!(got, (d, t, c), "from {from} to {to} phase {phase0}");
+}
+
+#[test]
+fn class_sums_on_a_day_pattern() {
+    let v: Vec<i64> = (0..4096).map(|i| if (i % 96) >= 32 && (i % 96) < 80 { 40_000 } else { 5_000 } + (i * 7919 % 900) as i64).collect();
+    let marked: Vec<bool> = (0..96).map(|p| (32..80).contains(&p)).collect();
+    check_class_sums(&v, 0, 4096, 0, 96, &marked);
+    check_class_sums(&v, 0, 4096, 17, 96, &marked);
+    check_class_sums(&v, 100, 1000, 5, 96, &marked);
+    check_class_sums(&v, 63, 65, 95, 96, &marked);
+}
+
+proptest! {
+    #[test]
+    fn class_sums_match_naive(
+        v in proptest::collection::vec(-1_000_000i64..1_000_000, 1..700),
+        a in any::<prop::sample::Index>(), b in any::<prop::sample::Index>(),
+        period in 1usize..200, phase in any::<prop::sample::Index>(),
+        marks in proptest::collection::vec(any::<bool>(), 200),
+    ) {
+        let (x, y) = (a.index(v.len() + 1), b.index(v.len() + 1));
+        check_class_sums(&v, x.min(y), x.max(y), phase.index(period), period, &marks[..period]);
+    }
+}
