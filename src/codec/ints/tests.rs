@@ -7,6 +7,11 @@ fn roundtrip(v: &[i64]) -> usize {
     let (back, used) = decode(&buf).expect("decodes");
     assert_eq!(used, buf.len());
     assert_eq!(back, v);
+    // The portable decoder agrees with the dispatched one.
+    let (col, _) = IntColumn::parse(&buf).expect("decodes");
+    let mut portable = Vec::new();
+    col.decode_into_impl(&mut portable, false);
+    assert_eq!(portable, v);
     buf.len()
 }
 
@@ -161,6 +166,11 @@ fn check_class_sums(
         .map(|p| if marked[p % period] { u32::MAX } else { 0 })
         .collect();
     let got = col.masked_class_sums(from, to, phase0, period, &mask);
+    assert_eq!(
+        col.masked_class_sums_impl(from, to, phase0, period, &mask, false),
+        got,
+        "portable path"
+    );
     let (mut d, mut t, mut c) = (0i128, 0i128, 0u64);
     for (i, &x) in v.iter().enumerate().take(to).skip(from) {
         t += x as i128;

@@ -1,0 +1,137 @@
+//! Day/night scan benchmarks: the two block kernels on a meter-year, and the whole scan of
+//! a stored fleet through the public API (fixed offset, per-day, and a DST zone).
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use meterstore::codec::{ints, values};
+use meterstore::fleet::Fleet;
+use meterstore::{DayNightScan, MeterFilter, Options, Reading, Store, UnknownMeters, Zone};
+
+fn kernels(c: &mut Criterion) {
+    let fleet = Fleet::with_meters(12, 365);
+    let (_, vals) = fleet.series(0);
+    let mut blocks = Vec::new();
+    let mut scratch = Vec::new();
+    for v in vals.chunks(4096) {
+        values::to_ints(v, &mut scratch);
+        let mut b = Vec::new();
+        ints::encode(&scratch, &mut b);
+        blocks.push((v.len(), b));
+    }
+    // 08:00-20:00 in UTC+08:00 on the 15-minute grid: slots 32..80 of 96.
+    let mask: Vec<u32> = (0..96 + 64)
+        .map(|p| {
+            if (32..80).contains(&(p % 96)) {
+                u32::MAX
+            } else {
+                0
+            }
+        })
+        .collect();
+    let mut g = c.benchmark_group("kernel_meter_year");
+    g.throughput(Throughput::Elements(vals.len() as u64));
+    g.bench_function("masked_class_sums", |b| {
+        b.iter(|| {
+            let mut acc = (0i128, 0i128, 0u64);
+            for (n, bytes) in &blocks {
+                let (col, _) = ints::IntColumn::parse(bytes).unwrap();
+                let (d, t, k) = col.masked_class_sums(0, *n, 0, 96, &mask);
+                acc = (acc.0 + d, acc.1 + t, acc.2 + k);
+            }
+            black_box(acc)
+        })
+    });
+    g.bench_function("range_sums_3_pieces_per_day", |b| {
+        b.iter(|| {
+            let mut total = 0i128;
+            for (n, bytes) in &blocks {
+                let (col, _) = ints::IntColumn::parse(bytes).unwrap();
+                let mut bounds: Vec<usize> = (0..*n)
+                    .step_by(96)
+                    .flat_map(|d| [d, d + 32, d + 80])
+                    .filter(|&x| x < *n)
+                    .collect();
+                bounds.push(*n);
+                let mut out = vec![0i128; bounds.len() - 1];
+                col.range_sums(&bounds, &mut out);
+                total += out.iter().sum::<i128>();
+            }
+            black_box(total)
+        })
+    });
+    g.finish();
+}
+
+fn fleet_scan(c: &mut Criterion) {
+    let fleet = Fleet::with_meters(300, 365);
+    let dir = tempfile::tempdir().unwrap();
+    let opts = Options {
+        unknown_meters: UnknownMeters::Register(fleet.meta()),
+        ..Options::default()
+    };
+    let store = Store::open(dir.path(), opts).unwrap();
+    let mut n = 0u64;
+    for (i, m) in fleet.meters().iter().enumerate() {
+        let (ts, vals) = fleet.series(i);
+        n += ts.len() as u64;
+        let batch: Vec<Reading> = ts
+            .iter()
+            .zip(&vals)
+            .map(|(&ts, &value)| Reading {
+                meter: &m.id,
+                ts,
+                value,
+            })
+            .collect();
+        store.append(&batch).unwrap();
+    }
+    store.flush().unwrap();
+    let mut g = c.benchmark_group("fleet_scan_300_meters_year");
+    g.throughput(Throughput::Elements(n));
+    g.sample_size(20);
+    let cases = [
+        (
+            "totals_1_thread",
+            DayNightScan {
+                threads: 1,
+                ..DayNightScan::default()
+            },
+        ),
+        (
+            "totals_2_threads",
+            DayNightScan {
+                threads: 2,
+                ..DayNightScan::default()
+            },
+        ),
+        (
+            "daily_1_thread",
+            DayNightScan {
+                threads: 1,
+                daily: true,
+                ..DayNightScan::default()
+            },
+        ),
+        (
+            "london_dst_1_thread",
+            DayNightScan {
+                threads: 1,
+                zone: Zone::iana("Europe/London").unwrap(),
+                ..DayNightScan::default()
+            },
+        ),
+    ];
+    for (name, scan) in cases {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                store
+                    .day_night(&MeterFilter::All, i64::MIN..i64::MAX, &scan)
+                    .unwrap()
+                    .len()
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, kernels, fleet_scan);
+criterion_main!(benches);
