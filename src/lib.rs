@@ -8,6 +8,7 @@ pub mod error;
 pub mod fleet;
 pub mod format;
 mod fsutil;
+pub mod monitor;
 mod query;
 mod scan;
 mod segment;
@@ -15,6 +16,9 @@ mod store;
 mod types;
 pub(crate) mod wal;
 
+pub use engine::compaction::CompactionReport;
+pub use engine::recovery::RecoveryReport;
+pub use engine::retention::RetentionReport;
 pub use error::{Error, Result};
 pub use query::{Agg, Bucket, BucketValue};
 pub use scan::{
@@ -22,5 +26,12 @@ pub use scan::{
     MeterFilter, Zone,
 };
 pub use segment::verify_segment;
-pub use store::{History, Options, Store, UnknownMeters};
+pub use store::{
+    CompactionOptions, History, Options, Snapshot, Store, StoreStats, UnknownMeters, Window,
+};
+pub use wal::{ReplayReport, SyncPolicy};
+
+/// The I/O fault-injection seam, for tests: not part of the stable API.
+#[doc(hidden)]
+pub use fsutil::faults;
 pub use types::{MeterMeta, Quantity, Reading, UtcOffset};

@@ -174,3 +174,12 @@ fn gaps_need_a_regular_meter() {
         Err(Error::InvalidArgument(_))
     ));
 }
+
+#[test]
+fn gaps_on_an_open_ended_range_do_not_overflow() {
+    let (_d, s) = store();
+    let g = s.gaps("M1", i64::MIN..i64::MAX).unwrap();
+    assert_eq!(g.len(), 2);
+    assert_eq!(g[0].end, 0);
+    assert_eq!(g[1].start, 900);
+}

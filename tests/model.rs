@@ -1,19 +1,33 @@
-//! Model test: random appends, flushes, reopens and queries against a `BTreeMap`.
+//! Model test: random appends (late and out of order across months), flushes, compactions,
+//! retention, clean reopens, crashes (drop without flush: the log must bring everything
+//! back) and queries, against a `BTreeMap`.
 
 use meterstore::{
-    Agg, Bucket, MeterMeta, Options, Quantity, Reading, Store, UnknownMeters, UtcOffset,
+    Agg, Bucket, CompactionOptions, MeterMeta, Options, Quantity, Reading, Store, SyncPolicy,
+    UnknownMeters, UtcOffset,
 };
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 
 const METERS: [&str; 3] = ["A", "B", "C"];
 
+/// Slot length: six hours, so 400 slots span four months (four windows).
+const SLOT: i64 = 6 * 3600;
+
 #[derive(Debug, Clone)]
 enum Op {
     Append(Vec<(usize, i64, f64)>),
     Flush,
     Reopen,
+    /// Drop the store without flushing, as a crash would, and open it again.
+    Crash,
+    Compact,
+    CompactAll,
+    /// Retention at a slot (the window holding it is kept).
+    DropBefore(i64),
     Query(usize, i64, i64),
+    /// The query on a snapshot taken before an append that must not show in it.
+    SnapshotQuery(usize),
 }
 
 fn value() -> impl Strategy<Value = f64> {
@@ -27,10 +41,15 @@ fn value() -> impl Strategy<Value = f64> {
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         6 => proptest::collection::vec((0usize..3, 0i64..400, value()), 1..40)
-            .prop_map(|v| Op::Append(v.into_iter().map(|(m, k, x)| (m, k * 900, x)).collect())),
+            .prop_map(|v| Op::Append(v.into_iter().map(|(m, k, x)| (m, k * SLOT, x)).collect())),
         2 => Just(Op::Flush),
         1 => Just(Op::Reopen),
-        2 => (0usize..3, 0i64..400, 0i64..400).prop_map(|(m, a, b)| Op::Query(m, a.min(b) * 900, a.max(b) * 900 + 1)),
+        1 => Just(Op::Crash),
+        1 => Just(Op::Compact),
+        1 => Just(Op::CompactAll),
+        1 => (0i64..200).prop_map(|k| Op::DropBefore(k * SLOT)),
+        2 => (0usize..3, 0i64..400, 0i64..400).prop_map(|(m, a, b)| Op::Query(m, a.min(b) * SLOT, a.max(b) * SLOT + 1)),
+        1 => (0usize..3).prop_map(Op::SnapshotQuery),
     ]
 }
 
@@ -43,6 +62,12 @@ fn opts() -> Options {
         }),
         // Small enough that some appends flush inline.
         memtable_budget_bytes: 16 * 50,
+        // Process crashes only: the page cache keeps what the log wrote.
+        sync: SyncPolicy::Never,
+        compaction: CompactionOptions {
+            max_segments_per_window: 3,
+            ..CompactionOptions::default()
+        },
         ..Options::default()
     }
 }
@@ -149,11 +174,41 @@ proptest! {
                 }
                 Op::Flush => store.flush().unwrap(),
                 Op::Reopen => {
-                    store.flush().unwrap();
+                    store.close().unwrap();
+                    store = Store::open(dir.path(), opts()).unwrap();
+                }
+                Op::Crash => {
                     drop(store);
                     store = Store::open(dir.path(), opts()).unwrap();
                 }
+                Op::Compact => {
+                    store.compact().unwrap();
+                }
+                Op::CompactAll => {
+                    store.compact_all().unwrap();
+                }
+                Op::DropBefore(t) => {
+                    let rep = store.drop_before(t).unwrap();
+                    let cutoff = Bucket::Month.start(t, UtcOffset::CHINA);
+                    prop_assert_eq!(rep.cutoff, cutoff);
+                    for m in model.iter_mut() {
+                        m.retain(|&ts, _| ts >= cutoff);
+                    }
+                }
                 Op::Query(m, a, b) => check(&store, &model, m, a..b),
+                Op::SnapshotQuery(m) => {
+                    let snap = store.snapshot();
+                    let before = model.clone();
+                    store.append(&[Reading { meter: METERS[m], ts: 7 * SLOT, value: 1234.5 }]).unwrap();
+                    model[m].insert(7 * SLOT, 1234.5);
+                    let got: Vec<(i64, u64)> = match snap.history(METERS[m], i64::MIN..i64::MAX) {
+                        Ok(h) => h.map(|(t, v)| (t, v.to_bits())).collect(),
+                        Err(meterstore::Error::UnknownMeter(_)) => Vec::new(),
+                        Err(e) => panic!("{e}"),
+                    };
+                    let want: Vec<(i64, u64)> = before[m].iter().map(|(&t, v)| (t, v.to_bits())).collect();
+                    prop_assert_eq!(got, want);
+                }
             }
         }
         for m in 0..3 {

@@ -1,7 +1,9 @@
 //! The memtable: per-meter buffers of recent readings, kept sorted by timestamp with one
 //! reading per timestamp (the later write wins).
 
+use super::read::merge_runs;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Bytes a buffered reading costs: timestamp and value.
 const READING_BYTES: usize = 16;
@@ -63,19 +65,28 @@ pub(crate) struct Memtable {
 
 impl Memtable {
     /// Adds one batch, already validated. Readings in the batch are applied in order.
-    pub(crate) fn insert_batch(&mut self, batch: impl Iterator<Item = (u32, i64, f64)>) {
+    pub(crate) fn insert_batch(&mut self, batch: &[(u32, i64, f64)]) {
         let mut touched = Vec::new();
-        for (m, t, v) in batch {
+        let mut i = 0;
+        while i < batch.len() {
+            // One map lookup per run of readings of the same meter.
+            let m = batch[i].0;
+            let n = batch[i..].iter().take_while(|r| r.0 == m).count();
             let s = self.series.entry(m).or_insert_with(|| Series {
                 sorted: true,
                 ..Default::default()
             });
             let was_sorted = s.sorted;
-            s.push(t, v);
+            s.ts.reserve(n);
+            s.vals.reserve(n);
+            for &(_, t, v) in &batch[i..i + n] {
+                s.push(t, v);
+            }
+            self.readings += n;
             if was_sorted && !s.sorted {
                 touched.push(m);
             }
-            self.readings += 1;
+            i += n;
         }
         for m in touched {
             if let Some(s) = self.series.get_mut(&m) {
@@ -89,6 +100,11 @@ impl Memtable {
     /// Approximate memory held, in bytes.
     pub(crate) fn bytes(&self) -> usize {
         self.readings * READING_BYTES
+    }
+
+    /// Readings held.
+    pub(crate) fn len(&self) -> usize {
+        self.readings
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -105,6 +121,44 @@ impl Memtable {
         v.sort_by_key(|e| e.0);
         v
     }
+
+    /// Newest timestamp held, if any.
+    pub(crate) fn max_ts(&self) -> Option<i64> {
+        self.series
+            .values()
+            .filter_map(|s| s.ts.last().copied())
+            .max()
+    }
+
+    /// One memtable holding what `pieces` (oldest first) hold, the newer piece winning on
+    /// the same (meter, timestamp).
+    pub(crate) fn merged(pieces: &[Arc<Memtable>]) -> Memtable {
+        let mut meters: Vec<u32> = pieces
+            .iter()
+            .flat_map(|p| p.series.keys().copied())
+            .collect();
+        meters.sort_unstable();
+        meters.dedup();
+        let mut out = Memtable::default();
+        for m in meters {
+            let runs = pieces
+                .iter()
+                .filter_map(|p| p.get(m))
+                .map(|s| (s.ts.clone(), s.vals.clone()))
+                .collect();
+            let (ts, vals) = merge_runs(runs);
+            out.readings += ts.len();
+            out.series.insert(
+                m,
+                Series {
+                    ts,
+                    vals,
+                    sorted: true,
+                },
+            );
+        }
+        out
+    }
 }
 
 #[cfg(test)]
@@ -114,14 +168,26 @@ mod tests {
     #[test]
     fn later_write_wins_within_and_across_batches() {
         let mut m = Memtable::default();
-        m.insert_batch([(1, 900, 1.0), (1, 0, 2.0), (1, 900, 3.0)].into_iter());
+        m.insert_batch(&[(1, 900, 1.0), (1, 0, 2.0), (1, 900, 3.0)]);
         let s = m.get(1).unwrap();
         assert_eq!(s.ts, vec![0, 900]);
         assert_eq!(s.vals, vec![2.0, 3.0]);
-        m.insert_batch([(1, 0, 5.0), (1, 1800, 6.0)].into_iter());
+        m.insert_batch(&[(1, 0, 5.0), (1, 1800, 6.0)]);
         let s = m.get(1).unwrap();
         assert_eq!(s.ts, vec![0, 900, 1800]);
         assert_eq!(s.vals, vec![5.0, 3.0, 6.0]);
         assert_eq!(m.bytes(), 3 * READING_BYTES);
+    }
+
+    #[test]
+    fn merged_pieces_keep_the_newest() {
+        let mut a = Memtable::default();
+        a.insert_batch(&[(1, 0, 1.0), (1, 900, 1.0), (2, 0, 1.0)]);
+        let mut b = Memtable::default();
+        b.insert_batch(&[(1, 900, 2.0), (3, 5, 2.0)]);
+        let m = Memtable::merged(&[Arc::new(a), Arc::new(b)]);
+        assert_eq!(m.get(1).unwrap().vals, vec![1.0, 2.0]);
+        assert_eq!(m.len(), 4);
+        assert_eq!(m.max_ts(), Some(900));
     }
 }

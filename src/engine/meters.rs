@@ -75,27 +75,7 @@ impl Meters {
         let mut m = Meters::default();
         for _ in 0..n {
             let at = c.pos();
-            let len = u16::from_le_bytes(
-                c.take(2, "id length")
-                    .map_err(bad)?
-                    .try_into()
-                    .expect("2 bytes"),
-            );
-            let id = std::str::from_utf8(c.take(len as usize, "meter id").map_err(bad)?)
-                .map_err(|_| bad(DecodeError::new("meter id is not UTF-8", at)))?
-                .to_owned();
-            let kind = Quantity::from_byte(c.u8("quantity kind").map_err(bad)?)
-                .ok_or_else(|| bad(DecodeError::new("unknown quantity kind", at)))?;
-            let interval = c.u32("interval").map_err(bad)?;
-            let ulen = c.u8("unit length").map_err(bad)?;
-            let unit = std::str::from_utf8(c.take(ulen as usize, "unit").map_err(bad)?)
-                .map_err(|_| bad(DecodeError::new("unit is not UTF-8", at)))?
-                .to_owned();
-            let meta = MeterMeta {
-                kind,
-                interval_s: (interval != 0).then_some(interval),
-                unit,
-            };
+            let (id, meta) = decode_entry(&mut c).map_err(bad)?;
             if m.by_id.contains_key(&id) || Meters::validate(&id, &meta).is_err() {
                 return Err(bad(DecodeError::new(
                     "duplicate or invalid meter entry",
@@ -123,15 +103,46 @@ impl Meters {
             .zip(&self.metas)
             .chain(extra.iter().map(|(i, m)| (i, m)));
         for (id, meta) in all {
-            body.extend_from_slice(&(id.len() as u16).to_le_bytes());
-            body.extend_from_slice(id.as_bytes());
-            body.push(meta.kind.to_byte());
-            body.extend_from_slice(&meta.interval_s.unwrap_or(0).to_le_bytes());
-            body.push(meta.unit.len() as u8);
-            body.extend_from_slice(meta.unit.as_bytes());
+            encode_entry(&mut body, id, meta);
         }
         fsutil::write_atomic(&dir.join(FILE), &envelope::seal(METERS_MAGIC, &body))
     }
+}
+
+/// Appends one meter entry (`id_len u16`, `id`, `kind u8`, `interval_s u32`, `unit_len
+/// u8`, `unit`): the layout of METERS entries and of meters registered in a log record.
+/// The caller has validated `id` and `meta` ([`Meters::validate`]).
+pub(crate) fn encode_entry(out: &mut Vec<u8>, id: &str, meta: &MeterMeta) {
+    out.extend_from_slice(&(id.len() as u16).to_le_bytes());
+    out.extend_from_slice(id.as_bytes());
+    out.push(meta.kind.to_byte());
+    out.extend_from_slice(&meta.interval_s.unwrap_or(0).to_le_bytes());
+    out.push(meta.unit.len() as u8);
+    out.extend_from_slice(meta.unit.as_bytes());
+}
+
+/// Reads one entry written by [`encode_entry`]. Checks the encoding (UTF-8, known kind),
+/// not [`Meters::validate`].
+pub(crate) fn decode_entry(c: &mut Cursor<'_>) -> Result<(String, MeterMeta), DecodeError> {
+    let at = c.pos();
+    let len_bytes = c.take(2, "id length")?;
+    let len = u16::from_le_bytes([len_bytes[0], len_bytes[1]]);
+    let id = std::str::from_utf8(c.take(len as usize, "meter id")?)
+        .map_err(|_| DecodeError::new("meter id is not UTF-8", at))?
+        .to_owned();
+    let kind = Quantity::from_byte(c.u8("quantity kind")?)
+        .ok_or(DecodeError::new("unknown quantity kind", at))?;
+    let interval = c.u32("interval")?;
+    let ulen = c.u8("unit length")?;
+    let unit = std::str::from_utf8(c.take(ulen as usize, "unit")?)
+        .map_err(|_| DecodeError::new("unit is not UTF-8", at))?
+        .to_owned();
+    let meta = MeterMeta {
+        kind,
+        interval_s: (interval != 0).then_some(interval),
+        unit,
+    };
+    Ok((id, meta))
 }
 
 #[cfg(test)]

@@ -224,7 +224,6 @@ impl Segment {
     }
 
     /// Dense ids of the meters stored here, increasing.
-    #[cfg(test)]
     pub(crate) fn meter_ids(&self) -> impl Iterator<Item = u32> + '_ {
         self.meters.iter().map(|m| m.meter)
     }

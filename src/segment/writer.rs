@@ -20,6 +20,8 @@ pub(crate) struct SegmentWriter {
     ints: Vec<i64>,
     body: Vec<u8>,
     block: Vec<u8>,
+    /// Whether blocks may be zstd-compressed (see [`SegmentWriter::without_zstd`]).
+    zstd: bool,
 }
 
 impl SegmentWriter {
@@ -37,6 +39,7 @@ impl SegmentWriter {
             ints: Vec::new(),
             body: Vec::new(),
             block: Vec::new(),
+            zstd: true,
         };
         let mut header = [0u8; HEADER_LEN];
         header[..SEGMENT_MAGIC.len()].copy_from_slice(&SEGMENT_MAGIC);
@@ -48,11 +51,19 @@ impl SegmentWriter {
     }
 
     fn write(&mut self, bytes: &[u8]) -> Result<()> {
-        self.out
-            .write_all(bytes)
+        fsutil::faults::check(fsutil::faults::FaultOp::Write, &self.tmp)
+            .and_then(|()| self.out.write_all(bytes))
             .map_err(|e| Error::io(&self.tmp, e))?;
         self.pos += bytes.len() as u64;
         Ok(())
+    }
+
+    /// Never tries zstd on this segment's blocks: for short-lived level-0 segments that
+    /// compaction rewrites anyway (the attempt costs about a quarter of the encode time,
+    /// and noisy readings almost never pass [`ZSTD_KEEP_RATIO`]).
+    pub(crate) fn without_zstd(mut self) -> SegmentWriter {
+        self.zstd = false;
+        self
     }
 
     /// Adds the readings of one meter: `ts` strictly increasing, `vals` of the same length.
@@ -91,8 +102,10 @@ impl SegmentWriter {
         timestamps::encode(ts, &mut self.body);
         ints::encode(&self.ints, &mut self.body);
 
-        let compressed = zstd::bulk::compress(&self.body, ZSTD_LEVEL)
-            .ok()
+        let compressed = self
+            .zstd
+            .then(|| zstd::bulk::compress(&self.body, ZSTD_LEVEL))
+            .and_then(|c| c.ok())
             .filter(|c| (c.len() as f64) <= self.body.len() as f64 * ZSTD_KEEP_RATIO);
         let (flags, stored) = match &compressed {
             Some(c) => (BLOCK_FLAG_ZSTD, &c[..]),
@@ -168,7 +181,7 @@ impl SegmentWriter {
             .out
             .into_inner()
             .map_err(|e| Error::io(&self.tmp, e.into_error()))?;
-        file.sync_all().map_err(|e| Error::io(&self.tmp, e))?;
+        fsutil::faults::sync_all(&file, &self.tmp).map_err(|e| Error::io(&self.tmp, e))?;
         drop(file);
         fsutil::publish(&self.tmp, &self.path)?;
         Ok(self.pos)

@@ -13,20 +13,16 @@
 //! After an append or sync fails, the log refuses every further write (a failed
 //! `fdatasync` leaves the page cache in an unknown state, and a failed write may leave
 //! half a frame): the owner must drop it and open it again, which cuts the torn tail.
-#![cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "the store does not call the log yet; remove once it does"
-    )
-)]
+//!
+//! Every write, sync and rename goes through the fault-injection seam
+//! ([`crate::fsutil::faults`]), so tests can make any of them fail.
 
 mod commit;
 mod record;
 mod replay;
 
 use crate::error::{Error, Result};
-use crate::fsutil;
+use crate::fsutil::{self, faults};
 use commit::GroupCommit;
 use record::MAX_RECORD_LEN;
 use replay::{LastFile, LogFile};
@@ -58,6 +54,9 @@ pub enum SyncPolicy {
 pub(crate) struct Replay {
     /// `(lsn, payload)` of every record, strictly increasing LSNs.
     pub records: Vec<(u64, Vec<u8>)>,
+    /// `(file path, offset of the frame)` of each record, parallel to `records`, so that
+    /// the owner can name the place of a record whose payload it cannot use.
+    pub sources: Vec<(PathBuf, u64)>,
     /// What was dropped or skipped on the way.
     pub report: ReplayReport,
 }
@@ -166,7 +165,18 @@ impl Wal {
     /// Appends one record and returns its LSN (one more than the previous record's,
     /// continuing after replay) once the record is durable per the policy. An empty
     /// payload or one over 64 MiB is [`Error::InvalidArgument`].
+    #[cfg(test)]
     pub(crate) fn append(&self, payload: &[u8]) -> Result<u64> {
+        let lsn = self.write(payload)?;
+        self.commit(lsn)?;
+        Ok(lsn)
+    }
+
+    /// Writes one record to the file (not yet synced) and returns its LSN. Records are
+    /// written in LSN order; [`Wal::commit`] then waits until the record is durable. The
+    /// split lets the owner apply the record in LSN order under its own lock and wait for
+    /// the sync without it, so that concurrent appenders share one sync.
+    pub(crate) fn write(&self, payload: &[u8]) -> Result<u64> {
         if payload.is_empty() || payload.len() > MAX_RECORD_LEN {
             return Err(Error::InvalidArgument(format!(
                 "a log record must hold 1..={MAX_RECORD_LEN} bytes, got {}",
@@ -177,23 +187,27 @@ impl Wal {
         // the LSN folded in front of it under the lock.
         let mut crc = crc32fast::Hasher::new();
         crc.update(payload);
-        let lsn = {
-            let mut a = self.lock_active();
-            self.healthy()?;
-            let lsn = a.next_lsn;
-            let header = record::encode_frame_header(lsn, payload.len(), &crc);
-            write_all_vectored(&a.file, &mut [IoSlice::new(&header), IoSlice::new(payload)])
-                .map_err(|e| self.fail(&a.path, e))?;
-            a.next_lsn += 1;
-            lsn
-        };
-        match self.policy {
-            SyncPolicy::Never => {}
-            SyncPolicy::EveryBatch | SyncPolicy::Periodic { .. } => {
-                self.wait_durable(lsn, false)?
-            }
-        }
+        let mut a = self.lock_active();
+        self.healthy()?;
+        let lsn = a.next_lsn;
+        let header = record::encode_frame_header(lsn, payload.len(), &crc);
+        write_all_vectored(
+            &a.file,
+            &a.path,
+            &mut [IoSlice::new(&header), IoSlice::new(payload)],
+        )
+        .map_err(|e| self.fail(&a.path, e))?;
+        a.next_lsn += 1;
         Ok(lsn)
+    }
+
+    /// Returns once the record `lsn` (from [`Wal::write`]) is durable per the policy:
+    /// at once under [`SyncPolicy::Never`], after a sync covering it otherwise.
+    pub(crate) fn commit(&self, lsn: u64) -> Result<()> {
+        match self.policy {
+            SyncPolicy::Never => self.healthy(),
+            SyncPolicy::EveryBatch | SyncPolicy::Periodic { .. } => self.wait_durable(lsn, false),
+        }
     }
 
     /// Syncs and closes the current file and starts a new one; returns the id of the new
@@ -202,9 +216,18 @@ impl Wal {
     pub(crate) fn rotate(&self) -> Result<u64> {
         let mut a = self.lock_active();
         self.healthy()?;
-        a.file.sync_data().map_err(|e| self.fail(&a.path, e))?;
+        faults::sync_data(&a.file, &a.path).map_err(|e| self.fail(&a.path, e))?;
         self.commit.mark_durable(a.next_lsn - 1);
-        let (id, path, file) = create_file(&self.dir, a.id + 1, a.next_lsn)?;
+        // A failed creation may still have left the new file in place (its rename done,
+        // the directory sync failed): appending on to the old file would then put
+        // records before a file whose base LSN claims them. Stop instead.
+        let (id, path, file) = create_file(&self.dir, a.id + 1, a.next_lsn).inspect_err(|e| {
+            let io = match e {
+                Error::Io { source, .. } => io::Error::new(source.kind(), source.to_string()),
+                other => io::Error::other(other.to_string()),
+            };
+            self.fail(&self.dir.join(file_name(a.id + 1)), io);
+        })?;
         *a = Active {
             id,
             path,
@@ -244,6 +267,7 @@ impl Wal {
     }
 
     /// The id of the file appends currently go to.
+    #[cfg(test)]
     pub(crate) fn current_id(&self) -> u64 {
         self.lock_active().id
     }
@@ -268,7 +292,7 @@ impl Wal {
                     let a = self.lock_active();
                     (a.file.clone(), a.path.clone(), a.next_lsn - 1)
                 };
-                file.sync_data().map_err(|e| self.fail(&path, e))?;
+                faults::sync_data(&file, &path).map_err(|e| self.fail(&path, e))?;
                 Ok(covered)
             },
         )
@@ -362,12 +386,27 @@ fn cut_and_sync(file: &File, path: &Path, len: Option<u64>) -> Result<()> {
     if let Some(len) = len {
         file.set_len(len).map_err(|e| Error::io(path, e))?;
     }
-    file.sync_all().map_err(|e| Error::io(path, e))
+    faults::sync_all(file, path).map_err(|e| Error::io(path, e))
 }
 
 /// `write_all` for several buffers, so a frame header and its payload go out in one
-/// `writev` without copying the payload.
-fn write_all_vectored(mut file: &File, mut bufs: &mut [IoSlice<'_>]) -> io::Result<()> {
+/// `writev` without copying the payload. An injected fault writes the first half of the
+/// frame and then fails, like a disk that fills up mid-write.
+fn write_all_vectored(
+    mut file: &File,
+    path: &Path,
+    mut bufs: &mut [IoSlice<'_>],
+) -> io::Result<()> {
+    if let Err(e) = faults::check(faults::FaultOp::Write, path) {
+        let total: usize = bufs.iter().map(|b| b.len()).sum();
+        let half: Vec<u8> = bufs
+            .iter()
+            .flat_map(|b| b.iter().copied())
+            .take(total / 2)
+            .collect();
+        file.write_all(&half)?;
+        return Err(e);
+    }
     while !bufs.is_empty() {
         match file.write_vectored(bufs) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),

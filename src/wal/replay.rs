@@ -140,6 +140,7 @@ fn read_file(
         let what = match parse_frame(buf, pos) {
             Frame::Valid { lsn, payload, end } if lsns.accepts(lsn) => {
                 replay.records.push((lsn, payload.to_vec()));
+                replay.sources.push((path.clone(), pos as u64));
                 lsns.last = lsn;
                 lsns.expect = Some(lsn + 1);
                 pos = end;

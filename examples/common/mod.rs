@@ -1,0 +1,71 @@
+//! Code shared by the examples (and run by their tests in `tests/examples_*.rs`): time
+//! parsing, the CSV import, the history query and its table and CSV output, and the
+//! load-curve SVG. Each example's `main` only parses its arguments and calls in here.
+//!
+//! Include it with `mod common;` from an example, or with
+//! `#[path = "../examples/common/mod.rs"] mod common;` from a test, under
+//! `#[allow(dead_code)]`: every includer compiles all of it and uses a part.
+
+pub mod history;
+pub mod imbalance;
+pub mod import;
+pub mod plot;
+pub mod time;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use std::fs::File;
+use std::io::{BufReader, Read, Seek};
+use std::path::Path;
+
+/// Opens a file for reading, decompressing it if it is gzip (recognised by its magic
+/// bytes, whatever its name). The progress bar, if any, counts the bytes read from disk.
+pub fn open_input(path: &Path, progress: Option<&ProgressBar>) -> Result<Box<dyn Read>, String> {
+    let err = |e: std::io::Error| format!("{}: {e}", path.display());
+    let mut file = File::open(path).map_err(err)?;
+    let mut magic = [0u8; 2];
+    let gz = file.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b];
+    file.rewind().map_err(err)?;
+    let raw: Box<dyn Read> = match progress {
+        Some(pb) => Box::new(pb.wrap_read(file)),
+        None => Box::new(file),
+    };
+    let raw = BufReader::with_capacity(1 << 20, raw);
+    Ok(if gz {
+        Box::new(flate2::bufread::MultiGzDecoder::new(raw))
+    } else {
+        Box::new(raw)
+    })
+}
+
+/// A progress bar over `total` bytes of input with a step name in front; hidden when
+/// `show` is false (tests) or stderr is not a terminal.
+pub fn byte_progress(total: u64, step: &str, show: bool) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(total);
+    let style = ProgressStyle::with_template(
+        "{prefix:>10} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ");
+    pb.set_style(style);
+    pb.set_prefix(step.to_owned());
+    pb
+}
+
+/// Registered ids close to `id` (edit distance, case ignored), closest first, at most
+/// five: the "did you mean" of an unknown meter.
+pub fn suggest<'a>(id: &str, known: &'a [String]) -> Vec<&'a str> {
+    let want = id.to_lowercase();
+    let limit = (want.chars().count() / 3).max(2);
+    let mut close: Vec<(usize, &str)> = known
+        .iter()
+        .filter_map(|k| {
+            let d = strsim::levenshtein(&want, &k.to_lowercase());
+            (d <= limit).then_some((d, k.as_str()))
+        })
+        .collect();
+    close.sort();
+    close.into_iter().take(5).map(|c| c.1).collect()
+}

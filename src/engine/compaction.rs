@@ -1,0 +1,196 @@
+//! Time-window compaction: which windows to rewrite ([`plan`]) and the rewrite itself
+//! ([`run`]). The rules, and why they keep the newest write winning, are in the
+//! "Compaction" section of `docs/FORMAT.md`.
+//!
+//! The heavy part, [`run`], reads sealed segments through their mappings and writes a new
+//! file; it takes no lock. The store reserves the output's sequence number while no flush
+//! is in flight and publishes the result under its manifest lock.
+
+use super::flush::{WindowWriter, Written};
+use super::options::CompactionOptions;
+use super::read::merge_runs;
+use super::window::Window;
+use crate::error::Result;
+use crate::segment::Segment;
+use crate::store::State;
+use crate::types::UtcOffset;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Which windows [`plan`] picks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// The policy of [`CompactionOptions`].
+    Policy,
+    /// Every window with more than one segment.
+    All,
+}
+
+/// One window to rewrite.
+pub(crate) struct Job {
+    /// The window, `[start, end)`.
+    pub start: i64,
+    pub end: i64,
+    /// Every live segment with readings in the window, as `(seq, segment)`, oldest first.
+    pub inputs: Vec<(u64, Arc<Segment>)>,
+    /// Sequence number of the output, reserved by the store.
+    pub out_seq: u64,
+}
+
+/// What compaction did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CompactionReport {
+    /// Windows rewritten.
+    pub windows: usize,
+    /// Segment files replaced.
+    pub segments_in: usize,
+    /// Segment files written.
+    pub segments_out: usize,
+    /// Bytes of the replaced files.
+    pub bytes_read: u64,
+    /// Bytes written.
+    pub bytes_written: u64,
+    /// Readings written.
+    pub readings_written: u64,
+}
+
+/// `(first, last)` timestamp of a segment; `None` when it holds no readings.
+pub(crate) fn span(seg: &Segment) -> Option<(i64, i64)> {
+    let first = seg.blocks().iter().map(|b| b.t_first).min()?;
+    let last = seg.blocks().iter().map(|b| b.t_last).max()?;
+    Some((first, last))
+}
+
+/// The windows a segment's readings fall in, in time order. Segments written by this
+/// version hold one window; older stores (or a changed window option) may hold several.
+pub(crate) fn windows_of(seg: &Segment, window: Window, off: UtcOffset) -> Vec<i64> {
+    let Some((first, last)) = span(seg) else {
+        return Vec::new();
+    };
+    let mut out = vec![window.start(first, off)];
+    let mut end = window.end(first, off);
+    while end <= last && end < i64::MAX {
+        out.push(end);
+        end = window.end(end, off);
+    }
+    out
+}
+
+/// Picks the windows to rewrite now (output seqs left at 0 for the store to reserve).
+/// A window touched by a segment that spans several windows is always picked, together
+/// with every other window that segment touches, so that the segment can go.
+pub(crate) fn plan(
+    st: &State,
+    window: Window,
+    off: UtcOffset,
+    opts: &CompactionOptions,
+    newest: i64,
+    mode: Mode,
+) -> Vec<Job> {
+    // window start -> (segment indexes oldest first, forced)
+    let mut by_window: BTreeMap<i64, (Vec<usize>, bool)> = BTreeMap::new();
+    for (i, seg) in st.segments.iter().enumerate() {
+        let ws = windows_of(seg, window, off);
+        let multi = ws.len() > 1;
+        for w in ws {
+            let e = by_window.entry(w).or_default();
+            e.0.push(i);
+            e.1 |= multi;
+        }
+    }
+    let mut jobs = Vec::new();
+    for (start, (segs, forced)) in by_window {
+        let end = window.end(start, off);
+        let pick = forced
+            || segs.len() > 1
+                && match mode {
+                    Mode::All => true,
+                    Mode::Policy => {
+                        let sizes: Vec<u64> =
+                            segs.iter().map(|&i| st.segments[i].file_len()).collect();
+                        let newer: u64 = sizes[1..].iter().sum();
+                        newer as f64 >= opts.ratio * sizes[0] as f64
+                            || segs.len() > opts.max_segments_per_window
+                            || end.saturating_add(opts.settle_s) <= newest
+                    }
+                };
+        if pick {
+            let inputs = segs
+                .iter()
+                .map(|&i| (st.manifest.segments[i], st.segments[i].clone()))
+                .collect();
+            jobs.push(Job {
+                start,
+                end,
+                inputs,
+                out_seq: 0,
+            });
+        }
+    }
+    jobs
+}
+
+/// Rewrites one window: every meter's readings in `[job.start, job.end)` from every
+/// input, merged so that the newest input wins, into one segment with one block per
+/// meter per month (up to 4096 readings). `None` when the inputs hold nothing in the
+/// window. On error nothing is left on disk.
+pub(crate) fn run(
+    dir: &Path,
+    job: &Job,
+    window: Window,
+    off: UtcOffset,
+) -> Result<Option<Written>> {
+    let mut meters: Vec<u32> = job.inputs.iter().flat_map(|(_, s)| s.meter_ids()).collect();
+    meters.sort_unstable();
+    meters.dedup();
+    if meters.is_empty() {
+        return Ok(None);
+    }
+    let res = (|| {
+        let mut w = WindowWriter::create(dir, job.out_seq, window, off, true)?;
+        let (mut scratch, mut ints) = (Vec::new(), Vec::new());
+        let mut any = false;
+        for m in meters {
+            let mut runs = Vec::with_capacity(job.inputs.len());
+            for (_, seg) in &job.inputs {
+                let (mut ts, mut vals) = (Vec::new(), Vec::new());
+                for b in seg.meter_blocks(m) {
+                    let e = &seg.blocks()[b];
+                    if e.t_last < job.start || e.t_first >= job.end {
+                        continue;
+                    }
+                    let from = ts.len();
+                    seg.read_block(b, &mut scratch, &mut ints, &mut ts, &mut vals)?;
+                    if e.t_first < job.start || e.t_last >= job.end {
+                        // Only segments from before per-window flushes get here.
+                        let keep: Vec<usize> = (from..ts.len())
+                            .filter(|&k| (job.start..job.end).contains(&ts[k]))
+                            .collect();
+                        let (kt, kv): (Vec<i64>, Vec<f64>) =
+                            keep.iter().map(|&k| (ts[k], vals[k])).unzip();
+                        ts.truncate(from);
+                        vals.truncate(from);
+                        ts.extend(kt);
+                        vals.extend(kv);
+                    }
+                }
+                runs.push((ts, vals));
+            }
+            let (ts, vals) = merge_runs(runs);
+            if !ts.is_empty() {
+                w.add(m, &ts, &vals)?;
+                any = true;
+            }
+        }
+        if !any {
+            drop(w);
+            return Ok(None);
+        }
+        w.finish().map(Some)
+    })();
+    if !matches!(res, Ok(Some(_))) {
+        super::flush::discard(dir, &[job.out_seq]);
+    }
+    res
+}

@@ -1,0 +1,708 @@
+//! The engine behind [`Store`](crate::Store): its state, locks and every operation that
+//! changes files. `Store` wraps it in an `Arc` shared with the background flusher.
+//!
+//! Locks, always taken in this order, so no thread waits for an earlier one while holding
+//! a later one:
+//! 1. `compact`: one compaction or retention pass at a time.
+//! 2. `flush`: one flush at a time, so flushed segments are published in sequence order;
+//!    compaction holds it briefly to reserve its output sequence numbers while no flush
+//!    is in flight (see "Compaction" in `docs/FORMAT.md` for why that keeps the newest
+//!    write winning).
+//! 3. `writer`: appends write their log record and apply it to the memtable under it, so
+//!    memtable order is log order; a flush rotates the log and seals the memtable under
+//!    it, so every record in the older log files is in the sealed memtables.
+//! 4. `meta`: edits of MANIFEST and METERS, and the sequence-number counter.
+//! 5. `state`: what readers see; written only for short swaps and memtable inserts.
+//!
+//! The log's own locks come last. No store lock is held while an append checks and
+//! encodes its batch or waits for its log sync, so concurrent appenders overlap and share
+//! syncs (group commit).
+
+use super::background::Signal;
+use super::batch;
+use super::compaction::{self, CompactionReport, Mode};
+use super::flush::{self, Written};
+use super::manifest::{self, Manifest};
+use super::memtable::Memtable;
+use super::meters::Meters;
+use super::options::{Options, UnknownMeters};
+use super::recovery::{self, RecoveryReport};
+use super::retention::{self, RetentionReport};
+use super::window::Window;
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::segment::Segment;
+use crate::types::{MeterMeta, Reading};
+use crate::wal::Wal;
+use std::collections::{HashMap, HashSet};
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockError};
+
+/// Name of the lock file that keeps a second process from opening the store for writing.
+const LOCK_FILE: &str = "LOCK";
+/// Directory of the write-ahead log inside the store.
+const WAL_DIR: &str = "wal";
+/// Sealed memtables kept before a snapshot merges some. Q: why 8? A: every query merges
+/// one run per sealed memtable; 8 keeps that cheap, and merging the newest pieces as a
+/// binary counter copies each reading O(log n) times between flushes.
+const MAX_PIECES: usize = 8;
+
+/// What readers see: the live segments and the memtables not yet in them.
+pub(crate) struct State {
+    pub(crate) meters: Arc<Meters>,
+    /// The published manifest; `manifest.segments[i]` is the seq of `segments[i]`.
+    pub(crate) manifest: Manifest,
+    /// Live segments in increasing seq. Within a window a higher seq is newer and wins on
+    /// the same (meter, timestamp); segments of different windows never overlap in time.
+    pub(crate) segments: Vec<Arc<Segment>>,
+    /// Sealed memtables (by a flush in progress, a failed flush, or a snapshot), oldest
+    /// first; newer than every segment.
+    pub(crate) frozen: Vec<Arc<Memtable>>,
+    /// The memtable receiving appends; newest of all.
+    pub(crate) active: Memtable,
+}
+
+impl State {
+    /// Bytes buffered in memtables.
+    pub(crate) fn buffered(&self) -> usize {
+        self.active.bytes() + self.frozen.iter().map(|f| f.bytes()).sum::<usize>()
+    }
+
+    fn has_buffered(&self) -> bool {
+        !self.active.is_empty() || !self.frozen.is_empty()
+    }
+
+    /// Moves the active memtable, if not empty, to the end of the sealed ones.
+    fn seal(&mut self) {
+        if !self.active.is_empty() {
+            let a = std::mem::take(&mut self.active);
+            self.frozen.push(Arc::new(a));
+        }
+    }
+
+    /// A copy that shares everything and holds no active memtable (seal first).
+    fn view(&self) -> State {
+        State {
+            meters: self.meters.clone(),
+            manifest: self.manifest.clone(),
+            segments: self.segments.clone(),
+            frozen: self.frozen.clone(),
+            active: Memtable::default(),
+        }
+    }
+}
+
+/// Sequence numbers and what is durable in METERS; changed only under the `meta` lock.
+struct Meta {
+    /// The next segment seq to hand out (reserved seqs are never reused, even when the
+    /// write they were for failed).
+    next_seq: u64,
+    /// Meters (a prefix of the registry) that the METERS file holds.
+    meters_durable: usize,
+}
+
+/// Running totals for [`Store::stats`](crate::Store::stats).
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub flushes: AtomicU64,
+    pub flushed_bytes: AtomicU64,
+    pub flushed_readings: AtomicU64,
+    pub compactions: AtomicU64,
+    pub windows_compacted: AtomicU64,
+    pub compaction_bytes_read: AtomicU64,
+    pub compaction_bytes_written: AtomicU64,
+    pub compaction_readings_written: AtomicU64,
+    pub background_flush_errors: AtomicU64,
+}
+
+pub(crate) struct Inner {
+    pub(crate) dir: PathBuf,
+    pub(crate) opts: Options,
+    _lock: File,
+    wal: Wal,
+    compact: Mutex<()>,
+    flush: Mutex<()>,
+    writer: Mutex<()>,
+    meta: Mutex<Meta>,
+    state: RwLock<State>,
+    pub(crate) recovery: RecoveryReport,
+    pub(crate) counters: Counters,
+    /// Newest timestamp appended or stored: the clock of the settle rule of compaction.
+    newest: AtomicI64,
+    /// Requests to the background flusher, if any.
+    pub(crate) signal: Signal,
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+fn try_lock<T>(m: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
+    match m.try_lock() {
+        Ok(g) => Some(g),
+        Err(TryLockError::Poisoned(e)) => Some(e.into_inner()),
+        Err(TryLockError::WouldBlock) => None,
+    }
+}
+fn write_lock(l: &RwLock<State>) -> RwLockWriteGuard<'_, State> {
+    l.write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Why a flush runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Trigger {
+    /// The memtable budget: the ingest hot path. Its segments skip the zstd attempt
+    /// (about a quarter of the encode time, and noisy readings almost never pass the
+    /// bar); they are usually rewritten by compaction, which tries it.
+    Budget,
+    /// A caller asked ([`Store::flush`](crate::Store::flush), `close`, retention): the
+    /// segments may stay as they are for long, so blocks get zstd where it pays.
+    Explicit,
+}
+
+/// A batch checked and resolved to dense meter ids.
+struct Prepared {
+    resolved: Vec<(u32, i64, f64)>,
+    /// Meters the batch registers, dense ids from `first_new` on.
+    new: Vec<(String, MeterMeta)>,
+    first_new: u32,
+    max_ts: i64,
+}
+
+impl Prepared {
+    fn payload(&self) -> Vec<u8> {
+        let new: Vec<(u32, &str, &MeterMeta)> = (self.first_new..)
+            .zip(&self.new)
+            .map(|(d, (id, meta))| (d, id.as_str(), meta))
+            .collect();
+        batch::encode(&new, &self.resolved)
+    }
+}
+
+impl Inner {
+    pub(crate) fn open(dir: &Path, opts: Options) -> Result<Inner> {
+        check_options(&opts)?;
+        let dir = dir.to_owned();
+        fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let lock_path = dir.join(LOCK_FILE);
+        let lock_file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| Error::io(&lock_path, e))?;
+        match lock_file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => return Err(Error::Locked { path: dir }),
+            Err(fs::TryLockError::Error(e)) => return Err(Error::io(&lock_path, e)),
+        }
+        let manifest = Manifest::load(&dir)?;
+        let mut meters = Meters::load(&dir)?;
+        let meters_durable = meters.len();
+        let mut report = RecoveryReport {
+            orphan_files_removed: remove_orphans(&dir, &manifest)?,
+            ..RecoveryReport::default()
+        };
+        let segments = manifest
+            .segments
+            .iter()
+            .map(|&s| Segment::open(&manifest::segment_file(&dir, s)).map(Arc::new))
+            .collect::<Result<Vec<_>>>()?;
+        let (wal, replay) = Wal::open(&dir.join(WAL_DIR), opts.sync, opts.salvage_wal)?;
+        fsutil::sync_dir(&dir)?;
+        report.wal = replay.report.clone();
+        let mut active = Memtable::default();
+        recovery::apply(&replay, &mut meters, &mut active, &mut report)?;
+        drop(replay);
+        let newest = segments
+            .iter()
+            .filter_map(|s| compaction::span(s).map(|p| p.1))
+            .chain(active.max_ts())
+            .max()
+            .unwrap_or(i64::MIN);
+        let meta = Meta {
+            next_seq: manifest.next_seq,
+            meters_durable,
+        };
+        let state = State {
+            meters: Arc::new(meters),
+            manifest,
+            segments,
+            frozen: Vec::new(),
+            active,
+        };
+        let inner = Inner {
+            dir,
+            opts,
+            _lock: lock_file,
+            wal,
+            compact: Mutex::new(()),
+            flush: Mutex::new(()),
+            writer: Mutex::new(()),
+            meta: Mutex::new(meta),
+            state: RwLock::new(state),
+            recovery: report,
+            counters: Counters::default(),
+            newest: AtomicI64::new(newest),
+            signal: Signal::default(),
+        };
+        if inner.state().buffered() >= inner.opts.memtable_budget_bytes {
+            inner.flush(Trigger::Budget)?;
+        }
+        Ok(inner)
+    }
+
+    pub(crate) fn state(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn register_meter(&self, id: &str, meta: MeterMeta) -> Result<()> {
+        let _w = lock(&self.writer);
+        let meters = self.state().meters.clone();
+        if let Some(d) = meters.get(id) {
+            return if meters.meta(d) == &meta {
+                Ok(())
+            } else {
+                Err(Error::InvalidArgument(format!(
+                    "meter {id:?} is already registered with other metadata"
+                )))
+            };
+        }
+        Meters::validate(id, &meta)
+            .map_err(|r| Error::InvalidArgument(format!("meter {id:?}: {r}")))?;
+        let mut m = lock(&self.meta);
+        meters.store(&self.dir, &[(id.to_owned(), meta.clone())])?;
+        m.meters_durable = meters.len() + 1;
+        Arc::make_mut(&mut write_lock(&self.state).meters).push(id, meta);
+        Ok(())
+    }
+
+    pub(crate) fn append(&self, batch: &[Reading<'_>]) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let budget = self.opts.memtable_budget_bytes;
+        // Memory stays bounded: at twice the budget, wait for the background flush, or
+        // flush inline (and reject the batch if that flush fails).
+        while self.state().buffered() >= budget.saturating_mul(2) {
+            if self.opts.background_flush && self.signal.wait_while_flushing() {
+                continue;
+            }
+            self.flush_only(Trigger::Budget)?;
+            break;
+        }
+        // Checking and encoding need no lock when the batch registers no meter: the dense
+        // ids and metadata of registered meters never change.
+        let mut p = self.prepare(&self.state(), batch)?;
+        let mut payload = if p.new.is_empty() {
+            Some(p.payload())
+        } else {
+            None
+        };
+        let (lsn, over) = {
+            let _w = lock(&self.writer);
+            if payload.is_none() {
+                // New meters get their dense ids under the writer lock.
+                p = self.prepare(&self.state(), batch)?;
+            }
+            let payload = payload.take().unwrap_or_else(|| p.payload());
+            let lsn = self.wal.write(&payload)?;
+            let mut st = write_lock(&self.state);
+            if !p.new.is_empty() {
+                let meters = Arc::make_mut(&mut st.meters);
+                for (id, meta) in std::mem::take(&mut p.new) {
+                    meters.push(&id, meta);
+                }
+            }
+            st.active.insert_batch(&p.resolved);
+            self.newest.fetch_max(p.max_ts, Relaxed);
+            (lsn, st.buffered() >= budget)
+        };
+        self.wal.commit(lsn)?;
+        if over {
+            if self.opts.background_flush {
+                self.signal.request_flush();
+            } else {
+                self.flush(Trigger::Budget)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn prepare(&self, st: &State, batch: &[Reading<'_>]) -> Result<Prepared> {
+        let first_new = st.meters.len() as u32;
+        let mut new: Vec<(String, MeterMeta)> = Vec::new();
+        let mut new_ids: HashMap<&str, u32> = HashMap::new();
+        let mut resolved = Vec::with_capacity(batch.len());
+        let mut max_ts = i64::MIN;
+        let reject = |i: usize, r: &Reading<'_>, reason: String| Error::InvalidReading {
+            index: i,
+            meter: r.meter.to_owned(),
+            ts: r.ts,
+            reason,
+        };
+        // Batches usually come grouped by meter: one lookup per run, and the id usually
+        // is the very same string as the previous reading's.
+        let same = |a: &str, b: &str| std::ptr::eq(a, b) || a == b;
+        let mut last: Option<(&str, u32, Option<u32>)> = None;
+        // The previous reading's meter and timestamp (it passed every check).
+        let mut prev: Option<(u32, i64)> = None;
+        for (i, r) in batch.iter().enumerate() {
+            if !r.value.is_finite() {
+                return Err(reject(i, r, format!("value {} is not finite", r.value)));
+            }
+            let (dense, interval) = match last {
+                Some((id, d, iv)) if same(id, r.meter) => (d, iv),
+                _ => {
+                    let (d, iv) = match st.meters.get(r.meter) {
+                        Some(d) => (d, st.meters.meta(d).interval_s),
+                        None => match new_ids.get(r.meter) {
+                            Some(&d) => (d, new[(d - first_new) as usize].1.interval_s),
+                            None => match &self.opts.unknown_meters {
+                                UnknownMeters::Reject => {
+                                    return Err(reject(i, r, "unknown meter".into()))
+                                }
+                                UnknownMeters::Register(meta) => {
+                                    Meters::validate(r.meter, meta).map_err(|e| reject(i, r, e))?;
+                                    let d = first_new + new.len() as u32;
+                                    new.push((r.meter.to_owned(), meta.clone()));
+                                    new_ids.insert(r.meter, d);
+                                    (d, meta.interval_s)
+                                }
+                            },
+                        },
+                    };
+                    last = Some((r.meter, d, iv));
+                    (d, iv)
+                }
+            };
+            if let Some(iv) = interval {
+                // One interval after an on-grid reading of the same meter is on the grid
+                // too: no division for the common case.
+                let next_slot =
+                    prev.is_some_and(|(m, t)| m == dense && r.ts.checked_sub(t) == Some(iv as i64));
+                if !next_slot && r.ts.rem_euclid(iv as i64) != 0 {
+                    return Err(reject(
+                        i,
+                        r,
+                        format!("timestamp is off the meter's {iv} s grid"),
+                    ));
+                }
+            }
+            resolved.push((dense, r.ts, r.value));
+            prev = Some((dense, r.ts));
+            max_ts = max_ts.max(r.ts);
+        }
+        Ok(Prepared {
+            resolved,
+            new,
+            first_new,
+            max_ts,
+        })
+    }
+
+    pub(crate) fn sync(&self) -> Result<()> {
+        self.wal.sync()
+    }
+
+    /// Flushes, then runs the compaction policy if `auto` and no compaction is running.
+    pub(crate) fn flush(&self, trigger: Trigger) -> Result<()> {
+        if self.flush_only(trigger)? {
+            self.maybe_compact()?;
+        }
+        Ok(())
+    }
+
+    /// Flushes; returns whether anything was written.
+    pub(crate) fn flush_only(&self, trigger: Trigger) -> Result<bool> {
+        let _f = lock(&self.flush);
+        self.flush_locked(trigger)
+    }
+
+    /// Runs the compaction policy if `auto` and no compaction is running.
+    pub(crate) fn maybe_compact(&self) -> Result<()> {
+        if self.opts.compaction.auto {
+            if let Some(_c) = try_lock(&self.compact) {
+                self.compact_locked(Mode::Policy)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The flush itself; the caller holds the `flush` lock. Returns whether it wrote.
+    fn flush_locked(&self, trigger: Trigger) -> Result<bool> {
+        let (pieces, wal_id) = {
+            let _w = lock(&self.writer);
+            if !self.state().has_buffered() {
+                return Ok(false);
+            }
+            let wal_id = self.wal.rotate()?;
+            let mut st = write_lock(&self.state);
+            st.seal();
+            (st.frozen.clone(), wal_id)
+        };
+        let (window, off) = (self.opts.window, self.opts.window_offset);
+        let zstd = trigger == Trigger::Explicit;
+        let written =
+            flush::write_pieces(&self.dir, &pieces, window, off, zstd, || self.next_seq())?;
+        let seqs: Vec<u64> = written.iter().map(|w| w.seq).collect();
+        let bytes: u64 = written.iter().map(|w| w.bytes).sum();
+        let readings: u64 = written.iter().map(|w| w.readings).sum();
+        {
+            let mut meta = lock(&self.meta);
+            if let Err(e) = self.persist_meters(&mut meta) {
+                flush::discard(&self.dir, &seqs);
+                return Err(e);
+            }
+            let add = written.into_iter().map(|w| (w.seq, w.seg)).collect();
+            // On error the sealed memtables stay readable and are flushed again later;
+            // the files stay too, since the manifest write may have reached the disk.
+            self.publish(&mut meta, &[], add, &pieces)?;
+        }
+        self.counters.flushes.fetch_add(1, Relaxed);
+        self.counters.flushed_bytes.fetch_add(bytes, Relaxed);
+        self.counters.flushed_readings.fetch_add(readings, Relaxed);
+        self.wal.remove_before(wal_id)?;
+        Ok(true)
+    }
+
+    fn next_seq(&self) -> u64 {
+        let mut m = lock(&self.meta);
+        m.next_seq += 1;
+        m.next_seq - 1
+    }
+
+    /// Writes METERS if it lacks meters registered through the log, before a manifest
+    /// that may reference them.
+    fn persist_meters(&self, meta: &mut Meta) -> Result<()> {
+        let meters = self.state().meters.clone();
+        if meters.len() > meta.meters_durable {
+            meters.store(&self.dir, &[])?;
+            meta.meters_durable = meters.len();
+        }
+        Ok(())
+    }
+
+    /// Publishes a new live set: the current one without `remove`, with `add`; then drops
+    /// the `sealed` memtables whose readings `add` now holds. The manifest is written
+    /// first, then readers see the new set in one swap.
+    fn publish(
+        &self,
+        meta: &mut Meta,
+        remove: &[u64],
+        add: Vec<(u64, Arc<Segment>)>,
+        sealed: &[Arc<Memtable>],
+    ) -> Result<()> {
+        let remove: HashSet<u64> = remove.iter().copied().collect();
+        let (mut pairs, mut manifest) = {
+            let st = self.state();
+            let pairs: Vec<(u64, Arc<Segment>)> = st
+                .manifest
+                .segments
+                .iter()
+                .copied()
+                .zip(st.segments.iter().cloned())
+                .filter(|(s, _)| !remove.contains(s))
+                .collect();
+            (pairs, st.manifest.clone())
+        };
+        pairs.extend(add);
+        pairs.sort_by_key(|p| p.0);
+        manifest.segments = pairs.iter().map(|p| p.0).collect();
+        manifest.next_seq = meta.next_seq;
+        manifest.store(&self.dir)?;
+        let mut st = write_lock(&self.state);
+        st.segments = pairs.into_iter().map(|p| p.1).collect();
+        st.manifest = manifest;
+        st.frozen
+            .retain(|f| !sealed.iter().any(|s| Arc::ptr_eq(f, s)));
+        Ok(())
+    }
+
+    pub(crate) fn compact(&self, mode: Mode) -> Result<CompactionReport> {
+        let _c = lock(&self.compact);
+        self.compact_locked(mode)
+    }
+
+    fn compact_locked(&self, mode: Mode) -> Result<CompactionReport> {
+        let (window, off) = (self.opts.window, self.opts.window_offset);
+        let mut jobs = {
+            // No flush is in flight: every later flush gets a higher seq than the outputs.
+            let _f = lock(&self.flush);
+            let newest = self.newest.load(Relaxed);
+            let mut jobs = compaction::plan(
+                &self.state(),
+                window,
+                off,
+                &self.opts.compaction,
+                newest,
+                mode,
+            );
+            let mut m = lock(&self.meta);
+            for j in &mut jobs {
+                j.out_seq = m.next_seq;
+                m.next_seq += 1;
+            }
+            jobs
+        };
+        let mut report = CompactionReport::default();
+        if jobs.is_empty() {
+            return Ok(report);
+        }
+        let mut outs: Vec<Written> = Vec::new();
+        for job in &jobs {
+            match compaction::run(&self.dir, job, window, off) {
+                Ok(w) => outs.extend(w),
+                Err(e) => {
+                    let seqs: Vec<u64> = outs.iter().map(|w| w.seq).collect();
+                    drop(outs);
+                    flush::discard(&self.dir, &seqs);
+                    return Err(e);
+                }
+            }
+        }
+        let mut remove: Vec<u64> = jobs
+            .iter()
+            .flat_map(|j| j.inputs.iter().map(|i| i.0))
+            .collect();
+        remove.sort_unstable();
+        remove.dedup();
+        report.windows = jobs.len();
+        report.segments_in = remove.len();
+        report.segments_out = outs.len();
+        report.bytes_read = jobs
+            .iter()
+            .flat_map(|j| j.inputs.iter())
+            .map(|(s, seg)| (*s, seg.file_len()))
+            .collect::<HashMap<_, _>>()
+            .values()
+            .sum();
+        report.bytes_written = outs.iter().map(|w| w.bytes).sum();
+        report.readings_written = outs.iter().map(|w| w.readings).sum();
+        let add = outs.into_iter().map(|w| (w.seq, w.seg)).collect();
+        self.publish(&mut lock(&self.meta), &remove, add, &[])?;
+        jobs.clear();
+        self.unlink(&remove);
+        let c = &self.counters;
+        c.compactions.fetch_add(1, Relaxed);
+        c.windows_compacted
+            .fetch_add(report.windows as u64, Relaxed);
+        c.compaction_bytes_read
+            .fetch_add(report.bytes_read, Relaxed);
+        c.compaction_bytes_written
+            .fetch_add(report.bytes_written, Relaxed);
+        c.compaction_readings_written
+            .fetch_add(report.readings_written, Relaxed);
+        Ok(report)
+    }
+
+    /// Deletes files no longer in the manifest. Best effort: a file left behind is an
+    /// orphan, removed at the next open. Readers that still map one keep it until done.
+    fn unlink(&self, seqs: &[u64]) {
+        for &s in seqs {
+            let _ = fsutil::remove_if_exists(&manifest::segment_file(&self.dir, s));
+        }
+    }
+
+    pub(crate) fn drop_before(&self, cutoff: i64) -> Result<RetentionReport> {
+        let _c = lock(&self.compact);
+        {
+            let _f = lock(&self.flush);
+            self.flush_locked(Trigger::Explicit)?;
+        }
+        let cutoff = retention::effective_cutoff(cutoff, self.opts.window, self.opts.window_offset);
+        let mut report = RetentionReport {
+            cutoff,
+            ..RetentionReport::default()
+        };
+        let mut meta = lock(&self.meta);
+        let remove: Vec<u64> = {
+            let st = self.state();
+            let doomed = retention::doomed(&st, cutoff);
+            report.bytes_removed = doomed.iter().map(|&i| st.segments[i].file_len()).sum();
+            doomed.iter().map(|&i| st.manifest.segments[i]).collect()
+        };
+        if remove.is_empty() {
+            return Ok(report);
+        }
+        self.publish(&mut meta, &remove, Vec::new(), &[])?;
+        drop(meta);
+        self.unlink(&remove);
+        report.segments_removed = remove.len();
+        Ok(report)
+    }
+
+    /// Seals the memtable and returns a view of everything.
+    pub(crate) fn snapshot(&self) -> State {
+        let (view, pieces) = {
+            let mut st = write_lock(&self.state);
+            st.seal();
+            (st.view(), st.frozen.len())
+        };
+        if pieces > MAX_PIECES {
+            self.merge_pieces();
+        }
+        view
+    }
+
+    /// Merges the newest sealed memtables, binary-counter style: the newest pieces while
+    /// the next older one is no bigger than them together (at least two). Skipped while a
+    /// flush runs (it takes every piece anyway).
+    fn merge_pieces(&self) {
+        let Some(_f) = try_lock(&self.flush) else {
+            return;
+        };
+        let pieces = self.state().frozen.clone();
+        let k = pieces.len();
+        if k < 2 {
+            return;
+        }
+        let mut j = k - 1;
+        let mut acc = pieces[j].len();
+        while j > 0 && pieces[j - 1].len() <= acc {
+            acc += pieces[j - 1].len();
+            j -= 1;
+        }
+        let j = j.min(k - 2);
+        let merged = Arc::new(Memtable::merged(&pieces[j..]));
+        // Only flushes and this function remove pieces, both under the flush lock, and
+        // sealing only adds at the end: `frozen[..k]` is still `pieces`.
+        write_lock(&self.state).frozen.splice(j..k, [merged]);
+    }
+}
+
+fn check_options(opts: &Options) -> Result<()> {
+    if opts.window == Window::Days(0) {
+        return Err(Error::InvalidArgument(
+            "a window of 0 days (use Window::Days(n) with n >= 1)".into(),
+        ));
+    }
+    let c = &opts.compaction;
+    if !(c.ratio.is_finite() && c.ratio >= 0.0) || c.settle_s < 0 {
+        return Err(Error::InvalidArgument(format!(
+            "compaction ratio {} and settle time {} s must be finite and not negative",
+            c.ratio, c.settle_s
+        )));
+    }
+    Ok(())
+}
+
+/// Removes unfinished temporary files and segment files the manifest does not list;
+/// returns how many.
+fn remove_orphans(dir: &Path, manifest: &Manifest) -> Result<u64> {
+    let mut removed = 0;
+    for entry in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let orphan = match manifest::parse_segment_file(&name) {
+            Some(seq) => !manifest.segments.contains(&seq),
+            None => name.ends_with(&format!(".{}", fsutil::TMP_SUFFIX)),
+        };
+        if orphan {
+            fs::remove_file(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}

@@ -1,0 +1,348 @@
+//! Reading a consistent [`State`]: merging a meter's sources (segments oldest first, then
+//! memtables) so that the newest write of a (meter, timestamp) wins, and the queries built
+//! on that. [`Snapshot`] is a `State` that holds no lock.
+
+use crate::error::{Error, Result};
+use crate::query::{Agg, Bucket, BucketValue, Bucketer, Summary};
+use crate::store::State;
+use crate::types::{MeterMeta, UtcOffset};
+use std::ops::Range;
+
+/// One source's readings of a meter, sorted and unique by timestamp.
+pub(crate) type Run = (Vec<i64>, Vec<f64>);
+
+/// A meter's readings in time order, as `(timestamp, value)`.
+pub struct History {
+    ts: std::vec::IntoIter<i64>,
+    vals: std::vec::IntoIter<f64>,
+}
+
+impl Iterator for History {
+    type Item = (i64, f64);
+    fn next(&mut self) -> Option<(i64, f64)> {
+        Some((self.ts.next()?, self.vals.next()?))
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.ts.size_hint()
+    }
+}
+
+impl ExactSizeIterator for History {}
+
+/// A consistent, read-only view of a store at one moment, taken by
+/// [`Store::snapshot`](crate::Store::snapshot). Every query on it sees the same data,
+/// whatever appends, flushes, compactions and retention do meanwhile, and it holds no lock:
+/// it keeps the segment files and memtables of its moment alive (a segment file removed
+/// by compaction or retention stays on disk, unlinked, until the snapshot is dropped).
+pub struct Snapshot {
+    pub(crate) st: State,
+}
+
+impl Snapshot {
+    /// A meter's readings with `range.start <= ts < range.end`, in time order.
+    pub fn history(&self, meter: &str, range: Range<i64>) -> Result<History> {
+        history(&self.st, meter, range)
+    }
+
+    /// Per-bucket aggregates, as [`Store::aggregate`](crate::Store::aggregate).
+    pub fn aggregate(
+        &self,
+        meter: &str,
+        range: Range<i64>,
+        bucket: Bucket,
+        offset: UtcOffset,
+        agg: Agg,
+    ) -> Result<Vec<BucketValue>> {
+        aggregate(&self.st, meter, range, bucket, offset, agg)
+    }
+
+    /// Missing intervals, as [`Store::gaps`](crate::Store::gaps).
+    pub fn gaps(&self, meter: &str, range: Range<i64>) -> Result<Vec<Range<i64>>> {
+        gaps(&self.st, meter, range)
+    }
+
+    /// External ids of the meters registered at the snapshot's moment.
+    pub fn meter_ids(&self) -> &[String] {
+        self.st.meters.ids()
+    }
+
+    /// Metadata of a meter registered at the snapshot's moment.
+    pub fn meter_meta(&self, id: &str) -> Option<&MeterMeta> {
+        self.st.meters.get(id).map(|d| self.st.meters.meta(d))
+    }
+}
+
+fn dense(st: &State, meter: &str) -> Result<u32> {
+    st.meters
+        .get(meter)
+        .ok_or_else(|| Error::UnknownMeter(meter.to_owned()))
+}
+
+pub(crate) fn history(st: &State, meter: &str, range: Range<i64>) -> Result<History> {
+    let dense = dense(st, meter)?;
+    let runs = collect_runs(st, dense, &range, |_, _| false)?;
+    let (ts, vals) = merge_runs(runs);
+    Ok(History {
+        ts: ts.into_iter(),
+        vals: vals.into_iter(),
+    })
+}
+
+pub(crate) fn aggregate(
+    st: &State,
+    meter: &str,
+    range: Range<i64>,
+    bucket: Bucket,
+    offset: UtcOffset,
+    agg: Agg,
+) -> Result<Vec<BucketValue>> {
+    let dense = dense(st, meter)?;
+    let mut bucketer = Bucketer::new(bucket, offset, agg);
+    let spans = source_spans(st, dense, &range);
+    let mut from_stats = Vec::new();
+    let runs = collect_runs(st, dense, &range, |seg, b| {
+        let e = &st.segments[seg].blocks()[b];
+        let usable = e.t_first >= range.start
+            && e.t_last < range.end
+            && bucketer.same_bucket(e.t_first, e.t_last)
+            && spans
+                .iter()
+                .all(|&(s, bb, lo, hi)| (s == seg && bb == b) || hi < e.t_first || lo > e.t_last);
+        if usable {
+            from_stats.push((
+                e.t_first,
+                Summary {
+                    count: e.count as u64,
+                    min: e.min,
+                    max: e.max,
+                    sum: e.sum,
+                    first: e.first,
+                    last: e.last,
+                },
+            ));
+        }
+        usable
+    })?;
+    let (ts, vals) = merge_runs(runs);
+    from_stats.sort_by_key(|p| p.0);
+    let mut stats = from_stats.into_iter().peekable();
+    for (t, v) in ts.into_iter().zip(vals) {
+        while let Some((st_ts, s)) = stats.next_if(|p| p.0 < t) {
+            bucketer.add(st_ts, &s);
+        }
+        bucketer.add(t, &Summary::point(v));
+    }
+    for (st_ts, s) in stats {
+        bucketer.add(st_ts, &s);
+    }
+    Ok(bucketer.finish())
+}
+
+pub(crate) fn gaps(st: &State, meter: &str, range: Range<i64>) -> Result<Vec<Range<i64>>> {
+    let d = dense(st, meter)?;
+    let iv = st.meters.meta(d).interval_s.ok_or_else(|| {
+        Error::InvalidArgument(format!(
+            "meter {meter:?} is irregular: it has no grid to report gaps on"
+        ))
+    })? as i64;
+    let mut gaps: Vec<Range<i64>> = Vec::new();
+    // Grid arithmetic in i128: ranges may reach the ends of i64.
+    let clamp = |x: i128| x.clamp(i64::MIN as i128, i64::MAX as i128) as i64;
+    let iv128 = iv as i128;
+    let mut expect = clamp(
+        (range.start as i128).div_euclid(iv128) * iv128
+            + if range.start.rem_euclid(iv) == 0 {
+                0
+            } else {
+                iv128
+            },
+    );
+    let end = range.end;
+    for (t, _) in history(st, meter, range)? {
+        if t > expect {
+            gaps.push(expect..t);
+        }
+        expect = t.saturating_add(iv);
+    }
+    if expect < end {
+        let last = clamp((end as i128 - 1).div_euclid(iv128) * iv128 + iv128);
+        gaps.push(expect..last);
+    }
+    Ok(gaps)
+}
+
+/// Time spans `(segment, block, t_first, t_last)` of every source of `meter` overlapping
+/// `range`; memtables get `usize::MAX` as segment.
+fn source_spans(st: &State, meter: u32, range: &Range<i64>) -> Vec<(usize, usize, i64, i64)> {
+    let mut spans = Vec::new();
+    for (k, seg) in st.segments.iter().enumerate() {
+        for b in seg.meter_blocks(meter) {
+            let e = &seg.blocks()[b];
+            if e.t_last >= range.start && e.t_first < range.end {
+                spans.push((k, b, e.t_first, e.t_last));
+            }
+        }
+    }
+    for mem in st.frozen.iter().map(|f| &**f).chain([&st.active]) {
+        if let Some(s) = mem.get(meter) {
+            let r = s.range(range);
+            if !r.is_empty() {
+                spans.push((usize::MAX, 0, s.ts[r.start], s.ts[r.end - 1]));
+            }
+        }
+    }
+    spans
+}
+
+/// Reads every source of `meter` overlapping `range`, oldest first, except the blocks for
+/// which `skip(segment, block)` answers true.
+pub(crate) fn collect_runs(
+    st: &State,
+    meter: u32,
+    range: &Range<i64>,
+    mut skip: impl FnMut(usize, usize) -> bool,
+) -> Result<Vec<Run>> {
+    let mut runs = Vec::new();
+    let (mut scratch, mut ints) = (Vec::new(), Vec::new());
+    for (k, seg) in st.segments.iter().enumerate() {
+        let (mut ts, mut vals) = (Vec::new(), Vec::new());
+        for b in seg.meter_blocks(meter) {
+            let e = &seg.blocks()[b];
+            if e.t_last < range.start || e.t_first >= range.end || skip(k, b) {
+                continue;
+            }
+            let from = ts.len();
+            seg.read_block(b, &mut scratch, &mut ints, &mut ts, &mut vals)?;
+            if e.t_first < range.start || e.t_last >= range.end {
+                let lo = from + ts[from..].partition_point(|&t| t < range.start);
+                let hi = from + ts[from..].partition_point(|&t| t < range.end);
+                ts.truncate(hi);
+                vals.truncate(hi);
+                ts.drain(from..lo);
+                vals.drain(from..lo);
+            }
+        }
+        if !ts.is_empty() {
+            runs.push((ts, vals));
+        }
+    }
+    for mem in st.frozen.iter().map(|f| &**f).chain([&st.active]) {
+        if let Some(s) = mem.get(meter) {
+            let r = s.range(range);
+            if !r.is_empty() {
+                runs.push((s.ts[r.clone()].to_vec(), s.vals[r].to_vec()));
+            }
+        }
+    }
+    Ok(runs)
+}
+
+/// Merges runs given oldest first into one sorted run; on equal timestamps the newest wins.
+///
+/// Runs that do not overlap (one window segment each, the common case after compaction)
+/// are concatenated in time order whatever their precedence; otherwise runs are merged
+/// pairwise in a balanced tree, O(n log k) for k runs.
+pub(crate) fn merge_runs(mut runs: Vec<Run>) -> Run {
+    runs.retain(|r| !r.0.is_empty());
+    if runs.len() <= 1 {
+        return runs.pop().unwrap_or_default();
+    }
+    let mut order: Vec<usize> = (0..runs.len()).collect();
+    order.sort_by_key(|&i| runs[i].0[0]);
+    let disjoint = order.windows(2).all(|w| {
+        let a = &runs[w[0]].0;
+        a[a.len() - 1] < runs[w[1]].0[0]
+    });
+    if disjoint {
+        let total = runs.iter().map(|r| r.0.len()).sum();
+        let (mut ts, mut vals) = (Vec::with_capacity(total), Vec::with_capacity(total));
+        for i in order {
+            ts.extend_from_slice(&runs[i].0);
+            vals.extend_from_slice(&runs[i].1);
+        }
+        return (ts, vals);
+    }
+    while runs.len() > 1 {
+        let mut next = Vec::with_capacity(runs.len().div_ceil(2));
+        let mut it = runs.into_iter();
+        while let Some(older) = it.next() {
+            match it.next() {
+                Some(newer) => next.push(merge_two(older, newer)),
+                None => next.push(older),
+            }
+        }
+        runs = next;
+    }
+    runs.pop().unwrap_or_default()
+}
+
+/// Merges two sorted, unique runs; `newer` wins on equal timestamps.
+fn merge_two(older: Run, newer: Run) -> Run {
+    let (a, b) = (&older.0, &newer.0);
+    if a.is_empty() || b.last().is_some_and(|&l| l < a[0]) {
+        return concat(newer, older);
+    }
+    if b.is_empty() || a.last().is_some_and(|&l| l < b[0]) {
+        return concat(older, newer);
+    }
+    let mut ts = Vec::with_capacity(a.len() + b.len());
+    let mut vals = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if a[i] < b[j] {
+            ts.push(a[i]);
+            vals.push(older.1[i]);
+            i += 1;
+        } else {
+            if a[i] == b[j] {
+                i += 1;
+            }
+            ts.push(b[j]);
+            vals.push(newer.1[j]);
+            j += 1;
+        }
+    }
+    ts.extend_from_slice(&a[i..]);
+    vals.extend_from_slice(&older.1[i..]);
+    ts.extend_from_slice(&b[j..]);
+    vals.extend_from_slice(&newer.1[j..]);
+    (ts, vals)
+}
+
+fn concat(mut first: Run, second: Run) -> Run {
+    first.0.extend_from_slice(&second.0);
+    first.1.extend_from_slice(&second.1);
+    first
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(pairs: &[(i64, f64)]) -> Run {
+        (
+            pairs.iter().map(|p| p.0).collect(),
+            pairs.iter().map(|p| p.1).collect(),
+        )
+    }
+
+    #[test]
+    fn newest_run_wins_and_disjoint_runs_concatenate_in_time_order() {
+        let a = run(&[(0, 1.0), (2, 1.0), (4, 1.0)]);
+        let b = run(&[(2, 2.0), (3, 2.0)]);
+        let c = run(&[(4, 3.0), (9, 3.0)]);
+        assert_eq!(
+            merge_runs(vec![a.clone(), b.clone(), c.clone()]),
+            run(&[(0, 1.0), (2, 2.0), (3, 2.0), (4, 3.0), (9, 3.0)])
+        );
+        assert_eq!(
+            merge_runs(vec![c.clone(), b.clone(), a.clone()]),
+            run(&[(0, 1.0), (2, 1.0), (3, 2.0), (4, 1.0), (9, 3.0)])
+        );
+        // Disjoint but given newest-first in time: still sorted output.
+        let late = run(&[(10, 5.0)]);
+        let early = run(&[(1, 6.0)]);
+        assert_eq!(merge_runs(vec![late, early]), run(&[(1, 6.0), (10, 5.0)]));
+        assert_eq!(merge_runs(vec![]), (vec![], vec![]));
+    }
+}

@@ -1,0 +1,55 @@
+//! Enterprise profiles and treatment-facility monitoring with alarms (issue 5).
+//!
+//! This layer sits above the storage: it reads history only through the public query
+//! API ([`Store::history`](crate::Store::history), [`Store::aggregate`](crate::Store::aggregate),
+//! [`Store::day_night`](crate::Store::day_night)) and is fed new readings by the caller
+//! after each [`Store::append`](crate::Store::append).
+//!
+//! - [`Catalog`]: enterprises, meters and roles (建档立卡), CT/PT multipliers, learned and
+//!   manual thresholds, suppression windows (报备) and emergency periods (停限产), saved
+//!   as `CATALOG` in the store directory; [`Catalog::import_rows`] imports meter rows.
+//! - [`Catalog::learn`] / [`learn_normal`]: normal running power per facility and per
+//!   time-of-day slot, learned with robust statistics that ignore off periods.
+//! - [`RuleConfig`] and [`RuleId`]: the rules, their parameters and defaults (the table
+//!   on [`RuleConfig`]).
+//! - [`evaluate`]: batch evaluation over a time range; [`Monitor`]: streaming evaluation
+//!   that agrees with it; both yield [`Alarm`]s with [`Evidence`].
+//!
+//! ```
+//! use meterstore::monitor::{Catalog, CatalogMeter, Enterprise, MeterRole, Monitor, RuleConfig};
+//! use meterstore::{MeterMeta, Options, Reading, Store};
+//! let dir = tempfile::tempdir().expect("temp dir");
+//! let store = Store::open(dir.path(), Options::default())?;
+//! let mut cat = Catalog::new();
+//! cat.upsert_enterprise(Enterprise { id: "E1".into(), ..Enterprise::default() })?;
+//! cat.upsert_meter(CatalogMeter::new("M1", "E1", MeterRole::Production))?;
+//! cat.save(&store)?;
+//! store.register_meter("M1", MeterMeta::default())?;
+//! let t0 = 1_704_038_400;
+//! let mut mon = Monitor::new(&store, &Catalog::load(&store)?, RuleConfig::default(), t0, 0);
+//! let batch = [Reading { meter: "M1", ts: t0, value: 1.0 }];
+//! store.append(&batch)?;
+//! let events = mon.on_append(&batch)?;
+//! assert!(events.is_empty());
+//! # Ok::<(), meterstore::Error>(())
+//! ```
+
+mod alarm;
+mod batch;
+mod catalog;
+mod catalog_file;
+mod import;
+mod learn;
+mod rules;
+mod stream;
+
+pub use alarm::{Alarm, AlarmEvent, Evidence};
+pub use batch::{evaluate, sort_alarms};
+pub use catalog::{
+    Catalog, CatalogMeter, CatalogVersion, EmergencyPeriod, Enterprise, ManualThreshold, MeterRole,
+    MultiplierChange, Suppression, CATALOG_FILE, CATALOG_MAGIC,
+};
+pub use import::{ImportError, ImportReport, RowError};
+pub use learn::{learn_normal, power_kw, LearnOptions, LearnReport, NormalPower};
+pub use rules::{RuleConfig, RuleId};
+pub use stream::{Monitor, MonitorStats, MAX_AHEAD_S};

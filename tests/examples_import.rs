@@ -1,0 +1,363 @@
+//! The `import_csv` example's core (`examples/common/import.rs`) on small files: a round
+//! trip against the source rows (plain and gzip, mixed timestamp formats), re-import
+//! changing nothing, bad lines reported with their numbers and nothing imported, and the
+//! meter catalog.
+
+#[allow(dead_code, reason = "the module is shared: this test uses part of it")]
+#[path = "../examples/common/mod.rs"]
+mod common;
+
+use common::import::{self, ImportConfig, ImportError, ENTERPRISES_FILE};
+use common::time::{parse_timestamp, Tz};
+use meterstore::fleet::Fleet;
+use meterstore::{MeterMeta, Options, Quantity, Store};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+type Rows = BTreeMap<(String, i64), f64>;
+
+fn cfg(store: &Path, input: &Path) -> ImportConfig {
+    ImportConfig {
+        store: store.to_owned(),
+        input: input.to_owned(),
+        meters: None,
+        tz: Tz::parse("+08:00").unwrap(),
+        skip_bad: false,
+        progress: false,
+    }
+}
+
+/// Writes a small fleet (about 6 meters, 2 days) as CSV, cycling the timestamp format per row
+/// (Unix seconds, RFC 3339 in UTC, local date-time in +08:00), value column `kwh`.
+fn fleet_csv(path: &Path) -> Rows {
+    let fleet = Fleet::with_meters(6, 2);
+    let tz = Tz::parse("+08:00").unwrap();
+    let mut out = String::from("meter_id,timestamp,kwh\n");
+    let mut rows = Rows::new();
+    let mut k = 0;
+    for (i, m) in fleet.meters().iter().enumerate() {
+        let (ts, vals) = fleet.series(i);
+        for (t, v) in ts.into_iter().zip(vals) {
+            let when = match k % 3 {
+                0 => t.to_string(),
+                1 => jiff::Timestamp::from_second(t).unwrap().to_string(),
+                _ => tz.local(t).strftime("%Y-%m-%d %H:%M").to_string(),
+            };
+            k += 1;
+            out.push_str(&format!("{},{when},{v}\n", m.id));
+            rows.insert((m.id.clone(), t), v);
+        }
+    }
+    std::fs::write(path, out).unwrap();
+    rows
+}
+
+fn gzip(src: &Path, dst: &Path) {
+    let data = std::fs::read(src).unwrap();
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(&data).unwrap();
+    std::fs::write(dst, enc.finish().unwrap()).unwrap();
+}
+
+/// Everything in the store, read back through the public API.
+fn stored(dir: &Path) -> Rows {
+    let s = Store::open(dir, Options::default()).unwrap();
+    let mut rows = Rows::new();
+    for id in s.meter_ids() {
+        for (t, v) in s.history(&id, i64::MIN..i64::MAX).unwrap() {
+            rows.insert((id.clone(), t), v);
+        }
+    }
+    rows
+}
+
+fn bad_lines(r: Result<import::ImportReport, ImportError>) -> (PathBuf, import::BadLines) {
+    match r {
+        Err(ImportError::BadLines { file, bad }) => (file, bad),
+        other => panic!("expected bad lines, got {other:?}"),
+    }
+}
+
+#[test]
+fn round_trip_plain_and_gzip() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("readings.csv");
+    let source = fleet_csv(&csv);
+    let gz = dir.path().join("readings.csv.gz");
+    gzip(&csv, &gz);
+    for (name, input) in [("plain", &csv), ("gz", &gz)] {
+        let store = dir.path().join(name);
+        let r = import::run(&cfg(&store, input)).unwrap();
+        assert_eq!(r.rows, source.len() as u64, "{name}");
+        assert_eq!(r.imported, source.len() as u64, "{name}");
+        let meters: std::collections::BTreeSet<&String> = source.keys().map(|k| &k.0).collect();
+        assert_eq!(r.new_meters, meters.len(), "{name}");
+        assert!(r.skipped.is_empty());
+        // Bit-exact values, every (meter, ts) and nothing else.
+        assert_eq!(stored(&store), source, "{name}");
+        let s = Store::open(&store, Options::default()).unwrap();
+        assert_eq!(s.meter_meta("M000000"), Some(MeterMeta::default()));
+    }
+}
+
+#[test]
+fn reimport_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("readings.csv");
+    let source = fleet_csv(&csv);
+    let store = dir.path().join("store");
+    import::run(&cfg(&store, &csv)).unwrap();
+    let ids = Store::open(&store, Options::default()).unwrap().meter_ids();
+    let again = import::run(&cfg(&store, &csv)).unwrap();
+    assert_eq!(again.imported, source.len() as u64);
+    assert_eq!(again.new_meters, 0);
+    assert_eq!(stored(&store), source);
+    assert_eq!(
+        Store::open(&store, Options::default()).unwrap().meter_ids(),
+        ids
+    );
+}
+
+/// A file with one bad line of each kind, at known line numbers.
+const BAD: &str = "\
+meter_id,ts,value
+M1,1704038400,1.5
+M1,1704039300
+M1,yesterday,1.5
+M1,1704040200,abc
+M1,1704041100,NaN
+M1,1704041101,1.5
+,1704042000,1.5
+M1,2024-01-01 02:15,2
+M1,2024-02-30 00:00,2
+M2,2024-01-01T00:00:00Z,3
+";
+
+#[test]
+fn bad_lines_are_listed_and_nothing_is_imported() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("bad.csv");
+    std::fs::write(&input, BAD).unwrap();
+    let store = dir.path().join("store");
+    let (file, bad) = bad_lines(import::run(&cfg(&store, &input)));
+    assert_eq!(file, input);
+    let lines: Vec<u64> = bad.listed.iter().map(|b| b.line).collect();
+    assert_eq!(lines, vec![3, 4, 5, 6, 7, 8, 10]);
+    assert_eq!(bad.count, 7);
+    let reason = |line: u64| &bad.listed.iter().find(|b| b.line == line).unwrap().reason;
+    assert!(
+        reason(3).contains("expected 3 fields, found 2"),
+        "{}",
+        reason(3)
+    );
+    assert!(reason(4).contains("yesterday"), "{}", reason(4));
+    assert!(reason(5).contains("not a number"), "{}", reason(5));
+    assert!(reason(6).contains("not finite"), "{}", reason(6));
+    assert!(reason(7).contains("interval grid"), "{}", reason(7));
+    assert!(reason(8).contains("meter_id"), "{}", reason(8));
+    assert!(reason(10).contains("2024-02-30"), "{}", reason(10));
+    // Nothing imported: a new store is not even created.
+    assert!(!store.exists());
+
+    // Into an existing store: its contents stay as they were.
+    let good = dir.path().join("good.csv");
+    std::fs::write(&good, "meter_id,ts,value\nM1,1704038400,7\n").unwrap();
+    import::run(&cfg(&store, &good)).unwrap();
+    let before = stored(&store);
+    bad_lines(import::run(&cfg(&store, &input)));
+    assert_eq!(stored(&store), before);
+}
+
+#[test]
+fn skip_bad_imports_the_good_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("bad.csv");
+    std::fs::write(&input, BAD).unwrap();
+    let store = dir.path().join("store");
+    let r = import::run(&ImportConfig {
+        skip_bad: true,
+        ..cfg(&store, &input)
+    })
+    .unwrap();
+    assert_eq!((r.rows, r.imported, r.skipped.count), (10, 3, 7));
+    let rows = stored(&store);
+    let want: Rows = [
+        (("M1".to_owned(), 1_704_038_400), 1.5),
+        (("M1".to_owned(), 1_704_046_500), 2.0),
+        (("M2".to_owned(), 1_704_067_200), 3.0),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(rows, want);
+}
+
+#[test]
+fn a_header_without_the_needed_columns_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    for (body, says) in [
+        ("meter,ts,value\nM1,0,1\n", "no meter_id column"),
+        ("meter_id,when,value\nM1,0,1\n", "timestamp column"),
+        (
+            "meter_id,ts,kwh,kvarh\nM1,0,1,2\n",
+            "exactly one value column",
+        ),
+        ("", "empty file"),
+    ] {
+        let input = dir.path().join("h.csv");
+        std::fs::write(&input, body).unwrap();
+        match import::run(&cfg(&store, &input)) {
+            Err(ImportError::Failed(m)) => assert!(m.contains(says), "{m}"),
+            other => panic!("{body:?}: {other:?}"),
+        }
+    }
+    // A byte-order mark, other capitalisation and any value column name are fine.
+    let input = dir.path().join("ok.csv");
+    std::fs::write(&input, "\u{feff}Meter_ID , Time ,Wirkarbeit\nM1,0,1\n").unwrap();
+    assert_eq!(import::run(&cfg(&store, &input)).unwrap().imported, 1);
+}
+
+#[test]
+fn local_times_that_daylight_saving_skips_or_repeats_are_bad_lines() {
+    let london = Tz::parse("Europe/London").unwrap();
+    // 2024-03-31 01:30 does not exist, 2024-10-27 01:30 occurs twice.
+    assert!(parse_timestamp("2024-03-31 01:30", &london).is_err());
+    assert!(parse_timestamp("2024-10-27 01:30:00", &london).is_err());
+    assert_eq!(
+        parse_timestamp("2024-10-27 02:30", &london),
+        Ok(1_729_996_200)
+    );
+    let cst = Tz::parse("+08:00").unwrap();
+    for (s, t) in [
+        ("1704038400", 1_704_038_400),
+        ("-900", -900),
+        ("2024-01-01 00:00", 1_704_038_400),
+        ("2024-01-01T00:00:00", 1_704_038_400),
+        ("2024-01-01 00:00:00", 1_704_038_400),
+        ("2023-12-31T16:00:00Z", 1_704_038_400),
+        ("2024-01-01T01:00:00+09:00", 1_704_038_400),
+    ] {
+        assert_eq!(parse_timestamp(s, &cst), Ok(t), "{s}");
+    }
+    for s in [
+        "",
+        "2024-01-01",
+        "2024-01-01 24:00",
+        "1.5",
+        "2024-01-01T00:00:00.5Z",
+    ] {
+        assert!(parse_timestamp(s, &cst).is_err(), "{s}");
+    }
+}
+
+#[test]
+fn the_catalog_registers_meters_and_leaves_enterprises_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let meters = dir.path().join("meters.csv");
+    std::fs::write(
+        &meters,
+        "meter_id,enterprise_id,role,interval_s,kind,unit,address\n\
+         P1,E1,production,3600,,,Main St 1\n\
+         T1,E1,treatment,,power,kW,Main St 1\n\
+         X1,E2,production,irregular,other,V,\n",
+    )
+    .unwrap();
+    let input = dir.path().join("r.csv");
+    // P1 is hourly, so 00:15 is off its grid; X1 has no grid.
+    std::fs::write(
+        &input,
+        "meter_id,ts,v\nP1,2024-01-01 01:00,5\nT1,2024-01-01 00:15,2\nX1,1704038401,230.5\n",
+    )
+    .unwrap();
+    let r = import::run(&ImportConfig {
+        meters: Some(meters.clone()),
+        ..cfg(&store, &input)
+    })
+    .unwrap();
+    assert_eq!((r.catalog_meters, r.new_meters, r.imported), (3, 3, 3));
+    let s = Store::open(&store, Options::default()).unwrap();
+    assert_eq!(s.meter_meta("P1").unwrap().interval_s, Some(3600));
+    let t1 = s.meter_meta("T1").unwrap();
+    assert_eq!(
+        (t1.kind, t1.interval_s, t1.unit.as_str()),
+        (Quantity::Power, Some(900), "kW")
+    );
+    assert_eq!(s.meter_meta("X1").unwrap().interval_s, None);
+    drop(s);
+    let ent = std::fs::read_to_string(store.join(ENTERPRISES_FILE)).unwrap();
+    assert_eq!(
+        ent,
+        "meter_id,enterprise_id,role\nP1,E1,production\nT1,E1,treatment\nX1,E2,production\n"
+    );
+
+    // A second catalog: rows merge by meter id.
+    let more = dir.path().join("more.csv");
+    std::fs::write(
+        &more,
+        "meter_id,enterprise_id,role\nX1,E3,production\nQ1,E3,treatment\n",
+    )
+    .unwrap();
+    let empty = dir.path().join("empty.csv");
+    std::fs::write(&empty, "meter_id,ts,v\n").unwrap();
+    // X1 is in the store as irregular: listing it with the default grid conflicts.
+    let (file, bad) = bad_lines(import::run(&ImportConfig {
+        meters: Some(more.clone()),
+        ..cfg(&store, &empty)
+    }));
+    assert_eq!(file, more);
+    assert_eq!(bad.listed[0].line, 2);
+    assert!(bad.listed[0].reason.contains("already in the store"));
+    std::fs::write(
+        &more,
+        "meter_id,enterprise_id,role,interval_s,kind,unit\n\
+         X1,E3,production,irregular,other,V\nQ1,E3,treatment,,,\n",
+    )
+    .unwrap();
+    import::run(&ImportConfig {
+        meters: Some(more),
+        ..cfg(&store, &empty)
+    })
+    .unwrap();
+    let ent = std::fs::read_to_string(store.join(ENTERPRISES_FILE)).unwrap();
+    assert_eq!(
+        ent,
+        "meter_id,enterprise_id,role\nP1,E1,production\nT1,E1,treatment\nX1,E3,production\n\
+         Q1,E3,treatment\n"
+    );
+}
+
+#[test]
+fn a_bad_catalog_imports_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let meters = dir.path().join("meters.csv");
+    std::fs::write(
+        &meters,
+        "meter_id,enterprise_id,role,interval_s,kind\n\
+         A,E1,production,900,\n\
+         B,E1,,900,\n\
+         A,E2,production,900,\n\
+         C,E2,treatment,0,\n\
+         D,E2,treatment,,battery\n",
+    )
+    .unwrap();
+    let input = dir.path().join("r.csv");
+    std::fs::write(&input, "meter_id,ts,v\nA,1704038400,1\n").unwrap();
+    let (file, bad) = bad_lines(import::run(&ImportConfig {
+        meters: Some(meters.clone()),
+        ..cfg(&store, &input)
+    }));
+    assert_eq!(file, meters);
+    let got: Vec<(u64, bool)> = bad
+        .listed
+        .iter()
+        .map(|b| (b.line, b.reason.is_empty()))
+        .collect();
+    assert_eq!(got, vec![(3, false), (4, false), (5, false), (6, false)]);
+    assert!(bad.listed[1]
+        .reason
+        .contains("listed twice (first on line 2)"));
+    assert!(!store.exists());
+}
