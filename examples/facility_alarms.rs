@@ -17,11 +17,16 @@
 //! cargo run --release --example facility_alarms -- --store /tmp/fleet --csv alarms.csv
 //! ```
 
+#[allow(
+    dead_code,
+    reason = "the module is shared: this example uses part of it"
+)]
+mod common;
+
 use clap::Parser;
-use meterstore::fleet::{Fleet, FleetConfig, Role};
+use meterstore::fleet::{Fleet, FleetConfig};
 use meterstore::monitor::{
-    evaluate, Alarm, AlarmEvent, Catalog, CatalogMeter, Enterprise, LearnOptions, MeterRole,
-    Monitor, RuleConfig,
+    evaluate, Alarm, AlarmEvent, Catalog, LearnOptions, Monitor, RuleConfig,
 };
 use meterstore::{Agg, Bucket, Options, Reading, Store, SyncPolicy, UtcOffset};
 use std::error::Error;
@@ -181,22 +186,8 @@ fn replay(args: &Args) -> Result<(), Box<dyn Error>> {
         ..Options::default()
     };
     let store = Store::open(&dir, opts)?;
-    let mut catalog = Catalog::new();
+    let mut catalog = common::fleet::catalog(&fleet)?;
     for m in fleet.meters() {
-        if catalog.enterprise(&m.enterprise).is_none() {
-            catalog.upsert_enterprise(Enterprise {
-                id: m.enterprise.clone(),
-                name: format!("Enterprise {}", m.enterprise),
-                industry: "cement".into(),
-                pollutants: vec!["PM10".into()],
-                ..Enterprise::default()
-            })?;
-        }
-        let role = match m.role {
-            Role::Production => MeterRole::Production,
-            Role::Treatment => MeterRole::Treatment,
-        };
-        catalog.upsert_meter(CatalogMeter::new(&m.id, &m.enterprise, role))?;
         store.register_meter(&m.id, fleet.meta())?;
     }
     // Every meter's series, then the first week in bulk: the training window.

@@ -1,16 +1,31 @@
-//! The main job on built-in sample data: build a fleet of enterprises with production and
-//! treatment meters, store it, reopen it, find the enterprises that produce at night, and
-//! show one suspect's daily consumption.
+//! The main job on built-in sample data: build a city of enterprises with production and
+//! treatment meters, store it, reopen it, find the enterprises that produce at night and
+//! the treatment facilities switched off during production, and show one suspect's
+//! consumption as a table and a load-curve SVG.
 //!
 //! `cargo run --release --example quickstart`
 
+#[allow(
+    dead_code,
+    reason = "the module is shared: this example uses part of it"
+)]
+mod common;
+
+use common::history::{self, HistoryQuery};
+use common::time::Tz;
+use indicatif::{ProgressBar, ProgressStyle};
 use meterstore::fleet::{Fleet, FleetConfig, Role};
+use meterstore::monitor::{evaluate, LearnOptions, RuleConfig, RuleId};
 use meterstore::{
-    Agg, Bucket, DayNightScan, EnterpriseDayNight, MeterFilter, Options, Reading, Store,
+    Agg, Bucket, DayNightScan, DayWindow, EnterpriseDayNight, MeterFilter, Options, Reading, Store,
     UnknownMeters, UtcOffset, Zone,
 };
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 use std::time::Instant;
+
+/// Days of history used to learn each facility's normal running power.
+const TRAINING_DAYS: i64 = 14;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let t0 = Instant::now();
@@ -21,24 +36,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..FleetConfig::default()
     });
     // A fixed place, so the other examples can be pointed at it afterwards.
-    let dir = std::path::PathBuf::from("target/quickstart/store");
+    let out = PathBuf::from("target/quickstart");
+    let dir = out.join("store");
     let _ = std::fs::remove_dir_all(&dir);
     println!(
-        "meterstore quickstart: {} meters of {} enterprises, {} days of 15-minute readings",
+        "meterstore quickstart: {} meters of {} enterprises, {} days of 15-minute readings\nstore: {}",
         fleet.meters().len(),
         fleet.config().enterprises,
-        fleet.config().days
+        fleet.config().days,
+        dir.display()
     );
-    println!("store: {}", dir.display());
 
-    // 1. Store the fleet: one batch per meter, then flush to an immutable segment.
+    // 1. Store the fleet, one batch per meter, and the enterprise catalog beside it.
     let opts = Options {
         unknown_meters: UnknownMeters::Register(fleet.meta()),
         ..Options::default()
     };
     {
         let store = Store::open(&dir, opts.clone())?;
-        let n = fleet.meters().len();
+        let bar = ProgressBar::new(fleet.meters().len() as u64).with_style(
+            ProgressStyle::with_template("  storing {bar:40} {pos}/{len} meters {elapsed}")?,
+        );
         let mut readings = 0usize;
         for (i, m) in fleet.meters().iter().enumerate() {
             let (ts, vals) = fleet.series(i);
@@ -53,20 +71,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .collect();
             store.append(&batch)?;
             readings += batch.len();
-            if i % 500 == 499 || i + 1 == n {
-                eprint!("\r  storing meters {:>5}/{n}", i + 1);
-            }
+            bar.inc(1);
         }
         store.flush()?;
-        eprintln!();
+        bar.finish_and_clear();
         println!(
             "stored {readings} readings in {} bytes ({:.2} bytes/reading, timestamps included)",
             store.segment_bytes(),
             store.segment_bytes() as f64 / readings as f64
         );
+        common::fleet::catalog(&fleet)?.save(&store)?;
     }
 
-    // 2. Reopen and scan day against night for every meter, then per enterprise.
+    // 2. Reopen; scan day against night for every meter, then per enterprise.
     let store = Store::open(&dir, opts)?;
     let t = Instant::now();
     let meters = store.day_night(
@@ -83,22 +100,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect();
     let mut enterprises = EnterpriseDayNight::aggregate(&meters, &membership, 1.5);
     let flagged = enterprises.iter().filter(|e| e.total.flagged).count();
-    println!("\nday/night scan of {} meters in {:.1} ms: {flagged} of {} enterprises draw more than 1.5x their day load at night", meters.len(), scanned.as_secs_f64() * 1e3, enterprises.len());
+    println!(
+        "\nday/night scan of {} meters in {:.1} ms: {flagged} of {} enterprises draw more than 1.5x their day load at night",
+        meters.len(),
+        scanned.as_secs_f64() * 1e3,
+        enterprises.len()
+    );
     enterprises.sort_by(|a, b| {
         b.total
             .ratio
             .unwrap_or(0.0)
             .total_cmp(&a.total.ratio.unwrap_or(0.0))
     });
-    println!("\ntop suspected night producers (08:00-20:00 day, UTC+08:00):");
+    println!("\ntop suspected night producers (day 08:00-20:00, UTC+08:00):");
     println!(
-        "{:<8} {:>6} {:>12} {:>12} {:>10} {:>10} {:>7}",
+        "{:<8} {:>6} {:>12} {:>12} {:>9} {:>9} {:>7}",
         "enterpr.", "meters", "day kWh", "night kWh", "day kW", "night kW", "ratio"
     );
     for e in enterprises.iter().take(10) {
         let t = &e.total;
         println!(
-            "{:<8} {:>6} {:>12.1} {:>12.1} {:>10.1} {:>10.1} {:>7.2}",
+            "{:<8} {:>6} {:>12.1} {:>12.1} {:>9.1} {:>9.1} {:>7.2}",
             e.enterprise,
             e.meters.len(),
             t.day_kwh,
@@ -108,7 +130,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             t.ratio.unwrap_or(f64::NAN)
         );
     }
-    // The fleet knows its ground truth: how well did the default threshold do?
     let truth: HashMap<&str, bool> = fleet
         .meters()
         .iter()
@@ -122,13 +143,57 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .iter()
         .filter(|e| truth[e.enterprise.as_str()])
         .count();
-    println!("ground truth: {actual} night producers; flagged {flagged}, of which {hits} are real");
+    println!("ground truth: {actual} night producers; {flagged} flagged, {hits} of them real");
 
-    // 3. One suspect's daily history.
+    // 3. Learn each facility's normal running power, then evaluate the alarm rules.
+    let start = fleet.config().start;
+    let train_end = start + TRAINING_DAYS * 86_400;
+    let end = start + fleet.config().days as i64 * 86_400;
+    let mut catalog = meterstore::monitor::Catalog::load(&store)?;
+    let learned = catalog.learn(&store, start..train_end, &LearnOptions::default())?;
+    catalog.save(&store)?;
+    let t = Instant::now();
+    let alarms = evaluate(&store, &catalog, &RuleConfig::default(), train_end..end)?;
+    let mut per_rule: BTreeMap<&str, usize> = BTreeMap::new();
+    for a in &alarms {
+        *per_rule.entry(a.rule.as_str()).or_default() += 1;
+    }
+    println!(
+        "\nalarms from day {TRAINING_DAYS} on, with thresholds learned for {} meters from the first {TRAINING_DAYS} days ({:.1} s):",
+        learned.learned.len(),
+        t.elapsed().as_secs_f64()
+    );
+    for (rule, n) in &per_rule {
+        println!("  {rule:<32} {n}");
+    }
+    let open: Vec<_> = alarms.iter().filter(|a| a.end.is_none()).collect();
+    println!("still open at the end of the data: {}", open.len());
+    for a in open.iter().take(5) {
+        println!(
+            "  {} {} [{}]: {}",
+            a.rule.as_str(),
+            a.enterprise,
+            a.meters.join(","),
+            a.evidence
+        );
+    }
+    if let Some(a) = alarms
+        .iter()
+        .find(|a| a.rule == RuleId::ProductionTreatmentMismatch)
+    {
+        println!(
+            "first treatment switch-off found: {} at {}: {}",
+            a.enterprise,
+            Zone::fixed(UtcOffset::CHINA).date_of(a.start)?,
+            a.evidence
+        );
+    }
+
+    // 4. One suspect's daily consumption, and its last week as a load curve.
     if let Some(top) = enterprises.first() {
-        let meter = &top.meters[0];
+        let meter = top.meters[0].clone();
         let days = store.aggregate(
-            meter,
+            &meter,
             i64::MIN..i64::MAX,
             Bucket::Day,
             UtcOffset::CHINA,
@@ -147,9 +212,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 d.count
             );
         }
+        let tz = Tz::fixed(UtcOffset::CHINA);
+        let q = HistoryQuery {
+            meter: meter.clone(),
+            from: Some(end - 7 * 86_400),
+            to: Some(end),
+            bucket: None,
+        };
+        let view = history::query(&store, &q, &tz).map_err(|e| format!("{e:?}"))?;
+        let svg = out.join(format!("{meter}.svg"));
+        let drawn = history::load_curve(&view, &tz, DayWindow::default()).write_svg(&svg)?;
+        println!(
+            "load curve of its last 7 days ({} points, night shaded): {}",
+            drawn.points,
+            svg.display()
+        );
     }
     println!(
-        "\ndone in {:.1} s; the store stays in {} for the other examples",
+        "\ndone in {:.1} s. Next: cargo run --release --example query_history -- --store {} --meter M000001 --bucket day",
         t0.elapsed().as_secs_f64(),
         dir.display()
     );
