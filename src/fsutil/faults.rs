@@ -1,5 +1,5 @@
 //! The I/O fault-injection seam. Every write, sync and rename the store does on its files
-//! first asks [`check`]; a test registers a hook for a directory with [`inject`] and the
+//! first asks `check`; a test registers a hook for a directory with [`inject`] and the
 //! hook decides which operations fail and with what error (a full disk is `ENOSPC` on a
 //! write, a failed `fsync` is `EIO` on a sync, ...). Hooks are keyed by directory, so
 //! tests that run in parallel in one process do not see each other's faults.

@@ -604,7 +604,9 @@ impl Store {
                 scan.threshold
             )));
         }
-        let st = self.state();
+        // A snapshot holds no lock: appends, flushes and compactions go on during the scan.
+        let snap = self.snapshot();
+        let st = &snap.st;
         let selected: Vec<u32> = match meters {
             MeterFilter::All => (0..st.meters.len() as u32).collect(),
             MeterFilter::Ids(ids) => ids
@@ -661,7 +663,7 @@ impl Store {
         let results: Mutex<Vec<(u32, MeterDayNight)>> =
             Mutex::new(Vec::with_capacity(selected.len()));
         let first_err: Mutex<Option<Error>> = Mutex::new(None);
-        let state: &State = &st;
+        let state: &State = st;
         std::thread::scope(|s| {
             for _ in 0..threads {
                 s.spawn(|| {

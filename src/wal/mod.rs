@@ -44,8 +44,9 @@ pub enum SyncPolicy {
         /// Shortest time between the starts of two syncs, in milliseconds.
         interval_ms: u64,
     },
-    /// Appends are written to the OS and never synced by the log (only by
-    /// [`Wal::sync`] and [`Wal::rotate`]): a machine crash can lose acknowledged records.
+    /// Appends are written to the OS and not synced one by one, only by
+    /// [`Store::sync`](crate::Store::sync) and by flushes (which rotate the log): a
+    /// machine crash can lose acknowledged records, a process crash cannot.
     Never,
 }
 
