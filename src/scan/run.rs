@@ -623,7 +623,7 @@ impl Store {
         };
         // Clip to the stored data so open-ended ranges work and expected hours describe
         // the span that holds readings.
-        let Some((lo, hi)) = data_extent(&st, &selected) else {
+        let Some((lo, hi)) = data_extent(st, &selected) else {
             return Ok(Vec::new());
         };
         let range = range.start.max(lo)..range.end.min(hi.saturating_add(1));
