@@ -578,6 +578,9 @@ impl IntColumn<'_> {
         period: usize,
         mask: &[u32],
     ) -> (i128, i128, u64) {
+        if std::arch::is_x86_feature_detected!("popcnt") {
+            return self.class_sums_avx2(from, to, phase0, period, mask);
+        }
         self.masked_class_sums_impl(from, to, phase0, period, mask, true)
     }
 
@@ -738,6 +741,9 @@ pub fn decode(bytes: &[u8]) -> Result<(Vec<i64>, usize), DecodeError> {
     col.decode_into(&mut out);
     Ok((out, used))
 }
+
+#[cfg(target_arch = "x86_64")]
+mod class_avx2;
 
 #[cfg(test)]
 mod tests;

@@ -82,8 +82,7 @@ mod x86 {
     /// # Safety
     /// The CPU must support AVX2, and `W <= 25`.
     #[target_feature(enable = "avx2")]
-    unsafe fn unpack_w<const W: usize>(p: &Padded, out: &mut [u32; MINI_LEN]) {
-        let src = p.bytes();
+    unsafe fn unpack_w<const W: usize>(src: &[u8], out: &mut [u32; MINI_LEN]) {
         // Every load below reads 16 bytes at most `7*W + HALF` into the buffer, which holds
         // 64*8 + 16 bytes; asserting it once lets the loop run unchecked.
         assert!(7 * W + Consts::<W>::HALF + 16 <= src.len());
@@ -105,7 +104,7 @@ mod x86 {
         }
     }
 
-    type Unpack = unsafe fn(&Padded, &mut [u32; MINI_LEN]);
+    type Unpack = unsafe fn(&[u8], &mut [u32; MINI_LEN]);
     static TABLE: [Unpack; 26] = [
         unpack_w::<0>,
         unpack_w::<1>,
@@ -137,8 +136,8 @@ mod x86 {
 
     /// # Safety
     /// The CPU must support AVX2.
-    pub(super) unsafe fn unpack(p: &Padded, w: u8, out: &mut [u32; MINI_LEN]) {
-        TABLE[w as usize](p, out)
+    pub(super) unsafe fn unpack(src: &[u8], w: u8, out: &mut [u32; MINI_LEN]) {
+        TABLE[w as usize](src, out)
     }
 }
 
@@ -150,7 +149,7 @@ pub fn unpack_u32(p: &Padded, w: u8, avx2: bool, out: &mut [u32; MINI_LEN]) {
     #[cfg(target_arch = "x86_64")]
     if avx2 && w <= MAX_SIMD_WIDTH {
         // SAFETY: `avx2` comes from `avx2_available()`, and the width is in the table.
-        unsafe { x86::unpack(p, w, out) };
+        unsafe { x86::unpack(p.bytes(), w, out) };
         return;
     }
     let _ = avx2;

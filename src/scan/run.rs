@@ -210,22 +210,37 @@ struct Acc {
     readings: u64,
     /// Day energy, night energy, day covered seconds, night covered seconds.
     class: [f64; 4],
+    /// Whether any piece got data (else `energy` and `covered_s` are all zero).
+    pieces_used: bool,
 }
 
 impl Acc {
     /// Clears the accumulator for a scan over `n` pieces, keeping its allocations.
     fn reset(&mut self, n: usize) {
-        self.energy.clear();
-        self.energy.resize(n, 0.0);
-        self.covered_s.clear();
-        self.covered_s.resize(n, 0.0);
+        // Clearing a year of pieces for every meter costs as much as a meter's periodic
+        // kernel; skip it when the previous meter left them untouched.
+        if self.pieces_used || self.energy.len() != n {
+            self.energy.clear();
+            self.energy.resize(n, 0.0);
+            self.covered_s.clear();
+            self.covered_s.resize(n, 0.0);
+        }
+        self.pieces_used = false;
         self.readings = 0;
         self.class = [0.0; 4];
     }
 
     /// The whole range: every piece plus the class totals.
-    fn fold_total(&self, p: &Pieces, threshold: f64) -> DayNight {
-        let mut d = self.fold(p, 0..p.len(), f64::INFINITY);
+    fn fold_total(&self, p: &Pieces, expected: (f64, f64), threshold: f64) -> DayNight {
+        let mut d = if self.pieces_used {
+            self.fold(p, 0..p.len(), f64::INFINITY)
+        } else {
+            DayNight {
+                day_expected_hours: expected.0,
+                night_expected_hours: expected.1,
+                ..DayNight::default()
+            }
+        };
         d.day_kwh += self.class[0];
         d.night_kwh += self.class[1];
         d.day_hours += self.class[2] / 3600.0;
@@ -267,6 +282,7 @@ fn assign(p: &Pieces, ts: &[i64], acc: &mut Acc, mut f: impl FnMut(usize) -> Opt
             break;
         }
         if let Some((e, s)) = f(i) {
+            acc.pieces_used = true;
             acc.energy[j] += e;
             acc.covered_s[j] += s;
             acc.readings += 1;
@@ -520,6 +536,7 @@ fn scan_blocks(
                 for (k, s) in sums.iter().enumerate() {
                     let n = bounds[k + 1] - bounds[k];
                     let s = i128_to_f64(*s);
+                    acc.pieces_used = true;
                     acc.energy[j0 + k] += s / div * mult;
                     acc.covered_s[j0 + k] += (n as i64 * step) as f64;
                     acc.readings += n as u64;
@@ -652,6 +669,15 @@ impl Store {
                 });
             }
         }
+        // Expected hours are the same for every meter.
+        let expected = (0..pieces.len()).fold((0.0, 0.0), |(d, n), j| {
+            let h = (pieces.cuts[j + 1] - pieces.cuts[j]) as f64 / 3600.0;
+            if pieces.is_day[j] {
+                (d + h, n)
+            } else {
+                (d, n + h)
+            }
+        });
         let threads = match scan.threads {
             0 => std::thread::available_parallelism()
                 .map(|n| n.get())
@@ -673,6 +699,7 @@ impl Store {
                         covered_s: Vec::new(),
                         readings: 0,
                         class: [0.0; 4],
+                        pieces_used: true,
                     };
                     let mut mine = Vec::new();
                     loop {
@@ -685,7 +712,7 @@ impl Store {
                         for &m in &selected[i..(i + 8).min(selected.len())] {
                             match scan_meter(state, m, &pieces, &grids, &mut acc, &mut sc) {
                                 Ok(true) => {
-                                    let total = acc.fold_total(&pieces, scan.threshold);
+                                    let total = acc.fold_total(&pieces, expected, scan.threshold);
                                     let daily = if scan.daily {
                                         daily(&pieces, &acc, scan.threshold)
                                     } else {
