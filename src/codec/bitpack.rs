@@ -44,6 +44,14 @@ impl Padded {
         self
     }
 
+    /// Loads exactly `N` bytes with a constant-size copy (no library call); `N` must not
+    /// exceed `MINI_LEN * 8`.
+    #[inline(always)]
+    pub fn load_fixed<const N: usize>(&mut self, bytes: &[u8; N]) -> &Self {
+        self.buf[..N].copy_from_slice(bytes);
+        self
+    }
+
     /// The whole buffer, slack included.
     #[inline]
     pub fn bytes(&self) -> &[u8; MINI_LEN * 8 + SLACK] {
