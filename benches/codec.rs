@@ -5,7 +5,7 @@
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use meterstore::codec::{ints, timestamps, values};
 use meterstore::fleet::Fleet;
-use meterstore::{Options, Reading, Store, UnknownMeters};
+use meterstore::{Options, Store, UnknownMeters};
 
 fn encode_year(ts: &[i64], vals: &[f64], out: &mut Vec<u8>, scratch: &mut Vec<i64>) {
     out.clear();
@@ -80,18 +80,8 @@ fn history(c: &mut Criterion) {
         ..Options::default()
     };
     let store = Store::open(dir.path(), opts).unwrap();
-    for (i, m) in fleet.meters().iter().enumerate() {
-        let (ts, vals) = fleet.series(i);
-        let batch: Vec<Reading> = ts
-            .iter()
-            .zip(&vals)
-            .map(|(&ts, &value)| Reading {
-                meter: &m.id,
-                ts,
-                value,
-            })
-            .collect();
-        store.append(&batch).unwrap();
+    for i in 0..fleet.meters().len() {
+        fleet.append_meter(&store, i).unwrap();
     }
     store.flush().unwrap();
     let mut g = c.benchmark_group("history");

@@ -4,7 +4,7 @@
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use meterstore::codec::{ints, values};
 use meterstore::fleet::Fleet;
-use meterstore::{DayNightScan, MeterFilter, Options, Reading, Store, UnknownMeters, Zone};
+use meterstore::{DayNightScan, MeterFilter, Options, Store, UnknownMeters, Zone};
 
 fn kernels(c: &mut Criterion) {
     let fleet = Fleet::with_meters(12, 365);
@@ -70,19 +70,8 @@ fn fleet_scan(c: &mut Criterion) {
     };
     let store = Store::open(dir.path(), opts).unwrap();
     let mut n = 0u64;
-    for (i, m) in fleet.meters().iter().enumerate() {
-        let (ts, vals) = fleet.series(i);
-        n += ts.len() as u64;
-        let batch: Vec<Reading> = ts
-            .iter()
-            .zip(&vals)
-            .map(|(&ts, &value)| Reading {
-                meter: &m.id,
-                ts,
-                value,
-            })
-            .collect();
-        store.append(&batch).unwrap();
+    for i in 0..fleet.meters().len() {
+        n += fleet.append_meter(&store, i).unwrap() as u64;
     }
     store.flush().unwrap();
     let mut g = c.benchmark_group("fleet_scan_300_meters_year");

@@ -17,7 +17,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use meterstore::fleet::{Fleet, FleetConfig, Role};
 use meterstore::monitor::{evaluate, LearnOptions, RuleConfig, RuleId};
 use meterstore::{
-    Agg, Bucket, DayNightScan, DayWindow, EnterpriseDayNight, MeterFilter, Options, Reading, Store,
+    Agg, Bucket, DayNightScan, DayWindow, EnterpriseDayNight, MeterFilter, Options, Store,
     UnknownMeters, UtcOffset, Zone,
 };
 use std::collections::{BTreeMap, HashMap};
@@ -58,19 +58,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ProgressStyle::with_template("  storing {bar:40} {pos}/{len} meters {elapsed}")?,
         );
         let mut readings = 0usize;
-        for (i, m) in fleet.meters().iter().enumerate() {
-            let (ts, vals) = fleet.series(i);
-            let batch: Vec<Reading> = ts
-                .iter()
-                .zip(&vals)
-                .map(|(&ts, &value)| Reading {
-                    meter: &m.id,
-                    ts,
-                    value,
-                })
-                .collect();
-            store.append(&batch)?;
-            readings += batch.len();
+        for i in 0..fleet.meters().len() {
+            readings += fleet.append_meter(&store, i)?;
             bar.inc(1);
         }
         store.flush()?;

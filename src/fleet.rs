@@ -267,6 +267,24 @@ impl Fleet {
         (ts, vals)
     }
 
+    /// Generates meter `i`'s readings and appends them to `store` as one batch; returns
+    /// how many. The meter must be registered, or the store must register unknown meters.
+    pub fn append_meter(&self, store: &crate::Store, i: usize) -> crate::Result<usize> {
+        let (ts, vals) = self.series(i);
+        let id = &self.meters[i].id;
+        let batch: Vec<crate::Reading<'_>> = ts
+            .iter()
+            .zip(&vals)
+            .map(|(&ts, &value)| crate::Reading {
+                meter: id,
+                ts,
+                value,
+            })
+            .collect();
+        store.append(&batch)?;
+        Ok(batch.len())
+    }
+
     /// Total readings of the fleet (generates every series).
     pub fn total_readings(&self) -> usize {
         (0..self.meters.len()).map(|i| self.series(i).0.len()).sum()

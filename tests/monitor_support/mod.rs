@@ -4,7 +4,7 @@
 
 use meterstore::fleet::{Fleet, FleetConfig, Role};
 use meterstore::monitor::{Alarm, Catalog, CatalogMeter, Enterprise, MeterRole, RuleId};
-use meterstore::{Options, Reading, Store};
+use meterstore::{Options, Store};
 use std::collections::{BTreeSet, HashMap};
 
 pub const DAY: i64 = 86_400;
@@ -16,17 +16,7 @@ pub fn fleet_store(cfg: FleetConfig) -> (tempfile::TempDir, Store, Fleet) {
     let fleet = Fleet::new(cfg);
     for (i, m) in fleet.meters().iter().enumerate() {
         store.register_meter(&m.id, fleet.meta()).unwrap();
-        let (ts, vs) = fleet.series(i);
-        let batch: Vec<Reading> = ts
-            .iter()
-            .zip(&vs)
-            .map(|(&ts, &value)| Reading {
-                meter: &m.id,
-                ts,
-                value,
-            })
-            .collect();
-        store.append(&batch).unwrap();
+        fleet.append_meter(&store, i).unwrap();
     }
     (dir, store, fleet)
 }
