@@ -129,6 +129,13 @@ impl Store {
         self.inner.register_meter(id, meta)
     }
 
+    /// Registers many meters with one durable write of the registry: all of them or, on
+    /// an invalid id or conflicting metadata (named in the error), none. Meters already
+    /// registered with the same metadata are skipped.
+    pub fn register_meters(&self, meters: &[(String, MeterMeta)]) -> Result<()> {
+        self.inner.register_meters(meters)
+    }
+
     /// Metadata of a registered meter.
     pub fn meter_meta(&self, id: &str) -> Option<MeterMeta> {
         let st = self.state();

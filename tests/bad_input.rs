@@ -183,3 +183,33 @@ fn gaps_on_an_open_ended_range_do_not_overflow() {
     assert_eq!(g[0].end, 0);
     assert_eq!(g[1].start, 900);
 }
+
+#[test]
+fn batch_registration_is_all_or_nothing() {
+    let (d, s) = store();
+    let other = MeterMeta {
+        interval_s: Some(60),
+        ..MeterMeta::default()
+    };
+    let bad = vec![
+        ("N1".to_owned(), MeterMeta::default()),
+        ("M1".to_owned(), MeterMeta::default()),
+        ("N2".to_owned(), other.clone()),
+        ("N2".to_owned(), MeterMeta::default()),
+    ];
+    let err = s.register_meters(&bad).unwrap_err();
+    assert!(err.to_string().contains("N2"), "{err}");
+    assert!(
+        s.meter_meta("N1").is_none(),
+        "nothing registered from a rejected list"
+    );
+    let good: Vec<(String, MeterMeta)> = (0..500)
+        .map(|i| (format!("B{i:04}"), MeterMeta::default()))
+        .collect();
+    s.register_meters(&good).unwrap();
+    s.register_meters(&good).unwrap();
+    drop(s);
+    let s = Store::open(d.path(), Options::default()).unwrap();
+    assert_eq!(s.meter_ids().len(), 2 + 500);
+    assert_eq!(s.meter_meta("B0499"), Some(MeterMeta::default()));
+}

@@ -258,23 +258,46 @@ impl Inner {
     }
 
     pub(crate) fn register_meter(&self, id: &str, meta: MeterMeta) -> Result<()> {
+        self.register_meters(&[(id.to_owned(), meta)])
+    }
+
+    /// Registers many meters with one durable write of the registry; all or nothing.
+    pub(crate) fn register_meters(&self, list: &[(String, MeterMeta)]) -> Result<()> {
         let _w = lock(&self.writer);
         let meters = self.state().meters.clone();
-        if let Some(d) = meters.get(id) {
-            return if meters.meta(d) == &meta {
-                Ok(())
-            } else {
-                Err(Error::InvalidArgument(format!(
-                    "meter {id:?} is already registered with other metadata"
-                )))
-            };
+        let mut new: Vec<(String, MeterMeta)> = Vec::new();
+        let mut seen: std::collections::HashMap<&str, &MeterMeta> =
+            std::collections::HashMap::new();
+        for (id, meta) in list {
+            let known = meters
+                .get(id)
+                .map(|d| meters.meta(d))
+                .or_else(|| seen.get(id.as_str()).copied());
+            match known {
+                Some(k) if k == meta => continue,
+                Some(_) => {
+                    return Err(Error::InvalidArgument(format!(
+                        "meter {id:?} is already registered with other metadata"
+                    )))
+                }
+                None => {}
+            }
+            Meters::validate(id, meta)
+                .map_err(|r| Error::InvalidArgument(format!("meter {id:?}: {r}")))?;
+            seen.insert(id, meta);
+            new.push((id.clone(), meta.clone()));
         }
-        Meters::validate(id, &meta)
-            .map_err(|r| Error::InvalidArgument(format!("meter {id:?}: {r}")))?;
+        if new.is_empty() {
+            return Ok(());
+        }
         let mut m = lock(&self.meta);
-        meters.store(&self.dir, &[(id.to_owned(), meta.clone())])?;
-        m.meters_durable = meters.len() + 1;
-        Arc::make_mut(&mut write_lock(&self.state).meters).push(id, meta);
+        meters.store(&self.dir, &new)?;
+        m.meters_durable = meters.len() + new.len();
+        let mut st = write_lock(&self.state);
+        let reg = Arc::make_mut(&mut st.meters);
+        for (id, meta) in new {
+            reg.push(&id, meta);
+        }
         Ok(())
     }
 
