@@ -47,7 +47,8 @@ struct Args {
     #[arg(long, value_enum, default_value = "meter")]
     by: ByArg,
     /// meter_id,enterprise_id[,role,...] membership (with a role column, production meters
-    /// only); default DIR/enterprises.csv as written by import_csv --meters.
+    /// only); default DIR/enterprises.csv as written by import_csv --meters, else the
+    /// production meters of the store's monitoring catalog.
     #[arg(long)]
     enterprises: Option<PathBuf>,
     /// Write every row, sorted by id, to this CSV file.

@@ -117,3 +117,30 @@ fn bad_arguments_are_errors() {
     req.enterprises = None;
     assert!(scan(&req).unwrap_err().contains("--enterprises"));
 }
+
+#[test]
+fn per_enterprise_from_the_store_catalog() {
+    use meterstore::monitor::{Catalog, CatalogMeter, Enterprise, MeterRole};
+    let (_d, mut req) = fixture();
+    let mut cat = Catalog::new();
+    for e in ["E1", "E2"] {
+        cat.upsert_enterprise(Enterprise {
+            id: e.into(),
+            ..Enterprise::default()
+        })
+        .unwrap();
+    }
+    for (m, e) in [("M1", "E1"), ("M2", "E1"), ("M3", "E2")] {
+        cat.upsert_meter(CatalogMeter::new(m, e, MeterRole::Production))
+            .unwrap();
+    }
+    cat.save_dir(&req.store).unwrap();
+    req.by = By::Enterprise;
+    req.enterprises = None;
+    let rows = scan(&req).unwrap();
+    assert_eq!(
+        rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["E1", "E2"]
+    );
+    assert_eq!(rows[0].stats.day_kw, Some(40.0));
+}

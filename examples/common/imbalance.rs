@@ -2,6 +2,7 @@
 //! flagged-first and written as CSV.
 
 use super::time::{parse_bound, Tz};
+use meterstore::monitor::{Catalog, MeterRole};
 use meterstore::{
     DayNight, DayNightScan, DayWindow, EnterpriseDayNight, MeterFilter, Options, Store, Zone,
 };
@@ -82,6 +83,20 @@ pub fn read_membership(path: &Path) -> Result<HashMap<String, String>, String> {
     Ok(out)
 }
 
+/// Production meters by enterprise from the store's monitoring catalog (`CATALOG`).
+pub fn catalog_membership(store: &Path) -> Result<HashMap<String, String>, String> {
+    let catalog = Catalog::load_dir(store).map_err(|e| e.to_string())?;
+    let membership: HashMap<String, String> = catalog
+        .meters()
+        .filter(|m| m.role == MeterRole::Production)
+        .map(|m| (m.id.clone(), m.enterprise.clone()))
+        .collect();
+    if membership.is_empty() {
+        return Err("--by enterprise needs --enterprises meters.csv, DIR/enterprises.csv (import_csv --meters) or a catalog with production meters in the store".into());
+    }
+    Ok(membership)
+}
+
 /// Runs the scan and returns the rows sorted by id.
 pub fn scan(req: &Request) -> Result<Vec<Row>, String> {
     let tz = Tz::parse(&req.tz)?;
@@ -121,17 +136,13 @@ pub fn scan(req: &Request) -> Result<Vec<Row>, String> {
             })
             .collect(),
         By::Enterprise => {
-            let path = match &req.enterprises {
-                Some(p) => p.clone(),
-                None => {
-                    let p = req.store.join("enterprises.csv");
-                    if !p.exists() {
-                        return Err("--by enterprise needs --enterprises meters.csv (or DIR/enterprises.csv written by import_csv --meters)".into());
-                    }
-                    p
+            let membership = match &req.enterprises {
+                Some(p) => read_membership(p)?,
+                None if req.store.join("enterprises.csv").exists() => {
+                    read_membership(&req.store.join("enterprises.csv"))?
                 }
+                None => catalog_membership(&req.store)?,
             };
-            let membership = read_membership(&path)?;
             EnterpriseDayNight::aggregate(&meters, &membership, req.threshold)
                 .into_iter()
                 .map(|e| Row {
