@@ -1,15 +1,21 @@
-//! The checksummed envelope shared by small metadata files (MANIFEST, METERS):
-//! magic, version, body length, body CRC, header CRC, body. See `docs/FORMAT.md`.
+//! The checksummed envelope shared by small metadata files (MANIFEST, METERS, and the
+//! monitor's CATALOG with its own version): magic, version, body length, body CRC,
+//! header CRC, body. See `docs/FORMAT.md`.
 
 use crate::error::{Error, Result};
 use crate::format::*;
 use std::path::Path;
 
-/// Wraps `body` in an envelope with `magic`.
+/// Wraps `body` in an envelope with `magic` and the store's format version.
 pub(crate) fn seal(magic: [u8; 8], body: &[u8]) -> Vec<u8> {
+    seal_versioned(magic, FormatVersion::CURRENT as u8, body)
+}
+
+/// Wraps `body` in an envelope with `magic` and a version of the file's own.
+pub(crate) fn seal_versioned(magic: [u8; 8], version: u8, body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(ENV_BODY + body.len());
     out.extend_from_slice(&magic);
-    out.extend_from_slice(&[FormatVersion::CURRENT as u8, 0, 0, 0]);
+    out.extend_from_slice(&[version, 0, 0, 0]);
     out.extend_from_slice(&(body.len() as u32).to_le_bytes());
     out.extend_from_slice(&crc32fast::hash(body).to_le_bytes());
     let crc = crc32fast::hash(&out);
@@ -18,8 +24,21 @@ pub(crate) fn seal(magic: [u8; 8], body: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Checks an envelope read from `path` and returns its body.
+/// Checks an envelope of the store's format version read from `path`; returns its body.
 pub(crate) fn open<'a>(path: &Path, magic: [u8; 8], bytes: &'a [u8]) -> Result<&'a [u8]> {
+    open_versioned(path, magic, bytes, |v| {
+        FormatVersion::check(v, path).map(|_| ())
+    })
+}
+
+/// Checks an envelope read from `path`, its version byte by `check_version`; returns its
+/// body.
+pub(crate) fn open_versioned<'a>(
+    path: &Path,
+    magic: [u8; 8],
+    bytes: &'a [u8],
+    check_version: impl FnOnce(u8) -> Result<()>,
+) -> Result<&'a [u8]> {
     if bytes.len() < ENV_BODY {
         return Err(Error::corrupt(
             path,
@@ -40,7 +59,7 @@ pub(crate) fn open<'a>(path: &Path, magic: [u8; 8], bytes: &'a [u8]) -> Result<&
             got,
         });
     }
-    FormatVersion::check(bytes[ENV_VERSION], path)?;
+    check_version(bytes[ENV_VERSION])?;
     let len = word(ENV_BODY_LEN) as usize;
     if bytes.len() - ENV_BODY != len {
         return Err(Error::corrupt(

@@ -8,7 +8,6 @@ use crate::error::{Error, Result};
 use crate::types::Quantity;
 use crate::Store;
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -269,18 +268,7 @@ impl Catalog {
     /// Saves the catalog file in `dir`, atomically: written to `CATALOG.tmp`, fsynced,
     /// renamed over `CATALOG`, directory fsynced.
     pub fn save_dir(&self, dir: &Path) -> Result<()> {
-        let path = Catalog::path_in(dir);
-        let tmp = dir.join(format!("{CATALOG_FILE}.tmp"));
-        let bytes = self.encode();
-        let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        f.write_all(&bytes)
-            .and_then(|()| f.sync_all())
-            .map_err(|e| Error::io(&tmp, e))?;
-        drop(f);
-        std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| Error::io(dir, e))
+        crate::fsutil::write_atomic(&Catalog::path_in(dir), &self.encode())
     }
 
     /// Adds or replaces an enterprise.

@@ -20,6 +20,7 @@
 use super::catalog::*;
 use super::learn::NormalPower;
 use super::rules::RuleId;
+use crate::engine::envelope;
 use crate::error::{Error, Result};
 use crate::types::Quantity;
 use std::path::Path;
@@ -221,74 +222,19 @@ fn put_str(w: &mut Vec<u8>, s: &str) {
 }
 
 fn seal(body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(ENV_BODY + body.len());
-    out.extend_from_slice(&CATALOG_MAGIC);
-    out.extend_from_slice(&[CatalogVersion::CURRENT as u8, 0, 0, 0]);
-    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(body).to_le_bytes());
-    let crc = crc32fast::hash(&out);
-    out.extend_from_slice(&crc.to_le_bytes());
-    out.extend_from_slice(body);
-    out
+    envelope::seal_versioned(CATALOG_MAGIC, CatalogVersion::CURRENT as u8, body)
 }
 
 fn open_envelope<'a>(path: &Path, bytes: &'a [u8]) -> Result<&'a [u8]> {
-    if bytes.len() < ENV_BODY {
-        return Err(Error::corrupt(
-            path,
-            0,
-            format!(
-                "catalog file of {} bytes is shorter than its header",
-                bytes.len()
-            ),
-        ));
-    }
-    if bytes[..ENV_VERSION] != CATALOG_MAGIC {
-        return Err(Error::corrupt(path, 0, "bad magic: not a catalog file"));
-    }
-    let word = |at: usize| {
-        let mut b = [0u8; 4];
-        b.copy_from_slice(&bytes[at..at + 4]);
-        u32::from_le_bytes(b)
-    };
-    let got = crc32fast::hash(&bytes[..ENV_HEADER_CRC]);
-    if got != word(ENV_HEADER_CRC) {
-        return Err(Error::ChecksumMismatch {
-            path: path.to_owned(),
-            offset: 0,
-            expected: word(ENV_HEADER_CRC),
-            got,
-        });
-    }
-    if let Err(v) = CatalogVersion::try_from(bytes[ENV_VERSION]) {
-        return Err(Error::UnsupportedVersion {
-            path: path.to_owned(),
-            version: v,
-            supported: CatalogVersion::CURRENT as u8,
-        });
-    }
-    let len = word(ENV_BODY_LEN) as usize;
-    if bytes.len() - ENV_BODY != len {
-        return Err(Error::corrupt(
-            path,
-            ENV_BODY_LEN as u64,
-            format!(
-                "catalog body length {len} differs from the {} bytes present",
-                bytes.len() - ENV_BODY
-            ),
-        ));
-    }
-    let body = &bytes[ENV_BODY..];
-    let got = crc32fast::hash(body);
-    if got != word(ENV_BODY_CRC) {
-        return Err(Error::ChecksumMismatch {
-            path: path.to_owned(),
-            offset: ENV_BODY as u64,
-            expected: word(ENV_BODY_CRC),
-            got,
-        });
-    }
-    Ok(body)
+    envelope::open_versioned(path, CATALOG_MAGIC, bytes, |v| {
+        CatalogVersion::try_from(v)
+            .map(|_| ())
+            .map_err(|v| Error::UnsupportedVersion {
+                path: path.to_owned(),
+                version: v,
+                supported: CatalogVersion::CURRENT as u8,
+            })
+    })
 }
 
 /// Bounds-checked reader over a catalog body; errors name the file offset.
