@@ -173,7 +173,11 @@ pub(crate) fn gaps(st: &State, meter: &str, range: Range<i64>) -> Result<Vec<Ran
 
 /// Time spans `(segment, block, t_first, t_last)` of every source of `meter` overlapping
 /// `range`; memtables get `usize::MAX` as segment.
-fn source_spans(st: &State, meter: u32, range: &Range<i64>) -> Vec<(usize, usize, i64, i64)> {
+pub(crate) fn source_spans(
+    st: &State,
+    meter: u32,
+    range: &Range<i64>,
+) -> Vec<(usize, usize, i64, i64)> {
     let mut spans = Vec::new();
     for (k, seg) in st.segments.iter().enumerate() {
         for b in seg.meter_blocks(meter) {

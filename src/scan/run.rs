@@ -4,6 +4,7 @@
 use super::windows::{DayWindow, LocalDate, Pieces, Zone};
 use crate::codec::timestamps::{Missing, SlotRanks, TsColumn};
 use crate::codec::values::ValueKind;
+use crate::engine::read::source_spans;
 use crate::error::{Error, Result};
 use crate::store::{collect_runs, merge_runs, State, Store};
 use crate::types::{MeterMeta, Quantity};
@@ -380,23 +381,10 @@ fn i128_to_f64(s: i128) -> f64 {
 /// Whether no two sources of `meter` overlap in time inside `range` (so blocks can be
 /// summed independently).
 fn sources_disjoint(st: &State, meter: u32, range: &Range<i64>) -> bool {
-    let mut spans: Vec<(i64, i64)> = Vec::new();
-    for seg in &st.segments {
-        for b in seg.meter_blocks(meter) {
-            let e = &seg.blocks()[b];
-            if e.t_last >= range.start && e.t_first < range.end {
-                spans.push((e.t_first, e.t_last));
-            }
-        }
-    }
-    for mem in st.frozen.iter().map(|f| &**f).chain([&st.active]) {
-        if let Some(s) = mem.get(meter) {
-            let r = s.range(range);
-            if !r.is_empty() {
-                spans.push((s.ts[r.start], s.ts[r.end - 1]));
-            }
-        }
-    }
+    let mut spans: Vec<(i64, i64)> = source_spans(st, meter, range)
+        .into_iter()
+        .map(|s| (s.2, s.3))
+        .collect();
     spans.sort_unstable();
     spans.windows(2).all(|w| w[0].1 < w[1].0)
 }
