@@ -286,7 +286,7 @@ impl Segment {
                     "decompressed body length out of range",
                 ));
             }
-            *scratch = zstd::bulk::decompress(stored, body_len)
+            *scratch = decompress(stored, body_len)
                 .map_err(|_| corrupt(BLOCK_BODY, "zstd frame does not decompress"))?;
             if scratch.len() != body_len {
                 return Err(corrupt(
@@ -366,6 +366,25 @@ pub fn verify_segment(path: &Path) -> Result<u64> {
         readings += ts.len() as u64;
     }
     Ok(readings)
+}
+
+/// Decompresses a block body with this thread's reused zstd context (creating a context
+/// per block cost about a tenth of compaction time).
+fn decompress(stored: &[u8], capacity: usize) -> std::io::Result<Vec<u8>> {
+    thread_local! {
+        static DCTX: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    DCTX.with(|d| {
+        let mut d = d.borrow_mut();
+        if d.is_none() {
+            *d = Some(zstd::bulk::Decompressor::new()?);
+        }
+        match d.as_mut() {
+            Some(dctx) => dctx.decompress(stored, capacity),
+            None => zstd::bulk::decompress(stored, capacity),
+        }
+    })
 }
 
 fn check_crc(path: &Path, b: &[u8], from: usize, crc_at: usize) -> Result<()> {
