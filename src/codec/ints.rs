@@ -79,27 +79,6 @@ fn pack_array(vals: impl Iterator<Item = u64>, w: u8, out: &mut Vec<u8>) {
     }
 }
 
-/// Reads `n` values packed by [`pack_array`], handing each to `f` in order.
-fn unpack_array(
-    c: &mut Cursor<'_>,
-    n: usize,
-    w: u8,
-    what: &'static str,
-    mut f: impl FnMut(usize, u64),
-) -> Result<(), DecodeError> {
-    let mut pad = Padded::default();
-    let mut buf = [0u64; MINI_LEN];
-    for g in 0..n.div_ceil(MINI_LEN) {
-        let k = (n - g * MINI_LEN).min(MINI_LEN);
-        let bytes = c.take(bitpack::partial_len(k, w), what)?;
-        bitpack::unpack(bytes, w, &mut pad, &mut buf);
-        for (i, &v) in buf[..k].iter().enumerate() {
-            f(g * MINI_LEN + i, v);
-        }
-    }
-    Ok(())
-}
-
 fn split_layout(frames: &[Frame]) -> (usize, u8) {
     let splits = frames.iter().filter_map(|f| f.split);
     let n = splits.clone().count();
@@ -275,16 +254,76 @@ type MiniDecoder = fn(&Padded, &Mini, &mut [i64; MINI_LEN]);
 width_table!(DECODE_PLAIN, MiniDecoder, decode_plain);
 width_table!(DECODE_TWO, MiniDecoder, decode_two);
 
+/// Decodes a mini-block of any width through the per-width scalar decoders (the path for
+/// widths above the vector unpacker's).
+fn decode_scalar(p: &Padded, m: &Mini, dst: &mut [i64; MINI_LEN]) {
+    let table = if m.two_level {
+        &DECODE_TWO
+    } else {
+        &DECODE_PLAIN
+    };
+    table[m.packed_width as usize](p, m, dst)
+}
+
 /// A parsed, validated integer column borrowing its bytes; decodes mini-block by
-/// mini-block.
+/// mini-block. Parsing allocates nothing: frames are read from the packed descriptor,
+/// reference and split arrays as the mini-blocks are walked (see [`MiniWalk`]).
 pub struct IntColumn<'a> {
     deltas: bool,
     count: usize,
     first: i64,
-    minis: Vec<Mini>,
-    /// Byte offset of each mini-block's payload within `payload`, plus the end.
-    offsets: Vec<usize>,
+    base: i64,
+    ref_width: u8,
+    split_width: u8,
+    descs: &'a [u8],
+    /// The packed references and everything after them in the column: reading a
+    /// reference near the array's end still has whole 8-byte words under it.
+    refs: &'a [u8],
+    /// The packed splits and the rest of the column, likewise.
+    splits: &'a [u8],
     payload: &'a [u8],
+}
+
+/// Walks the mini-blocks of a column in order, yielding each one's frame and the offset
+/// of its packed bytes in the payload.
+pub(crate) struct MiniWalk<'c, 'a> {
+    col: &'c IntColumn<'a>,
+    k: usize,
+    at: usize,
+    split_idx: usize,
+}
+
+impl Iterator for MiniWalk<'_, '_> {
+    type Item = (Mini, usize);
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<(Mini, usize)> {
+        let c = self.col;
+        let &d = c.descs.get(self.k)?;
+        let two_level = d & TWO_LEVEL != 0;
+        let packed_width = (d & !TWO_LEVEL) + two_level as u8;
+        let reference = c
+            .base
+            .wrapping_add(bitpack::extract(c.refs, self.k, c.ref_width) as i64);
+        let split = if two_level {
+            self.split_idx += 1;
+            bitpack::extract(c.splits, self.split_idx - 1, c.split_width) as i64
+        } else {
+            0
+        };
+        let at = self.at;
+        self.at += bitpack::packed_len(packed_width);
+        self.k += 1;
+        Some((
+            Mini {
+                reference,
+                split,
+                packed_width,
+                two_level,
+            },
+            at,
+        ))
+    }
 }
 
 impl<'a> IntColumn<'a> {
@@ -305,7 +344,7 @@ impl<'a> IntColumn<'a> {
         let n_mini = count.div_ceil(MINI_LEN);
         let descs_at = c.pos();
         let descs = c.take(n_mini, "mini-block descriptors")?;
-        let mut minis = Vec::with_capacity(n_mini);
+        let (mut payload_len, mut n_two) = (0usize, 0usize);
         for (i, &d) in descs.iter().enumerate() {
             let (w, two) = (d & !TWO_LEVEL, d & TWO_LEVEL != 0);
             if w > 64 || (two && w > 63) {
@@ -314,48 +353,48 @@ impl<'a> IntColumn<'a> {
                     descs_at + i,
                 ));
             }
-            minis.push(Mini {
-                reference: 0,
-                split: 0,
-                packed_width: w + two as u8,
-                two_level: two,
-            });
+            payload_len += bitpack::packed_len(w + two as u8);
+            n_two += two as usize;
         }
-        unpack_array(
-            &mut c,
-            n_mini,
-            ref_width,
-            "mini-block references",
-            |i, o| {
-                minis[i].reference = base.wrapping_add(o as i64);
-            },
-        )?;
+        let refs_at = c.pos();
+        c.take(array_len(n_mini, ref_width), "mini-block references")?;
         let split_at = c.pos();
-        let split_w = c.u8("split width")?;
-        if split_w > 64 {
+        let split_width = c.u8("split width")?;
+        if split_width > 64 {
             return Err(DecodeError::new("split width above 64", split_at));
         }
-        let two: Vec<usize> = (0..n_mini).filter(|&i| minis[i].two_level).collect();
-        unpack_array(&mut c, two.len(), split_w, "two-level splits", |i, sp| {
-            minis[two[i]].split = sp as i64;
-        })?;
-        let mut offsets = Vec::with_capacity(n_mini + 1);
-        let mut off = 0usize;
-        offsets.push(0);
-        for m in &minis {
-            off += bitpack::packed_len(m.packed_width);
-            offsets.push(off);
-        }
-        let payload = c.take(off, "mini-block payload")?;
+        let splits_at = c.pos();
+        c.take(array_len(n_two, split_width), "two-level splits")?;
+        let payload = c.take(payload_len, "mini-block payload")?;
+        let (refs, splits) = (&bytes[refs_at..c.pos()], &bytes[splits_at..c.pos()]);
         let col = IntColumn {
             deltas: mode == MODE_DELTAS,
             count,
             first,
-            minis,
-            offsets,
+            base,
+            ref_width,
+            split_width,
+            descs,
+            refs,
+            splits,
             payload,
         };
         Ok((col, c.pos()))
+    }
+
+    /// The mini-blocks from `k` on (`k` at most the number of mini-blocks).
+    #[inline]
+    pub(crate) fn minis_from(&self, k: usize) -> MiniWalk<'_, 'a> {
+        let before = &self.descs[..k];
+        MiniWalk {
+            col: self,
+            k,
+            at: before
+                .iter()
+                .map(|&d| bitpack::packed_len((d & !TWO_LEVEL) + (d >> 7)))
+                .sum(),
+            split_idx: before.iter().filter(|&&d| d & TWO_LEVEL != 0).count(),
+        }
     }
 
     /// Number of values.
@@ -398,8 +437,9 @@ impl<'a> IntColumn<'a> {
         let mut pad = Padded::default();
         let mut tail = [0i64; MINI_LEN];
         let mut offs = [0u32; MINI_LEN];
-        for (k, m) in self.minis.iter().enumerate() {
-            pad.load(&self.payload[self.offsets[k]..self.offsets[k + 1]]);
+        for (k, (m, at)) in self.minis_from(0).enumerate() {
+            let m = &m;
+            pad.load(&self.payload[at..at + bitpack::packed_len(m.packed_width)]);
             let lo = k * MINI_LEN;
             let (full, n) = match dst.get_mut(lo..lo + MINI_LEN) {
                 Some(full) => (full.try_into().expect("64 values"), MINI_LEN),
@@ -409,12 +449,7 @@ impl<'a> IntColumn<'a> {
                 simd::unpack_u32(&pad, m.packed_width, avx2, &mut offs);
                 apply_frame(m, &offs, full);
             } else {
-                let table = if m.two_level {
-                    &DECODE_TWO
-                } else {
-                    &DECODE_PLAIN
-                };
-                table[m.packed_width as usize](&pad, m, full);
+                decode_scalar(&pad, m, full);
             }
             if n < MINI_LEN {
                 dst[lo..].copy_from_slice(&tail[..n]);
@@ -485,11 +520,12 @@ impl IntColumn<'_> {
         let mut wide = [0i64; MINI_LEN];
         // Range j holds the mini-block position being summed; ranges advance with minis.
         let mut j = bounds.partition_point(|&b| b <= first).saturating_sub(1);
-        for k in first / MINI_LEN..last.div_ceil(MINI_LEN) {
-            let m = &self.minis[k];
+        let k0 = first / MINI_LEN;
+        for (k, (m, at)) in (k0..last.div_ceil(MINI_LEN)).zip(self.minis_from(k0)) {
+            let m = &m;
             let lo = k * MINI_LEN;
             let hi = (lo + MINI_LEN).min(self.count);
-            pad.load(&self.payload[self.offsets[k]..self.offsets[k + 1]]);
+            pad.load(&self.payload[at..at + bitpack::packed_len(m.packed_width)]);
             // Fast path: offsets below 2^25, so 64 of them sum within a u32. Each range's
             // share of the mini-block is a difference of prefix sums, and each prefix sum
             // is a fixed-length masked reduction (no loop remainders, fully vectorised).
@@ -497,12 +533,7 @@ impl IntColumn<'_> {
             if fast {
                 simd::unpack_u32(&pad, m.packed_width, avx2, &mut offs);
             } else {
-                let table = if m.two_level {
-                    &DECODE_TWO
-                } else {
-                    &DECODE_PLAIN
-                };
-                table[m.packed_width as usize](&pad, m, &mut wide);
+                decode_scalar(&pad, m, &mut wide);
             }
             // Sum of the mini-block's first n values, exactly.
             let prefix = |n: usize| -> i128 {
@@ -540,153 +571,265 @@ impl IntColumn<'_> {
     }
 }
 
+/// A periodic class pattern for [`IntColumn::class_sums`]: a value at phase `p`
+/// (`0 <= p < period`) is marked when `marked[p]`.
+#[derive(Debug, Clone)]
+pub struct ClassMask {
+    period: usize,
+    /// `u32::MAX` for marked phases, 0 otherwise; `period + 64` entries, so that the 64
+    /// lanes of a mini-block starting at any phase are one contiguous window.
+    lanes: Vec<u32>,
+    /// Per phase `p`: bit `i` set when phase `p + i` is marked, for the 64 lanes.
+    bits: Vec<u64>,
+}
+
+impl ClassMask {
+    /// The pattern with period `marked.len()`, which must not be zero.
+    pub fn new(marked: &[bool]) -> ClassMask {
+        let period = marked.len();
+        assert!(period > 0, "a class pattern needs a period");
+        let lanes: Vec<u32> = (0..period + MINI_LEN)
+            .map(|p| if marked[p % period] { u32::MAX } else { 0 })
+            .collect();
+        let bits = (0..period)
+            .map(|p| (0..MINI_LEN).fold(0u64, |acc, i| acc | ((lanes[p + i] & 1) as u64) << i))
+            .collect();
+        ClassMask {
+            period,
+            lanes,
+            bits,
+        }
+    }
+
+    /// The pattern's period.
+    pub fn period(&self) -> usize {
+        self.period
+    }
+}
+
+/// A stretch of a column whose values have consecutive phases: value `start + i` has
+/// phase `(phase + i) % period`, up to the next stretch's start. Stretches split a regular
+/// series at its gaps (a gap of `n` slots moves the phase of the values after it by `n`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PhaseRun {
+    /// First value index.
+    pub start: usize,
+    /// Phase of that value, below the pattern's period.
+    pub phase: usize,
+}
+
+/// Bits `a..b` of a 64-bit lane mask (`a <= b <= 64`).
+#[inline(always)]
+fn lane_bits(a: usize, b: usize) -> u64 {
+    let upto = |n: usize| if n >= 64 { u64::MAX } else { (1u64 << n) - 1 };
+    upto(b) & !upto(a)
+}
+
+/// The class lanes of one mini-block after another, for [`IntColumn::class_sums`].
+struct MaskWalk<'m> {
+    mask: &'m ClassMask,
+    runs: &'m [PhaseRun],
+    to: usize,
+    /// The run holding the first in-range lane of the next mini-block.
+    r: usize,
+    /// Phase of lane 0 of the previous mini-block if it lay wholly in run `r`.
+    last: Option<usize>,
+    /// With `last`: where run `r` or the range ends, so a mini-block ending before it is
+    /// whole and in run `r`.
+    clear_until: usize,
+    merged: [u32; MINI_LEN],
+}
+
+/// Class lanes of one mini-block: `u32::MAX` lanes of marked values (garbage outside
+/// `range`), the same as bits, and the bits of the lanes in `from..to`.
+struct MiniMask<'w> {
+    lanes: &'w [u32; MINI_LEN],
+    marked: u64,
+    range: u64,
+}
+
+impl MiniMask<'_> {
+    /// Adds decoded values to `(marked sum, total sum, marked count)`, lane by lane.
+    fn add_values(&self, vals: &[i64; MINI_LEN], sums: &mut (i128, i128, u64)) {
+        for (i, &v) in vals.iter().enumerate() {
+            if self.range >> i & 1 == 1 {
+                sums.1 += v as i128;
+                if self.marked >> i & 1 == 1 {
+                    sums.0 += v as i128;
+                    sums.2 += 1;
+                }
+            }
+        }
+    }
+}
+
+impl<'m> MaskWalk<'m> {
+    fn new(mask: &'m ClassMask, runs: &'m [PhaseRun], to: usize) -> Self {
+        MaskWalk {
+            mask,
+            runs,
+            to,
+            r: 0,
+            last: None,
+            clear_until: 0,
+            merged: [0; MINI_LEN],
+        }
+    }
+
+    /// The lanes of the mini-block starting at value `lo`; mini-blocks must come in order.
+    #[inline(always)]
+    fn next(&mut self, lo: usize) -> MiniMask<'_> {
+        let (runs, period) = (self.runs, self.mask.period);
+        let advance = |prev: usize| {
+            let mut p = prev + MINI_LEN;
+            while p >= period {
+                p -= period;
+            }
+            p
+        };
+        // The common case: a whole mini-block in the same run as the previous one.
+        if let Some(prev) = self.last.filter(|_| lo + MINI_LEN <= self.clear_until) {
+            let p = advance(prev);
+            self.last = Some(p);
+            return MiniMask {
+                lanes: self.mask.lanes[p..p + MINI_LEN]
+                    .try_into()
+                    .expect("64 lanes"),
+                marked: self.mask.bits[p],
+                range: u64::MAX,
+            };
+        }
+        let a = runs[0].start.max(lo) - lo;
+        let b = self.to.min(lo + MINI_LEN) - lo;
+        let range = lane_bits(a, b);
+        while self.r + 1 < runs.len() && runs[self.r + 1].start <= lo + a {
+            self.r += 1;
+            self.last = None;
+        }
+        let single = self.r + 1 == runs.len() || runs[self.r + 1].start >= lo + b;
+        if single {
+            // Phase of lane 0: advanced from the previous mini-block without a division.
+            let p = match self.last {
+                Some(prev) => advance(prev),
+                None => phase_at(runs[self.r], lo, period),
+            };
+            self.last = Some(p);
+            self.clear_until = runs
+                .get(self.r + 1)
+                .map_or(self.to, |n| n.start.min(self.to));
+            return MiniMask {
+                lanes: self.mask.lanes[p..p + MINI_LEN]
+                    .try_into()
+                    .expect("64 lanes"),
+                marked: self.mask.bits[p] & range,
+                range,
+            };
+        }
+        // Gaps inside this mini-block: piece the lanes together run by run.
+        self.last = None;
+        let mut marked = 0u64;
+        let mut i = a;
+        while i < b {
+            let run = runs[self.r];
+            let end = runs.get(self.r + 1).map_or(b, |n| (n.start - lo).min(b));
+            let p = phase_at(run, lo + i, period);
+            self.merged[i..end].copy_from_slice(&self.mask.lanes[p..p + (end - i)]);
+            marked |= (self.mask.bits[p] << i) & lane_bits(i, end);
+            i = end;
+            if end < b {
+                self.r += 1;
+            }
+        }
+        MiniMask {
+            lanes: &self.merged,
+            marked,
+            range,
+        }
+    }
+}
+
+/// Phase of value `v` (which may precede the run's start) in `run`.
+#[inline(always)]
+fn phase_at(run: PhaseRun, v: usize, period: usize) -> usize {
+    (run.phase as i64 + v as i64 - run.start as i64).rem_euclid(period as i64) as usize
+}
+
 impl IntColumn<'_> {
-    /// Day/total sums of values `from..to` whose lanes a periodic class pattern marks:
-    /// value `from + i` has phase `(phase0 + i) % period`, and `mask[p]` (length at least
-    /// `period + 64`, with `mask[p] == mask[p % period]`) is `u32::MAX` for marked phases
-    /// and 0 otherwise. Returns `(marked sum, total sum, marked count)`, exact.
+    /// Sums of the values `runs[0].start..to` whose phase the class pattern marks, where
+    /// `runs` (non-empty, starts increasing) give the phases. Returns `(marked sum, total
+    /// sum, marked count)`, exact.
     ///
     /// The periodic kernel of the day/night scan: with a fixed UTC offset, the class of a
-    /// reading of a gap-free regular run is a function of its index, so each 64-value
-    /// mini-block is one masked reduction against a sliding window of the pattern.
+    /// reading of a regular series is a function of its index, so each 64-value mini-block
+    /// is one masked reduction against a window of the pattern (pieced together where a
+    /// gap falls inside the mini-block).
+    pub fn class_sums(&self, runs: &[PhaseRun], to: usize, mask: &ClassMask) -> (i128, i128, u64) {
+        assert!(
+            !runs.is_empty()
+                && runs.windows(2).all(|w| w[0].start < w[1].start && w[1].start < to)
+                && runs.iter().all(|r| r.phase < mask.period)
+                && to <= self.count
+                && !self.deltas,
+            "class_sums: runs must be non-empty, increasing, within the column, phases below the period"
+        );
+        #[cfg(target_arch = "x86_64")]
+        if simd::avx2_available() && std::arch::is_x86_feature_detected!("popcnt") {
+            // SAFETY: AVX2 and POPCNT were detected on this CPU.
+            return unsafe { self.class_sums_avx2(runs, to, mask) };
+        }
+        self.class_sums_portable(runs, to, mask)
+    }
+
+    /// [`IntColumn::class_sums`] over one run: values `from..to`, the first at `phase0`.
     pub fn masked_class_sums(
         &self,
         from: usize,
         to: usize,
         phase0: usize,
-        period: usize,
-        mask: &[u32],
+        mask: &ClassMask,
     ) -> (i128, i128, u64) {
-        assert!(period > 0 && mask.len() >= period + MINI_LEN && to <= self.count && !self.deltas);
-        #[cfg(target_arch = "x86_64")]
-        if simd::avx2_available() {
-            // SAFETY: AVX2 was detected on this CPU.
-            return unsafe { self.masked_class_sums_avx2(from, to, phase0, period, mask) };
-        }
-        self.masked_class_sums_impl(from, to, phase0, period, mask, false)
-    }
-
-    /// # Safety
-    /// The CPU must support AVX2.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    unsafe fn masked_class_sums_avx2(
-        &self,
-        from: usize,
-        to: usize,
-        phase0: usize,
-        period: usize,
-        mask: &[u32],
-    ) -> (i128, i128, u64) {
-        if std::arch::is_x86_feature_detected!("popcnt") {
-            return self.class_sums_avx2(from, to, phase0, period, mask);
-        }
-        self.masked_class_sums_impl(from, to, phase0, period, mask, true)
-    }
-
-    #[inline(always)]
-    fn masked_class_sums_impl(
-        &self,
-        from: usize,
-        to: usize,
-        phase0: usize,
-        period: usize,
-        mask: &[u32],
-        avx2: bool,
-    ) -> (i128, i128, u64) {
-        let (mut day, mut total, mut count) = (0i128, 0i128, 0u64);
         if from >= to {
-            return (day, total, count);
+            return (0, 0, 0);
+        }
+        self.class_sums(
+            &[PhaseRun {
+                start: from,
+                phase: phase0,
+            }],
+            to,
+            mask,
+        )
+    }
+
+    /// The reference: every mini-block decoded to values, then summed lane by lane.
+    fn class_sums_portable(
+        &self,
+        runs: &[PhaseRun],
+        to: usize,
+        mask: &ClassMask,
+    ) -> (i128, i128, u64) {
+        let mut sums = (0i128, 0i128, 0u64);
+        let from = runs[0].start;
+        if from >= to {
+            return sums;
         }
         let mut pad = Padded::default();
+        let mut vals = [0i64; MINI_LEN];
         let mut offs = [0u32; MINI_LEN];
-        let mut wide = [0i64; MINI_LEN];
-        let first_mini = from / MINI_LEN;
-        // Phase of lane 0 of the first mini-block (which may start before `from`), then
-        // advanced by 64 per mini-block without a division.
-        let mut w = (phase0 + period - (from - first_mini * MINI_LEN) % period) % period;
-        for k in first_mini..to.div_ceil(MINI_LEN) {
-            let m = &self.minis[k];
-            let lo = k * MINI_LEN;
-            let (a, b) = (from.max(lo) - lo, to.min(lo + MINI_LEN) - lo);
-            let win: &[u32; MINI_LEN] = mask[w..w + MINI_LEN].try_into().expect("64 lanes");
-            w += MINI_LEN;
-            while w >= period {
-                w -= period;
-            }
-            pad.load(&self.payload[self.offsets[k]..self.offsets[k + 1]]);
-            if m.packed_width > simd::MAX_SIMD_WIDTH {
-                let table = if m.two_level {
-                    &DECODE_TWO
-                } else {
-                    &DECODE_PLAIN
-                };
-                table[m.packed_width as usize](&pad, m, &mut wide);
-                for i in a..b {
-                    total += wide[i] as i128;
-                    if win[i] != 0 {
-                        day += wide[i] as i128;
-                        count += 1;
-                    }
-                }
-                continue;
-            }
-            simd::unpack_u32(&pad, m.packed_width, avx2, &mut offs);
-            // Lane sums of x and of its level bit, for all lanes and for marked lanes.
-            let (mut xt, mut bt, mut xd, mut bd, mut cd) =
-                ([0u32; 8], [0u32; 8], [0u32; 8], [0u32; 8], [0u32; 8]);
-            if a == 0 && b == MINI_LEN {
-                for (x, mk) in offs.chunks_exact(8).zip(win.chunks_exact(8)) {
-                    for l in 0..8 {
-                        xt[l] += x[l];
-                        bt[l] += x[l] & 1;
-                        xd[l] += x[l] & mk[l];
-                        bd[l] += x[l] & mk[l] & 1;
-                        cd[l] += mk[l] & 1;
-                    }
-                }
+        let mut walk = MaskWalk::new(mask, runs, to);
+        let mut minis = self.minis_from(from / MINI_LEN);
+        for k in from / MINI_LEN..to.div_ceil(MINI_LEN) {
+            let (m, at) = minis.next().expect("mini-block within the column");
+            pad.load(&self.payload[at..at + bitpack::packed_len(m.packed_width)]);
+            if m.packed_width <= simd::MAX_SIMD_WIDTH {
+                simd::unpack_u32(&pad, m.packed_width, false, &mut offs);
+                apply_frame(&m, &offs, &mut vals);
             } else {
-                let (a32, b32) = (a as u32, b as u32);
-                for ((x, i), mk) in offs
-                    .chunks_exact(8)
-                    .zip(LANE.chunks_exact(8))
-                    .zip(win.chunks_exact(8))
-                {
-                    for l in 0..8 {
-                        let inr = if i[l] >= a32 && i[l] < b32 {
-                            u32::MAX
-                        } else {
-                            0
-                        };
-                        let (v, dm) = (x[l] & inr, mk[l] & inr);
-                        xt[l] += v;
-                        bt[l] += v & 1;
-                        xd[l] += v & dm;
-                        bd[l] += v & dm & 1;
-                        cd[l] += dm & 1;
-                    }
-                }
+                decode_scalar(&pad, &m, &mut vals);
             }
-            let sum = |a: [u32; 8]| a.iter().map(|&x| x as u64).sum::<u64>() as i128;
-            let n_day = sum(cd);
-            let r = m.reference as i128;
-            // Plain: value = ref + x. Two-level: value = ref + (x >> 1) + (x & 1) * split,
-            // and the sum of x >> 1 is (sum of x - sum of x & 1) / 2.
-            let (t, d) = if m.two_level {
-                let split = m.split as u64 as i128;
-                let (st, sd) = (sum(bt), sum(bd));
-                (
-                    (sum(xt) - st) / 2 + split * st,
-                    (sum(xd) - sd) / 2 + split * sd,
-                )
-            } else {
-                (sum(xt), sum(xd))
-            };
-            total += r * (b - a) as i128 + t;
-            day += r * n_day + d;
-            count += n_day as u64;
+            walk.next(k * MINI_LEN).add_values(&vals, &mut sums);
         }
-        (day, total, count)
+        sums
     }
 
     /// Whether the column stores deltas (its values need a prefix sum).

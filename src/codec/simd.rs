@@ -68,7 +68,7 @@ pub fn unpack_u32_portable(p: &Padded, w: u8, out: &mut [u32; MINI_LEN]) {
 }
 
 #[cfg(target_arch = "x86_64")]
-mod x86 {
+pub(crate) mod x86 {
     use super::*;
     use std::arch::x86_64::*;
 
@@ -79,27 +79,94 @@ mod x86 {
         const MASK: u32 = if W == 32 { u32::MAX } else { (1u32 << W) - 1 };
     }
 
+    /// Bytes readable from a mini-block's start that [`unpack_group`] needs for all 8
+    /// groups of width `w`: the last group's second 16-byte load ends there.
+    pub(crate) const fn group_reach(w: usize) -> usize {
+        7 * w + 4 * w / 8 + 16
+    }
+
+    /// Shuffle and shift patterns of every vector width, for [`Pattern`].
+    static PATTERNS: [([u8; 32], [u32; 8]); MAX_SIMD_WIDTH as usize + 1] = {
+        let mut t = [([0u8; 32], [0u32; 8]); MAX_SIMD_WIDTH as usize + 1];
+        let mut w = 0;
+        while w <= MAX_SIMD_WIDTH as usize {
+            t[w] = patterns(w);
+            w += 1;
+        }
+        t
+    };
+
+    /// The unpacking constants of one width, loaded at run time: one code path serves
+    /// every width, so a loop over mini-blocks of varying widths has no indirect call (an
+    /// unpredictable branch per mini-block).
+    pub(crate) struct Pattern {
+        shuf: __m256i,
+        shift: __m256i,
+        mask: __m256i,
+        half: usize,
+    }
+
+    impl Pattern {
+        /// # Safety
+        /// Must be inlined into a function with AVX2 enabled; `w <= MAX_SIMD_WIDTH`.
+        #[inline(always)]
+        pub(crate) unsafe fn new(w: usize) -> Pattern {
+            let (shuf, shift) = &PATTERNS[w];
+            Pattern {
+                shuf: _mm256_loadu_si256(shuf.as_ptr() as *const __m256i),
+                shift: _mm256_loadu_si256(shift.as_ptr() as *const __m256i),
+                mask: _mm256_set1_epi32(((1u64 << w) - 1) as i32),
+                half: 4 * w / 8,
+            }
+        }
+
+        /// [`unpack_group`] with this pattern.
+        ///
+        /// # Safety
+        /// As for [`unpack_group`] with this pattern's width.
+        #[inline(always)]
+        pub(crate) unsafe fn unpack_group(&self, base: *const u8) -> __m256i {
+            let lo = _mm_loadu_si128(base as *const __m128i);
+            let hi = _mm_loadu_si128(base.add(self.half) as *const __m128i);
+            let both = _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(lo), hi);
+            _mm256_and_si256(
+                _mm256_srlv_epi32(_mm256_shuffle_epi8(both, self.shuf), self.shift),
+                self.mask,
+            )
+        }
+    }
+
+    /// Unpacks the 8 values of the group starting at `base` (group `g` of a mini-block
+    /// starts at byte `g * W`) into the 32-bit lanes of a register.
+    ///
+    /// # Safety
+    /// Must be inlined into a function with AVX2 enabled; `W <= 25`; 16 bytes must be
+    /// readable at `base` and at `base + 4 * W / 8`.
+    #[inline(always)]
+    pub(crate) unsafe fn unpack_group<const W: usize>(base: *const u8) -> __m256i {
+        let shuf = _mm256_loadu_si256(Consts::<W>::P.0.as_ptr() as *const __m256i);
+        let shift = _mm256_loadu_si256(Consts::<W>::P.1.as_ptr() as *const __m256i);
+        let mask = _mm256_set1_epi32(Consts::<W>::MASK as i32);
+        let lo = _mm_loadu_si128(base as *const __m128i);
+        let hi = _mm_loadu_si128(base.add(Consts::<W>::HALF) as *const __m128i);
+        let both = _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(lo), hi);
+        _mm256_and_si256(
+            _mm256_srlv_epi32(_mm256_shuffle_epi8(both, shuf), shift),
+            mask,
+        )
+    }
+
     /// # Safety
     /// The CPU must support AVX2, and `W <= 25`.
     #[target_feature(enable = "avx2")]
     unsafe fn unpack_w<const W: usize>(src: &[u8], out: &mut [u32; MINI_LEN]) {
-        // Every load below reads 16 bytes at most `7*W + HALF` into the buffer, which holds
+        // Every group reads at most `group_reach(W)` bytes into the buffer, which holds
         // 64*8 + 16 bytes; asserting it once lets the loop run unchecked.
-        assert!(7 * W + Consts::<W>::HALF + 16 <= src.len());
+        assert!(group_reach(W) <= src.len());
         // SAFETY (for the intrinsics below): AVX2 is enabled on this function, loads are
         // unaligned loads inside `src` (asserted above), stores are into `out`'s 64 u32s.
-        let shuf = _mm256_loadu_si256(Consts::<W>::P.0.as_ptr() as *const __m256i);
-        let shift = _mm256_loadu_si256(Consts::<W>::P.1.as_ptr() as *const __m256i);
-        let mask = _mm256_set1_epi32(Consts::<W>::MASK as i32);
         for g in 0..MINI_LEN / 8 {
-            let base = src.as_ptr().add(g * W);
-            let lo = _mm_loadu_si128(base as *const __m128i);
-            let hi = _mm_loadu_si128(base.add(Consts::<W>::HALF) as *const __m128i);
-            let both = _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(lo), hi);
-            let v = _mm256_and_si256(
-                _mm256_srlv_epi32(_mm256_shuffle_epi8(both, shuf), shift),
-                mask,
-            );
+            let v = unpack_group::<W>(src.as_ptr().add(g * W));
             _mm256_storeu_si256(out.as_mut_ptr().add(g * 8) as *mut __m256i, v);
         }
     }

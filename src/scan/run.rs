@@ -2,6 +2,7 @@
 //! fast path over packed blocks and the general path over merged readings.
 
 use super::windows::{DayWindow, LocalDate, Pieces, Zone};
+use crate::codec::ints::{ClassMask, PhaseRun};
 use crate::codec::timestamps::{Missing, SlotRanks, TsColumn};
 use crate::codec::values::ValueKind;
 use crate::engine::read::source_spans;
@@ -341,22 +342,34 @@ fn scan_merged(st: &State, meter: u32, meta: &MeterMeta, p: &Pieces, acc: &mut A
     Ok(())
 }
 
-/// Gap-free runs of a regular block as (first value index, first slot, length); `None`
-/// for a bitmap (scattered gaps), which takes the per-piece path.
-fn present_runs(missing: &Missing<'_>, slots: u32) -> Option<Vec<(usize, u32, usize)>> {
+/// Calls `f(first value index, first slot)` for each gap-free run of a regular block with
+/// `slots` slots, in order.
+fn present_runs(missing: &Missing<'_>, slots: u32, mut f: impl FnMut(usize, u32)) {
     match missing {
-        Missing::None => Some(vec![(0, 0, slots as usize)]),
-        Missing::Bitmap(_) => None,
+        Missing::None => f(0, 0),
         Missing::Runs(runs) => {
             let (mut v, mut k) = (0usize, 0u32);
-            let mut out = Vec::with_capacity(runs.len() + 1);
             for &(first, len) in runs {
-                out.push((v, k, (first - k) as usize));
-                v += (first - k) as usize;
+                if first > k {
+                    f(v, k);
+                    v += (first - k) as usize;
+                }
                 k = first + len;
             }
-            out.push((v, k, (slots - k) as usize));
-            Some(out)
+            if k < slots {
+                f(v, k);
+            }
+        }
+        Missing::Bitmap(bm) => {
+            let (mut v, mut prev) = (0usize, false);
+            for k in 0..slots {
+                let here = bm[k as usize / 8] >> (k % 8) & 1 == 1;
+                if here && !prev {
+                    f(v, k);
+                }
+                v += here as usize;
+                prev = here;
+            }
         }
     }
 }
@@ -390,12 +403,11 @@ fn sources_disjoint(st: &State, meter: u32, range: &Range<i64>) -> bool {
 }
 
 /// The day/night pattern of a fixed-offset zone over one day of grid slots: slot `g` of
-/// Unix time (`t = g * step`) has phase `(g + phase_off) % period`, and `mask[phase]` is
-/// `u32::MAX` for day (extended by 64 entries so any 64-lane window is contiguous).
+/// Unix time (`t = g * step`) has phase `(g + phase_off) % period`, marked when it is day.
 struct Periodic {
     period: usize,
     phase_off: i64,
-    mask: Vec<u32>,
+    mask: ClassMask,
 }
 
 impl Periodic {
@@ -408,21 +420,20 @@ impl Periodic {
         }
         let period = (86_400 / step) as usize;
         let (a, b) = (window.start_min() as i64 * 60, window.end_min() as i64 * 60);
-        let is_day = |p: usize| {
-            let s = p as i64 * step;
-            if a < b {
-                s >= a && s < b
-            } else {
-                s >= a || s < b
-            }
-        };
-        let mask = (0..period + 64)
-            .map(|p| if is_day(p % period) { u32::MAX } else { 0 })
+        let is_day: Vec<bool> = (0..period)
+            .map(|p| {
+                let s = p as i64 * step;
+                if a < b {
+                    s >= a && s < b
+                } else {
+                    s >= a || s < b
+                }
+            })
             .collect();
         Some(Periodic {
             period,
             phase_off: off / step,
-            mask,
+            mask: ClassMask::new(&is_day),
         })
     }
 }
@@ -440,6 +451,7 @@ struct Scratch {
     vals: Vec<f64>,
     bounds: Vec<usize>,
     sums: Vec<i128>,
+    phase_runs: Vec<PhaseRun>,
 }
 
 /// Fast path: regular interval-energy or power meter whose sources do not overlap. Each
@@ -475,6 +487,7 @@ fn scan_blocks(
                 vals,
                 bounds,
                 sums,
+                phase_runs,
             } = &mut *sc;
             let done = seg.with_block(b, zstd, |v| -> bool {
                 let (
@@ -495,22 +508,23 @@ fn scan_blocks(
                 let div = v.kind.divisor().unwrap_or(1.0);
                 let inside = e.t_first >= range.start && e.t_last < range.end;
                 if let (Some(per), true, false) = (periodic, inside, v.ints.is_delta()) {
-                    if let Some(runs) = present_runs(missing, *slots) {
-                        for (v0, k0, n) in runs {
-                            let g = start.div_euclid(step) + k0 as i64;
-                            let phase0 = (g + per.phase_off).rem_euclid(per.period as i64) as usize;
-                            let (d, t, c) =
-                                v.ints
-                                    .masked_class_sums(v0, v0 + n, phase0, per.period, &per.mask);
-                            let (d, t) = (i128_to_f64(d), i128_to_f64(t));
-                            acc.class[0] += d / div * mult;
-                            acc.class[1] += (t - d) / div * mult;
-                            acc.class[2] += (c as i64 * step) as f64;
-                            acc.class[3] += ((n as u64 - c) as i64 * step) as f64;
-                            acc.readings += n as u64;
-                        }
-                        return true;
-                    }
+                    let g0 = start.div_euclid(step) + per.phase_off;
+                    phase_runs.clear();
+                    present_runs(missing, *slots, |v0, k0| {
+                        phase_runs.push(PhaseRun {
+                            start: v0,
+                            phase: (g0 + k0 as i64).rem_euclid(per.period as i64) as usize,
+                        })
+                    });
+                    let n = v.ints.len();
+                    let (d, t, c) = v.ints.class_sums(phase_runs, n, &per.mask);
+                    let (d, t) = (i128_to_f64(d), i128_to_f64(t));
+                    acc.class[0] += d / div * mult;
+                    acc.class[1] += (t - d) / div * mult;
+                    acc.class[2] += (c as i64 * step) as f64;
+                    acc.class[3] += ((n as u64 - c) as i64 * step) as f64;
+                    acc.readings += n as u64;
+                    return true;
                 }
                 let ranks = SlotRanks::new(missing);
                 let first_slot = start.div_euclid(step);

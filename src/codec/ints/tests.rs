@@ -162,12 +162,19 @@ fn check_class_sums(
     if col.is_delta() {
         return;
     }
-    let mask: Vec<u32> = (0..period + MINI_LEN)
-        .map(|p| if marked[p % period] { u32::MAX } else { 0 })
-        .collect();
-    let got = col.masked_class_sums(from, to, phase0, period, &mask);
+    assert_eq!(marked.len(), period);
+    let mask = ClassMask::new(marked);
+    let got = col.masked_class_sums(from, to, phase0, &mask);
+    let runs = [PhaseRun {
+        start: from,
+        phase: phase0,
+    }];
     assert_eq!(
-        col.masked_class_sums_impl(from, to, phase0, period, &mask, false),
+        if from < to {
+            col.class_sums_portable(&runs, to, &mask)
+        } else {
+            (0, 0, 0)
+        },
         got,
         "portable path"
     );
@@ -202,5 +209,97 @@ proptest! {
     ) {
         let (x, y) = (a.index(v.len() + 1), b.index(v.len() + 1));
         check_class_sums(&v, x.min(y), x.max(y), phase.index(period), period, &marks[..period]);
+    }
+}
+
+/// `class_sums` over several phase runs (a series with gaps) against a per-value
+/// reference, on both the dispatched and the portable path.
+fn check_class_runs(v: &[i64], runs: &[PhaseRun], to: usize, marked: &[bool]) {
+    let mut buf = Vec::new();
+    encode(v, &mut buf);
+    let (col, _) = IntColumn::parse(&buf).unwrap();
+    if col.is_delta() {
+        return;
+    }
+    let mask = ClassMask::new(marked);
+    let period = marked.len();
+    let got = col.class_sums(runs, to, &mask);
+    assert_eq!(
+        col.class_sums_portable(runs, to, &mask),
+        got,
+        "portable path"
+    );
+    let (mut d, mut t, mut c) = (0i128, 0i128, 0u64);
+    for (j, r) in runs.iter().enumerate() {
+        let end = runs.get(j + 1).map_or(to, |n| n.start);
+        for (i, &x) in v.iter().enumerate().take(end).skip(r.start) {
+            t += x as i128;
+            if marked[(r.phase + i - r.start) % period] {
+                d += x as i128;
+                c += 1;
+            }
+        }
+    }
+    assert_eq!(got, (d, t, c), "runs {runs:?} to {to}");
+}
+
+#[test]
+fn class_sums_with_gaps_inside_mini_blocks() {
+    let v: Vec<i64> = (0..3000)
+        .map(|i| 10_000 + (i * 7919 % 5000) as i64)
+        .collect();
+    let marked: Vec<bool> = (0..96).map(|p| (32..80).contains(&p)).collect();
+    let runs = [
+        PhaseRun {
+            start: 0,
+            phase: 10,
+        },
+        PhaseRun {
+            start: 70,
+            phase: 95,
+        },
+        PhaseRun {
+            start: 75,
+            phase: 3,
+        },
+        PhaseRun {
+            start: 128,
+            phase: 50,
+        },
+        PhaseRun {
+            start: 1000,
+            phase: 0,
+        },
+    ];
+    check_class_runs(&v, &runs, 3000, &marked);
+    check_class_runs(&v, &runs[1..], 2999, &marked);
+}
+
+proptest! {
+    #[test]
+    fn class_runs_match_naive(
+        v in proptest::collection::vec(-1_000_000i64..1_000_000, 2..700),
+        two_level in any::<bool>(),
+        cuts in proptest::collection::vec((any::<prop::sample::Index>(), any::<prop::sample::Index>()), 1..10),
+        end in any::<prop::sample::Index>(),
+        period in 1usize..200,
+        marks in proptest::collection::vec(any::<bool>(), 200),
+    ) {
+        // Level switches every 40 values make two-level frames likely.
+        let v: Vec<i64> = if two_level {
+            v.iter().enumerate().map(|(i, &x)| x % 300 + if i / 40 % 2 == 0 { 0 } else { 90_000 }).collect()
+        } else {
+            v
+        };
+        let to = 1 + end.index(v.len());
+        let mut starts: Vec<usize> = cuts.iter().map(|c| c.0.index(to)).collect();
+        starts.sort_unstable();
+        starts.dedup();
+        let runs: Vec<PhaseRun> = starts
+            .iter()
+            .zip(&cuts)
+            .map(|(&start, c)| PhaseRun { start, phase: c.1.index(period) })
+            .collect();
+        check_class_runs(&v, &runs, to, &marks[..period]);
     }
 }
