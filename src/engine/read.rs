@@ -179,11 +179,22 @@ pub(crate) fn source_spans(
     range: &Range<i64>,
 ) -> Vec<(usize, usize, i64, i64)> {
     let mut spans = Vec::new();
+    for_each_source_span(st, meter, range, |s| spans.push(s));
+    spans
+}
+
+/// [`source_spans`] handed to `f` one by one, without collecting them.
+pub(crate) fn for_each_source_span(
+    st: &State,
+    meter: u32,
+    range: &Range<i64>,
+    mut f: impl FnMut((usize, usize, i64, i64)),
+) {
     for (k, seg) in st.segments.iter().enumerate() {
         for b in seg.meter_blocks(meter) {
             let e = &seg.blocks()[b];
             if e.t_last >= range.start && e.t_first < range.end {
-                spans.push((k, b, e.t_first, e.t_last));
+                f((k, b, e.t_first, e.t_last));
             }
         }
     }
@@ -191,11 +202,10 @@ pub(crate) fn source_spans(
         if let Some(s) = mem.get(meter) {
             let r = s.range(range);
             if !r.is_empty() {
-                spans.push((usize::MAX, 0, s.ts[r.start], s.ts[r.end - 1]));
+                f((usize::MAX, 0, s.ts[r.start], s.ts[r.end - 1]));
             }
         }
     }
-    spans
 }
 
 /// Reads every source of `meter` overlapping `range`, oldest first, except the blocks for

@@ -5,7 +5,7 @@ use super::windows::{DayWindow, LocalDate, Pieces, Zone};
 use crate::codec::ints::{ClassMask, PhaseRun};
 use crate::codec::timestamps::{Missing, SlotRanks, TsColumn};
 use crate::codec::values::ValueKind;
-use crate::engine::read::source_spans;
+use crate::engine::read::for_each_source_span;
 use crate::error::{Error, Result};
 use crate::store::{collect_runs, merge_runs, State, Store};
 use crate::types::{MeterMeta, Quantity};
@@ -392,13 +392,22 @@ fn i128_to_f64(s: i128) -> f64 {
 }
 
 /// Whether no two sources of `meter` overlap in time inside `range` (so blocks can be
-/// summed independently).
-fn sources_disjoint(st: &State, meter: u32, range: &Range<i64>) -> bool {
-    let mut spans: Vec<(i64, i64)> = source_spans(st, meter, range)
-        .into_iter()
-        .map(|s| (s.2, s.3))
-        .collect();
-    spans.sort_unstable();
+/// summed independently). `spans` is scratch space.
+fn sources_disjoint(
+    st: &State,
+    meter: u32,
+    range: &Range<i64>,
+    spans: &mut Vec<(i64, i64)>,
+) -> bool {
+    spans.clear();
+    let mut sorted = true;
+    for_each_source_span(st, meter, range, |s| {
+        sorted &= spans.last().is_none_or(|&(_, last)| last < s.2);
+        spans.push((s.2, s.3));
+    });
+    if !sorted {
+        spans.sort_unstable();
+    }
     spans.windows(2).all(|w| w[0].1 < w[1].0)
 }
 
@@ -452,6 +461,7 @@ struct Scratch {
     bounds: Vec<usize>,
     sums: Vec<i128>,
     phase_runs: Vec<PhaseRun>,
+    spans: Vec<(i64, i64)>,
 }
 
 /// Fast path: regular interval-energy or power meter whose sources do not overlap. Each
@@ -488,6 +498,7 @@ fn scan_blocks(
                 bounds,
                 sums,
                 phase_runs,
+                ..
             } = &mut *sc;
             let done = seg.with_block(b, zstd, |v| -> bool {
                 let (
@@ -581,7 +592,7 @@ fn scan_meter(
     let range = p.cuts[0]..p.cuts[p.len()];
     match (meta.kind, meta.interval_s) {
         (Quantity::IntervalEnergy | Quantity::Power, Some(step))
-            if grids.contains_key(&step) && sources_disjoint(st, meter, &range) =>
+            if grids.contains_key(&step) && sources_disjoint(st, meter, &range, &mut sc.spans) =>
         {
             let mult = if meta.kind == Quantity::Power {
                 step as f64 / 3600.0
@@ -764,8 +775,15 @@ fn data_extent(st: &State, meters: &[u32]) -> Option<(i64, i64)> {
     let mut widen = |a: i64, b: i64| {
         ext = Some(ext.map_or((a, b), |(x, y)| (x.min(a), y.max(b))));
     };
+    // Every meter: one sequential pass over the block index beats a lookup per meter.
+    let all = meters.len() == st.meters.len();
+    if all {
+        for e in st.segments.iter().flat_map(|s| s.blocks()) {
+            widen(e.t_first, e.t_last);
+        }
+    }
     for &m in meters {
-        for seg in &st.segments {
+        for seg in st.segments.iter().filter(|_| !all) {
             let r = seg.meter_blocks(m);
             if !r.is_empty() {
                 widen(

@@ -230,11 +230,17 @@ impl Segment {
 
     /// Block numbers of `meter`'s blocks (empty when the meter is absent).
     pub(crate) fn meter_blocks(&self, meter: u32) -> Range<usize> {
-        match self.meters.binary_search_by_key(&meter, |m| m.meter) {
-            Ok(k) => {
-                let m = self.meters[k];
-                m.first_block as usize..(m.first_block + m.n_blocks) as usize
+        let entry = |m: &MeterEntry| m.first_block as usize..(m.first_block + m.n_blocks) as usize;
+        // Meter ids are dense and a flush or compaction usually writes every meter, so
+        // the entry is most often at `meter - first id`: look there before searching.
+        let first = self.meters.first().map_or(0, |m| m.meter);
+        if let Some(m) = self.meters.get(meter.wrapping_sub(first) as usize) {
+            if m.meter == meter {
+                return entry(m);
             }
+        }
+        match self.meters.binary_search_by_key(&meter, |m| m.meter) {
+            Ok(k) => entry(&self.meters[k]),
             Err(_) => 0..0,
         }
     }
