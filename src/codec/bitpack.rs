@@ -109,35 +109,35 @@ pub fn pack_partial(vals: &[u64; MINI_LEN], n: usize, width: u8, out: &mut Vec<u
     out.truncate(at + partial_len(n, width));
 }
 
-/// Value `i` of a packed array of `width`-bit values (value `i` at bit `i * width`), which
-/// must hold it. One 8- or 16-byte load away from the end of the array, a copy near it.
+/// Value `i` of a packed array of `width`-bit values (value `i` at bit `i * width`).
+/// Past the array's end, the bits there (or zeros past the slice) are returned: callers
+/// pass slices that run on after the array so that reads near its end are one 8-byte load.
 #[inline(always)]
 pub fn extract(array: &[u8], i: usize, width: u8) -> u64 {
     #[cold]
     #[inline(never)]
-    fn near_end(tail: &[u8]) -> u128 {
+    fn slow(array: &[u8], bit: usize, width: u8) -> u64 {
+        let (at, sh) = (bit / 8, bit % 8);
         let mut b = [0u8; 16];
-        b[..tail.len()].copy_from_slice(tail);
-        u128::from_le_bytes(b)
-    }
-    if width == 0 {
-        return 0;
+        let tail = array.get(at..).unwrap_or(&[]);
+        let n = tail.len().min(16);
+        b[..n].copy_from_slice(&tail[..n]);
+        let mask = if width >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << width) - 1
+        };
+        (u128::from_le_bytes(b) >> sh) as u64 & mask
     }
     let bit = i * width as usize;
     let (at, sh) = (bit / 8, bit % 8);
-    let word = if sh + width as usize <= 64 && at + 8 <= array.len() {
-        u64::from_le_bytes(array[at..at + 8].try_into().expect("8 bytes")) as u128
-    } else if at + 16 <= array.len() {
-        u128::from_le_bytes(array[at..at + 16].try_into().expect("16 bytes"))
-    } else {
-        near_end(&array[at..])
-    };
-    let mask = if width == 64 {
-        u64::MAX
-    } else {
-        (1u64 << width) - 1
-    };
-    (word >> sh) as u64 & mask
+    if width <= 56 {
+        if let Some(b) = array.get(at..at + 8) {
+            let word = u64::from_le_bytes(b.try_into().expect("8 bytes"));
+            return (word >> sh) & ((1u64 << width) - 1);
+        }
+    }
+    slow(array, bit, width)
 }
 
 /// Value `k` (0..8) of the 8-value group starting at byte `base`, for a constant width.

@@ -305,12 +305,12 @@ impl Iterator for MiniWalk<'_, '_> {
         let reference = c
             .base
             .wrapping_add(bitpack::extract(c.refs, self.k, c.ref_width) as i64);
-        let split = if two_level {
-            self.split_idx += 1;
-            bitpack::extract(c.splits, self.split_idx - 1, c.split_width) as i64
-        } else {
-            0
-        };
+        // Read for every mini-block and zeroed for plain ones: the frame kinds of
+        // successive mini-blocks are too mixed for a branch to predict.
+        let split = bitpack::extract(c.splits, self.split_idx, c.split_width)
+            & 0u64.wrapping_sub(two_level as u64);
+        self.split_idx += two_level as usize;
+        let split = split as i64;
         let at = self.at;
         self.at += bitpack::packed_len(packed_width);
         self.k += 1;

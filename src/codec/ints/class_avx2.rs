@@ -1,23 +1,22 @@
 //! The periodic day/night kernel with explicit AVX2.
 //!
 //! One pass per mini-block, fused: each group of 8 values is unpacked into the 32-bit
-//! lanes of a register straight from the column's bytes and added, whole and under the
-//! day mask, to two 32-bit lane accumulators (widened to 64-bit lanes every
-//! [`FLUSH_EVERY`] mini-blocks). Nothing is stored per value and there is no horizontal
-//! reduction per mini-block. The parts that depend on the mini-block's frame are scalar
-//! and use lane counts only: the reference times the number of lanes (day lanes are a
-//! popcount of the pattern's precomputed bits) and, for two-level frames, the split times
-//! the number of upper-level lanes (the level bits gathered with `movemask`). Two-level
-//! offsets are shifted right by one before they are added, so both frame kinds share the
-//! accumulators.
+//! lanes of a register straight from the column's bytes, turned from packed offsets into
+//! offsets from the frame reference (two-level frames add their split where the level bit
+//! is set), and added, whole and under the day mask, to two 32-bit lane accumulators
+//! (widened to 64-bit lanes every [`FLUSH_EVERY`] mini-blocks). Nothing is stored per value
+//! and there is no horizontal reduction per mini-block; per mini-block the scalar side
+//! adds the reference times the lane counts (day lanes are a popcount of the pattern's
+//! precomputed bits), in `i64` when the column's references cannot overflow it.
 //!
 //! One code path serves every packed width up to 25 and both frame kinds: the unpacking
-//! constants of the width are loaded per mini-block and the two-level shift is a shift by
-//! 0 or 1, so successive mini-blocks of different widths and kinds cost no indirect call
-//! or unpredictable branch (measured: a table of width-specialised kernels was slower,
-//! with the indirect call mispredicted on most mini-blocks). Mini-blocks cut by the range
-//! (the first and last of a column at most) also mask their lanes. A mini-block is read in place when the column has [`group_reach`] bytes from its start,
-//! else (the last one or two of a column) from a padded copy.
+//! constants of the width are loaded per mini-block and the two-level step is arithmetic
+//! with a level of 0 or 1, so successive mini-blocks of different widths and kinds cost no
+//! indirect call or unpredictable branch (measured: a table of width-specialised kernels
+//! was slower, with the indirect call mispredicted on most mini-blocks). Mini-blocks cut by
+//! the range (the first and last of a column at most) also mask their lanes. A mini-block
+//! is read in place when the column has [`group_reach`] bytes from its start, else (the
+//! last one or two of a column) from a padded copy.
 
 use super::{decode_scalar, ClassMask, IntColumn, MaskWalk, PhaseRun, MINI_LEN};
 use crate::codec::bitpack::{self, Padded};
@@ -25,41 +24,50 @@ use crate::codec::simd::x86::{group_reach, Pattern};
 use crate::codec::simd::MAX_SIMD_WIDTH;
 use std::arch::x86_64::*;
 
-/// Mini-blocks between widenings of the 32-bit lane accumulators. Q: why 16? A: a lane
-/// gets 8 offsets below 2^25 per mini-block, and 16 * 8 * (2^25 - 1) < 2^32.
-const FLUSH_EVERY: usize = 16;
+/// Mini-blocks between widenings of the 32-bit lane accumulators. Q: why 8? A: a lane
+/// gets 8 values per mini-block, each an offset below 2^24 plus a split below
+/// [`MAX_VECTOR_SPLIT`] (2^25) or a plain offset below 2^25, so below 2^29 per
+/// mini-block and 2^32 over 8.
+const FLUSH_EVERY: usize = 8;
+
+/// Two-level splits at or above this take the scalar path (they would overflow lanes).
+const MAX_VECTOR_SPLIT: u64 = 1 << 25;
 
 /// Bytes ahead of the current mini-block to prefetch: about four mini-blocks of
-/// 15-minute data.
+/// 15-minute data. Blocks are a few KiB, too short for the hardware prefetcher.
 const PREFETCH_AHEAD: usize = 384;
 
-/// Lane sums of all offsets and of the marked ones.
+/// Lane sums of all values and of the marked ones (offsets from the frame references).
 struct Lanes {
     total: __m256i,
     marked: __m256i,
 }
 
-/// Sums one mini-block into `acc`: `src` holds its packed bytes (`group_reach` of the
-/// pattern's width readable), `day` its class lanes, `part` (read when `PART`, for a
-/// mini-block cut by the range) its lanes inside the range. Two-level offsets (`two`) are shifted right by one
-/// before they are added; returns the level bits of the lanes (meaningless for plain
-/// frames, whose split is zero).
+/// Adds one mini-block's offsets from its reference to `acc`: `src` holds its packed
+/// bytes (`group_reach` of the pattern's width readable), `day` its class lanes, `part`
+/// (read when `PART`, for a mini-block cut by the range) its lanes inside the range. A
+/// two-level offset `x` becomes `(x >> 1) + (x & 1) * split` in the vector: `level` is 1
+/// for two-level frames and 0 for plain ones (whose split is 0), so both kinds run the
+/// same instructions and no branch has to guess the kind of the next mini-block.
 ///
 /// # Safety
 /// Must be inlined into a function with AVX2 enabled; the bytes must be readable.
 #[inline(always)]
+#[allow(clippy::too_many_arguments, reason = "inlined into its one caller")]
 unsafe fn mini<const PART: bool>(
     src: *const u8,
     pat: &Pattern,
     width: usize,
-    two: bool,
+    level: i32,
+    split: i32,
     part: &[u32; MINI_LEN],
     day: &[u32; MINI_LEN],
     acc: &mut Lanes,
-) -> u64 {
+) {
     let (mut total, mut marked) = (acc.total, acc.marked);
-    let mut levels = 0u64;
-    let level_shift = _mm_cvtsi32_si128(two as i32);
+    let shift = _mm_cvtsi32_si128(level);
+    let (level, split) = (_mm256_set1_epi32(level), _mm256_set1_epi32(split));
+    let zero = _mm256_setzero_si256();
     for g in 0..MINI_LEN / 8 {
         // SAFETY: the caller guarantees the bytes; the masks hold 64 lanes.
         let mut x = pat.unpack_group(src.add(g * width));
@@ -67,18 +75,14 @@ unsafe fn mini<const PART: bool>(
             let r = _mm256_loadu_si256(part.as_ptr().add(g * 8) as *const __m256i);
             x = _mm256_and_si256(x, r);
         }
-        // Level bits and the shift are computed for both frame kinds: a branch on the kind
-        // would be as unpredictable as the kinds of successive mini-blocks.
-        let low = _mm256_slli_epi32::<31>(x);
-        levels |= (_mm256_movemask_ps(_mm256_castsi256_ps(low)) as u8 as u64) << (g * 8);
-        x = _mm256_srl_epi32(x, level_shift);
+        let upper = _mm256_sub_epi32(zero, _mm256_and_si256(x, level));
+        x = _mm256_add_epi32(_mm256_srl_epi32(x, shift), _mm256_and_si256(upper, split));
         let d = _mm256_loadu_si256(day.as_ptr().add(g * 8) as *const __m256i);
         total = _mm256_add_epi32(total, x);
         marked = _mm256_add_epi32(marked, _mm256_and_si256(x, d));
     }
     acc.total = total;
     acc.marked = marked;
-    levels
 }
 
 /// Adds the 32-bit lanes of `narrow` to the 64-bit lanes of `wide` and clears `narrow`.
@@ -97,6 +101,38 @@ unsafe fn lanes_sum(wide: __m256i) -> i128 {
     l.iter().map(|&x| x as i128).sum()
 }
 
+/// The scalar sums of the frame references: `i64` when the column's references are small
+/// enough that no sum over it can overflow (always, for metered data), else `i128`.
+trait RefSum: Copy {
+    const ZERO: Self;
+    fn add_times(self, r: i64, n: u32) -> Self;
+    fn get(self) -> i128;
+}
+
+impl RefSum for i64 {
+    const ZERO: i64 = 0;
+    #[inline(always)]
+    fn add_times(self, r: i64, n: u32) -> i64 {
+        self.wrapping_add(r.wrapping_mul(n as i64))
+    }
+    #[inline(always)]
+    fn get(self) -> i128 {
+        self as i128
+    }
+}
+
+impl RefSum for i128 {
+    const ZERO: i128 = 0;
+    #[inline(always)]
+    fn add_times(self, r: i64, n: u32) -> i128 {
+        self + r as i128 * n as i128
+    }
+    #[inline(always)]
+    fn get(self) -> i128 {
+        self
+    }
+}
+
 impl IntColumn<'_> {
     /// The body of [`IntColumn::class_sums`] on AVX2.
     ///
@@ -109,10 +145,29 @@ impl IntColumn<'_> {
         to: usize,
         mask: &ClassMask,
     ) -> (i128, i128, u64) {
-        let (mut day, mut total, mut count) = (0i128, 0i128, 0u64);
+        // |reference| < 2^51 over at most 2^12 values keeps every sum below 2^63.
+        let narrow =
+            self.count <= 1 << 12 && self.base.unsigned_abs() < 1 << 50 && self.ref_width < 50;
+        if narrow {
+            self.class_sums_with::<i64>(runs, to, mask)
+        } else {
+            self.class_sums_with::<i128>(runs, to, mask)
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn class_sums_with<S: RefSum>(
+        &self,
+        runs: &[PhaseRun],
+        to: usize,
+        mask: &ClassMask,
+    ) -> (i128, i128, u64) {
+        let (mut day, mut total, mut count) = (S::ZERO, S::ZERO, 0u64);
+        // Mini-blocks the vector path cannot take, summed exactly.
+        let mut odd = (0i128, 0i128, 0u64);
         let from = runs[0].start;
         if from >= to {
-            return (day, total, count);
+            return odd;
         }
         let mut acc = Lanes {
             total: _mm256_setzero_si256(),
@@ -128,12 +183,10 @@ impl IntColumn<'_> {
             let (m, at) = minis.next().expect("mini-block within the column");
             let mm = walk.next(k * MINI_LEN);
             let bytes = &self.payload[at..at + bitpack::packed_len(m.packed_width)];
-            if m.packed_width > MAX_SIMD_WIDTH {
+            if m.packed_width > MAX_SIMD_WIDTH || m.split as u64 >= MAX_VECTOR_SPLIT {
                 let mut vals = [0i64; MINI_LEN];
                 decode_scalar(pad.load(bytes), &m, &mut vals);
-                let mut sums = (day, total, count);
-                mm.add_values(&vals, &mut sums);
-                (day, total, count) = sums;
+                mm.add_values(&vals, &mut odd);
                 continue;
             }
             let pw = m.packed_width as usize;
@@ -142,31 +195,23 @@ impl IntColumn<'_> {
             } else {
                 pad.load(bytes).bytes().as_ptr()
             };
-            let part = mm.range != u64::MAX;
-            if part {
+            _mm_prefetch::<_MM_HINT_T0>(src.wrapping_add(PREFETCH_AHEAD) as *const i8);
+            let pat = Pattern::new(pw);
+            let (level, split) = (m.two_level as i32, m.split as i32);
+            // SAFETY: AVX2 is enabled here; `src` has `group_reach(pw)` readable bytes
+            // (checked above, or the padded copy of 64 * 8 + 16 bytes); pw <= 25.
+            if mm.range == u64::MAX {
+                mini::<false>(src, &pat, pw, level, split, &in_range, mm.lanes, &mut acc);
+            } else {
                 for (i, r) in in_range.iter_mut().enumerate() {
                     *r = 0u32.wrapping_sub((mm.range >> i & 1) as u32);
                 }
+                mini::<true>(src, &pat, pw, level, split, &in_range, mm.lanes, &mut acc);
             }
-            // SAFETY: AVX2 is enabled here; `src` has `group_reach(pw)` readable bytes
-            // (checked above, or the padded copy of 64 * 8 + 16 bytes); pw <= 25.
-            // Blocks are a few KiB, too short for the hardware prefetcher to get ahead.
-            _mm_prefetch::<_MM_HINT_T0>(src.wrapping_add(PREFETCH_AHEAD) as *const i8);
-            let pat = Pattern::new(pw);
-            let levels = if part {
-                mini::<true>(src, &pat, pw, m.two_level, &in_range, mm.lanes, &mut acc)
-            } else {
-                mini::<false>(src, &pat, pw, m.two_level, &in_range, mm.lanes, &mut acc)
-            };
-            let (n_all, n_day) = (mm.range.count_ones(), mm.marked.count_ones());
-            let r = m.reference as i128;
-            total += r * n_all as i128;
-            day += r * n_day as i128;
+            let n_day = mm.marked.count_ones();
+            total = total.add_times(m.reference, mm.range.count_ones());
+            day = day.add_times(m.reference, n_day);
             count += n_day as u64;
-            // Plain frames have a zero split: no branch on the frame kind.
-            let split = m.split as u64 as i128;
-            total += split * (levels & mm.range).count_ones() as i128;
-            day += split * (levels & mm.marked).count_ones() as i128;
             since_flush += 1;
             if since_flush == FLUSH_EVERY {
                 widen(&mut acc.total, &mut wide_total);
@@ -176,8 +221,10 @@ impl IntColumn<'_> {
         }
         widen(&mut acc.total, &mut wide_total);
         widen(&mut acc.marked, &mut wide_marked);
-        total += lanes_sum(wide_total);
-        day += lanes_sum(wide_marked);
-        (day, total, count)
+        (
+            day.get() + lanes_sum(wide_marked) + odd.0,
+            total.get() + lanes_sum(wide_total) + odd.1,
+            count + odd.2,
+        )
     }
 }

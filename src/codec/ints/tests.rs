@@ -303,3 +303,50 @@ proptest! {
         check_class_runs(&v, &runs, to, &marks[..period]);
     }
 }
+
+#[test]
+fn class_sums_take_the_exact_paths_for_large_values() {
+    let marked: Vec<bool> = (0..96).map(|p| (32..80).contains(&p)).collect();
+    let runs = [
+        PhaseRun { start: 3, phase: 7 },
+        PhaseRun {
+            start: 300,
+            phase: 0,
+        },
+    ];
+    // Two levels 2^30 apart: splits above the vector limit.
+    let v: Vec<i64> = (0..1000)
+        .map(|i| (i * 7919 % 1000) as i64 + if i / 40 % 2 == 0 { 0 } else { 1 << 30 })
+        .collect();
+    check_class_runs(&v, &runs, 1000, &marked);
+    // References near the ends of i64: the wide reference sums.
+    let v: Vec<i64> = (0..1000)
+        .map(|i| {
+            if i % 3 == 0 {
+                i64::MAX - i as i64
+            } else {
+                i64::MIN + i as i64
+            }
+        })
+        .collect();
+    check_class_runs(&v, &runs, 1000, &marked);
+    let v: Vec<i64> = (0..1000)
+        .map(|i| (1i64 << 55) + noise(i as u64, 1000))
+        .collect();
+    check_class_runs(&v, &runs, 1000, &marked);
+    // Reference sums beyond i64.
+    let v: Vec<i64> = (0..1000)
+        .map(|i| (1i64 << 62) + noise(i as u64, 1000))
+        .collect();
+    check_class_runs(&v, &runs, 1000, &marked);
+}
+
+/// Pseudo-random values below `n` without linear structure (so that values, not deltas,
+/// are the smaller encoding).
+fn noise(i: u64, n: u64) -> i64 {
+    let mut x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    x ^= x >> 29;
+    x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x ^= x >> 32;
+    (x % n) as i64
+}
