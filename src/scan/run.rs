@@ -391,24 +391,25 @@ fn i128_to_f64(s: i128) -> f64 {
     }
 }
 
-/// Whether no two sources of `meter` overlap in time inside `range` (so blocks can be
-/// summed independently). `spans` is scratch space.
+/// Collects the sources of `meter` inside `range` into `spans` (as `source_spans` gives
+/// them, ordered by start) and tells whether no two overlap in time (so blocks can be
+/// summed independently).
 fn sources_disjoint(
     st: &State,
     meter: u32,
     range: &Range<i64>,
-    spans: &mut Vec<(i64, i64)>,
+    spans: &mut Vec<(usize, usize, i64, i64)>,
 ) -> bool {
     spans.clear();
     let mut sorted = true;
     for_each_source_span(st, meter, range, |s| {
-        sorted &= spans.last().is_none_or(|&(_, last)| last < s.2);
-        spans.push((s.2, s.3));
+        sorted &= spans.last().is_none_or(|l| l.3 < s.2);
+        spans.push(s);
     });
     if !sorted {
-        spans.sort_unstable();
+        spans.sort_unstable_by_key(|s| (s.2, s.3));
     }
-    spans.windows(2).all(|w| w[0].1 < w[1].0)
+    spans.windows(2).all(|w| w[0].3 < w[1].2)
 }
 
 /// The day/night pattern of a fixed-offset zone over one day of grid slots: slot `g` of
@@ -461,7 +462,7 @@ struct Scratch {
     bounds: Vec<usize>,
     sums: Vec<i128>,
     phase_runs: Vec<PhaseRun>,
-    spans: Vec<(i64, i64)>,
+    spans: Vec<(usize, usize, i64, i64)>,
 }
 
 /// Fast path: regular interval-energy or power meter whose sources do not overlap. Each
@@ -479,12 +480,16 @@ fn scan_blocks(
     sc: &mut Scratch,
 ) -> Result<()> {
     let range = p.cuts[0]..p.cuts[p.len()];
-    for seg in &st.segments {
-        for b in seg.meter_blocks(meter) {
+    let sources = std::mem::take(&mut sc.spans);
+    let in_segment = |s: &&(usize, usize, i64, i64)| s.0 != usize::MAX;
+    for (i, &(k, b, _, _)) in sources.iter().enumerate().filter(|(_, s)| in_segment(s)) {
+        let seg = &st.segments[k];
+        // The next block is in another file: fetch its head while this one is summed.
+        if let Some(&(k2, b2, _, _)) = sources[i + 1..].iter().find(in_segment) {
+            st.segments[k2].prefetch_block(b2);
+        }
+        {
             let e = seg.blocks()[b];
-            if e.t_last < range.start || e.t_first >= range.end {
-                continue;
-            }
             let j0 = p
                 .cuts
                 .partition_point(|&c| c <= e.t_first)
@@ -565,6 +570,7 @@ fn scan_blocks(
             }
         }
     }
+    sc.spans = sources;
     for mem in st.frozen.iter().map(|f| &**f).chain([&st.active]) {
         if let Some(s) = mem.get(meter) {
             let r = s.range(&range);
