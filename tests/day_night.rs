@@ -263,6 +263,47 @@ fn london_dst_days_have_23_and_25_hours() {
     assert_eq!(d.night_hours, 13.0);
 }
 
+/// A window edge inside the hour skipped in spring starts the day at the jump (the first
+/// local time after the edge); one inside the hour repeated in autumn is crossed twice.
+/// Both the per-day path and the totals (periodic kernel) class each reading by the local
+/// time of its start.
+#[test]
+fn window_edge_inside_a_dst_change() {
+    let (_d, s) = store();
+    let w = DayWindow::new(75, 825).unwrap(); // 01:15-13:45
+    for (name, day0, day, night) in [
+        // 2024-03-31: 00:00-00:45 GMT night (4), 02:00-13:30 BST day (47), 13:45-23:45 night (41).
+        ("S", 1_711_843_200i64, 47.0, 45.0),
+        // 2024-10-27: 00:00-01:00 BST night (5), 01:15-01:45 BST day (3), 01:00 GMT night (1),
+        // 01:15-01:45 GMT day (3), 02:00-13:30 day (47), 13:45-23:45 night (41).
+        ("F", 1_729_983_600, 53.0, 47.0),
+    ] {
+        let slots = if name == "S" { 92 } else { 100 };
+        let r: Vec<(i64, f64)> = (0..slots).map(|k| (day0 + k * Q, 1.0)).collect();
+        put(&s, name, &r);
+        s.flush().unwrap();
+        for daily in [false, true] {
+            let scan = DayNightScan {
+                window: w,
+                zone: Zone::iana("Europe/London").unwrap(),
+                daily,
+                ..DayNightScan::default()
+            };
+            let ids = [name.to_string()];
+            let out = s
+                .day_night(&MeterFilter::Ids(&ids), day0..day0 + slots * Q, &scan)
+                .unwrap();
+            let t = out[0].total;
+            assert_eq!((t.day_kwh, t.night_kwh), (day, night), "{name} daily {daily}");
+            assert_eq!(t.day_hours, day / 4.0, "{name} daily {daily}");
+            assert_eq!(t.day_expected_hours, day / 4.0, "{name} daily {daily}");
+            if daily {
+                assert_eq!(out[0].daily.len(), 1, "{name}: one local day");
+            }
+        }
+    }
+}
+
 #[test]
 fn window_crossing_midnight_swaps_the_classes() {
     let (_d, s) = store();

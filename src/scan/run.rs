@@ -342,33 +342,38 @@ fn scan_merged(st: &State, meter: u32, meta: &MeterMeta, p: &Pieces, acc: &mut A
     Ok(())
 }
 
-/// Calls `f(first value index, first slot)` for each gap-free run of a regular block with
-/// `slots` slots, in order.
-fn present_runs(missing: &Missing<'_>, slots: u32, mut f: impl FnMut(usize, u32)) {
+/// Calls `f(first value index, first slot, length)` for each gap-free run of a regular
+/// block with `slots` slots, in order.
+fn present_runs(missing: &Missing<'_>, slots: u32, mut f: impl FnMut(usize, u32, usize)) {
     match missing {
-        Missing::None => f(0, 0),
+        Missing::None => f(0, 0, slots as usize),
         Missing::Runs(runs) => {
             let (mut v, mut k) = (0usize, 0u32);
             for &(first, len) in runs {
                 if first > k {
-                    f(v, k);
+                    f(v, k, (first - k) as usize);
                     v += (first - k) as usize;
                 }
                 k = first + len;
             }
             if k < slots {
-                f(v, k);
+                f(v, k, (slots - k) as usize);
             }
         }
         Missing::Bitmap(bm) => {
-            let (mut v, mut prev) = (0usize, false);
-            for k in 0..slots {
-                let here = bm[k as usize / 8] >> (k % 8) & 1 == 1;
-                if here && !prev {
-                    f(v, k);
+            let present = |k: u32| bm[k as usize / 8] >> (k % 8) & 1 == 1;
+            let (mut v, mut k) = (0usize, 0u32);
+            while k < slots {
+                if !present(k) {
+                    k += 1;
+                    continue;
                 }
-                v += here as usize;
-                prev = here;
+                let first = k;
+                while k < slots && present(k) {
+                    k += 1;
+                }
+                f(v, first, (k - first) as usize);
+                v += (k - first) as usize;
             }
         }
     }
@@ -412,22 +417,36 @@ fn sources_disjoint(
     spans.windows(2).all(|w| w[0].3 < w[1].2)
 }
 
-/// The day/night pattern of a fixed-offset zone over one day of grid slots: slot `g` of
-/// Unix time (`t = g * step`) has phase `(g + phase_off) % period`, marked when it is day.
+/// The day/night pattern over one day of grid slots, with the stretches of constant UTC
+/// offset of the scanned range: slot `g` of Unix time (`t = g * step`) in a stretch whose
+/// offset is `shift` slots has phase `(g + shift) % period`, marked when it is day. A fixed
+/// offset has one stretch; a zone with daylight saving one per change of offset, so a
+/// reading is classed by the local time of its start either way.
 struct Periodic {
     period: usize,
-    phase_off: i64,
+    /// `(first grid slot, shift)` of each stretch, in order; the first from the start.
+    shifts: Vec<(i64, i64)>,
     mask: ClassMask,
 }
 
 impl Periodic {
-    /// The pattern for meters of interval `step` s, when the zone has a fixed offset on
-    /// the grid and the step divides a day.
-    fn new(step: u32, window: DayWindow, offset: Option<i32>) -> Option<Periodic> {
-        let (step, off) = (step as i64, offset? as i64);
-        if 86_400 % step != 0 || off.rem_euclid(step) != 0 {
+    /// The pattern for meters of interval `step` s over `range`; `None` unless the step
+    /// divides a day and every offset in force is a whole number of steps.
+    fn new(step: u32, window: DayWindow, zone: &Zone, range: &Range<i64>) -> Option<Periodic> {
+        let step = step as i64;
+        if 86_400 % step != 0 {
             return None;
         }
+        // Each change of offset starts a stretch at the first grid slot at or after it.
+        let shifts = zone
+            .stretches(range.start, range.end)
+            .into_iter()
+            .map(|(t, off)| {
+                let off = off as i64;
+                let slot = t.div_euclid(step) + (t.rem_euclid(step) != 0) as i64;
+                (off.rem_euclid(step) == 0).then_some((slot, off / step))
+            })
+            .collect::<Option<Vec<_>>>()?;
         let period = (86_400 / step) as usize;
         let (a, b) = (window.start_min() as i64 * 60, window.end_min() as i64 * 60);
         let is_day: Vec<bool> = (0..period)
@@ -442,9 +461,29 @@ impl Periodic {
             .collect();
         Some(Periodic {
             period,
-            phase_off: off / step,
+            shifts,
             mask: ClassMask::new(&is_day),
         })
+    }
+
+    /// Appends the phase runs of `len` values at grid slots `g..g + len` (no gaps), the
+    /// first being value `v0` of its column: one run, cut where the offset changes.
+    fn push_runs(&self, v0: usize, g: i64, len: usize, out: &mut Vec<PhaseRun>) {
+        let phase = |slot: i64, shift: i64| (slot + shift).rem_euclid(self.period as i64) as usize;
+        let i = self.shifts.partition_point(|s| s.0 <= g).saturating_sub(1);
+        out.push(PhaseRun {
+            start: v0,
+            phase: phase(g, self.shifts[i].1),
+        });
+        for &(at, shift) in self.shifts[i + 1..]
+            .iter()
+            .take_while(|s| s.0 < g + len as i64)
+        {
+            out.push(PhaseRun {
+                start: v0 + (at - g) as usize,
+                phase: phase(at, shift),
+            });
+        }
     }
 }
 
@@ -524,13 +563,10 @@ fn scan_blocks(
                 let div = v.kind.divisor().unwrap_or(1.0);
                 let inside = e.t_first >= range.start && e.t_last < range.end;
                 if let (Some(per), true, false) = (periodic, inside, v.ints.is_delta()) {
-                    let g0 = start.div_euclid(step) + per.phase_off;
+                    let g0 = start.div_euclid(step);
                     phase_runs.clear();
-                    present_runs(missing, *slots, |v0, k0| {
-                        phase_runs.push(PhaseRun {
-                            start: v0,
-                            phase: (g0 + k0 as i64).rem_euclid(per.period as i64) as usize,
-                        })
+                    present_runs(missing, *slots, |v0, k0, len| {
+                        per.push_runs(v0, g0 + k0 as i64, len, phase_runs)
                     });
                     let n = v.ints.len();
                     let (d, t, c) = v.ints.class_sums(phase_runs, n, &per.mask);
@@ -679,12 +715,12 @@ impl Store {
                         .iter()
                         .map(|&c| c.div_euclid(s) + (c.rem_euclid(s) != 0) as i64)
                         .collect();
-                    let offset = if scan.daily {
+                    let periodic = if scan.daily {
                         None
                     } else {
-                        scan.zone.fixed_offset()
+                        Periodic::new(step, scan.window, &scan.zone, &range)
                     };
-                    (grid, Periodic::new(step, scan.window, offset))
+                    (grid, periodic)
                 });
             }
         }

@@ -74,6 +74,29 @@ impl Zone {
         }
     }
 
+    /// The stretches of constant offset that cover `[from, to)`: `(first instant, offset
+    /// in seconds)`, the first at `from`, in order.
+    pub(crate) fn stretches(&self, from: i64, to: i64) -> Vec<(i64, i32)> {
+        let mut out = vec![(from, self.offset_at(from))];
+        if self.fixed.is_some() {
+            return out;
+        }
+        let Ok(start) = jiff::Timestamp::from_second(from) else {
+            return out;
+        };
+        for tr in self.tz.following(start) {
+            let t = tr.timestamp().as_second();
+            if t >= to {
+                break;
+            }
+            let off = tr.offset().seconds();
+            if t > from && out.last().is_some_and(|l| l.1 != off) {
+                out.push((t, off));
+            }
+        }
+        out
+    }
+
     /// Local calendar date of `ts`.
     pub fn date_of(&self, ts: i64) -> Result<LocalDate> {
         Ok(LocalDate::from(self.civil_date(ts)?))
@@ -83,30 +106,6 @@ impl Zone {
         let t = jiff::Timestamp::from_second(ts)
             .map_err(|e| Error::InvalidArgument(format!("timestamp {ts} out of range: {e}")))?;
         Ok(t.to_zoned(self.tz.clone()).date())
-    }
-
-    /// UTC instant of local `date` at `minute` minutes after midnight (may be 1440 or more
-    /// for the next day). A local time skipped by a DST change maps to the instant after
-    /// the gap; a repeated one to its first occurrence.
-    fn instant(&self, date: Date, minute: u32) -> Result<i64> {
-        let day = date
-            .checked_add(jiff::Span::new().days((minute / 1440) as i64))
-            .map_err(|e| Error::InvalidArgument(format!("date out of range: {e}")))?;
-        let m = minute % 1440;
-        let dt = day.at((m / 60) as i8, (m % 60) as i8, 0, 0);
-        let z = dt
-            .to_zoned(self.tz.clone())
-            .map_err(|e| Error::InvalidArgument(format!("local time out of range: {e}")))?;
-        Ok(z.timestamp().as_second())
-    }
-
-    /// UTC instant of the local midnight that starts `date` (the first instant of the day
-    /// when midnight itself is skipped).
-    fn day_start(&self, date: Date) -> Result<i64> {
-        let z = date
-            .to_zoned(self.tz.clone())
-            .map_err(|e| Error::InvalidArgument(format!("date out of range: {e}")))?;
-        Ok(z.timestamp().as_second())
     }
 }
 
@@ -225,69 +224,46 @@ impl Pieces {
         self.is_day.len()
     }
 
-    /// Cuts `[from, to)` by local midnights and day-window edges in `zone`.
+    /// Cuts `[from, to)` wherever the local date or the class (inside the day window or
+    /// not) of the local time changes: at local midnights and window edges within each
+    /// stretch of constant UTC offset, and where the offset changes. So a reading belongs
+    /// to the piece of its start and the piece's class is that of its local time, also on
+    /// days with daylight-saving changes (a window edge inside a skipped hour starts the
+    /// day at the jump; one inside a repeated hour is crossed twice).
     pub(crate) fn new(from: i64, to: i64, window: DayWindow, zone: &Zone) -> Result<Pieces> {
-        if from >= to {
-            return Ok(Pieces {
-                cuts: vec![from],
-                is_day: vec![],
-                day_idx: vec![],
-                dates: vec![],
-            });
-        }
-        let d0 = zone
-            .civil_date(from)?
-            .yesterday()
-            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
-        let d1 = zone
-            .civil_date(to - 1)?
-            .tomorrow()
-            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
-        // (instant, kind): 0 = midnight, 1 = day starts, 2 = day ends.
-        let mut events: Vec<(i64, u8)> = Vec::new();
-        let mut d = d0;
-        while d <= d1 {
-            events.push((zone.day_start(d)?, 0));
-            events.push((zone.instant(d, window.start_min)?, 1));
-            let end = if window.start_min < window.end_min {
-                window.end_min
-            } else {
-                window.end_min + 1440
-            };
-            events.push((zone.instant(d, end)?, 2));
-            d = d
-                .tomorrow()
-                .map_err(|e| Error::InvalidArgument(e.to_string()))?;
-        }
-        events.sort_unstable();
         let mut cuts = vec![from];
-        for &(t, _) in &events {
-            if t > from && t < to && *cuts.last().unwrap_or(&from) < t {
-                cuts.push(t);
+        if from < to {
+            let stretches = zone.stretches(from, to);
+            let edges = [0, window.start_min as i64 * 60, window.end_min as i64 * 60];
+            for (i, &(s, off)) in stretches.iter().enumerate() {
+                let e = stretches.get(i + 1).map_or(to, |n| n.0);
+                if s > from {
+                    cuts.push(s);
+                }
+                let off = off as i64;
+                let (d0, d1) = (
+                    (s + off).div_euclid(86_400),
+                    (e - 1 + off).div_euclid(86_400),
+                );
+                for d in d0..=d1 {
+                    for edge in edges {
+                        let t = d * 86_400 + edge - off;
+                        if t > s && t < e {
+                            cuts.push(t);
+                        }
+                    }
+                }
             }
+            cuts.sort_unstable();
+            cuts.dedup();
         }
         cuts.push(to);
-        // Class of each piece: replay on/off events up to its start.
-        let mut is_day = Vec::with_capacity(cuts.len());
-        let mut ev = events.iter().peekable();
-        let mut day = false;
-        for &start in &cuts[..cuts.len() - 1] {
-            while let Some(&&(t, kind)) = ev.peek() {
-                if t > start {
-                    break;
-                }
-                match kind {
-                    1 => day = true,
-                    2 => day = false,
-                    _ => {}
-                }
-                ev.next();
-            }
-            is_day.push(day);
-        }
+        let n = cuts.len() - 1;
+        let (mut is_day, mut day_idx) = (Vec::with_capacity(n), Vec::with_capacity(n));
         let mut dates: Vec<LocalDate> = Vec::new();
-        let mut day_idx = Vec::with_capacity(is_day.len());
-        for &start in &cuts[..cuts.len() - 1] {
+        for &start in &cuts[..n] {
+            let local = start + zone.offset_at(start) as i64;
+            is_day.push(window.contains_minute((local.rem_euclid(86_400) / 60) as u32));
             let date = zone.date_of(start)?;
             if dates.last() != Some(&date) {
                 dates.push(date);
