@@ -137,8 +137,51 @@ proptest! {
             if let (Some(d), Some(n)) = (t.day_kw, t.night_kw) {
                 if d > 0.0 { prop_assert!(close(t.ratio.unwrap(), n / d)); }
             }
+            // Per local day: each day against the reference over that day's readings.
+            let daily = s.day_night(&MeterFilter::All, from..to, &DayNightScan { daily: true, ..scan.clone() }).unwrap();
+            let dt = daily[0].total;
+            prop_assert!(close(dt.day_kwh, t.day_kwh) && close(dt.night_kwh, t.night_kwh));
+            prop_assert_eq!((dt.day_hours, dt.night_hours), (t.day_hours, t.night_hours));
+            let by_date = naive_daily(&model, cf, ct, w, zone);
+            let got_dates: Vec<String> = daily[0].daily.iter().map(|d| d.date.to_string()).collect();
+            let want_dates: Vec<String> = by_date.keys().cloned().collect();
+            prop_assert_eq!(got_dates, want_dates);
+            for d in &daily[0].daily {
+                let want = by_date[&d.date.to_string()];
+                let g = d.stats;
+                prop_assert!(close(g.day_kwh, want.0) && close(g.night_kwh, want.1), "{} {:?} vs {:?}", d.date, g, want);
+                prop_assert_eq!((g.day_hours, g.night_hours), (want.2 as f64 * 0.25, want.3 as f64 * 0.25));
+            }
         }
     }
+}
+
+/// Reference per local date of the reading's start: (day kWh, night kWh, day readings,
+/// night readings).
+fn naive_daily(
+    readings: &BTreeMap<i64, f64>,
+    from: i64,
+    to: i64,
+    w: DayWindow,
+    zone: &str,
+) -> BTreeMap<String, (f64, f64, u64, u64)> {
+    let mut out: BTreeMap<String, (f64, f64, u64, u64)> = BTreeMap::new();
+    for (&t, &v) in readings.range(from..to) {
+        let one: BTreeMap<i64, f64> = [(t, v)].into();
+        let (d, n, nd, nn, _, _) = naive(&one, t, t + 1, w, zone);
+        let tz = jiff::tz::TimeZone::get(zone).unwrap_or_else(|_| {
+            let secs = meterstore::UtcOffset::parse(zone).unwrap().seconds();
+            jiff::tz::TimeZone::fixed(jiff::tz::Offset::from_seconds(secs).unwrap())
+        });
+        let date = jiff::Timestamp::from_second(t)
+            .unwrap()
+            .to_zoned(tz)
+            .date()
+            .to_string();
+        let e = out.entry(date).or_default();
+        *e = (e.0 + d, e.1 + n, e.2 + nd, e.3 + nn);
+    }
+    out
 }
 
 /// 14 days of a meter drawing `day_kw` from 08:00 to 20:00 (+08:00) and `night_kw`
@@ -294,7 +337,11 @@ fn window_edge_inside_a_dst_change() {
                 .day_night(&MeterFilter::Ids(&ids), day0..day0 + slots * Q, &scan)
                 .unwrap();
             let t = out[0].total;
-            assert_eq!((t.day_kwh, t.night_kwh), (day, night), "{name} daily {daily}");
+            assert_eq!(
+                (t.day_kwh, t.night_kwh),
+                (day, night),
+                "{name} daily {daily}"
+            );
             assert_eq!(t.day_hours, day / 4.0, "{name} daily {daily}");
             assert_eq!(t.day_expected_hours, day / 4.0, "{name} daily {daily}");
             if daily {

@@ -764,20 +764,42 @@ impl IntColumn<'_> {
     /// is one masked reduction against a window of the pattern (pieced together where a
     /// gap falls inside the mini-block).
     pub fn class_sums(&self, runs: &[PhaseRun], to: usize, mask: &ClassMask) -> (i128, i128, u64) {
+        let mut out = [(0, 0, 0)];
+        self.class_sums_cut(runs, to, mask, &[], &mut out);
+        out[0]
+    }
+
+    /// [`IntColumn::class_sums`] with the values cut into consecutive parts at `cuts`
+    /// (value indices, non-decreasing): `out[i]` (`out.len() == cuts.len() + 1`) gets the
+    /// sums of the values from cut `i - 1` (or the start) up to cut `i` (or `to`). The
+    /// day/night scan cuts at local midnights for per-day results.
+    pub fn class_sums_cut(
+        &self,
+        runs: &[PhaseRun],
+        to: usize,
+        mask: &ClassMask,
+        cuts: &[usize],
+        out: &mut [(i128, i128, u64)],
+    ) {
         assert!(
             !runs.is_empty()
-                && runs.windows(2).all(|w| w[0].start < w[1].start && w[1].start < to)
+                && runs
+                    .windows(2)
+                    .all(|w| w[0].start < w[1].start && w[1].start < to)
                 && runs.iter().all(|r| r.phase < mask.period)
                 && to <= self.count
-                && !self.deltas,
-            "class_sums: runs must be non-empty, increasing, within the column, phases below the period"
+                && !self.deltas
+                && cuts.windows(2).all(|w| w[0] <= w[1])
+                && out.len() == cuts.len() + 1,
+            "class_sums: runs must be non-empty, increasing, within the column, phases below \
+             the period; cuts non-decreasing with one output more"
         );
         #[cfg(target_arch = "x86_64")]
         if simd::avx2_available() && std::arch::is_x86_feature_detected!("popcnt") {
             // SAFETY: AVX2 and POPCNT were detected on this CPU.
-            return unsafe { self.class_sums_avx2(runs, to, mask) };
+            return unsafe { self.class_sums_avx2(runs, to, mask, cuts, out) };
         }
-        self.class_sums_portable(runs, to, mask)
+        self.class_sums_portable(runs, to, mask, cuts, out)
     }
 
     /// [`IntColumn::class_sums`] over one run: values `from..to`, the first at `phase0`.
@@ -807,17 +829,19 @@ impl IntColumn<'_> {
         runs: &[PhaseRun],
         to: usize,
         mask: &ClassMask,
-    ) -> (i128, i128, u64) {
-        let mut sums = (0i128, 0i128, 0u64);
+        cuts: &[usize],
+        out: &mut [(i128, i128, u64)],
+    ) {
         let from = runs[0].start;
         if from >= to {
-            return sums;
+            return;
         }
         let mut pad = Padded::default();
         let mut vals = [0i64; MINI_LEN];
         let mut offs = [0u32; MINI_LEN];
         let mut walk = MaskWalk::new(mask, runs, to);
         let mut minis = self.minis_from(from / MINI_LEN);
+        let mut part = 0;
         for k in from / MINI_LEN..to.div_ceil(MINI_LEN) {
             let (m, at) = minis.next().expect("mini-block within the column");
             pad.load(&self.payload[at..at + bitpack::packed_len(m.packed_width)]);
@@ -827,9 +851,21 @@ impl IntColumn<'_> {
             } else {
                 decode_scalar(&pad, &m, &mut vals);
             }
-            walk.next(k * MINI_LEN).add_values(&vals, &mut sums);
+            let mm = walk.next(k * MINI_LEN);
+            for (i, &v) in vals.iter().enumerate() {
+                while part < cuts.len() && cuts[part] <= k * MINI_LEN + i {
+                    part += 1;
+                }
+                if mm.range >> i & 1 == 1 {
+                    let o = &mut out[part];
+                    o.1 += v as i128;
+                    if mm.marked >> i & 1 == 1 {
+                        o.0 += v as i128;
+                        o.2 += 1;
+                    }
+                }
+            }
         }
-        sums
     }
 
     /// Whether the column stores deltas (its values need a prefix sum).

@@ -212,13 +212,20 @@ struct Acc {
     readings: u64,
     /// Day energy, night energy, day covered seconds, night covered seconds.
     class: [f64; 4],
+    /// The same per local day (index into `Pieces::dates`), from the periodic kernel
+    /// with per-day results; included in `class`.
+    daily_class: Vec<[f64; 4]>,
     /// Whether any piece got data (else `energy` and `covered_s` are all zero).
     pieces_used: bool,
 }
 
 impl Acc {
     /// Clears the accumulator for a scan over `n` pieces, keeping its allocations.
-    fn reset(&mut self, n: usize) {
+    fn reset(&mut self, n: usize, days: usize) {
+        if self.daily_class.len() != days || self.daily_class.iter().any(|c| *c != [0.0; 4]) {
+            self.daily_class.clear();
+            self.daily_class.resize(days, [0.0; 4]);
+        }
         // Clearing a year of pieces for every meter costs as much as a meter's periodic
         // kernel; skip it when the previous meter left them untouched.
         if self.pieces_used || self.energy.len() != n {
@@ -248,6 +255,19 @@ impl Acc {
         d.day_hours += self.class[2] / 3600.0;
         d.night_hours += self.class[3] / 3600.0;
         d.finish(threshold)
+    }
+
+    /// Adds class sums `[day energy, night energy, day s, night s]` for local day `day`
+    /// (when per-day results are kept) and to the totals.
+    fn add_class(&mut self, day: Option<usize>, c: [f64; 4]) {
+        if let Some(d) = day {
+            for (a, b) in self.daily_class[d].iter_mut().zip(c) {
+                *a += b;
+            }
+        }
+        for (a, b) in self.class.iter_mut().zip(c) {
+            *a += b;
+        }
     }
 
     fn fold(&self, p: &Pieces, pieces: impl Iterator<Item = usize>, threshold: f64) -> DayNight {
@@ -379,6 +399,24 @@ fn present_runs(missing: &Missing<'_>, slots: u32, mut f: impl FnMut(usize, u32,
     }
 }
 
+/// Index of the first value at or after grid slot `slot`, given the gap-free runs
+/// `(first value, first slot, length)` of a block of `n` values.
+fn first_value_at(present: &[(usize, i64, usize)], slot: i64, n: usize) -> usize {
+    for &(v0, g, len) in present {
+        if slot < g + len as i64 {
+            return v0 + (slot - g).max(0) as usize;
+        }
+    }
+    n
+}
+
+/// Number of values in part `i` of `0..n` cut at `cuts`.
+fn t_count(cuts: &[usize], i: usize, n: usize) -> u64 {
+    let lo = if i == 0 { 0 } else { cuts[i - 1] };
+    let hi = cuts.get(i).copied().unwrap_or(n);
+    (hi - lo) as u64
+}
+
 /// i128 to f64 is a slow library call; sums of metered data fit i64, so convert through
 /// it and keep the wide path out of line.
 #[inline]
@@ -427,12 +465,22 @@ struct Periodic {
     /// `(first grid slot, shift)` of each stretch, in order; the first from the start.
     shifts: Vec<(i64, i64)>,
     mask: ClassMask,
+    /// With per-day results: the first grid slot of each local date after the first of
+    /// the pieces (a reading at slot `g` is on date `#(day_slots <= g)`).
+    day_slots: Option<Vec<i64>>,
 }
 
 impl Periodic {
     /// The pattern for meters of interval `step` s over `range`; `None` unless the step
     /// divides a day and every offset in force is a whole number of steps.
-    fn new(step: u32, window: DayWindow, zone: &Zone, range: &Range<i64>) -> Option<Periodic> {
+    fn new(
+        step: u32,
+        window: DayWindow,
+        zone: &Zone,
+        pieces: &Pieces,
+        daily: bool,
+    ) -> Option<Periodic> {
+        let range = pieces.cuts[0]..pieces.cuts[pieces.len()];
         let step = step as i64;
         if 86_400 % step != 0 {
             return None;
@@ -459,10 +507,18 @@ impl Periodic {
                 }
             })
             .collect();
+        let up = |t: i64| t.div_euclid(step) + (t.rem_euclid(step) != 0) as i64;
+        let day_slots = daily.then(|| {
+            (1..pieces.len())
+                .filter(|&j| pieces.day_idx[j] != pieces.day_idx[j - 1])
+                .map(|j| up(pieces.cuts[j]))
+                .collect()
+        });
         Some(Periodic {
             period,
             shifts,
             mask: ClassMask::new(&is_day),
+            day_slots,
         })
     }
 
@@ -502,6 +558,9 @@ struct Scratch {
     sums: Vec<i128>,
     phase_runs: Vec<PhaseRun>,
     spans: Vec<(usize, usize, i64, i64)>,
+    present: Vec<(usize, i64, usize)>,
+    cut_values: Vec<usize>,
+    class_out: Vec<(i128, i128, u64)>,
 }
 
 /// Fast path: regular interval-energy or power meter whose sources do not overlap. Each
@@ -542,6 +601,9 @@ fn scan_blocks(
                 bounds,
                 sums,
                 phase_runs,
+                present,
+                cut_values,
+                class_out,
                 ..
             } = &mut *sc;
             let done = seg.with_block(b, zstd, |v| -> bool {
@@ -565,16 +627,49 @@ fn scan_blocks(
                 if let (Some(per), true, false) = (periodic, inside, v.ints.is_delta()) {
                     let g0 = start.div_euclid(step);
                     phase_runs.clear();
+                    present.clear();
                     present_runs(missing, *slots, |v0, k0, len| {
-                        per.push_runs(v0, g0 + k0 as i64, len, phase_runs)
+                        per.push_runs(v0, g0 + k0 as i64, len, phase_runs);
+                        present.push((v0, g0 + k0 as i64, len));
                     });
                     let n = v.ints.len();
-                    let (d, t, c) = v.ints.class_sums(phase_runs, n, &per.mask);
-                    let (d, t) = (i128_to_f64(d), i128_to_f64(t));
-                    acc.class[0] += d / div * mult;
-                    acc.class[1] += (t - d) / div * mult;
-                    acc.class[2] += (c as i64 * step) as f64;
-                    acc.class[3] += ((n as u64 - c) as i64 * step) as f64;
+                    // With per-day results, cut the values at local midnights.
+                    let first_day = per.day_slots.as_ref().map(|ds| {
+                        let i = ds.partition_point(|&d| d <= g0);
+                        cut_values.clear();
+                        cut_values.extend(
+                            ds[i..]
+                                .iter()
+                                .take_while(|&&d| d < g0 + *slots as i64)
+                                .map(|&d| first_value_at(present, d, n)),
+                        );
+                        i
+                    });
+                    class_out.clear();
+                    class_out.resize(
+                        cut_values.len() * first_day.is_some() as usize + 1,
+                        (0, 0, 0),
+                    );
+                    let cuts = if first_day.is_some() {
+                        &cut_values[..]
+                    } else {
+                        &[]
+                    };
+                    v.ints
+                        .class_sums_cut(phase_runs, n, &per.mask, cuts, class_out);
+                    for (i, &(d, t, c)) in class_out.iter().enumerate() {
+                        let all = t_count(cuts, i, n);
+                        let (d, t) = (i128_to_f64(d), i128_to_f64(t));
+                        acc.add_class(
+                            first_day.map(|f| f + i),
+                            [
+                                d / div * mult,
+                                (t - d) / div * mult,
+                                (c as i64 * step) as f64,
+                                ((all - c) as i64 * step) as f64,
+                            ],
+                        );
+                    }
                     acc.readings += n as u64;
                     return true;
                 }
@@ -625,12 +720,13 @@ fn scan_meter(
     grids: &Grids,
     acc: &mut Acc,
     sc: &mut Scratch,
+    daily: bool,
 ) -> Result<bool> {
     let meta = st.meters.meta(meter);
     if meta.kind == Quantity::Other || p.len() == 0 {
         return Ok(false);
     }
-    acc.reset(p.len());
+    acc.reset(p.len(), if daily { p.dates.len() } else { 0 });
     let range = p.cuts[0]..p.cuts[p.len()];
     match (meta.kind, meta.interval_s) {
         (Quantity::IntervalEnergy | Quantity::Power, Some(step))
@@ -715,12 +811,10 @@ impl Store {
                         .iter()
                         .map(|&c| c.div_euclid(s) + (c.rem_euclid(s) != 0) as i64)
                         .collect();
-                    let periodic = if scan.daily {
-                        None
-                    } else {
-                        Periodic::new(step, scan.window, &scan.zone, &range)
-                    };
-                    (grid, periodic)
+                    (
+                        grid,
+                        Periodic::new(step, scan.window, &scan.zone, &pieces, scan.daily),
+                    )
                 });
             }
         }
@@ -754,6 +848,7 @@ impl Store {
                         covered_s: Vec::new(),
                         readings: 0,
                         class: [0.0; 4],
+                        daily_class: Vec::new(),
                         pieces_used: true,
                     };
                     let mut mine = Vec::new();
@@ -765,7 +860,9 @@ impl Store {
                             break;
                         }
                         for &m in &selected[i..(i + 8).min(selected.len())] {
-                            match scan_meter(state, m, &pieces, &grids, &mut acc, &mut sc) {
+                            match scan_meter(
+                                state, m, &pieces, &grids, &mut acc, &mut sc, scan.daily,
+                            ) {
                                 Ok(true) => {
                                     let total = acc.fold_total(&pieces, expected, scan.threshold);
                                     let daily = if scan.daily {
@@ -852,10 +949,17 @@ fn daily(p: &Pieces, acc: &Acc, threshold: f64) -> Vec<DailyDayNight> {
         while j < p.len() && p.day_idx[j] == d {
             j += 1;
         }
-        if (start..j).any(|k| acc.covered_s[k] > 0.0 || acc.energy[k] != 0.0) {
+        let c = acc.daily_class.get(d as usize).copied().unwrap_or_default();
+        let from_class = c[2] + c[3] > 0.0 || c[0] != 0.0 || c[1] != 0.0;
+        if from_class || (start..j).any(|k| acc.covered_s[k] > 0.0 || acc.energy[k] != 0.0) {
+            let mut stats = acc.fold(p, start..j, f64::INFINITY);
+            stats.day_kwh += c[0];
+            stats.night_kwh += c[1];
+            stats.day_hours += c[2] / 3600.0;
+            stats.night_hours += c[3] / 3600.0;
             out.push(DailyDayNight {
                 date: p.dates[d as usize],
-                stats: acc.fold(p, start..j, threshold),
+                stats: stats.finish(threshold),
             });
         }
     }

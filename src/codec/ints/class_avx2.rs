@@ -18,7 +18,7 @@
 //! is read in place when the column has [`group_reach`] bytes from its start, else (the
 //! last one or two of a column) from a padded copy.
 
-use super::{decode_scalar, ClassMask, IntColumn, MaskWalk, PhaseRun, MINI_LEN};
+use super::{decode_scalar, ClassMask, IntColumn, MaskWalk, MiniMask, PhaseRun, MINI_LEN};
 use crate::codec::bitpack::{self, Padded};
 use crate::codec::simd::x86::{group_reach, Pattern};
 use crate::codec::simd::MAX_SIMD_WIDTH;
@@ -134,7 +134,7 @@ impl RefSum for i128 {
 }
 
 impl IntColumn<'_> {
-    /// The body of [`IntColumn::class_sums`] on AVX2.
+    /// The body of [`IntColumn::class_sums_cut`] on AVX2.
     ///
     /// # Safety
     /// The CPU must support AVX2 and POPCNT.
@@ -144,14 +144,16 @@ impl IntColumn<'_> {
         runs: &[PhaseRun],
         to: usize,
         mask: &ClassMask,
-    ) -> (i128, i128, u64) {
+        cuts: &[usize],
+        out: &mut [(i128, i128, u64)],
+    ) {
         // |reference| < 2^51 over at most 2^12 values keeps every sum below 2^63.
         let narrow =
             self.count <= 1 << 12 && self.base.unsigned_abs() < 1 << 50 && self.ref_width < 50;
         if narrow {
-            self.class_sums_with::<i64>(runs, to, mask)
+            self.class_sums_with::<i64>(runs, to, mask, cuts, out)
         } else {
-            self.class_sums_with::<i128>(runs, to, mask)
+            self.class_sums_with::<i128>(runs, to, mask, cuts, out)
         }
     }
 
@@ -161,70 +163,114 @@ impl IntColumn<'_> {
         runs: &[PhaseRun],
         to: usize,
         mask: &ClassMask,
-    ) -> (i128, i128, u64) {
-        let (mut day, mut total, mut count) = (S::ZERO, S::ZERO, 0u64);
-        // Mini-blocks the vector path cannot take, summed exactly.
-        let mut odd = (0i128, 0i128, 0u64);
+        cuts: &[usize],
+        out: &mut [(i128, i128, u64)],
+    ) {
         let from = runs[0].start;
         if from >= to {
-            return odd;
+            return;
         }
+        // The part being summed: its reference sums, lane accumulators and count.
+        let (mut day, mut total, mut count) = (S::ZERO, S::ZERO, 0u64);
         let mut acc = Lanes {
             total: _mm256_setzero_si256(),
             marked: _mm256_setzero_si256(),
         };
         let (mut wide_total, mut wide_marked) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+        let mut since_flush = 0;
+        // Cuts at or before `from` leave their parts empty.
+        let mut part = cuts.partition_point(|&c| c <= from);
         let mut pad = Padded::default();
         let mut in_range = [0u32; MINI_LEN];
-        let mut since_flush = 0;
         let mut walk = MaskWalk::new(mask, runs, to);
         let mut minis = self.minis_from(from / MINI_LEN);
         for k in from / MINI_LEN..to.div_ceil(MINI_LEN) {
             let (m, at) = minis.next().expect("mini-block within the column");
-            let mm = walk.next(k * MINI_LEN);
+            let lo = k * MINI_LEN;
+            let mm = walk.next(lo);
             let bytes = &self.payload[at..at + bitpack::packed_len(m.packed_width)];
-            if m.packed_width > MAX_SIMD_WIDTH || m.split as u64 >= MAX_VECTOR_SPLIT {
-                let mut vals = [0i64; MINI_LEN];
-                decode_scalar(pad.load(bytes), &m, &mut vals);
-                mm.add_values(&vals, &mut odd);
-                continue;
-            }
-            let pw = m.packed_width as usize;
-            let src = if self.payload.len() - at >= group_reach(pw) {
-                bytes.as_ptr()
-            } else {
-                pad.load(bytes).bytes().as_ptr()
-            };
-            _mm_prefetch::<_MM_HINT_T0>(src.wrapping_add(PREFETCH_AHEAD) as *const i8);
-            let pat = Pattern::new(pw);
-            let (level, split) = (m.two_level as i32, m.split as i32);
-            // SAFETY: AVX2 is enabled here; `src` has `group_reach(pw)` readable bytes
-            // (checked above, or the padded copy of 64 * 8 + 16 bytes); pw <= 25.
-            if mm.range == u64::MAX {
-                mini::<false>(src, &pat, pw, level, split, &in_range, mm.lanes, &mut acc);
-            } else {
-                for (i, r) in in_range.iter_mut().enumerate() {
-                    *r = 0u32.wrapping_sub((mm.range >> i & 1) as u32);
+            let (mut range, mut marked) = (mm.range, mm.marked);
+            // A mini-block holds the rest of the current part and possibly the start of
+            // the next ones: each part's lanes are summed, then the part is closed.
+            loop {
+                let cut = cuts.get(part).map_or(usize::MAX, |&c| c.max(lo));
+                let mine = if cut >= lo + MINI_LEN {
+                    u64::MAX
+                } else {
+                    (1u64 << (cut - lo)) - 1
+                };
+                let (r, d) = (range & mine, marked & mine);
+                if r != 0 {
+                    if m.packed_width > MAX_SIMD_WIDTH || m.split as u64 >= MAX_VECTOR_SPLIT {
+                        // Mini-blocks the vector path cannot take, summed exactly.
+                        let mut vals = [0i64; MINI_LEN];
+                        decode_scalar(pad.load(bytes), &m, &mut vals);
+                        let mask = MiniMask {
+                            lanes: mm.lanes,
+                            marked: d,
+                            range: r,
+                        };
+                        mask.add_values(&vals, &mut out[part]);
+                    } else {
+                        let pw = m.packed_width as usize;
+                        let src = if self.payload.len() - at >= group_reach(pw) {
+                            bytes.as_ptr()
+                        } else {
+                            pad.load(bytes).bytes().as_ptr()
+                        };
+                        _mm_prefetch::<_MM_HINT_T0>(src.wrapping_add(PREFETCH_AHEAD) as *const i8);
+                        let pat = Pattern::new(pw);
+                        let (level, split) = (m.two_level as i32, m.split as i32);
+                        // SAFETY: AVX2 is enabled here; `src` has `group_reach(pw)`
+                        // readable bytes (checked above, or the padded copy of 64 * 8 + 16
+                        // bytes); pw <= 25.
+                        if r == u64::MAX {
+                            mini::<false>(
+                                src, &pat, pw, level, split, &in_range, mm.lanes, &mut acc,
+                            );
+                        } else {
+                            for (i, lane) in in_range.iter_mut().enumerate() {
+                                *lane = 0u32.wrapping_sub((r >> i & 1) as u32);
+                            }
+                            mini::<true>(
+                                src, &pat, pw, level, split, &in_range, mm.lanes, &mut acc,
+                            );
+                        }
+                        let n_day = d.count_ones();
+                        total = total.add_times(m.reference, r.count_ones());
+                        day = day.add_times(m.reference, n_day);
+                        count += n_day as u64;
+                        since_flush += 1;
+                        if since_flush == FLUSH_EVERY {
+                            widen(&mut acc.total, &mut wide_total);
+                            widen(&mut acc.marked, &mut wide_marked);
+                            since_flush = 0;
+                        }
+                    }
                 }
-                mini::<true>(src, &pat, pw, level, split, &in_range, mm.lanes, &mut acc);
-            }
-            let n_day = mm.marked.count_ones();
-            total = total.add_times(m.reference, mm.range.count_ones());
-            day = day.add_times(m.reference, n_day);
-            count += n_day as u64;
-            since_flush += 1;
-            if since_flush == FLUSH_EVERY {
+                if mine == u64::MAX {
+                    break;
+                }
+                // The cut falls inside this mini-block: close the part.
                 widen(&mut acc.total, &mut wide_total);
                 widen(&mut acc.marked, &mut wide_marked);
                 since_flush = 0;
+                let o = &mut out[part];
+                o.0 += day.get() + lanes_sum(wide_marked);
+                o.1 += total.get() + lanes_sum(wide_total);
+                o.2 += count;
+                (day, total, count) = (S::ZERO, S::ZERO, 0);
+                (wide_total, wide_marked) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+                part += 1;
+                range &= !mine;
+                marked &= !mine;
             }
         }
         widen(&mut acc.total, &mut wide_total);
         widen(&mut acc.marked, &mut wide_marked);
-        (
-            day.get() + lanes_sum(wide_marked) + odd.0,
-            total.get() + lanes_sum(wide_total) + odd.1,
-            count + odd.2,
-        )
+        let o = &mut out[part.min(cuts.len())];
+        o.0 += day.get() + lanes_sum(wide_marked);
+        o.1 += total.get() + lanes_sum(wide_total);
+        o.2 += count;
     }
 }

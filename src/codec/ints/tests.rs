@@ -169,15 +169,11 @@ fn check_class_sums(
         start: from,
         phase: phase0,
     }];
-    assert_eq!(
-        if from < to {
-            col.class_sums_portable(&runs, to, &mask)
-        } else {
-            (0, 0, 0)
-        },
-        got,
-        "portable path"
-    );
+    let mut portable = [(0, 0, 0)];
+    if from < to {
+        col.class_sums_portable(&runs, to, &mask, &[], &mut portable);
+    }
+    assert_eq!(portable[0], got, "portable path");
     let (mut d, mut t, mut c) = (0i128, 0i128, 0u64);
     for (i, &x) in v.iter().enumerate().take(to).skip(from) {
         t += x as i128;
@@ -213,8 +209,13 @@ proptest! {
 }
 
 /// `class_sums` over several phase runs (a series with gaps) against a per-value
-/// reference, on both the dispatched and the portable path.
+/// reference, on both the dispatched and the portable path; then `class_sums_cut` with
+/// `cuts`, part by part.
 fn check_class_runs(v: &[i64], runs: &[PhaseRun], to: usize, marked: &[bool]) {
+    check_class_cuts(v, runs, to, marked, &[]);
+}
+
+fn check_class_cuts(v: &[i64], runs: &[PhaseRun], to: usize, marked: &[bool], cuts: &[usize]) {
     let mut buf = Vec::new();
     encode(v, &mut buf);
     let (col, _) = IntColumn::parse(&buf).unwrap();
@@ -223,24 +224,28 @@ fn check_class_runs(v: &[i64], runs: &[PhaseRun], to: usize, marked: &[bool]) {
     }
     let mask = ClassMask::new(marked);
     let period = marked.len();
-    let got = col.class_sums(runs, to, &mask);
-    assert_eq!(
-        col.class_sums_portable(runs, to, &mask),
-        got,
-        "portable path"
-    );
-    let (mut d, mut t, mut c) = (0i128, 0i128, 0u64);
+    let mut want = vec![(0i128, 0i128, 0u64); cuts.len() + 1];
     for (j, r) in runs.iter().enumerate() {
         let end = runs.get(j + 1).map_or(to, |n| n.start);
         for (i, &x) in v.iter().enumerate().take(end).skip(r.start) {
-            t += x as i128;
+            let o = &mut want[cuts.partition_point(|&c| c <= i)];
+            o.1 += x as i128;
             if marked[(r.phase + i - r.start) % period] {
-                d += x as i128;
-                c += 1;
+                o.0 += x as i128;
+                o.2 += 1;
             }
         }
     }
-    assert_eq!(got, (d, t, c), "runs {runs:?} to {to}");
+    let mut got = vec![(0, 0, 0); cuts.len() + 1];
+    col.class_sums_cut(runs, to, &mask, cuts, &mut got);
+    assert_eq!(got, want, "runs {runs:?} to {to} cuts {cuts:?}");
+    let mut portable = vec![(0, 0, 0); cuts.len() + 1];
+    col.class_sums_portable(runs, to, &mask, cuts, &mut portable);
+    assert_eq!(portable, want, "portable path");
+    let total = want
+        .iter()
+        .fold((0, 0, 0), |a, w| (a.0 + w.0, a.1 + w.1, a.2 + w.2));
+    assert_eq!(col.class_sums(runs, to, &mask), total, "uncut");
 }
 
 #[test]
@@ -284,6 +289,7 @@ proptest! {
         end in any::<prop::sample::Index>(),
         period in 1usize..200,
         marks in proptest::collection::vec(any::<bool>(), 200),
+        cut_at in proptest::collection::vec(any::<prop::sample::Index>(), 0..12),
     ) {
         // Level switches every 40 values make two-level frames likely.
         let v: Vec<i64> = if two_level {
@@ -301,6 +307,9 @@ proptest! {
             .map(|(&start, c)| PhaseRun { start, phase: c.1.index(period) })
             .collect();
         check_class_runs(&v, &runs, to, &marks[..period]);
+        let mut cuts: Vec<usize> = cut_at.iter().map(|c| c.index(to + 1)).collect();
+        cuts.sort_unstable();
+        check_class_cuts(&v, &runs, to, &marks[..period], &cuts);
     }
 }
 
