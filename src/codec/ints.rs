@@ -618,6 +618,15 @@ pub struct PhaseRun {
     pub phase: usize,
 }
 
+/// The arguments of [`IntColumn::class_sums_cut`], checked, for its implementations.
+#[derive(Clone, Copy)]
+struct ClassQuery<'q> {
+    runs: &'q [PhaseRun],
+    to: usize,
+    mask: &'q ClassMask,
+    cuts: &'q [usize],
+}
+
 /// Bits `a..b` of a 64-bit lane mask (`a <= b <= 64`).
 #[inline(always)]
 fn lane_bits(a: usize, b: usize) -> u64 {
@@ -794,12 +803,18 @@ impl IntColumn<'_> {
             "class_sums: runs must be non-empty, increasing, within the column, phases below \
              the period; cuts non-decreasing with one output more"
         );
+        let q = ClassQuery {
+            runs,
+            to,
+            mask,
+            cuts,
+        };
         #[cfg(target_arch = "x86_64")]
         if simd::avx2_available() && std::arch::is_x86_feature_detected!("popcnt") {
             // SAFETY: AVX2 and POPCNT were detected on this CPU.
-            return unsafe { self.class_sums_avx2(runs, to, mask, cuts, out) };
+            return unsafe { self.class_sums_avx2(&q, out) };
         }
-        self.class_sums_portable(runs, to, mask, cuts, out)
+        self.class_sums_portable(&q, out)
     }
 
     /// [`IntColumn::class_sums`] over one run: values `from..to`, the first at `phase0`.
@@ -824,14 +839,8 @@ impl IntColumn<'_> {
     }
 
     /// The reference: every mini-block decoded to values, then summed lane by lane.
-    fn class_sums_portable(
-        &self,
-        runs: &[PhaseRun],
-        to: usize,
-        mask: &ClassMask,
-        cuts: &[usize],
-        out: &mut [(i128, i128, u64)],
-    ) {
+    fn class_sums_portable(&self, q: &ClassQuery<'_>, out: &mut [(i128, i128, u64)]) {
+        let (runs, to, mask, cuts) = (q.runs, q.to, q.mask, q.cuts);
         let from = runs[0].start;
         if from >= to {
             return;

@@ -18,7 +18,7 @@
 //! is read in place when the column has [`group_reach`] bytes from its start, else (the
 //! last one or two of a column) from a padded copy.
 
-use super::{decode_scalar, ClassMask, IntColumn, MaskWalk, MiniMask, PhaseRun, MINI_LEN};
+use super::{decode_scalar, ClassQuery, IntColumn, MaskWalk, MiniMask, MINI_LEN};
 use crate::codec::bitpack::{self, Padded};
 use crate::codec::simd::x86::{group_reach, Pattern};
 use crate::codec::simd::MAX_SIMD_WIDTH;
@@ -139,33 +139,20 @@ impl IntColumn<'_> {
     /// # Safety
     /// The CPU must support AVX2 and POPCNT.
     #[target_feature(enable = "avx2,popcnt")]
-    pub(super) unsafe fn class_sums_avx2(
-        &self,
-        runs: &[PhaseRun],
-        to: usize,
-        mask: &ClassMask,
-        cuts: &[usize],
-        out: &mut [(i128, i128, u64)],
-    ) {
+    pub(super) unsafe fn class_sums_avx2(&self, q: &ClassQuery<'_>, out: &mut [(i128, i128, u64)]) {
         // |reference| < 2^51 over at most 2^12 values keeps every sum below 2^63.
         let narrow =
             self.count <= 1 << 12 && self.base.unsigned_abs() < 1 << 50 && self.ref_width < 50;
         if narrow {
-            self.class_sums_with::<i64>(runs, to, mask, cuts, out)
+            self.class_sums_with::<i64>(q, out)
         } else {
-            self.class_sums_with::<i128>(runs, to, mask, cuts, out)
+            self.class_sums_with::<i128>(q, out)
         }
     }
 
     #[inline(always)]
-    unsafe fn class_sums_with<S: RefSum>(
-        &self,
-        runs: &[PhaseRun],
-        to: usize,
-        mask: &ClassMask,
-        cuts: &[usize],
-        out: &mut [(i128, i128, u64)],
-    ) {
+    unsafe fn class_sums_with<S: RefSum>(&self, q: &ClassQuery<'_>, out: &mut [(i128, i128, u64)]) {
+        let (runs, to, mask, cuts) = (q.runs, q.to, q.mask, q.cuts);
         let from = runs[0].start;
         if from >= to {
             return;

@@ -171,7 +171,15 @@ fn check_class_sums(
     }];
     let mut portable = [(0, 0, 0)];
     if from < to {
-        col.class_sums_portable(&runs, to, &mask, &[], &mut portable);
+        col.class_sums_portable(
+            &ClassQuery {
+                runs: &runs,
+                to,
+                mask: &mask,
+                cuts: &[],
+            },
+            &mut portable,
+        );
     }
     assert_eq!(portable[0], got, "portable path");
     let (mut d, mut t, mut c) = (0i128, 0i128, 0u64);
@@ -240,7 +248,15 @@ fn check_class_cuts(v: &[i64], runs: &[PhaseRun], to: usize, marked: &[bool], cu
     col.class_sums_cut(runs, to, &mask, cuts, &mut got);
     assert_eq!(got, want, "runs {runs:?} to {to} cuts {cuts:?}");
     let mut portable = vec![(0, 0, 0); cuts.len() + 1];
-    col.class_sums_portable(runs, to, &mask, cuts, &mut portable);
+    col.class_sums_portable(
+        &ClassQuery {
+            runs,
+            to,
+            mask: &mask,
+            cuts,
+        },
+        &mut portable,
+    );
     assert_eq!(portable, want, "portable path");
     let total = want
         .iter()
