@@ -144,14 +144,21 @@ impl IntColumn<'_> {
         let narrow =
             self.count <= 1 << 12 && self.base.unsigned_abs() < 1 << 50 && self.ref_width < 50;
         if narrow {
-            self.class_sums_with::<i64>(q, out)
+            match q.cuts.is_empty() {
+                true => self.class_sums_with::<i64, false>(q, out),
+                false => self.class_sums_with::<i64, true>(q, out),
+            }
         } else {
-            self.class_sums_with::<i128>(q, out)
+            self.class_sums_with::<i128, true>(q, out)
         }
     }
 
     #[inline(always)]
-    unsafe fn class_sums_with<S: RefSum>(&self, q: &ClassQuery<'_>, out: &mut [(i128, i128, u64)]) {
+    unsafe fn class_sums_with<S: RefSum, const CUTS: bool>(
+        &self,
+        q: &ClassQuery<'_>,
+        out: &mut [(i128, i128, u64)],
+    ) {
         let (runs, to, mask, cuts) = (q.runs, q.to, q.mask, q.cuts);
         let from = runs[0].start;
         if from >= to {
@@ -180,7 +187,11 @@ impl IntColumn<'_> {
             // A mini-block holds the rest of the current part and possibly the start of
             // the next ones: each part's lanes are summed, then the part is closed.
             loop {
-                let cut = cuts.get(part).map_or(usize::MAX, |&c| c.max(lo));
+                // Without cuts (`CUTS` false, the common case) this is one pass.
+                let cut = match CUTS {
+                    true => cuts.get(part).map_or(usize::MAX, |&c| c.max(lo)),
+                    false => usize::MAX,
+                };
                 let mine = if cut >= lo + MINI_LEN {
                     u64::MAX
                 } else {
