@@ -557,19 +557,19 @@ struct Scratch {
     bounds: Vec<usize>,
     sums: Vec<i128>,
     phase_runs: Vec<PhaseRun>,
-    spans: Vec<(usize, usize, i64, i64)>,
     present: Vec<(usize, i64, usize)>,
     cut_values: Vec<usize>,
     class_out: Vec<(i128, i128, u64)>,
 }
 
-/// Fast path: regular interval-energy or power meter whose sources do not overlap. Each
-/// block is summed per piece straight from its packed values. `grid[j]` is the first grid
+/// Fast path, one stored block `b` of segment `k` of a regular interval-energy or power
+/// meter whose sources do not overlap: summed straight from its packed values, by the
+/// periodic kernel or piece by piece. `grid[j]` is the first grid
 /// slot (Unix time / step, rounded up) at or after cut `j`.
 #[allow(clippy::too_many_arguments)]
-fn scan_blocks(
+fn scan_block(
     st: &State,
-    meter: u32,
+    (k, b): (usize, usize),
     step: i64,
     mult: f64,
     p: &Pieces,
@@ -578,14 +578,8 @@ fn scan_blocks(
     sc: &mut Scratch,
 ) -> Result<()> {
     let range = p.cuts[0]..p.cuts[p.len()];
-    let sources = std::mem::take(&mut sc.spans);
-    let in_segment = |s: &&(usize, usize, i64, i64)| s.0 != usize::MAX;
-    for (i, &(k, b, _, _)) in sources.iter().enumerate().filter(|(_, s)| in_segment(s)) {
-        let seg = &st.segments[k];
-        // The next block is in another file: fetch its head while this one is summed.
-        if let Some(&(k2, b2, _, _)) = sources[i + 1..].iter().find(in_segment) {
-            st.segments[k2].prefetch_block(b2);
-        }
+    let seg = &st.segments[k];
+    {
         {
             let e = seg.blocks()[b];
             let j0 = p
@@ -701,7 +695,12 @@ fn scan_blocks(
             }
         }
     }
-    sc.spans = sources;
+    Ok(())
+}
+
+/// The memtable readings of a fast-path meter (see [`scan_block`]).
+fn scan_memtables(st: &State, meter: u32, step: i64, mult: f64, p: &Pieces, acc: &mut Acc) {
+    let range = p.cuts[0]..p.cuts[p.len()];
     for mem in st.frozen.iter().map(|f| &**f).chain([&st.active]) {
         if let Some(s) = mem.get(meter) {
             let r = s.range(&range);
@@ -709,49 +708,126 @@ fn scan_blocks(
             assign(p, t, acc, |i| Some((vs[i] * mult, step as f64)));
         }
     }
-    Ok(())
 }
 
-/// Accumulates one meter into `acc`; false when it has no readings in the pieces.
-fn scan_meter(
+/// How one meter of a chunk is scanned.
+#[derive(Clone, Copy)]
+enum Plan {
+    /// Nothing to scan (a quantity without energy, or no pieces).
+    Skip,
+    /// Already summed through its merged readings.
+    Done,
+    /// Its stored blocks (listed in the chunk's `sources`) through [`scan_block`], then its
+    /// memtables.
+    Blocks { step: u32, mult: f64 },
+}
+
+/// Resets `acc` for `meter` and picks its path. A meter whose sources overlap, or that is
+/// irregular or cumulative, is summed right here from its merged readings; for the fast
+/// path its sources are left in `sources`.
+#[allow(clippy::too_many_arguments)]
+fn plan_meter(
     st: &State,
     meter: u32,
     p: &Pieces,
     grids: &Grids,
     acc: &mut Acc,
-    sc: &mut Scratch,
+    sources: &mut Vec<(usize, usize, i64, i64)>,
     daily: bool,
-) -> Result<bool> {
+) -> Result<Plan> {
     let meta = st.meters.meta(meter);
     if meta.kind == Quantity::Other || p.len() == 0 {
-        return Ok(false);
+        return Ok(Plan::Skip);
     }
     acc.reset(p.len(), if daily { p.dates.len() } else { 0 });
     let range = p.cuts[0]..p.cuts[p.len()];
     match (meta.kind, meta.interval_s) {
         (Quantity::IntervalEnergy | Quantity::Power, Some(step))
-            if grids.contains_key(&step) && sources_disjoint(st, meter, &range, &mut sc.spans) =>
+            if grids.contains_key(&step) && sources_disjoint(st, meter, &range, sources) =>
         {
             let mult = if meta.kind == Quantity::Power {
                 step as f64 / 3600.0
             } else {
                 1.0
             };
-            let (grid, periodic) = &grids[&step];
-            scan_blocks(
-                st,
-                meter,
-                step as i64,
-                mult,
-                p,
-                (grid, periodic.as_ref()),
-                acc,
-                sc,
-            )?;
+            Ok(Plan::Blocks { step, mult })
         }
-        _ => scan_merged(st, meter, meta, p, acc)?,
+        _ => {
+            scan_merged(st, meter, meta, p, acc)?;
+            Ok(Plan::Done)
+        }
     }
-    Ok(acc.readings > 0)
+}
+
+/// Meters scanned together: their blocks are visited segment by segment, meter by meter,
+/// which is the order they lie in the segment files (so reads are sequential).
+const CHUNK: usize = 16;
+
+/// Scans `meters` (at most [`CHUNK`]) into `work.accs`, meter `j` into `accs[j]` with its
+/// plan in `plans[j]`.
+fn scan_chunk(
+    st: &State,
+    meters: &[u32],
+    p: &Pieces,
+    grids: &Grids,
+    work: &mut ChunkWork,
+    daily: bool,
+) -> Result<()> {
+    let ChunkWork {
+        accs,
+        sources,
+        plans,
+        sc,
+    } = work;
+    for (j, &m) in meters.iter().enumerate() {
+        plans[j] = plan_meter(st, m, p, grids, &mut accs[j], &mut sources[j], daily)?;
+    }
+    for k in 0..st.segments.len() {
+        for j in 0..meters.len() {
+            let Plan::Blocks { step, mult } = plans[j] else {
+                continue;
+            };
+            let (grid, periodic) = &grids[&step];
+            for &(_, b, _, _) in sources[j].iter().filter(|s| s.0 == k) {
+                let g = (grid.as_slice(), periodic.as_ref());
+                scan_block(st, (k, b), step as i64, mult, p, g, &mut accs[j], sc)?;
+            }
+        }
+    }
+    for (j, &m) in meters.iter().enumerate() {
+        if let Plan::Blocks { step, mult } = plans[j] {
+            scan_memtables(st, m, step as i64, mult, p, &mut accs[j]);
+        }
+    }
+    Ok(())
+}
+
+/// A worker's state for [`scan_chunk`], reused across chunks.
+struct ChunkWork {
+    accs: Vec<Acc>,
+    sources: Vec<Vec<(usize, usize, i64, i64)>>,
+    plans: Vec<Plan>,
+    sc: Scratch,
+}
+
+impl ChunkWork {
+    fn new() -> ChunkWork {
+        ChunkWork {
+            accs: (0..CHUNK)
+                .map(|_| Acc {
+                    energy: Vec::new(),
+                    covered_s: Vec::new(),
+                    readings: 0,
+                    class: [0.0; 4],
+                    daily_class: Vec::new(),
+                    pieces_used: true,
+                })
+                .collect(),
+            sources: vec![Vec::new(); CHUNK],
+            plans: vec![Plan::Skip; CHUNK],
+            sc: Scratch::default(),
+        }
+    }
 }
 
 impl Store {
@@ -842,54 +918,47 @@ impl Store {
         std::thread::scope(|s| {
             for _ in 0..threads {
                 s.spawn(|| {
-                    let mut sc = Scratch::default();
-                    let mut acc = Acc {
-                        energy: Vec::new(),
-                        covered_s: Vec::new(),
-                        readings: 0,
-                        class: [0.0; 4],
-                        daily_class: Vec::new(),
-                        pieces_used: true,
-                    };
+                    let mut work = ChunkWork::new();
                     let mut mine = Vec::new();
                     loop {
-                        // Meters are handed out in small chunks: big enough to keep the
-                        // counter off the hot path, small enough to balance uneven meters.
-                        let i = next.fetch_add(8, Ordering::Relaxed);
+                        // Meters are handed out in chunks: big enough to read each segment
+                        // sequentially and keep the counter off the hot path, small enough
+                        // to balance uneven meters.
+                        let i = next.fetch_add(CHUNK, Ordering::Relaxed);
                         if i >= selected.len() {
                             break;
                         }
-                        for &m in &selected[i..(i + 8).min(selected.len())] {
-                            match scan_meter(
-                                state, m, &pieces, &grids, &mut acc, &mut sc, scan.daily,
-                            ) {
-                                Ok(true) => {
-                                    let total = acc.fold_total(&pieces, expected, scan.threshold);
-                                    let daily = if scan.daily {
-                                        daily(&pieces, &acc, scan.threshold)
-                                    } else {
-                                        Vec::new()
-                                    };
-                                    let meter = state.meters.ids()[m as usize].clone();
-                                    mine.push((
-                                        m,
-                                        MeterDayNight {
-                                            meter,
-                                            total,
-                                            daily,
-                                        },
-                                    ));
-                                }
-                                Ok(false) => {}
-                                Err(e) => {
-                                    first_err
-                                        .lock()
-                                        .unwrap_or_else(|e| e.into_inner())
-                                        .get_or_insert(e);
-                                    next.store(selected.len(), Ordering::Relaxed);
-                                    return;
-                                }
+                        let chunk = &selected[i..(i + CHUNK).min(selected.len())];
+                        if let Err(e) =
+                            scan_chunk(state, chunk, &pieces, &grids, &mut work, scan.daily)
+                        {
+                            first_err
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .get_or_insert(e);
+                            next.store(selected.len(), Ordering::Relaxed);
+                            return;
+                        }
+                        for (j, &m) in chunk.iter().enumerate() {
+                            let acc = &work.accs[j];
+                            if matches!(work.plans[j], Plan::Skip) || acc.readings == 0 {
+                                continue;
                             }
+                            let total = acc.fold_total(&pieces, expected, scan.threshold);
+                            let daily = if scan.daily {
+                                daily(&pieces, acc, scan.threshold)
+                            } else {
+                                Vec::new()
+                            };
+                            let meter = state.meters.ids()[m as usize].clone();
+                            mine.push((
+                                m,
+                                MeterDayNight {
+                                    meter,
+                                    total,
+                                    daily,
+                                },
+                            ));
                         }
                     }
                     results

@@ -218,28 +218,6 @@ impl Segment {
         self.map.bytes().len() as u64
     }
 
-    /// Asks the CPU to start loading the head of block `idx` (header, timestamp column
-    /// and frame arrays) into cache; a hint only, with no effect on results.
-    pub(crate) fn prefetch_block(&self, idx: usize) {
-        #[cfg(target_arch = "x86_64")]
-        if let Some(e) = self.blocks.get(idx) {
-            let bytes = self.map.bytes();
-            let start = (e.offset as usize).min(bytes.len());
-            let head = &bytes[start..(start + 256).min(bytes.len())];
-            for line in head.chunks(64) {
-                // SAFETY: SSE is part of x86_64; a prefetch reads nothing the program can
-                // observe, and the address lies inside the mapping.
-                unsafe {
-                    std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                        line.as_ptr() as *const i8,
-                    )
-                };
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = idx;
-    }
-
     /// All block entries, indexed by block number.
     pub(crate) fn blocks(&self) -> &[BlockEntry] {
         &self.blocks
