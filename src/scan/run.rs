@@ -579,121 +579,119 @@ fn scan_block(
 ) -> Result<()> {
     let range = p.cuts[0]..p.cuts[p.len()];
     let seg = &st.segments[k];
-    {
-        {
-            let e = seg.blocks()[b];
-            let j0 = p
-                .cuts
-                .partition_point(|&c| c <= e.t_first)
-                .saturating_sub(1);
-            let j1 = (p.cuts.partition_point(|&c| c <= e.t_last) - 1).min(p.len() - 1);
-            let Scratch {
-                zstd,
-                ints,
-                ts,
-                vals,
-                bounds,
-                sums,
-                phase_runs,
-                present,
-                cut_values,
-                class_out,
-                ..
-            } = &mut *sc;
-            let done = seg.with_block(b, zstd, |v| -> bool {
-                let (
-                    ValueKind::Decimal { .. },
-                    TsColumn::Regular {
-                        start,
-                        step: bstep,
-                        slots,
-                        missing,
-                    },
-                ) = (v.kind, &v.ts)
-                else {
-                    return false;
-                };
-                if *bstep as i64 != step || start.rem_euclid(step) != 0 {
-                    return false;
-                }
-                let div = v.kind.divisor().unwrap_or(1.0);
-                let inside = e.t_first >= range.start && e.t_last < range.end;
-                if let (Some(per), true, false) = (periodic, inside, v.ints.is_delta()) {
-                    let g0 = start.div_euclid(step);
-                    phase_runs.clear();
-                    present.clear();
-                    present_runs(missing, *slots, |v0, k0, len| {
-                        per.push_runs(v0, g0 + k0 as i64, len, phase_runs);
-                        present.push((v0, g0 + k0 as i64, len));
-                    });
-                    let n = v.ints.len();
-                    // With per-day results, cut the values at local midnights.
-                    let first_day = per.day_slots.as_ref().map(|ds| {
-                        let i = ds.partition_point(|&d| d <= g0);
-                        cut_values.clear();
-                        cut_values.extend(
-                            ds[i..]
-                                .iter()
-                                .take_while(|&&d| d < g0 + *slots as i64)
-                                .map(|&d| first_value_at(present, d, n)),
-                        );
-                        i
-                    });
-                    class_out.clear();
-                    class_out.resize(
-                        cut_values.len() * first_day.is_some() as usize + 1,
-                        (0, 0, 0),
-                    );
-                    let cuts = if first_day.is_some() {
-                        &cut_values[..]
-                    } else {
-                        &[]
-                    };
-                    v.ints
-                        .class_sums_cut(phase_runs, n, &per.mask, cuts, class_out);
-                    for (i, &(d, t, c)) in class_out.iter().enumerate() {
-                        let all = t_count(cuts, i, n);
-                        let (d, t) = (i128_to_f64(d), i128_to_f64(t));
-                        acc.add_class(
-                            first_day.map(|f| f + i),
-                            [
-                                d / div * mult,
-                                (t - d) / div * mult,
-                                (c as i64 * step) as f64,
-                                ((all - c) as i64 * step) as f64,
-                            ],
-                        );
-                    }
-                    acc.readings += n as u64;
-                    return true;
-                }
-                let ranks = SlotRanks::new(missing);
-                let first_slot = start.div_euclid(step);
-                bounds.clear();
-                bounds.extend(grid[j0..=j1 + 1].iter().map(|&g| {
-                    ranks.rank(missing, (g - first_slot).clamp(0, *slots as i64) as u32)
-                }));
-                sums.clear();
-                sums.resize(j1 - j0 + 1, 0);
-                v.ints.range_sums(bounds, sums);
-                for (k, s) in sums.iter().enumerate() {
-                    let n = bounds[k + 1] - bounds[k];
-                    let s = i128_to_f64(*s);
-                    acc.pieces_used = true;
-                    acc.energy[j0 + k] += s / div * mult;
-                    acc.covered_s[j0 + k] += (n as i64 * step) as f64;
-                    acc.readings += n as u64;
-                }
-                true
-            })?;
-            if !done {
-                ts.clear();
-                vals.clear();
-                seg.read_block(b, zstd, ints, ts, vals)?;
-                let (t, vs) = (&*ts, &*vals);
-                assign(p, t, acc, |i| Some((vs[i] * mult, step as f64)));
-            }
+    let e = seg.blocks()[b];
+    let j0 = p
+        .cuts
+        .partition_point(|&c| c <= e.t_first)
+        .saturating_sub(1);
+    let j1 = (p.cuts.partition_point(|&c| c <= e.t_last) - 1).min(p.len() - 1);
+    let Scratch {
+        zstd,
+        ints,
+        ts,
+        vals,
+        bounds,
+        sums,
+        phase_runs,
+        present,
+        cut_values,
+        class_out,
+        ..
+    } = &mut *sc;
+    let done = seg.with_block(b, zstd, |v| -> bool {
+        let (
+            ValueKind::Decimal { .. },
+            TsColumn::Regular {
+                start,
+                step: bstep,
+                slots,
+                missing,
+            },
+        ) = (v.kind, &v.ts)
+        else {
+            return false;
+        };
+        if *bstep as i64 != step || start.rem_euclid(step) != 0 {
+            return false;
         }
+        let div = v.kind.divisor().unwrap_or(1.0);
+        let inside = e.t_first >= range.start && e.t_last < range.end;
+        if let (Some(per), true, false) = (periodic, inside, v.ints.is_delta()) {
+            let g0 = start.div_euclid(step);
+            phase_runs.clear();
+            present.clear();
+            present_runs(missing, *slots, |v0, k0, len| {
+                per.push_runs(v0, g0 + k0 as i64, len, phase_runs);
+                present.push((v0, g0 + k0 as i64, len));
+            });
+            let n = v.ints.len();
+            // With per-day results, cut the values at local midnights.
+            let first_day = per.day_slots.as_ref().map(|ds| {
+                let i = ds.partition_point(|&d| d <= g0);
+                cut_values.clear();
+                cut_values.extend(
+                    ds[i..]
+                        .iter()
+                        .take_while(|&&d| d < g0 + *slots as i64)
+                        .map(|&d| first_value_at(present, d, n)),
+                );
+                i
+            });
+            class_out.clear();
+            class_out.resize(
+                cut_values.len() * first_day.is_some() as usize + 1,
+                (0, 0, 0),
+            );
+            let cuts = if first_day.is_some() {
+                &cut_values[..]
+            } else {
+                &[]
+            };
+            v.ints
+                .class_sums_cut(phase_runs, n, &per.mask, cuts, class_out);
+            for (i, &(d, t, c)) in class_out.iter().enumerate() {
+                let all = t_count(cuts, i, n);
+                let (d, t) = (i128_to_f64(d), i128_to_f64(t));
+                acc.add_class(
+                    first_day.map(|f| f + i),
+                    [
+                        d / div * mult,
+                        (t - d) / div * mult,
+                        (c as i64 * step) as f64,
+                        ((all - c) as i64 * step) as f64,
+                    ],
+                );
+            }
+            acc.readings += n as u64;
+            return true;
+        }
+        let ranks = SlotRanks::new(missing);
+        let first_slot = start.div_euclid(step);
+        bounds.clear();
+        bounds.extend(
+            grid[j0..=j1 + 1]
+                .iter()
+                .map(|&g| ranks.rank(missing, (g - first_slot).clamp(0, *slots as i64) as u32)),
+        );
+        sums.clear();
+        sums.resize(j1 - j0 + 1, 0);
+        v.ints.range_sums(bounds, sums);
+        for (k, s) in sums.iter().enumerate() {
+            let n = bounds[k + 1] - bounds[k];
+            let s = i128_to_f64(*s);
+            acc.pieces_used = true;
+            acc.energy[j0 + k] += s / div * mult;
+            acc.covered_s[j0 + k] += (n as i64 * step) as f64;
+            acc.readings += n as u64;
+        }
+        true
+    })?;
+    if !done {
+        ts.clear();
+        vals.clear();
+        seg.read_block(b, zstd, ints, ts, vals)?;
+        let (t, vs) = (&*ts, &*vals);
+        assign(p, t, acc, |i| Some((vs[i] * mult, step as f64)));
     }
     Ok(())
 }
