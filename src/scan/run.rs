@@ -399,17 +399,6 @@ fn present_runs(missing: &Missing<'_>, slots: u32, mut f: impl FnMut(usize, u32,
     }
 }
 
-/// Index of the first value at or after grid slot `slot`, given the gap-free runs
-/// `(first value, first slot, length)` of a block of `n` values.
-fn first_value_at(present: &[(usize, i64, usize)], slot: i64, n: usize) -> usize {
-    for &(v0, g, len) in present {
-        if slot < g + len as i64 {
-            return v0 + (slot - g).max(0) as usize;
-        }
-    }
-    n
-}
-
 /// Number of values in part `i` of `0..n` cut at `cuts`.
 fn t_count(cuts: &[usize], i: usize, n: usize) -> u64 {
     let lo = if i == 0 { 0 } else { cuts[i - 1] };
@@ -557,7 +546,6 @@ struct Scratch {
     bounds: Vec<usize>,
     sums: Vec<i128>,
     phase_runs: Vec<PhaseRun>,
-    present: Vec<(usize, i64, usize)>,
     cut_values: Vec<usize>,
     class_out: Vec<(i128, i128, u64)>,
 }
@@ -593,7 +581,6 @@ fn scan_block(
         bounds,
         sums,
         phase_runs,
-        present,
         cut_values,
         class_out,
         ..
@@ -619,21 +606,20 @@ fn scan_block(
         if let (Some(per), true, false) = (periodic, inside, v.ints.is_delta()) {
             let g0 = start.div_euclid(step);
             phase_runs.clear();
-            present.clear();
             present_runs(missing, *slots, |v0, k0, len| {
-                per.push_runs(v0, g0 + k0 as i64, len, phase_runs);
-                present.push((v0, g0 + k0 as i64, len));
+                per.push_runs(v0, g0 + k0 as i64, len, phase_runs)
             });
             let n = v.ints.len();
             // With per-day results, cut the values at local midnights.
             let first_day = per.day_slots.as_ref().map(|ds| {
+                let ranks = SlotRanks::new(missing);
                 let i = ds.partition_point(|&d| d <= g0);
                 cut_values.clear();
                 cut_values.extend(
                     ds[i..]
                         .iter()
                         .take_while(|&&d| d < g0 + *slots as i64)
-                        .map(|&d| first_value_at(present, d, n)),
+                        .map(|&d| ranks.rank(missing, (d - g0) as u32)),
                 );
                 i
             });
@@ -981,15 +967,17 @@ fn data_extent(st: &State, meters: &[u32]) -> Option<(i64, i64)> {
     let mut widen = |a: i64, b: i64| {
         ext = Some(ext.map_or((a, b), |(x, y)| (x.min(a), y.max(b))));
     };
-    // Every meter: one sequential pass over the block index beats a lookup per meter.
-    let all = meters.len() == st.meters.len();
-    if all {
+    // Stored blocks. Every meter: one sequential pass over the block index beats a
+    // lookup per meter.
+    if meters.len() == st.meters.len() {
         for e in st.segments.iter().flat_map(|s| s.blocks()) {
             widen(e.t_first, e.t_last);
         }
-    }
-    for &m in meters {
-        for seg in st.segments.iter().filter(|_| !all) {
+    } else {
+        for (&m, seg) in meters
+            .iter()
+            .flat_map(|m| st.segments.iter().map(move |s| (m, s)))
+        {
             let r = seg.meter_blocks(m);
             if !r.is_empty() {
                 widen(
@@ -998,6 +986,9 @@ fn data_extent(st: &State, meters: &[u32]) -> Option<(i64, i64)> {
                 );
             }
         }
+    }
+    // Unflushed readings.
+    for &m in meters {
         for mem in st.frozen.iter().map(|f| &**f).chain([&st.active]) {
             if let Some(s) = mem.get(m).filter(|s| !s.ts.is_empty()) {
                 widen(s.ts[0], s.ts[s.ts.len() - 1]);
