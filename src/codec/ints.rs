@@ -293,11 +293,11 @@ pub(crate) struct MiniWalk<'c, 'a> {
     split_idx: usize,
 }
 
-impl Iterator for MiniWalk<'_, '_> {
-    type Item = (Mini, usize);
-
+impl MiniWalk<'_, '_> {
+    /// The frame of the next mini-block and the offset of its packed bytes, without
+    /// moving past it.
     #[inline(always)]
-    fn next(&mut self) -> Option<(Mini, usize)> {
+    fn peek(&self) -> Option<(Mini, usize)> {
         let c = self.col;
         let &d = c.descs.get(self.k)?;
         let two_level = d & TWO_LEVEL != 0;
@@ -309,20 +309,32 @@ impl Iterator for MiniWalk<'_, '_> {
         // successive mini-blocks are too mixed for a branch to predict.
         let split = bitpack::extract(c.splits, self.split_idx, c.split_width)
             & 0u64.wrapping_sub(two_level as u64);
-        self.split_idx += two_level as usize;
-        let split = split as i64;
-        let at = self.at;
-        self.at += bitpack::packed_len(packed_width);
+        let mini = Mini {
+            reference,
+            split: split as i64,
+            packed_width,
+            two_level,
+        };
+        Some((mini, self.at))
+    }
+
+    /// Moves past the mini-block `m` that [`MiniWalk::peek`] returned.
+    #[inline(always)]
+    fn skip(&mut self, m: &Mini) {
+        self.split_idx += m.two_level as usize;
+        self.at += bitpack::packed_len(m.packed_width);
         self.k += 1;
-        Some((
-            Mini {
-                reference,
-                split,
-                packed_width,
-                two_level,
-            },
-            at,
-        ))
+    }
+}
+
+impl Iterator for MiniWalk<'_, '_> {
+    type Item = (Mini, usize);
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<(Mini, usize)> {
+        let next = self.peek()?;
+        self.skip(&next.0);
+        Some(next)
     }
 }
 
@@ -683,6 +695,33 @@ impl<'m> MaskWalk<'m> {
             clear_until: 0,
             merged: [0; MINI_LEN],
         }
+    }
+
+    /// When the mini-block starting at value `lo` and the ones after it lie wholly in the
+    /// range and in one run: the phase of its lane 0 and where that run (or the range)
+    /// ends. Mini-blocks must come in order, as for [`MaskWalk::next`].
+    #[inline(always)]
+    fn whole_from(&mut self, lo: usize) -> Option<(usize, usize)> {
+        let runs = self.runs;
+        if lo < runs[0].start {
+            return None;
+        }
+        while self.r + 1 < runs.len() && runs[self.r + 1].start <= lo {
+            self.r += 1;
+            self.last = None;
+        }
+        let end = runs
+            .get(self.r + 1)
+            .map_or(self.to, |n| n.start.min(self.to));
+        (lo + MINI_LEN <= end).then(|| (phase_at(runs[self.r], lo, self.mask.period), end))
+    }
+
+    /// Records that whole mini-blocks of the current run were summed without
+    /// [`MaskWalk::next`], the last one with lane 0 at `phase`; the run ends at `end`.
+    #[inline(always)]
+    fn skipped(&mut self, phase: usize, end: usize) {
+        self.last = Some(phase);
+        self.clear_until = end;
     }
 
     /// The lanes of the mini-block starting at value `lo`; mini-blocks must come in order.

@@ -17,8 +17,15 @@
 //! the range (the first and last of a column at most) also mask their lanes. A mini-block
 //! is read in place when the column has [`group_reach`] bytes from its start, else (the
 //! last one or two of a column) from a padded copy.
+//!
+//! Whole mini-blocks inside one phase run and one part (nearly all of a regular series)
+//! take a loop of their own, [`IntColumn::stretch`], that steps the phase and reads the
+//! next frame without the range, gap and cut bookkeeping of the general loop (callgrind,
+//! 300-meter scan: 13% fewer kernel instructions).
 
-use super::{decode_scalar, ClassQuery, IntColumn, MaskWalk, MiniMask, MINI_LEN};
+use super::{
+    decode_scalar, ClassMask, ClassQuery, IntColumn, MaskWalk, Mini, MiniMask, MiniWalk, MINI_LEN,
+};
 use crate::codec::bitpack::{self, Padded};
 use crate::codec::simd::x86::{group_reach, Pattern};
 use crate::codec::simd::MAX_SIMD_WIDTH;
@@ -43,27 +50,27 @@ struct Lanes {
     marked: __m256i,
 }
 
-/// Adds one mini-block's offsets from its reference to `acc`: `src` holds its packed
-/// bytes (`group_reach` of the pattern's width readable), `day` its class lanes, `part`
-/// (read when `PART`, for a mini-block cut by the range) its lanes inside the range. A
+/// Adds the offsets of mini-block `m` from its reference to `acc`: `src` holds its packed
+/// bytes (`group_reach` of its packed width readable), `day` its class lanes, `part` (read
+/// when `PART`, for a mini-block cut by the range) its lanes inside the range. A
 /// two-level offset `x` becomes `(x >> 1) + (x & 1) * split` in the vector: `level` is 1
 /// for two-level frames and 0 for plain ones (whose split is 0), so both kinds run the
 /// same instructions and no branch has to guess the kind of the next mini-block.
 ///
 /// # Safety
-/// Must be inlined into a function with AVX2 enabled; the bytes must be readable.
+/// Must be inlined into a function with AVX2 enabled; the bytes must be readable and
+/// [`vector_fits`] must hold for `m`.
 #[inline(always)]
-#[allow(clippy::too_many_arguments, reason = "inlined into its one caller")]
 unsafe fn mini<const PART: bool>(
     src: *const u8,
-    pat: &Pattern,
-    width: usize,
-    level: i32,
-    split: i32,
+    m: &Mini,
     part: &[u32; MINI_LEN],
     day: &[u32; MINI_LEN],
     acc: &mut Lanes,
 ) {
+    let width = m.packed_width as usize;
+    let pat = Pattern::new(width);
+    let (level, split) = (m.two_level as i32, m.split as i32);
     let (mut total, mut marked) = (acc.total, acc.marked);
     let shift = _mm_cvtsi32_si128(level);
     let (level, split) = (_mm256_set1_epi32(level), _mm256_set1_epi32(split));
@@ -83,22 +90,6 @@ unsafe fn mini<const PART: bool>(
     }
     acc.total = total;
     acc.marked = marked;
-}
-
-/// Adds the 32-bit lanes of `narrow` to the 64-bit lanes of `wide` and clears `narrow`.
-#[inline(always)]
-unsafe fn widen(narrow: &mut __m256i, wide: &mut __m256i) {
-    let lo = _mm256_cvtepu32_epi64(_mm256_castsi256_si128(*narrow));
-    let hi = _mm256_cvtepu32_epi64(_mm256_extracti128_si256::<1>(*narrow));
-    *wide = _mm256_add_epi64(*wide, _mm256_add_epi64(lo, hi));
-    *narrow = _mm256_setzero_si256();
-}
-
-#[inline(always)]
-unsafe fn lanes_sum(wide: __m256i) -> i128 {
-    let mut l = [0u64; 4];
-    _mm256_storeu_si256(l.as_mut_ptr() as *mut __m256i, wide);
-    l.iter().map(|&x| x as i128).sum()
 }
 
 /// The scalar sums of the frame references: `i64` when the column's references are small
@@ -133,6 +124,92 @@ impl RefSum for i128 {
     }
 }
 
+/// The running sums of one part (the whole range, or one local day): the frame
+/// references' scalar sums, the lane accumulators of the offsets and the marked count.
+struct Part<S> {
+    day: S,
+    total: S,
+    count: u64,
+    lanes: Lanes,
+    wide_total: __m256i,
+    wide_marked: __m256i,
+    since_flush: usize,
+}
+
+impl<S: RefSum> Part<S> {
+    /// # Safety
+    /// Must be inlined into a function with AVX2 enabled.
+    #[inline(always)]
+    unsafe fn new() -> Self {
+        Part {
+            day: S::ZERO,
+            total: S::ZERO,
+            count: 0,
+            lanes: Lanes {
+                total: _mm256_setzero_si256(),
+                marked: _mm256_setzero_si256(),
+            },
+            wide_total: _mm256_setzero_si256(),
+            wide_marked: _mm256_setzero_si256(),
+            since_flush: 0,
+        }
+    }
+
+    /// Books the frame of a mini-block whose offsets [`mini`] added to the lanes: its
+    /// reference times its `in_range` and `marked` lane counts.
+    #[inline(always)]
+    unsafe fn add_frame(&mut self, reference: i64, in_range: u32, marked: u32) {
+        self.total = self.total.add_times(reference, in_range);
+        self.day = self.day.add_times(reference, marked);
+        self.count += marked as u64;
+        self.since_flush += 1;
+        if self.since_flush == FLUSH_EVERY {
+            self.flush();
+        }
+    }
+
+    /// Widens the 32-bit lane sums into the 64-bit ones.
+    #[inline(always)]
+    unsafe fn flush(&mut self) {
+        widen(&mut self.lanes.total, &mut self.wide_total);
+        widen(&mut self.lanes.marked, &mut self.wide_marked);
+        self.since_flush = 0;
+    }
+
+    /// Adds the part's sums to `out` and starts the next part from zero.
+    #[inline(always)]
+    unsafe fn close(&mut self, out: &mut (i128, i128, u64)) {
+        self.flush();
+        out.0 += self.day.get() + lanes_sum(self.wide_marked);
+        out.1 += self.total.get() + lanes_sum(self.wide_total);
+        out.2 += self.count;
+        *self = Part::new();
+    }
+}
+
+/// Adds the 32-bit lanes of `narrow` to the 64-bit lanes of `wide` and clears `narrow`.
+#[inline(always)]
+unsafe fn widen(narrow: &mut __m256i, wide: &mut __m256i) {
+    let lo = _mm256_cvtepu32_epi64(_mm256_castsi256_si128(*narrow));
+    let hi = _mm256_cvtepu32_epi64(_mm256_extracti128_si256::<1>(*narrow));
+    *wide = _mm256_add_epi64(*wide, _mm256_add_epi64(lo, hi));
+    *narrow = _mm256_setzero_si256();
+}
+
+#[inline(always)]
+unsafe fn lanes_sum(wide: __m256i) -> i128 {
+    let mut l = [0u64; 4];
+    _mm256_storeu_si256(l.as_mut_ptr() as *mut __m256i, wide);
+    l.iter().map(|&x| x as i128).sum()
+}
+
+/// Whether the vector path takes a mini-block: packed widths up to 25 and splits that fit
+/// the lanes (see [`FLUSH_EVERY`]).
+#[inline(always)]
+fn vector_fits(m: &Mini) -> bool {
+    m.packed_width <= MAX_SIMD_WIDTH && (m.split as u64) < MAX_VECTOR_SPLIT
+}
+
 impl IntColumn<'_> {
     /// The body of [`IntColumn::class_sums_cut`] on AVX2.
     ///
@@ -153,6 +230,57 @@ impl IntColumn<'_> {
         }
     }
 
+    /// Sums the whole mini-blocks from `minis`' next one up to `k_end`, all inside one phase
+    /// run and one part, lane 0 of the first at phase `phase`: the loop of the common case,
+    /// without the range, gap and cut logic of [`IntColumn::class_sums_with`]. Stops
+    /// early at a mini-block the in-place vector path cannot take (too wide, a split too
+    /// large, or too near the column's end), leaving it to the caller. Returns the phase of
+    /// lane 0 of the last mini-block summed, if any.
+    ///
+    /// # Safety
+    /// Must be inlined into a function with AVX2 and POPCNT enabled; `k_end` at most the
+    /// number of whole mini-blocks of the column.
+    #[inline(always)]
+    unsafe fn stretch<S: RefSum>(
+        &self,
+        minis: &mut MiniWalk<'_, '_>,
+        k_end: usize,
+        mut phase: usize,
+        mask: &ClassMask,
+        sums: &mut Part<S>,
+    ) -> Option<usize> {
+        let period = mask.period;
+        let step = MINI_LEN % period;
+        // Mini-blocks starting at or before `limit` have every byte of an in-place read.
+        let limit = self
+            .payload
+            .len()
+            .checked_sub(group_reach(MAX_SIMD_WIDTH as usize))?;
+        let no_part = [0u32; MINI_LEN];
+        let mut last = None;
+        while minis.k < k_end {
+            let (m, at) = minis.peek().expect("mini-block within the column");
+            if !vector_fits(&m) || at > limit {
+                break;
+            }
+            minis.skip(&m);
+            let src = self.payload.as_ptr().add(at);
+            _mm_prefetch::<_MM_HINT_T0>(src.wrapping_add(PREFETCH_AHEAD) as *const i8);
+            let lanes = mask.lanes[phase..phase + MINI_LEN]
+                .try_into()
+                .expect("64 lanes");
+            // SAFETY: AVX2 is enabled; `at <= limit` leaves `group_reach(pw)` bytes.
+            mini::<false>(src, &m, &no_part, lanes, &mut sums.lanes);
+            sums.add_frame(m.reference, MINI_LEN as u32, mask.bits[phase].count_ones());
+            last = Some(phase);
+            phase += step;
+            if phase >= period {
+                phase -= period;
+            }
+        }
+        last
+    }
+
     #[inline(always)]
     unsafe fn class_sums_with<S: RefSum, const CUTS: bool>(
         &self,
@@ -164,23 +292,31 @@ impl IntColumn<'_> {
         if from >= to {
             return;
         }
-        // The part being summed: its reference sums, lane accumulators and count.
-        let (mut day, mut total, mut count) = (S::ZERO, S::ZERO, 0u64);
-        let mut acc = Lanes {
-            total: _mm256_setzero_si256(),
-            marked: _mm256_setzero_si256(),
-        };
-        let (mut wide_total, mut wide_marked) = (_mm256_setzero_si256(), _mm256_setzero_si256());
-        let mut since_flush = 0;
+        let mut sums = Part::<S>::new();
         // Cuts at or before `from` leave their parts empty.
         let mut part = cuts.partition_point(|&c| c <= from);
         let mut pad = Padded::default();
         let mut in_range = [0u32; MINI_LEN];
         let mut walk = MaskWalk::new(mask, runs, to);
         let mut minis = self.minis_from(from / MINI_LEN);
-        for k in from / MINI_LEN..to.div_ceil(MINI_LEN) {
-            let (m, at) = minis.next().expect("mini-block within the column");
+        let mut k = from / MINI_LEN;
+        while k < to.div_ceil(MINI_LEN) {
             let lo = k * MINI_LEN;
+            // Whole mini-blocks inside one run and one part: the stretch loop.
+            if let Some((phase, end)) = walk.whole_from(lo) {
+                let stop = match CUTS {
+                    true => cuts.get(part).map_or(end, |&c| c.min(end)),
+                    false => end,
+                };
+                if let Some(last) =
+                    self.stretch(&mut minis, stop / MINI_LEN, phase, mask, &mut sums)
+                {
+                    walk.skipped(last, end);
+                    k = minis.k;
+                    continue;
+                }
+            }
+            let (m, at) = minis.next().expect("mini-block within the column");
             let mm = walk.next(lo);
             let bytes = &self.payload[at..at + bitpack::packed_len(m.packed_width)];
             let (mut range, mut marked) = (mm.range, mm.marked);
@@ -199,7 +335,7 @@ impl IntColumn<'_> {
                 };
                 let (r, d) = (range & mine, marked & mine);
                 if r != 0 {
-                    if m.packed_width > MAX_SIMD_WIDTH || m.split as u64 >= MAX_VECTOR_SPLIT {
+                    if !vector_fits(&m) {
                         // Mini-blocks the vector path cannot take, summed exactly.
                         let mut vals = [0i64; MINI_LEN];
                         decode_scalar(pad.load(bytes), &m, &mut vals);
@@ -216,59 +352,31 @@ impl IntColumn<'_> {
                         } else {
                             pad.load(bytes).bytes().as_ptr()
                         };
-                        _mm_prefetch::<_MM_HINT_T0>(src.wrapping_add(PREFETCH_AHEAD) as *const i8);
-                        let pat = Pattern::new(pw);
-                        let (level, split) = (m.two_level as i32, m.split as i32);
                         // SAFETY: AVX2 is enabled here; `src` has `group_reach(pw)`
                         // readable bytes (checked above, or the padded copy of 64 * 8 + 16
                         // bytes); pw <= 25.
                         if r == u64::MAX {
-                            mini::<false>(
-                                src, &pat, pw, level, split, &in_range, mm.lanes, &mut acc,
-                            );
+                            mini::<false>(src, &m, &in_range, mm.lanes, &mut sums.lanes);
                         } else {
                             for (i, lane) in in_range.iter_mut().enumerate() {
                                 *lane = 0u32.wrapping_sub((r >> i & 1) as u32);
                             }
-                            mini::<true>(
-                                src, &pat, pw, level, split, &in_range, mm.lanes, &mut acc,
-                            );
+                            mini::<true>(src, &m, &in_range, mm.lanes, &mut sums.lanes);
                         }
-                        let n_day = d.count_ones();
-                        total = total.add_times(m.reference, r.count_ones());
-                        day = day.add_times(m.reference, n_day);
-                        count += n_day as u64;
-                        since_flush += 1;
-                        if since_flush == FLUSH_EVERY {
-                            widen(&mut acc.total, &mut wide_total);
-                            widen(&mut acc.marked, &mut wide_marked);
-                            since_flush = 0;
-                        }
+                        sums.add_frame(m.reference, r.count_ones(), d.count_ones());
                     }
                 }
                 if mine == u64::MAX {
                     break;
                 }
                 // The cut falls inside this mini-block: close the part.
-                widen(&mut acc.total, &mut wide_total);
-                widen(&mut acc.marked, &mut wide_marked);
-                since_flush = 0;
-                let o = &mut out[part];
-                o.0 += day.get() + lanes_sum(wide_marked);
-                o.1 += total.get() + lanes_sum(wide_total);
-                o.2 += count;
-                (day, total, count) = (S::ZERO, S::ZERO, 0);
-                (wide_total, wide_marked) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+                sums.close(&mut out[part]);
                 part += 1;
                 range &= !mine;
                 marked &= !mine;
             }
+            k += 1;
         }
-        widen(&mut acc.total, &mut wide_total);
-        widen(&mut acc.marked, &mut wide_marked);
-        let o = &mut out[part.min(cuts.len())];
-        o.0 += day.get() + lanes_sum(wide_marked);
-        o.1 += total.get() + lanes_sum(wide_total);
-        o.2 += count;
+        sums.close(&mut out[part.min(cuts.len())]);
     }
 }
