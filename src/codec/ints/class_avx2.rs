@@ -1,17 +1,18 @@
 //! The periodic day/night kernel with explicit AVX2.
 //!
 //! One pass per mini-block, fused: each group of 8 values is unpacked into the 32-bit
-//! lanes of a register straight from the column's bytes, turned from packed offsets into
-//! offsets from the frame reference (two-level frames add their split where the level bit
-//! is set), and added, whole and under the day mask, to two 32-bit lane accumulators
-//! (widened to 64-bit lanes every [`FLUSH_EVERY`] mini-blocks). Nothing is stored per value
-//! and there is no horizontal reduction per mini-block; per mini-block the scalar side
-//! adds the reference times the lane counts (day lanes are a popcount of the pattern's
-//! precomputed bits), in `i64` when the column's references cannot overflow it.
+//! lanes of a register straight from the column's bytes and added, whole and under the day
+//! mask, to two 32-bit lane accumulators (widened to 64-bit lanes every [`FLUSH_EVERY`]
+//! mini-blocks). Nothing is stored per value and there is no horizontal reduction per
+//! mini-block; per mini-block the scalar side adds the reference times the lane counts
+//! (day lanes are a popcount of the pattern's precomputed bits) and, for a two-level frame,
+//! the split times the upper-level lanes (a popcount of its level bitmap under the same
+//! bits), in `i64` when the column's values cannot overflow it. Columns in the version 1
+//! layout, whose level is each value's low bit, resolve it in the vector instead.
 //!
 //! One code path serves every packed width up to 25 and both frame kinds: the unpacking
-//! constants of the width are loaded per mini-block and the two-level step is arithmetic
-//! with a level of 0 or 1, so successive mini-blocks of different widths and kinds cost no
+//! constants of the width are loaded per mini-block and a plain frame is a two-level one
+//! with no upper lanes, so successive mini-blocks of different widths and kinds cost no
 //! indirect call or unpredictable branch (measured: a table of width-specialised kernels
 //! was slower, with the indirect call mispredicted on most mini-blocks). Mini-blocks cut by
 //! the range (the first and last of a column at most) also mask their lanes. A mini-block
@@ -26,7 +27,7 @@
 use super::{
     decode_scalar, ClassMask, ClassQuery, IntColumn, MaskWalk, Mini, MiniMask, MiniWalk, MINI_LEN,
 };
-use crate::codec::bitpack::{self, Padded};
+use crate::codec::bitpack::Padded;
 use crate::codec::simd::x86::{group_reach, Pattern};
 use crate::codec::simd::MAX_SIMD_WIDTH;
 use std::arch::x86_64::*;
@@ -51,24 +52,28 @@ struct Lanes {
 }
 
 /// Adds the offsets of mini-block `m` from its reference to `acc`: `src` holds its packed
-/// bytes (`group_reach` of its packed width readable), `day` its class lanes, `part` (read
-/// when `PART`, for a mini-block cut by the range) its lanes inside the range. A
-/// two-level offset `x` becomes `(x >> 1) + (x & 1) * split` in the vector: `level` is 1
-/// for two-level frames and 0 for plain ones (whose split is 0), so both kinds run the
-/// same instructions and no branch has to guess the kind of the next mini-block.
+/// values (`group_reach` of their width readable), `day` its class lanes, `part` (read
+/// when `PART`, for a mini-block cut by the range) its lanes inside the range.
+///
+/// In a column with level bitmaps (`BITMAP`) the offsets are added as they are: the
+/// splits of the upper-level values are booked on the scalar side ([`Part::add_frame`]).
+/// In the version 1 layout a two-level offset `x` becomes `(x >> 1) + (x & 1) * split` in
+/// the vector: `level` is 1 for two-level frames and 0 for plain ones (whose split is 0),
+/// so both kinds run the same instructions and no branch has to guess the kind of the
+/// next mini-block.
 ///
 /// # Safety
 /// Must be inlined into a function with AVX2 enabled; the bytes must be readable and
 /// [`vector_fits`] must hold for `m`.
 #[inline(always)]
-unsafe fn mini<const PART: bool>(
+unsafe fn mini<const PART: bool, const BITMAP: bool>(
     src: *const u8,
     m: &Mini,
     part: &[u32; MINI_LEN],
     day: &[u32; MINI_LEN],
     acc: &mut Lanes,
 ) {
-    let width = m.packed_width as usize;
+    let width = m.width() as usize;
     let pat = Pattern::new(width);
     let (level, split) = (m.two_level as i32, m.split as i32);
     let (mut total, mut marked) = (acc.total, acc.marked);
@@ -82,8 +87,10 @@ unsafe fn mini<const PART: bool>(
             let r = _mm256_loadu_si256(part.as_ptr().add(g * 8) as *const __m256i);
             x = _mm256_and_si256(x, r);
         }
-        let upper = _mm256_sub_epi32(zero, _mm256_and_si256(x, level));
-        x = _mm256_add_epi32(_mm256_srl_epi32(x, shift), _mm256_and_si256(upper, split));
+        if !BITMAP {
+            let upper = _mm256_sub_epi32(zero, _mm256_and_si256(x, level));
+            x = _mm256_add_epi32(_mm256_srl_epi32(x, shift), _mm256_and_si256(upper, split));
+        }
         let d = _mm256_loadu_si256(day.as_ptr().add(g * 8) as *const __m256i);
         total = _mm256_add_epi32(total, x);
         marked = _mm256_add_epi32(marked, _mm256_and_si256(x, d));
@@ -97,6 +104,8 @@ unsafe fn mini<const PART: bool>(
 trait RefSum: Copy {
     const ZERO: Self;
     fn add_times(self, r: i64, n: u32) -> Self;
+    /// Adds a split (an unsigned difference of levels) `n` times.
+    fn add_split(self, s: u64, n: u32) -> Self;
     fn get(self) -> i128;
 }
 
@@ -105,6 +114,11 @@ impl RefSum for i64 {
     #[inline(always)]
     fn add_times(self, r: i64, n: u32) -> i64 {
         self.wrapping_add(r.wrapping_mul(n as i64))
+    }
+    #[inline(always)]
+    fn add_split(self, s: u64, n: u32) -> i64 {
+        // Wrapping: the sums of the values are below 2^63, so they come out exact.
+        self.add_times(s as i64, n)
     }
     #[inline(always)]
     fn get(self) -> i128 {
@@ -117,6 +131,10 @@ impl RefSum for i128 {
     #[inline(always)]
     fn add_times(self, r: i64, n: u32) -> i128 {
         self + r as i128 * n as i128
+    }
+    #[inline(always)]
+    fn add_split(self, s: u64, n: u32) -> i128 {
+        self + s as i128 * n as i128
     }
     #[inline(always)]
     fn get(self) -> i128 {
@@ -155,13 +173,21 @@ impl<S: RefSum> Part<S> {
         }
     }
 
-    /// Books the frame of a mini-block whose offsets [`mini`] added to the lanes: its
-    /// reference times its `in_range` and `marked` lane counts.
+    /// Books the frame of mini-block `m`, whose offsets [`mini`] added to the lanes
+    /// `in_range` and `marked` (bits): its reference once per lane, and its split once per
+    /// upper-level lane of a level bitmap (none for other frames).
     #[inline(always)]
-    unsafe fn add_frame(&mut self, reference: i64, in_range: u32, marked: u32) {
-        self.total = self.total.add_times(reference, in_range);
-        self.day = self.day.add_times(reference, marked);
-        self.count += marked as u64;
+    unsafe fn add_frame<const BITMAP: bool>(&mut self, m: &Mini, in_range: u64, marked: u64) {
+        self.total = self.total.add_times(m.reference, in_range.count_ones());
+        self.day = self.day.add_times(m.reference, marked.count_ones());
+        self.count += marked.count_ones() as u64;
+        if BITMAP {
+            let split = m.split as u64;
+            self.total = self
+                .total
+                .add_split(split, (m.levels & in_range).count_ones());
+            self.day = self.day.add_split(split, (m.levels & marked).count_ones());
+        }
         self.since_flush += 1;
         if self.since_flush == FLUSH_EVERY {
             self.flush();
@@ -203,11 +229,14 @@ unsafe fn lanes_sum(wide: __m256i) -> i128 {
     l.iter().map(|&x| x as i128).sum()
 }
 
-/// Whether the vector path takes a mini-block: packed widths up to 25 and splits that fit
-/// the lanes (see [`FLUSH_EVERY`]).
+/// Whether the vector path takes a mini-block: value widths up to 25 and, in the version 1
+/// layout, splits that fit the lanes (see [`FLUSH_EVERY`]).
 #[inline(always)]
-fn vector_fits(m: &Mini) -> bool {
-    m.packed_width <= MAX_SIMD_WIDTH && (m.split as u64) < MAX_VECTOR_SPLIT
+fn vector_fits<const BITMAP: bool>(m: &Mini) -> bool {
+    match BITMAP {
+        true => m.width() <= MAX_SIMD_WIDTH,
+        false => m.packed_width <= MAX_SIMD_WIDTH && (m.split as u64) < MAX_VECTOR_SPLIT,
+    }
 }
 
 impl IntColumn<'_> {
@@ -217,16 +246,19 @@ impl IntColumn<'_> {
     /// The CPU must support AVX2 and POPCNT.
     #[target_feature(enable = "avx2,popcnt")]
     pub(super) unsafe fn class_sums_avx2(&self, q: &ClassQuery<'_>, out: &mut [(i128, i128, u64)]) {
-        // |reference| < 2^51 over at most 2^12 values keeps every sum below 2^63.
-        let narrow =
-            self.count <= 1 << 12 && self.base.unsigned_abs() < 1 << 50 && self.ref_width < 50;
-        if narrow {
-            match q.cuts.is_empty() {
-                true => self.class_sums_with::<i64, false>(q, out),
-                false => self.class_sums_with::<i64, true>(q, out),
-            }
-        } else {
-            self.class_sums_with::<i128, true>(q, out)
+        // References above -2^50 and below 2^50 + 2^49, splits below 2^48: values below
+        // 2^51 in magnitude, so sums over at most 2^12 of them stay below 2^63.
+        let narrow = self.count <= 1 << 12
+            && self.base.unsigned_abs() < 1 << 50
+            && self.ref_width < 50
+            && self.split_width < 49;
+        match (narrow, q.cuts.is_empty(), self.bitmap) {
+            (true, true, true) => self.class_sums_with::<i64, false, true>(q, out),
+            (true, false, true) => self.class_sums_with::<i64, true, true>(q, out),
+            (false, _, true) => self.class_sums_with::<i128, true, true>(q, out),
+            (true, true, false) => self.class_sums_with::<i64, false, false>(q, out),
+            (true, false, false) => self.class_sums_with::<i64, true, false>(q, out),
+            (false, _, false) => self.class_sums_with::<i128, true, false>(q, out),
         }
     }
 
@@ -241,7 +273,7 @@ impl IntColumn<'_> {
     /// Must be inlined into a function with AVX2 and POPCNT enabled; `k_end` at most the
     /// number of whole mini-blocks of the column.
     #[inline(always)]
-    unsafe fn stretch<S: RefSum>(
+    unsafe fn stretch<S: RefSum, const BITMAP: bool>(
         &self,
         minis: &mut MiniWalk<'_, '_>,
         k_end: usize,
@@ -251,27 +283,28 @@ impl IntColumn<'_> {
     ) -> Option<usize> {
         let period = mask.period;
         let step = MINI_LEN % period;
-        // Mini-blocks starting at or before `limit` have every byte of an in-place read.
+        // Mini-blocks starting at or before `limit` have every byte of an in-place read
+        // (after a level bitmap, if any).
         let limit = self
             .payload
             .len()
-            .checked_sub(group_reach(MAX_SIMD_WIDTH as usize))?;
+            .checked_sub(8 + group_reach(MAX_SIMD_WIDTH as usize))?;
         let no_part = [0u32; MINI_LEN];
         let mut last = None;
         while minis.k < k_end {
             let (m, at) = minis.peek().expect("mini-block within the column");
-            if !vector_fits(&m) || at > limit {
+            if !vector_fits::<BITMAP>(&m) || at > limit {
                 break;
             }
             minis.skip(&m);
-            let src = self.payload.as_ptr().add(at);
+            let src = self.payload.as_ptr().add(at + m.values_at());
             _mm_prefetch::<_MM_HINT_T0>(src.wrapping_add(PREFETCH_AHEAD) as *const i8);
             let lanes = mask.lanes[phase..phase + MINI_LEN]
                 .try_into()
                 .expect("64 lanes");
             // SAFETY: AVX2 is enabled; `at <= limit` leaves `group_reach(pw)` bytes.
-            mini::<false>(src, &m, &no_part, lanes, &mut sums.lanes);
-            sums.add_frame(m.reference, MINI_LEN as u32, mask.bits[phase].count_ones());
+            mini::<false, BITMAP>(src, &m, &no_part, lanes, &mut sums.lanes);
+            sums.add_frame::<BITMAP>(&m, u64::MAX, mask.bits[phase]);
             last = Some(phase);
             phase += step;
             if phase >= period {
@@ -282,7 +315,7 @@ impl IntColumn<'_> {
     }
 
     #[inline(always)]
-    unsafe fn class_sums_with<S: RefSum, const CUTS: bool>(
+    unsafe fn class_sums_with<S: RefSum, const CUTS: bool, const BITMAP: bool>(
         &self,
         q: &ClassQuery<'_>,
         out: &mut [(i128, i128, u64)],
@@ -309,7 +342,7 @@ impl IntColumn<'_> {
                     false => end,
                 };
                 if let Some(last) =
-                    self.stretch(&mut minis, stop / MINI_LEN, phase, mask, &mut sums)
+                    self.stretch::<S, BITMAP>(&mut minis, stop / MINI_LEN, phase, mask, &mut sums)
                 {
                     walk.skipped(last, end);
                     k = minis.k;
@@ -318,7 +351,7 @@ impl IntColumn<'_> {
             }
             let (m, at) = minis.next().expect("mini-block within the column");
             let mm = walk.next(lo);
-            let bytes = &self.payload[at..at + bitpack::packed_len(m.packed_width)];
+            let values = self.values_of(&m, at);
             let (mut range, mut marked) = (mm.range, mm.marked);
             // A mini-block holds the rest of the current part and possibly the start of
             // the next ones: each part's lanes are summed, then the part is closed.
@@ -335,10 +368,10 @@ impl IntColumn<'_> {
                 };
                 let (r, d) = (range & mine, marked & mine);
                 if r != 0 {
-                    if !vector_fits(&m) {
+                    if !vector_fits::<BITMAP>(&m) {
                         // Mini-blocks the vector path cannot take, summed exactly.
                         let mut vals = [0i64; MINI_LEN];
-                        decode_scalar(pad.load(bytes), &m, &mut vals);
+                        decode_scalar(pad.load(values), &m, &mut vals);
                         let mask = MiniMask {
                             lanes: mm.lanes,
                             marked: d,
@@ -346,24 +379,25 @@ impl IntColumn<'_> {
                         };
                         mask.add_values(&vals, &mut out[part]);
                     } else {
-                        let pw = m.packed_width as usize;
-                        let src = if self.payload.len() - at >= group_reach(pw) {
-                            bytes.as_ptr()
+                        let w = m.width() as usize;
+                        let start = at + m.values_at();
+                        let src = if self.payload.len() - start >= group_reach(w) {
+                            values.as_ptr()
                         } else {
-                            pad.load(bytes).bytes().as_ptr()
+                            pad.load(values).bytes().as_ptr()
                         };
-                        // SAFETY: AVX2 is enabled here; `src` has `group_reach(pw)`
-                        // readable bytes (checked above, or the padded copy of 64 * 8 + 16
-                        // bytes); pw <= 25.
+                        // SAFETY: AVX2 is enabled here; `src` has `group_reach(w)` readable
+                        // bytes (checked above, or the padded copy of 64 * 8 + 16 bytes);
+                        // w <= 25.
                         if r == u64::MAX {
-                            mini::<false>(src, &m, &in_range, mm.lanes, &mut sums.lanes);
+                            mini::<false, BITMAP>(src, &m, &in_range, mm.lanes, &mut sums.lanes);
                         } else {
                             for (i, lane) in in_range.iter_mut().enumerate() {
                                 *lane = 0u32.wrapping_sub((r >> i & 1) as u32);
                             }
-                            mini::<true>(src, &m, &in_range, mm.lanes, &mut sums.lanes);
+                            mini::<true, BITMAP>(src, &m, &in_range, mm.lanes, &mut sums.lanes);
                         }
-                        sums.add_frame(m.reference, r.count_ones(), d.count_ones());
+                        sums.add_frame::<BITMAP>(&m, r, d);
                     }
                 }
                 if mine == u64::MAX {

@@ -1,18 +1,33 @@
 use super::*;
 use proptest::prelude::*;
 
+/// Both two-level layouts: what this version writes and the version 1 one it still reads.
+const LAYOUTS: [Levels; 2] = [Levels::Bitmap, Levels::LowBit];
+
+/// The encodings of `v` in both layouts.
+fn encodings(v: &[i64]) -> [Vec<u8>; 2] {
+    LAYOUTS.map(|levels| {
+        let mut buf = Vec::new();
+        encode_with(v, levels, &mut buf);
+        buf
+    })
+}
+
+/// Round-trips `v` in both layouts (which take the same space); returns the size.
 fn roundtrip(v: &[i64]) -> usize {
-    let mut buf = Vec::new();
-    encode(v, &mut buf);
-    let (back, used) = decode(&buf).expect("decodes");
-    assert_eq!(used, buf.len());
-    assert_eq!(back, v);
-    // The portable decoder agrees with the dispatched one.
-    let (col, _) = IntColumn::parse(&buf).expect("decodes");
-    let mut portable = Vec::new();
-    col.decode_into_impl(&mut portable, false);
-    assert_eq!(portable, v);
-    buf.len()
+    let bufs = encodings(v);
+    for buf in &bufs {
+        let (back, used) = decode(buf).expect("decodes");
+        assert_eq!(used, buf.len());
+        assert_eq!(back, v);
+        // The portable decoder agrees with the dispatched one.
+        let (col, _) = IntColumn::parse(buf).expect("decodes");
+        let mut portable = Vec::new();
+        col.decode_into_impl(&mut portable, false);
+        assert_eq!(portable, v);
+    }
+    assert_eq!(bufs[0].len(), bufs[1].len());
+    bufs[0].len()
 }
 
 #[test]
@@ -41,7 +56,7 @@ fn counter_prefers_deltas() {
     assert!(len < 4096 * 3 / 8 + 300, "len {len}");
     let mut buf = Vec::new();
     encode(&v, &mut buf);
-    assert_eq!(buf[0], MODE_DELTAS);
+    assert_eq!(buf[0], MODE_DELTAS | MODE_LEVEL_BITMAP);
 }
 
 #[test]
@@ -91,11 +106,11 @@ fn level_switch_uses_two_levels() {
     let v: Vec<i64> = (0..64)
         .map(|i| if (20..50).contains(&i) { 30_000 } else { 1000 } + (i * 37 % 100) - 50)
         .collect();
-    let mut buf = Vec::new();
-    encode(&v, &mut buf);
-    assert_eq!(buf[HEADER_LEN] & TWO_LEVEL, TWO_LEVEL);
-    assert_eq!(buf[HEADER_LEN] & !TWO_LEVEL, 7);
-    assert_eq!(decode(&buf).unwrap().0, v);
+    for buf in encodings(&v) {
+        assert_eq!(buf[HEADER_LEN] & TWO_LEVEL, TWO_LEVEL);
+        assert_eq!(buf[HEADER_LEN] & !TWO_LEVEL, 7);
+        assert_eq!(decode(&buf).unwrap().0, v);
+    }
 }
 
 #[test]
@@ -107,16 +122,16 @@ fn extreme_two_level_splits_roundtrip() {
 }
 
 fn check_range_sums(v: &[i64], bounds: &[usize]) {
-    let mut buf = Vec::new();
-    encode(v, &mut buf);
-    let (col, _) = IntColumn::parse(&buf).unwrap();
-    let mut got = vec![0i128; bounds.len().saturating_sub(1)];
-    col.range_sums(bounds, &mut got);
     let want: Vec<i128> = bounds
         .windows(2)
         .map(|w| v[w[0]..w[1]].iter().map(|&x| x as i128).sum())
         .collect();
-    assert_eq!(got, want, "bounds {bounds:?}");
+    for buf in encodings(v) {
+        let (col, _) = IntColumn::parse(&buf).unwrap();
+        let mut got = vec![0i128; bounds.len().saturating_sub(1)];
+        col.range_sums(bounds, &mut got);
+        assert_eq!(got, want, "bounds {bounds:?}, levels {}", col.bitmap);
+    }
 }
 
 #[test]
@@ -156,41 +171,41 @@ fn check_class_sums(
     period: usize,
     marked: &[bool],
 ) {
-    let mut buf = Vec::new();
-    encode(v, &mut buf);
-    let (col, _) = IntColumn::parse(&buf).unwrap();
-    if col.is_delta() {
-        return;
-    }
-    assert_eq!(marked.len(), period);
-    let mask = ClassMask::new(marked);
-    let got = col.masked_class_sums(from, to, phase0, &mask);
-    let runs = [PhaseRun {
-        start: from,
-        phase: phase0,
-    }];
-    let mut portable = [(0, 0, 0)];
-    if from < to {
-        col.class_sums_portable(
-            &ClassQuery {
-                runs: &runs,
-                to,
-                mask: &mask,
-                cuts: &[],
-            },
-            &mut portable,
-        );
-    }
-    assert_eq!(portable[0], got, "portable path");
-    let (mut d, mut t, mut c) = (0i128, 0i128, 0u64);
-    for (i, &x) in v.iter().enumerate().take(to).skip(from) {
-        t += x as i128;
-        if marked[(phase0 + i - from) % period] {
-            d += x as i128;
-            c += 1;
+    for buf in encodings(v) {
+        let (col, _) = IntColumn::parse(&buf).unwrap();
+        if col.is_delta() {
+            return;
         }
+        assert_eq!(marked.len(), period);
+        let mask = ClassMask::new(marked);
+        let got = col.masked_class_sums(from, to, phase0, &mask);
+        let runs = [PhaseRun {
+            start: from,
+            phase: phase0,
+        }];
+        let mut portable = [(0, 0, 0)];
+        if from < to {
+            col.class_sums_portable(
+                &ClassQuery {
+                    runs: &runs,
+                    to,
+                    mask: &mask,
+                    cuts: &[],
+                },
+                &mut portable,
+            );
+        }
+        assert_eq!(portable[0], got, "portable path");
+        let (mut d, mut t, mut c) = (0i128, 0i128, 0u64);
+        for (i, &x) in v.iter().enumerate().take(to).skip(from) {
+            t += x as i128;
+            if marked[(phase0 + i - from) % period] {
+                d += x as i128;
+                c += 1;
+            }
+        }
+        assert_eq!(got, (d, t, c), "from {from} to {to} phase {phase0}");
     }
-    assert_eq!(got, (d, t, c), "from {from} to {to} phase {phase0}");
 }
 
 #[test]
@@ -224,44 +239,44 @@ fn check_class_runs(v: &[i64], runs: &[PhaseRun], to: usize, marked: &[bool]) {
 }
 
 fn check_class_cuts(v: &[i64], runs: &[PhaseRun], to: usize, marked: &[bool], cuts: &[usize]) {
-    let mut buf = Vec::new();
-    encode(v, &mut buf);
-    let (col, _) = IntColumn::parse(&buf).unwrap();
-    if col.is_delta() {
-        return;
-    }
-    let mask = ClassMask::new(marked);
-    let period = marked.len();
-    let mut want = vec![(0i128, 0i128, 0u64); cuts.len() + 1];
-    for (j, r) in runs.iter().enumerate() {
-        let end = runs.get(j + 1).map_or(to, |n| n.start);
-        for (i, &x) in v.iter().enumerate().take(end).skip(r.start) {
-            let o = &mut want[cuts.partition_point(|&c| c <= i)];
-            o.1 += x as i128;
-            if marked[(r.phase + i - r.start) % period] {
-                o.0 += x as i128;
-                o.2 += 1;
+    for buf in encodings(v) {
+        let (col, _) = IntColumn::parse(&buf).unwrap();
+        if col.is_delta() {
+            return;
+        }
+        let mask = ClassMask::new(marked);
+        let period = marked.len();
+        let mut want = vec![(0i128, 0i128, 0u64); cuts.len() + 1];
+        for (j, r) in runs.iter().enumerate() {
+            let end = runs.get(j + 1).map_or(to, |n| n.start);
+            for (i, &x) in v.iter().enumerate().take(end).skip(r.start) {
+                let o = &mut want[cuts.partition_point(|&c| c <= i)];
+                o.1 += x as i128;
+                if marked[(r.phase + i - r.start) % period] {
+                    o.0 += x as i128;
+                    o.2 += 1;
+                }
             }
         }
+        let mut got = vec![(0, 0, 0); cuts.len() + 1];
+        col.class_sums_cut(runs, to, &mask, cuts, &mut got);
+        assert_eq!(got, want, "runs {runs:?} to {to} cuts {cuts:?}");
+        let mut portable = vec![(0, 0, 0); cuts.len() + 1];
+        col.class_sums_portable(
+            &ClassQuery {
+                runs,
+                to,
+                mask: &mask,
+                cuts,
+            },
+            &mut portable,
+        );
+        assert_eq!(portable, want, "portable path");
+        let total = want
+            .iter()
+            .fold((0, 0, 0), |a, w| (a.0 + w.0, a.1 + w.1, a.2 + w.2));
+        assert_eq!(col.class_sums(runs, to, &mask), total, "uncut");
     }
-    let mut got = vec![(0, 0, 0); cuts.len() + 1];
-    col.class_sums_cut(runs, to, &mask, cuts, &mut got);
-    assert_eq!(got, want, "runs {runs:?} to {to} cuts {cuts:?}");
-    let mut portable = vec![(0, 0, 0); cuts.len() + 1];
-    col.class_sums_portable(
-        &ClassQuery {
-            runs,
-            to,
-            mask: &mask,
-            cuts,
-        },
-        &mut portable,
-    );
-    assert_eq!(portable, want, "portable path");
-    let total = want
-        .iter()
-        .fold((0, 0, 0), |a, w| (a.0 + w.0, a.1 + w.1, a.2 + w.2));
-    assert_eq!(col.class_sums(runs, to, &mask), total, "uncut");
 }
 
 #[test]
