@@ -763,18 +763,28 @@ fn scan_chunk(
         plans,
         sc,
     } = work;
+    // Each block-scanned meter's grid, looked up once rather than per segment; its
+    // sources in segment order (checked disjoint already), so that each segment's blocks
+    // are the next ones from a cursor.
+    let mut grid_of = [None; CHUNK];
+    let mut next = [0usize; CHUNK];
     for (j, &m) in meters.iter().enumerate() {
         plans[j] = plan_meter(st, m, p, grids, &mut accs[j], &mut sources[j], daily)?;
+        if let Plan::Blocks { step, .. } = plans[j] {
+            grid_of[j] = grids.get(&step);
+            sources[j].sort_unstable_by_key(|s| s.0);
+        }
     }
     for k in 0..st.segments.len() {
         for j in 0..meters.len() {
-            let Plan::Blocks { step, mult } = plans[j] else {
+            let (Plan::Blocks { step, mult }, Some((grid, periodic))) = (plans[j], grid_of[j])
+            else {
                 continue;
             };
-            let (grid, periodic) = &grids[&step];
-            for &(_, b, _, _) in sources[j].iter().filter(|s| s.0 == k) {
+            while let Some(&(_, b, _, _)) = sources[j].get(next[j]).filter(|s| s.0 == k) {
                 let g = (grid.as_slice(), periodic.as_ref());
                 scan_block(st, (k, b), step as i64, mult, p, g, &mut accs[j], sc)?;
+                next[j] += 1;
             }
         }
     }
