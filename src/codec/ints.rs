@@ -887,7 +887,8 @@ impl<'m> MaskWalk<'m> {
                 range,
             };
         }
-        // Gaps inside this mini-block: piece the lanes together run by run.
+        // Gaps inside this mini-block: piece the bits together run by run, then spread
+        // them to lanes (one fixed-length loop rather than a copy per run).
         self.last = None;
         let mut marked = 0u64;
         let mut i = a;
@@ -895,12 +896,14 @@ impl<'m> MaskWalk<'m> {
             let run = runs[self.r];
             let end = runs.get(self.r + 1).map_or(b, |n| (n.start - lo).min(b));
             let p = phase_at(run, lo + i, period);
-            self.merged[i..end].copy_from_slice(&self.mask.lanes[p..p + (end - i)]);
             marked |= (self.mask.bits[p] << i) & lane_bits(i, end);
             i = end;
             if end < b {
                 self.r += 1;
             }
+        }
+        for (j, lane) in self.merged.iter_mut().enumerate() {
+            *lane = 0u32.wrapping_sub((marked >> j & 1) as u32);
         }
         MiniMask {
             lanes: &self.merged,
