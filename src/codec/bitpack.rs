@@ -109,35 +109,63 @@ pub fn pack_partial(vals: &[u64; MINI_LEN], n: usize, width: u8, out: &mut Vec<u
     out.truncate(at + partial_len(n, width));
 }
 
-/// Value `i` of a packed array of `width`-bit values (value `i` at bit `i * width`).
-/// Past the array's end, the bits there (or zeros past the slice) are returned: callers
-/// pass slices that run on after the array so that reads near its end are one 8-byte load.
-#[inline(always)]
-pub fn extract(array: &[u8], i: usize, width: u8) -> u64 {
-    #[cold]
-    #[inline(never)]
-    fn slow(array: &[u8], bit: usize, width: u8) -> u64 {
-        let (at, sh) = (bit / 8, bit % 8);
-        let mut b = [0u8; 16];
-        let tail = array.get(at..).unwrap_or(&[]);
-        let n = tail.len().min(16);
-        b[..n].copy_from_slice(&tail[..n]);
+/// Reads a packed array of `width`-bit values (value `i` at bit `i * width`) one value
+/// after another, keeping a bit position and the width's mask. Past the array's end, the
+/// bits there (or zeros past the slice) are returned: callers pass slices that run on
+/// after the array so that reads near its end are one 8-byte load.
+#[derive(Clone, Copy, Debug)]
+pub struct BitReader {
+    bit: usize,
+    width: u8,
+    /// `width` low bits set.
+    mask: u64,
+}
+
+impl BitReader {
+    /// A reader at value `i`.
+    pub fn at(i: usize, width: u8) -> BitReader {
         let mask = if width >= 64 {
             u64::MAX
         } else {
             (1u64 << width) - 1
         };
-        (u128::from_le_bytes(b) >> sh) as u64 & mask
-    }
-    let bit = i * width as usize;
-    let (at, sh) = (bit / 8, bit % 8);
-    if width <= 56 {
-        if let Some(b) = array.get(at..at + 8) {
-            let word = u64::from_le_bytes(b.try_into().expect("8 bytes"));
-            return (word >> sh) & ((1u64 << width) - 1);
+        BitReader {
+            bit: i * width as usize,
+            width,
+            mask,
         }
     }
-    slow(array, bit, width)
+
+    /// The value at the reader's position.
+    #[inline(always)]
+    pub fn get(&self, array: &[u8]) -> u64 {
+        let (at, sh) = (self.bit / 8, self.bit % 8);
+        if self.width <= 56 {
+            if let Some(b) = array.get(at..at + 8) {
+                return (u64::from_le_bytes(b.try_into().expect("8 bytes")) >> sh) & self.mask;
+            }
+        }
+        self.get_slow(array)
+    }
+
+    /// [`BitReader::get`] for widths above 56 (a value may span 9 bytes) and near the
+    /// slice's end.
+    #[cold]
+    #[inline(never)]
+    fn get_slow(&self, array: &[u8]) -> u64 {
+        let (at, sh) = (self.bit / 8, self.bit % 8);
+        let mut b = [0u8; 16];
+        let tail = array.get(at..).unwrap_or(&[]);
+        let n = tail.len().min(16);
+        b[..n].copy_from_slice(&tail[..n]);
+        (u128::from_le_bytes(b) >> sh) as u64 & self.mask
+    }
+
+    /// Moves on by `n` values.
+    #[inline(always)]
+    pub fn advance(&mut self, n: usize) {
+        self.bit += n * self.width as usize;
+    }
 }
 
 /// Value `k` (0..8) of the 8-value group starting at byte `base`, for a constant width.

@@ -34,7 +34,7 @@
 //! The encoder sizes value and delta mode and keeps the smaller (values on a tie: cheaper
 //! to decode). Delta mode wins on smooth series such as cumulative registers.
 
-use super::bitpack::{self, width_table, Padded, MINI_LEN};
+use super::bitpack::{self, width_table, BitReader, Padded, MINI_LEN};
 use super::{simd, Cursor, DecodeError};
 
 const MODE_VALUES: u8 = 0;
@@ -372,7 +372,10 @@ pub(crate) struct MiniWalk<'c, 'a> {
     col: &'c IntColumn<'a>,
     k: usize,
     at: usize,
-    split_idx: usize,
+    /// At the next mini-block's reference.
+    refs: BitReader,
+    /// At the next two-level mini-block's split.
+    splits: BitReader,
 }
 
 impl MiniWalk<'_, '_> {
@@ -384,13 +387,10 @@ impl MiniWalk<'_, '_> {
         let &d = c.descs.get(self.k)?;
         let two_level = d & TWO_LEVEL != 0;
         let packed_width = (d & !TWO_LEVEL) + two_level as u8;
-        let reference = c
-            .base
-            .wrapping_add(bitpack::extract(c.refs, self.k, c.ref_width) as i64);
+        let reference = c.base.wrapping_add(self.refs.get(c.refs) as i64);
         // Read for every mini-block and zeroed for plain ones: the frame kinds of
         // successive mini-blocks are too mixed for a branch to predict.
-        let split = bitpack::extract(c.splits, self.split_idx, c.split_width)
-            & 0u64.wrapping_sub(two_level as u64);
+        let split = self.splits.get(c.splits) & 0u64.wrapping_sub(two_level as u64);
         // Likewise read for every mini-block (the bytes are the ones decoded next).
         let bitmap = two_level && c.bitmap;
         let word = c
@@ -411,7 +411,8 @@ impl MiniWalk<'_, '_> {
     /// Moves past the mini-block `m` that [`MiniWalk::peek`] returned.
     #[inline(always)]
     fn skip(&mut self, m: &Mini) {
-        self.split_idx += m.two_level as usize;
+        self.refs.advance(1);
+        self.splits.advance(m.two_level as usize);
         self.at += bitpack::packed_len(m.packed_width);
         self.k += 1;
     }
@@ -497,7 +498,11 @@ impl<'a> IntColumn<'a> {
                 .iter()
                 .map(|&d| bitpack::packed_len((d & !TWO_LEVEL) + (d >> 7)))
                 .sum(),
-            split_idx: before.iter().filter(|&&d| d & TWO_LEVEL != 0).count(),
+            refs: BitReader::at(k, self.ref_width),
+            splits: BitReader::at(
+                before.iter().filter(|&&d| d & TWO_LEVEL != 0).count(),
+                self.split_width,
+            ),
         }
     }
 

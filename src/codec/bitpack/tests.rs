@@ -53,3 +53,29 @@ proptest! {
         roundtrip(vals, width);
     }
 }
+
+#[test]
+fn bit_reader_reads_every_value_of_a_partial_array() {
+    // 37 values (a partial last group, so the last reads hit the slice's end and take the
+    // slow path), every width, values at both ends of the range.
+    for width in 0..=64u8 {
+        let max = if width == 64 {
+            u64::MAX
+        } else {
+            (1u64 << width) - 1
+        };
+        let mut vals = [0u64; MINI_LEN];
+        for (i, v) in vals.iter_mut().take(37).enumerate() {
+            *v = if i % 2 == 0 { max } else { (i as u64) & max };
+        }
+        let mut buf = Vec::new();
+        pack_partial(&vals, 37, width, &mut buf);
+        let mut r = BitReader::at(3, width);
+        for (i, &v) in vals.iter().enumerate().take(37).skip(3) {
+            assert_eq!(r.get(&buf), v, "width {width} value {i}");
+            r.advance(1);
+        }
+        r.advance(0);
+        assert_eq!(r.get(&buf), 0, "width {width}: past the end reads zeros");
+    }
+}
