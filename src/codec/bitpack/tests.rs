@@ -13,14 +13,19 @@ fn roundtrip(vals: [u64; MINI_LEN], width: u8) {
     assert_eq!(out, vals, "width {width}");
 }
 
+/// The largest value of `width` bits.
+fn largest(width: u8) -> u64 {
+    if width == 64 {
+        u64::MAX
+    } else {
+        (1u64 << width) - 1
+    }
+}
+
 #[test]
 fn every_width_roundtrips_extremes() {
     for width in 0..=64u8 {
-        let max = if width == 64 {
-            u64::MAX
-        } else {
-            (1u64 << width) - 1
-        };
+        let max = largest(width);
         let mut vals = [0u64; MINI_LEN];
         for (i, v) in vals.iter_mut().enumerate() {
             *v = match i % 3 {
@@ -59,11 +64,7 @@ fn bit_reader_reads_every_value_of_a_partial_array() {
     // 37 values (a partial last group, so the last reads hit the slice's end and take the
     // slow path), every width, values at both ends of the range.
     for width in 0..=64u8 {
-        let max = if width == 64 {
-            u64::MAX
-        } else {
-            (1u64 << width) - 1
-        };
+        let max = largest(width);
         let mut vals = [0u64; MINI_LEN];
         for (i, v) in vals.iter_mut().take(37).enumerate() {
             *v = if i % 2 == 0 { max } else { (i as u64) & max };
