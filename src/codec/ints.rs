@@ -46,6 +46,14 @@ const HEADER_LEN: usize = 1 + 4 + 8 + 8 + 1;
 /// Descriptor bit marking a two-level mini-block.
 const TWO_LEVEL: u8 = 0x80;
 
+/// The packed width of descriptor `d` (its mini-block takes 8 bytes per unit): the value
+/// width plus the level bit or bitmap word of a two-level mini-block. At most 64 in a
+/// valid column.
+#[inline(always)]
+fn packed_width(d: u8) -> u8 {
+    (d & !TWO_LEVEL) + (d >> 7)
+}
+
 /// Frame of one mini-block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Frame {
@@ -386,7 +394,7 @@ impl MiniWalk<'_, '_> {
         let c = self.col;
         let &d = c.descs.get(self.k)?;
         let two_level = d & TWO_LEVEL != 0;
-        let packed_width = (d & !TWO_LEVEL) + two_level as u8;
+        let packed_width = packed_width(d);
         let reference = c.base.wrapping_add(self.refs.get(c.refs) as i64);
         // Read for every mini-block and zeroed for plain ones: the frame kinds of
         // successive mini-blocks are too mixed for a branch to predict.
@@ -448,18 +456,23 @@ impl<'a> IntColumn<'a> {
         let n_mini = count.div_ceil(MINI_LEN);
         let descs_at = c.pos();
         let descs = c.take(n_mini, "mini-block descriptors")?;
-        let (mut payload_len, mut n_two) = (0usize, 0usize);
-        for (i, &d) in descs.iter().enumerate() {
-            let (w, two) = (d & !TWO_LEVEL, d & TWO_LEVEL != 0);
-            if w > 64 || (two && w > 63) {
-                return Err(DecodeError::new(
-                    "mini-block width out of range",
-                    descs_at + i,
-                ));
-            }
-            payload_len += bitpack::packed_len(w + two as u8);
-            n_two += two as usize;
+        // Whole-array passes (vectorised); the position of a bad descriptor is looked for
+        // only on error.
+        if descs.iter().map(|&d| packed_width(d)).max().unwrap_or(0) > 64 {
+            let i = descs
+                .iter()
+                .position(|&d| packed_width(d) > 64)
+                .unwrap_or(0);
+            return Err(DecodeError::new(
+                "mini-block width out of range",
+                descs_at + i,
+            ));
         }
+        let payload_len = descs
+            .iter()
+            .map(|&d| bitpack::packed_len(packed_width(d)))
+            .sum();
+        let n_two = descs.iter().filter(|&&d| d & TWO_LEVEL != 0).count();
         let refs_at = c.pos();
         c.take(array_len(n_mini, ref_width), "mini-block references")?;
         let split_at = c.pos();
@@ -496,7 +509,7 @@ impl<'a> IntColumn<'a> {
             k,
             at: before
                 .iter()
-                .map(|&d| bitpack::packed_len((d & !TWO_LEVEL) + (d >> 7)))
+                .map(|&d| bitpack::packed_len(packed_width(d)))
                 .sum(),
             refs: BitReader::at(k, self.ref_width),
             splits: BitReader::at(
