@@ -41,9 +41,13 @@ const FLUSH_EVERY: usize = 8;
 /// Two-level splits at or above this take the scalar path (they would overflow lanes).
 const MAX_VECTOR_SPLIT: u64 = 1 << 25;
 
-/// Bytes ahead of the current mini-block to prefetch: about four mini-blocks of
-/// 15-minute data. Blocks are a few KiB, too short for the hardware prefetcher.
-const PREFETCH_AHEAD: usize = 384;
+/// Bytes ahead of the current mini-block to prefetch, two cache lines per mini-block (one
+/// takes 100-140 bytes of 15-minute data): about ten mini-blocks ahead, into the next
+/// block near a block's end. Q: why not the hardware prefetcher alone? A: blocks are a few
+/// KiB, too short for it to ramp up. Measured against one line at 384 bytes: the fastest
+/// of 8 paired full-fleet scans 94.6 -> 85.7 ms, the median 139 -> 120 ms (2 threads);
+/// 2048 bytes or a third line measured the same.
+const PREFETCH_AHEAD: usize = 1024;
 
 /// Lane sums of all values and of the marked ones (offsets from the frame references).
 struct Lanes {
@@ -298,7 +302,10 @@ impl IntColumn<'_> {
             }
             minis.skip(&m);
             let src = self.payload.as_ptr().add(at + m.values_at());
-            _mm_prefetch::<_MM_HINT_T0>(src.wrapping_add(PREFETCH_AHEAD) as *const i8);
+            for line in [0, 64] {
+                let ahead = src.wrapping_add(PREFETCH_AHEAD + line);
+                _mm_prefetch::<_MM_HINT_T0>(ahead as *const i8);
+            }
             let lanes = mask.lanes[phase..phase + MINI_LEN]
                 .try_into()
                 .expect("64 lanes");
