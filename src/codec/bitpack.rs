@@ -161,6 +161,33 @@ impl BitReader {
         (u128::from_le_bytes(b) >> sh) as u64 & self.mask
     }
 
+    /// [`BitReader::get`] without its checks: one unaligned 8-byte load.
+    ///
+    /// # Safety
+    /// The position must be below [`BitReader::unchecked_below`] of the array's length and
+    /// the reader's width.
+    #[inline(always)]
+    pub unsafe fn get_unchecked(&self, array: &[u8]) -> u64 {
+        debug_assert!(
+            self.bit / (self.width.max(1) as usize)
+                < Self::unchecked_below(array.len(), self.width)
+        );
+        // SAFETY: by the caller, 8 bytes from the position's byte are inside `array`.
+        let word = unsafe { (array.as_ptr().add(self.bit / 8) as *const u64).read_unaligned() };
+        (u64::from_le(word) >> (self.bit % 8)) & self.mask
+    }
+
+    /// The number of leading values of an array of `len` bytes that
+    /// [`BitReader::get_unchecked`] may read: those whose byte has 8 bytes after it, for
+    /// widths up to 56 (a wider value may span 9 bytes).
+    pub fn unchecked_below(len: usize, width: u8) -> usize {
+        match (width, len.checked_sub(8)) {
+            (57.., _) | (_, None) => 0,
+            (0, Some(_)) => usize::MAX,
+            (w, Some(room)) => ((room + 1) * 8).div_ceil(w as usize),
+        }
+    }
+
     /// Moves on by `n` values.
     #[inline(always)]
     pub fn advance(&mut self, n: usize) {

@@ -393,27 +393,62 @@ impl MiniWalk<'_, '_> {
     fn peek(&self) -> Option<(Mini, usize)> {
         let c = self.col;
         let &d = c.descs.get(self.k)?;
+        Some(self.frame(d, self.refs.get(c.refs), self.splits.get(c.splits)))
+    }
+
+    /// The mini-blocks below this index [`MiniWalk::peek_unchecked`] may read: their
+    /// references and splits have 8 readable bytes (a mini-block's split index never
+    /// exceeds its own).
+    #[inline(always)]
+    fn unchecked_until(&self) -> usize {
+        let c = self.col;
+        BitReader::unchecked_below(c.refs.len(), c.ref_width)
+            .min(BitReader::unchecked_below(c.splits.len(), c.split_width))
+            .min(c.descs.len())
+    }
+
+    /// [`MiniWalk::peek`] for the next mini-block, which must exist, without bounds checks
+    /// on the frame arrays (the hot loop of the scan kernel).
+    ///
+    /// # Safety
+    /// The next mini-block's index must be below [`MiniWalk::unchecked_until`].
+    #[inline(always)]
+    unsafe fn peek_unchecked(&self) -> (Mini, usize) {
+        let c = self.col;
+        // SAFETY: by the caller, `k` is inside `descs` and the references and splits
+        // arrays have 8 bytes from the readers' positions.
+        let (d, reference, split) = unsafe {
+            (
+                *c.descs.get_unchecked(self.k),
+                self.refs.get_unchecked(c.refs),
+                self.splits.get_unchecked(c.splits),
+            )
+        };
+        self.frame(d, reference, split)
+    }
+
+    /// The mini-block of descriptor `d` with reference offset `reference` and, if it is
+    /// two-level, split `split` (read for every mini-block, zeroed for plain ones: the
+    /// frame kinds of successive mini-blocks are too mixed for a branch to predict).
+    #[inline(always)]
+    fn frame(&self, d: u8, reference: u64, split: u64) -> (Mini, usize) {
+        let c = self.col;
         let two_level = d & TWO_LEVEL != 0;
-        let packed_width = packed_width(d);
-        let reference = c.base.wrapping_add(self.refs.get(c.refs) as i64);
-        // Read for every mini-block and zeroed for plain ones: the frame kinds of
-        // successive mini-blocks are too mixed for a branch to predict.
-        let split = self.splits.get(c.splits) & 0u64.wrapping_sub(two_level as u64);
-        // Likewise read for every mini-block (the bytes are the ones decoded next).
         let bitmap = two_level && c.bitmap;
+        // Likewise read for every mini-block (the bytes are the ones decoded next).
         let word = c
             .payload
             .get(self.at..self.at + 8)
             .map_or(0, |b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
         let mini = Mini {
-            reference,
-            split: split as i64,
-            packed_width,
+            reference: c.base.wrapping_add(reference as i64),
+            split: (split & 0u64.wrapping_sub(two_level as u64)) as i64,
+            packed_width: packed_width(d),
             two_level,
             bitmap,
             levels: word & 0u64.wrapping_sub(bitmap as u64),
         };
-        Some((mini, self.at))
+        (mini, self.at)
     }
 
     /// Moves past the mini-block `m` that [`MiniWalk::peek`] returned.

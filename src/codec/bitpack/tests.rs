@@ -72,9 +72,27 @@ fn bit_reader_reads_every_value_of_a_partial_array() {
         let mut buf = Vec::new();
         pack_partial(&vals, 37, width, &mut buf);
         let mut r = BitReader::at(3, width);
+        let unchecked = BitReader::unchecked_below(buf.len(), width);
         for (i, &v) in vals.iter().enumerate().take(37).skip(3) {
             assert_eq!(r.get(&buf), v, "width {width} value {i}");
+            if i < unchecked {
+                // SAFETY: below `unchecked_below`.
+                assert_eq!(
+                    unsafe { r.get_unchecked(&buf) },
+                    v,
+                    "width {width} value {i}"
+                );
+            }
             r.advance(1);
+        }
+        // Every value whose byte has 8 bytes after it, and none past them.
+        let last_full = (0..37)
+            .filter(|&i| i * width as usize / 8 + 8 <= buf.len())
+            .count();
+        if width > 0 && width <= 56 {
+            assert_eq!(unchecked.min(37), last_full, "width {width}");
+        } else if width > 56 {
+            assert_eq!(unchecked, 0);
         }
         r.advance(0);
         assert_eq!(r.get(&buf), 0, "width {width}: past the end reads zeros");

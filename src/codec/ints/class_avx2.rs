@@ -295,8 +295,10 @@ impl IntColumn<'_> {
             .checked_sub(8 + group_reach(MAX_SIMD_WIDTH as usize))?;
         let no_part = [0u32; MINI_LEN];
         let mut last = None;
+        let k_end = k_end.min(minis.unchecked_until());
         while minis.k < k_end {
-            let (m, at) = minis.peek().expect("mini-block within the column");
+            // SAFETY: `k < unchecked_until`.
+            let (m, at) = minis.peek_unchecked();
             if !vector_fits::<BITMAP>(&m) || at > limit {
                 break;
             }
