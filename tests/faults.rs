@@ -73,6 +73,28 @@ struct Model {
 }
 
 impl Model {
+    /// Nothing written yet.
+    fn new() -> Model {
+        Model {
+            acked: BTreeSet::new(),
+            doubt: BTreeSet::new(),
+        }
+    }
+
+    /// Appends `batches` to `s`, each acknowledged, flushing after every `flush_every`
+    /// (never when `None`).
+    fn appended(s: &Store, batches: std::ops::Range<u64>, flush_every: Option<u64>) -> Model {
+        let mut model = Model::new();
+        for b in batches {
+            append(s, b).unwrap();
+            model.acked.insert(b);
+            if flush_every.is_some_and(|n| b % n == n - 1) {
+                s.flush().unwrap();
+            }
+        }
+        model
+    }
+
     fn check(&mut self, s: &Store, ctx: &str) {
         let got = content(s);
         let mut expected = 0;
@@ -125,14 +147,7 @@ fn is_wal(p: &Path) -> bool {
 fn full_disk_while_writing_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let s = Store::open(dir.path(), opts()).unwrap();
-    let mut model = Model {
-        acked: BTreeSet::new(),
-        doubt: BTreeSet::new(),
-    };
-    for b in 0..10 {
-        append(&s, b).unwrap();
-        model.acked.insert(b);
-    }
+    let mut model = Model::appended(&s, 0..10, None);
     let guard = inject(dir.path(), |op, p| {
         (op == FaultOp::Write && is_wal(p)).then(full_disk)
     });
@@ -161,14 +176,7 @@ fn full_disk_while_writing_the_log() {
 fn failed_fsync_of_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let s = Store::open(dir.path(), opts()).unwrap();
-    let mut model = Model {
-        acked: BTreeSet::new(),
-        doubt: BTreeSet::new(),
-    };
-    for b in 0..5 {
-        append(&s, b).unwrap();
-        model.acked.insert(b);
-    }
+    let mut model = Model::appended(&s, 0..5, None);
     let guard = inject(dir.path(), |op, p| {
         (op == FaultOp::Sync && is_wal(p)).then(|| err(io::ErrorKind::Other, "EIO on fdatasync"))
     });
@@ -195,14 +203,7 @@ fn full_disk_and_failed_fsync_while_flushing() {
             ..opts()
         };
         let s = Store::open(dir.path(), o.clone()).unwrap();
-        let mut model = Model {
-            acked: BTreeSet::new(),
-            doubt: BTreeSet::new(),
-        };
-        for b in 0..20 {
-            append(&s, b).unwrap();
-            model.acked.insert(b);
-        }
+        let mut model = Model::appended(&s, 0..20, None);
         let guard = inject(dir.path(), move |o, p| {
             let seg = p.extension().is_some_and(|e| e == "tmp") && !is_wal(p);
             (o == op && seg).then(full_disk)
@@ -238,17 +239,7 @@ fn failed_rename_of_the_manifest_and_of_a_compaction_output() {
         ..opts()
     };
     let s = Store::open(dir.path(), o.clone()).unwrap();
-    let mut model = Model {
-        acked: BTreeSet::new(),
-        doubt: BTreeSet::new(),
-    };
-    for b in 0..20 {
-        append(&s, b).unwrap();
-        model.acked.insert(b);
-        if b % 5 == 4 {
-            s.flush().unwrap();
-        }
-    }
+    let mut model = Model::appended(&s, 0..20, Some(5));
     // Batches 0..20 span six months: some month has segments of two flushes.
     assert!(s.segment_count() > 6, "{}", s.segment_count());
     let guard = inject(dir.path(), |op, p| {
@@ -288,17 +279,7 @@ fn failed_directory_sync_after_publishing() {
             ..opts()
         };
         let s = Store::open(dir.path(), o.clone()).unwrap();
-        let mut model = Model {
-            acked: BTreeSet::new(),
-            doubt: BTreeSet::new(),
-        };
-        for b in 0..12 {
-            append(&s, b).unwrap();
-            model.acked.insert(b);
-            if b % 4 == 3 {
-                s.flush().unwrap();
-            }
-        }
+        let mut model = Model::appended(&s, 0..12, Some(4));
         let root = dir.path().to_owned();
         let n = Arc::new(AtomicU64::new(0));
         let n2 = n.clone();
@@ -361,10 +342,7 @@ fn random_faults_with(seed: u64) {
         ..opts()
     };
     let mut s = Store::open(dir.path(), o()).unwrap();
-    let mut model = Model {
-        acked: BTreeSet::new(),
-        doubt: BTreeSet::new(),
-    };
+    let mut model = Model::new();
     let mut b = 0u64;
     let mut failures = 0;
     for step in 0..300 {

@@ -311,7 +311,8 @@ impl IntColumn<'_> {
             let lanes = mask.lanes[phase..phase + MINI_LEN]
                 .try_into()
                 .expect("64 lanes");
-            // SAFETY: AVX2 is enabled; `at <= limit` leaves `group_reach(pw)` bytes.
+            // SAFETY: AVX2 is enabled; `at <= limit` leaves `group_reach` of the widest
+            // vector width readable after the values' start (at most 8 bytes after `at`).
             mini::<false, BITMAP>(src, &m, &no_part, lanes, &mut sums.lanes);
             sums.add_frame::<BITMAP>(&m, u64::MAX, mask.bits[phase]);
             last = Some(phase);
