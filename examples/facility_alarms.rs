@@ -220,28 +220,14 @@ fn replay(args: &Args) -> Result<(), Box<dyn Error>> {
     }
     println!("  ...\nreplaying {} days interval by interval:", days - 7);
     let mut mon = Monitor::new(&store, &catalog, RuleConfig::default(), train_end, 0);
-    let mut cursor: Vec<usize> = series
-        .iter()
-        .map(|(ts, _)| ts.partition_point(|t| *t < train_end))
-        .collect();
+    let mut replay = common::fleet::Replay::new(&fleet, &series, train_end);
     let end = start + days * 86_400;
     let (mut opened, mut closed, mut readings) = (0, 0, 0usize);
     let mut in_monitor = 0.0;
     let t0 = std::time::Instant::now();
     let mut t = train_end;
     while t < end {
-        let mut batch = Vec::new();
-        for (k, m) in fleet.meters().iter().enumerate() {
-            let (ts, vs) = &series[k];
-            if cursor[k] < ts.len() && ts[cursor[k]] == t {
-                batch.push(Reading {
-                    meter: &m.id,
-                    ts: t,
-                    value: vs[cursor[k]],
-                });
-                cursor[k] += 1;
-            }
-        }
+        let batch = replay.batch(t);
         store.append(&batch)?;
         readings += batch.len();
         let tm = std::time::Instant::now();

@@ -8,11 +8,17 @@
 //! cargo run --release --example monitor_throughput [METERS] [DAYS]
 //! ```
 
+#[allow(
+    dead_code,
+    reason = "the module is shared: this example uses part of it"
+)]
+mod common;
+
 use meterstore::fleet::{Fleet, FleetConfig, Role};
 use meterstore::monitor::{
     Catalog, CatalogMeter, Enterprise, ManualThreshold, MeterRole, Monitor, RuleConfig,
 };
-use meterstore::{Options, Reading, Store};
+use meterstore::{Options, Store};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -55,22 +61,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let series: Vec<_> = (0..fleet.meters().len()).map(|i| fleet.series(i)).collect();
     let start = fleet.config().start;
     let mut mon = Monitor::new(&store, &cat, RuleConfig::default(), start, 0);
-    let mut cursor = vec![0usize; series.len()];
+    let mut replay = common::fleet::Replay::new(&fleet, &series, start);
     let (mut readings, mut events, mut secs) = (0usize, 0usize, 0.0);
     let mut t = start;
     while t < start + days as i64 * 86_400 {
-        let mut batch = Vec::with_capacity(series.len());
-        for (k, m) in fleet.meters().iter().enumerate() {
-            let (ts, vs) = &series[k];
-            if cursor[k] < ts.len() && ts[cursor[k]] == t {
-                batch.push(Reading {
-                    meter: &m.id,
-                    ts: t,
-                    value: vs[cursor[k]],
-                });
-                cursor[k] += 1;
-            }
-        }
+        let batch = replay.batch(t);
         readings += batch.len();
         let clock = std::time::Instant::now();
         events += mon.on_append(&batch)?.len();
