@@ -393,7 +393,11 @@ impl MiniWalk<'_, '_> {
     fn peek(&self) -> Option<(Mini, usize)> {
         let c = self.col;
         let &d = c.descs.get(self.k)?;
-        Some(self.frame(d, self.refs.get(c.refs), self.splits.get(c.splits)))
+        let word = c
+            .payload
+            .get(self.at..self.at + 8)
+            .map_or(0, |b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
+        Some(self.frame(d, self.refs.get(c.refs), self.splits.get(c.splits), word))
     }
 
     /// The mini-blocks below this index [`MiniWalk::peek_unchecked`] may read: their
@@ -411,35 +415,35 @@ impl MiniWalk<'_, '_> {
     /// on the frame arrays (the hot loop of the scan kernel).
     ///
     /// # Safety
-    /// The next mini-block's index must be below [`MiniWalk::unchecked_until`].
+    /// The next mini-block's index must be below [`MiniWalk::unchecked_until`], and the
+    /// payload must have 8 bytes from its offset.
     #[inline(always)]
     unsafe fn peek_unchecked(&self) -> (Mini, usize) {
         let c = self.col;
-        // SAFETY: by the caller, `k` is inside `descs` and the references and splits
-        // arrays have 8 bytes from the readers' positions.
-        let (d, reference, split) = unsafe {
+        debug_assert!(self.at + 8 <= c.payload.len());
+        // SAFETY: by the caller, `k` is inside `descs`, the references and splits arrays
+        // have 8 bytes from the readers' positions and the payload from `at`.
+        let (d, reference, split, word) = unsafe {
             (
                 *c.descs.get_unchecked(self.k),
                 self.refs.get_unchecked(c.refs),
                 self.splits.get_unchecked(c.splits),
+                (c.payload.as_ptr().add(self.at) as *const u64).read_unaligned(),
             )
         };
-        self.frame(d, reference, split)
+        self.frame(d, reference, split, u64::from_le(word))
     }
 
     /// The mini-block of descriptor `d` with reference offset `reference` and, if it is
-    /// two-level, split `split` (read for every mini-block, zeroed for plain ones: the
-    /// frame kinds of successive mini-blocks are too mixed for a branch to predict).
+    /// two-level, split `split` and level bitmap `word` (its payload's first 8 bytes). The
+    /// split and the word are read for every mini-block and zeroed for those without
+    /// them: the frame kinds of successive mini-blocks are too mixed for a branch to
+    /// predict.
     #[inline(always)]
-    fn frame(&self, d: u8, reference: u64, split: u64) -> (Mini, usize) {
+    fn frame(&self, d: u8, reference: u64, split: u64, word: u64) -> (Mini, usize) {
         let c = self.col;
         let two_level = d & TWO_LEVEL != 0;
         let bitmap = two_level && c.bitmap;
-        // Likewise read for every mini-block (the bytes are the ones decoded next).
-        let word = c
-            .payload
-            .get(self.at..self.at + 8)
-            .map_or(0, |b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
         let mini = Mini {
             reference: c.base.wrapping_add(reference as i64),
             split: (split & 0u64.wrapping_sub(two_level as u64)) as i64,

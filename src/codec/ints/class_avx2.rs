@@ -296,10 +296,10 @@ impl IntColumn<'_> {
         let no_part = [0u32; MINI_LEN];
         let mut last = None;
         let k_end = k_end.min(minis.unchecked_until());
-        while minis.k < k_end {
-            // SAFETY: `k < unchecked_until`.
+        while minis.k < k_end && minis.at <= limit {
+            // SAFETY: `k < unchecked_until`, and `at <= limit` leaves 8 payload bytes.
             let (m, at) = minis.peek_unchecked();
-            if !vector_fits::<BITMAP>(&m) || at > limit {
+            if !vector_fits::<BITMAP>(&m) {
                 break;
             }
             minis.skip(&m);
