@@ -759,6 +759,8 @@ impl IntColumn<'_> {
 #[derive(Debug, Clone)]
 pub struct ClassMask {
     period: usize,
+    /// How far the phase moves from one mini-block to the next: `64 % period`.
+    step: usize,
     /// `u32::MAX` for marked phases, 0 otherwise; `period + 64` entries, so that the 64
     /// lanes of a mini-block starting at any phase are one contiguous window.
     lanes: Vec<u32>,
@@ -779,6 +781,7 @@ impl ClassMask {
             .collect();
         ClassMask {
             period,
+            step: MINI_LEN % period,
             lanes,
             bits,
         }
@@ -884,7 +887,24 @@ impl<'m> MaskWalk<'m> {
         let end = runs
             .get(self.r + 1)
             .map_or(self.to, |n| n.start.min(self.to));
-        (lo + MINI_LEN <= end).then(|| (phase_at(runs[self.r], lo, self.mask.period), end))
+        // `last`, when set, is lane 0 of the mini-block before `lo` in this run: stepping
+        // from it saves a division.
+        let phase = match self.last {
+            Some(prev) => self.advance(prev),
+            None => phase_at(runs[self.r], lo, self.mask.period),
+        };
+        (lo + MINI_LEN <= end).then_some((phase, end))
+    }
+
+    /// The phase of lane 0 of the mini-block after one whose lane 0 is at `prev`.
+    #[inline(always)]
+    fn advance(&self, prev: usize) -> usize {
+        let p = prev + self.mask.step;
+        if p >= self.mask.period {
+            p - self.mask.period
+        } else {
+            p
+        }
     }
 
     /// Records that whole mini-blocks of the current run were summed without
@@ -899,16 +919,9 @@ impl<'m> MaskWalk<'m> {
     #[inline(always)]
     fn next(&mut self, lo: usize) -> MiniMask<'_> {
         let (runs, period) = (self.runs, self.mask.period);
-        let advance = |prev: usize| {
-            let mut p = prev + MINI_LEN;
-            while p >= period {
-                p -= period;
-            }
-            p
-        };
         // The common case: a whole mini-block in the same run as the previous one.
         if let Some(prev) = self.last.filter(|_| lo + MINI_LEN <= self.clear_until) {
-            let p = advance(prev);
+            let p = self.advance(prev);
             self.last = Some(p);
             return MiniMask {
                 lanes: self.mask.lanes[p..p + MINI_LEN]
@@ -929,7 +942,7 @@ impl<'m> MaskWalk<'m> {
         if single {
             // Phase of lane 0: advanced from the previous mini-block without a division.
             let p = match self.last {
-                Some(prev) => advance(prev),
+                Some(prev) => self.advance(prev),
                 None => phase_at(runs[self.r], lo, period),
             };
             self.last = Some(p);

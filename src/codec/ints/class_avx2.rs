@@ -55,6 +55,55 @@ struct Lanes {
     marked: __m256i,
 }
 
+/// Lane masks of a run of lanes `a..b`: the lanes at or after `a` and those below `b`,
+/// both windows of static tables (a mini-block cut by the range or by a cut takes one run
+/// of lanes, and filling a 64-lane mask per mini-block was most of the per-day kernel's
+/// work).
+#[derive(Clone, Copy)]
+struct LaneRun {
+    from: &'static [u32; MINI_LEN],
+    below: &'static [u32; MINI_LEN],
+}
+
+/// Zeros, then ones from index 64: the window at `64 - a` marks the lanes from `a` on.
+static RISE: [u32; 2 * MINI_LEN] = {
+    let mut t = [0u32; 2 * MINI_LEN];
+    let mut i = MINI_LEN;
+    while i < 2 * MINI_LEN {
+        t[i] = u32::MAX;
+        i += 1;
+    }
+    t
+};
+
+/// Ones, then zeros from index 64: the window at `64 - b` marks the lanes below `b`.
+static FALL: [u32; 2 * MINI_LEN] = {
+    let mut t = [0u32; 2 * MINI_LEN];
+    let mut i = 0;
+    while i < MINI_LEN {
+        t[i] = u32::MAX;
+        i += 1;
+    }
+    t
+};
+
+impl LaneRun {
+    /// The lanes of `bits`, which must be one run of set bits (or none).
+    #[inline(always)]
+    fn of(bits: u64) -> LaneRun {
+        let a = (bits.trailing_zeros() as usize).min(MINI_LEN);
+        let b = MINI_LEN - bits.leading_zeros() as usize;
+        debug_assert!(bits == 0 || bits == super::lane_bits(a, b), "{bits:#x}");
+        let window = |t: &'static [u32; 2 * MINI_LEN], at: usize| {
+            t[at..at + MINI_LEN].try_into().expect("64 lanes")
+        };
+        LaneRun {
+            from: window(&RISE, MINI_LEN - a),
+            below: window(&FALL, MINI_LEN - b),
+        }
+    }
+}
+
 /// Adds the offsets of mini-block `m` from its reference to `acc`: `src` holds its packed
 /// values (`group_reach` of their width readable), `day` its class lanes, `part` (read
 /// when `PART`, for a mini-block cut by the range) its lanes inside the range.
@@ -73,7 +122,7 @@ struct Lanes {
 unsafe fn mini<const PART: bool, const BITMAP: bool>(
     src: *const u8,
     m: &Mini,
-    part: &[u32; MINI_LEN],
+    part: LaneRun,
     day: &[u32; MINI_LEN],
     acc: &mut Lanes,
 ) {
@@ -88,8 +137,9 @@ unsafe fn mini<const PART: bool, const BITMAP: bool>(
         // SAFETY: the caller guarantees the bytes; the masks hold 64 lanes.
         let mut x = pat.unpack_group(src.add(g * width));
         if PART {
-            let r = _mm256_loadu_si256(part.as_ptr().add(g * 8) as *const __m256i);
-            x = _mm256_and_si256(x, r);
+            let from = _mm256_loadu_si256(part.from.as_ptr().add(g * 8) as *const __m256i);
+            let below = _mm256_loadu_si256(part.below.as_ptr().add(g * 8) as *const __m256i);
+            x = _mm256_and_si256(x, _mm256_and_si256(from, below));
         }
         if !BITMAP {
             let upper = _mm256_sub_epi32(zero, _mm256_and_si256(x, level));
@@ -286,14 +336,14 @@ impl IntColumn<'_> {
         sums: &mut Part<S>,
     ) -> Option<usize> {
         let period = mask.period;
-        let step = MINI_LEN % period;
+        let step = mask.step;
         // Mini-blocks starting at or before `limit` have every byte of an in-place read
         // (after a level bitmap, if any).
         let limit = self
             .payload
             .len()
             .checked_sub(8 + group_reach(MAX_SIMD_WIDTH as usize))?;
-        let no_part = [0u32; MINI_LEN];
+        let whole = LaneRun::of(u64::MAX);
         let mut last = None;
         let k_end = k_end.min(minis.unchecked_until());
         while minis.k < k_end && minis.at <= limit {
@@ -313,7 +363,7 @@ impl IntColumn<'_> {
                 .expect("64 lanes");
             // SAFETY: AVX2 is enabled; `at <= limit` leaves `group_reach` of the widest
             // vector width readable after the values' start (at most 8 bytes after `at`).
-            mini::<false, BITMAP>(src, &m, &no_part, lanes, &mut sums.lanes);
+            mini::<false, BITMAP>(src, &m, whole, lanes, &mut sums.lanes);
             sums.add_frame::<BITMAP>(&m, u64::MAX, mask.bits[phase]);
             last = Some(phase);
             phase += step;
@@ -339,7 +389,6 @@ impl IntColumn<'_> {
         // Cuts at or before `from` leave their parts empty.
         let mut part = cuts.partition_point(|&c| c <= from);
         let mut pad = Padded::default();
-        let mut in_range = [0u32; MINI_LEN];
         let mut walk = MaskWalk::new(mask, runs, to);
         let mut minis = self.minis_from(from / MINI_LEN);
         let mut k = from / MINI_LEN;
@@ -399,13 +448,12 @@ impl IntColumn<'_> {
                         // SAFETY: AVX2 is enabled here; `src` has `group_reach(w)` readable
                         // bytes (checked above, or the padded copy of 64 * 8 + 16 bytes);
                         // w <= 25.
+                        // `r` is one run of lanes: the range's, cut below a cut or above one.
+                        let run = LaneRun::of(r);
                         if r == u64::MAX {
-                            mini::<false, BITMAP>(src, &m, &in_range, mm.lanes, &mut sums.lanes);
+                            mini::<false, BITMAP>(src, &m, run, mm.lanes, &mut sums.lanes);
                         } else {
-                            for (i, lane) in in_range.iter_mut().enumerate() {
-                                *lane = 0u32.wrapping_sub((r >> i & 1) as u32);
-                            }
-                            mini::<true, BITMAP>(src, &m, &in_range, mm.lanes, &mut sums.lanes);
+                            mini::<true, BITMAP>(src, &m, run, mm.lanes, &mut sums.lanes);
                         }
                         sums.add_frame::<BITMAP>(&m, r, d);
                     }
