@@ -384,6 +384,8 @@ pub(crate) struct MiniWalk<'c, 'a> {
     refs: BitReader,
     /// At the next two-level mini-block's split.
     splits: BitReader,
+    /// See [`MiniWalk::unchecked_until`].
+    unchecked_until: usize,
 }
 
 impl MiniWalk<'_, '_> {
@@ -405,10 +407,7 @@ impl MiniWalk<'_, '_> {
     /// exceeds its own).
     #[inline(always)]
     fn unchecked_until(&self) -> usize {
-        let c = self.col;
-        BitReader::unchecked_below(c.refs.len(), c.ref_width)
-            .min(BitReader::unchecked_below(c.splits.len(), c.split_width))
-            .min(c.descs.len())
+        self.unchecked_until
     }
 
     /// [`MiniWalk::peek`] for the next mini-block, which must exist, without bounds checks
@@ -555,6 +554,13 @@ impl<'a> IntColumn<'a> {
                 before.iter().filter(|&&d| d & TWO_LEVEL != 0).count(),
                 self.split_width,
             ),
+            // Computed once per walk: it takes two divisions.
+            unchecked_until: BitReader::unchecked_below(self.refs.len(), self.ref_width)
+                .min(BitReader::unchecked_below(
+                    self.splits.len(),
+                    self.split_width,
+                ))
+                .min(self.descs.len()),
         }
     }
 
