@@ -222,10 +222,8 @@ struct Acc {
 impl Acc {
     /// Clears the accumulator for a scan over `n` pieces, keeping its allocations.
     fn reset(&mut self, n: usize, days: usize) {
-        if self.daily_class.len() != days || self.daily_class.iter().any(|c| *c != [0.0; 4]) {
-            self.daily_class.clear();
-            self.daily_class.resize(days, [0.0; 4]);
-        }
+        self.daily_class.clear();
+        self.daily_class.resize(days, [0.0; 4]);
         // Clearing a year of pieces for every meter costs as much as a meter's periodic
         // kernel; skip it when the previous meter left them untouched.
         if self.pieces_used || self.energy.len() != n {
@@ -399,6 +397,11 @@ fn present_runs(missing: &Missing<'_>, slots: u32, mut f: impl FnMut(usize, u32,
     }
 }
 
+/// The first slot of a grid of `step` seconds (slot `g` at `g * step`) at or after `t`.
+fn slot_at_or_after(t: i64, step: i64) -> i64 {
+    t.div_euclid(step) + (t.rem_euclid(step) != 0) as i64
+}
+
 /// Number of values in part `i` of `0..n` cut at `cuts`.
 fn t_count(cuts: &[usize], i: usize, n: usize) -> u64 {
     let lo = if i == 0 { 0 } else { cuts[i - 1] };
@@ -480,8 +483,7 @@ impl Periodic {
             .into_iter()
             .map(|(t, off)| {
                 let off = off as i64;
-                let slot = t.div_euclid(step) + (t.rem_euclid(step) != 0) as i64;
-                (off.rem_euclid(step) == 0).then_some((slot, off / step))
+                (off.rem_euclid(step) == 0).then_some((slot_at_or_after(t, step), off / step))
             })
             .collect::<Option<Vec<_>>>()?;
         let period = (86_400 / step) as usize;
@@ -496,11 +498,10 @@ impl Periodic {
                 }
             })
             .collect();
-        let up = |t: i64| t.div_euclid(step) + (t.rem_euclid(step) != 0) as i64;
         let day_slots = daily.then(|| {
             (1..pieces.len())
                 .filter(|&j| pieces.day_idx[j] != pieces.day_idx[j - 1])
-                .map(|j| up(pieces.cuts[j]))
+                .map(|j| slot_at_or_after(pieces.cuts[j], step))
                 .collect()
         });
         Some(Periodic {
@@ -623,16 +624,13 @@ fn scan_block(
                 );
                 i
             });
-            class_out.clear();
-            class_out.resize(
-                cut_values.len() * first_day.is_some() as usize + 1,
-                (0, 0, 0),
-            );
             let cuts = if first_day.is_some() {
                 &cut_values[..]
             } else {
                 &[]
             };
+            class_out.clear();
+            class_out.resize(cuts.len() + 1, (0, 0, 0));
             v.ints
                 .class_sums_cut(phase_runs, n, &per.mask, cuts, class_out);
             for (i, &(d, t, c)) in class_out.iter().enumerate() {
@@ -879,7 +877,7 @@ impl Store {
                     let grid = pieces
                         .cuts
                         .iter()
-                        .map(|&c| c.div_euclid(s) + (c.rem_euclid(s) != 0) as i64)
+                        .map(|&c| slot_at_or_after(c, s))
                         .collect();
                     (
                         grid,
