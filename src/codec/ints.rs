@@ -384,7 +384,9 @@ pub(crate) struct MiniWalk<'c, 'a> {
     refs: BitReader,
     /// At the next two-level mini-block's split.
     splits: BitReader,
-    /// See [`MiniWalk::unchecked_until`].
+    /// The mini-blocks below this index [`MiniWalk::peek_unchecked`] may read: their
+    /// references and splits have 8 readable bytes (a mini-block's split index never
+    /// exceeds its own).
     unchecked_until: usize,
 }
 
@@ -395,26 +397,23 @@ impl MiniWalk<'_, '_> {
     fn peek(&self) -> Option<(Mini, usize)> {
         let c = self.col;
         let &d = c.descs.get(self.k)?;
-        let word = c
-            .payload
-            .get(self.at..self.at + 8)
-            .map_or(0, |b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
+        // Only columns with level bitmaps have a word to read (the branch is the same for
+        // the whole column).
+        let word = match c.bitmap {
+            true => c
+                .payload
+                .get(self.at..self.at + 8)
+                .map_or(0, |b| u64::from_le_bytes(b.try_into().expect("8 bytes"))),
+            false => 0,
+        };
         Some(self.frame(d, self.refs.get(c.refs), self.splits.get(c.splits), word))
-    }
-
-    /// The mini-blocks below this index [`MiniWalk::peek_unchecked`] may read: their
-    /// references and splits have 8 readable bytes (a mini-block's split index never
-    /// exceeds its own).
-    #[inline(always)]
-    fn unchecked_until(&self) -> usize {
-        self.unchecked_until
     }
 
     /// [`MiniWalk::peek`] for the next mini-block, which must exist, without bounds checks
     /// on the frame arrays (the hot loop of the scan kernel).
     ///
     /// # Safety
-    /// The next mini-block's index must be below [`MiniWalk::unchecked_until`], and the
+    /// The next mini-block's index must be below `MiniWalk::unchecked_until`, and the
     /// payload must have 8 bytes from its offset.
     #[inline(always)]
     unsafe fn peek_unchecked(&self) -> (Mini, usize) {
@@ -797,6 +796,17 @@ impl ClassMask {
     pub fn period(&self) -> usize {
         self.period
     }
+
+    /// The phase of lane 0 of the mini-block after one whose lane 0 is at `phase`.
+    #[inline(always)]
+    fn next_phase(&self, phase: usize) -> usize {
+        let p = phase + self.step;
+        if p >= self.period {
+            p - self.period
+        } else {
+            p
+        }
+    }
 }
 
 /// A stretch of a column whose values have consecutive phases: value `start + i` has
@@ -896,21 +906,10 @@ impl<'m> MaskWalk<'m> {
         // `last`, when set, is lane 0 of the mini-block before `lo` in this run: stepping
         // from it saves a division.
         let phase = match self.last {
-            Some(prev) => self.advance(prev),
+            Some(prev) => self.mask.next_phase(prev),
             None => phase_at(runs[self.r], lo, self.mask.period),
         };
         (lo + MINI_LEN <= end).then_some((phase, end))
-    }
-
-    /// The phase of lane 0 of the mini-block after one whose lane 0 is at `prev`.
-    #[inline(always)]
-    fn advance(&self, prev: usize) -> usize {
-        let p = prev + self.mask.step;
-        if p >= self.mask.period {
-            p - self.mask.period
-        } else {
-            p
-        }
     }
 
     /// Records that whole mini-blocks of the current run were summed without
@@ -927,7 +926,7 @@ impl<'m> MaskWalk<'m> {
         let (runs, period) = (self.runs, self.mask.period);
         // The common case: a whole mini-block in the same run as the previous one.
         if let Some(prev) = self.last.filter(|_| lo + MINI_LEN <= self.clear_until) {
-            let p = self.advance(prev);
+            let p = self.mask.next_phase(prev);
             self.last = Some(p);
             return MiniMask {
                 lanes: self.mask.lanes[p..p + MINI_LEN]
@@ -948,7 +947,7 @@ impl<'m> MaskWalk<'m> {
         if single {
             // Phase of lane 0: advanced from the previous mini-block without a division.
             let p = match self.last {
-                Some(prev) => self.advance(prev),
+                Some(prev) => self.mask.next_phase(prev),
                 None => phase_at(runs[self.r], lo, period),
             };
             self.last = Some(p);

@@ -55,14 +55,14 @@ struct Lanes {
     marked: __m256i,
 }
 
-/// Lane masks of a run of lanes `a..b`: the lanes at or after `a` and those below `b`,
-/// both windows of static tables (a mini-block cut by the range or by a cut takes one run
-/// of lanes, and filling a 64-lane mask per mini-block was most of the per-day kernel's
-/// work).
+/// Lane masks of a run of lanes `a..b`: the lanes at or after `a` and those at or after
+/// `b`, both windows of one static table; the run is the first without the second (a
+/// mini-block cut by the range or by a cut takes one run of lanes, and filling a 64-lane
+/// mask per mini-block was most of the per-day kernel's work).
 #[derive(Clone, Copy)]
 struct LaneRun {
     from: &'static [u32; MINI_LEN],
-    below: &'static [u32; MINI_LEN],
+    to: &'static [u32; MINI_LEN],
 }
 
 /// Zeros, then ones from index 64: the window at `64 - a` marks the lanes from `a` on.
@@ -76,17 +76,6 @@ static RISE: [u32; 2 * MINI_LEN] = {
     t
 };
 
-/// Ones, then zeros from index 64: the window at `64 - b` marks the lanes below `b`.
-static FALL: [u32; 2 * MINI_LEN] = {
-    let mut t = [0u32; 2 * MINI_LEN];
-    let mut i = 0;
-    while i < MINI_LEN {
-        t[i] = u32::MAX;
-        i += 1;
-    }
-    t
-};
-
 impl LaneRun {
     /// The lanes of `bits`, which must be one run of set bits (or none).
     #[inline(always)]
@@ -94,12 +83,14 @@ impl LaneRun {
         let a = (bits.trailing_zeros() as usize).min(MINI_LEN);
         let b = MINI_LEN - bits.leading_zeros() as usize;
         debug_assert!(bits == 0 || bits == super::lane_bits(a, b), "{bits:#x}");
-        let window = |t: &'static [u32; 2 * MINI_LEN], at: usize| {
-            t[at..at + MINI_LEN].try_into().expect("64 lanes")
+        let from = |n: usize| {
+            RISE[MINI_LEN - n..2 * MINI_LEN - n]
+                .try_into()
+                .expect("64 lanes")
         };
         LaneRun {
-            from: window(&RISE, MINI_LEN - a),
-            below: window(&FALL, MINI_LEN - b),
+            from: from(a),
+            to: from(b),
         }
     }
 }
@@ -138,8 +129,8 @@ unsafe fn mini<const PART: bool, const BITMAP: bool>(
         let mut x = pat.unpack_group(src.add(g * width));
         if PART {
             let from = _mm256_loadu_si256(part.from.as_ptr().add(g * 8) as *const __m256i);
-            let below = _mm256_loadu_si256(part.below.as_ptr().add(g * 8) as *const __m256i);
-            x = _mm256_and_si256(x, _mm256_and_si256(from, below));
+            let to = _mm256_loadu_si256(part.to.as_ptr().add(g * 8) as *const __m256i);
+            x = _mm256_andnot_si256(to, _mm256_and_si256(x, from));
         }
         if !BITMAP {
             let upper = _mm256_sub_epi32(zero, _mm256_and_si256(x, level));
@@ -335,8 +326,6 @@ impl IntColumn<'_> {
         mask: &ClassMask,
         sums: &mut Part<S>,
     ) -> Option<usize> {
-        let period = mask.period;
-        let step = mask.step;
         // Mini-blocks starting at or before `limit` have every byte of an in-place read
         // (after a level bitmap, if any).
         let limit = self
@@ -345,7 +334,7 @@ impl IntColumn<'_> {
             .checked_sub(8 + group_reach(MAX_SIMD_WIDTH as usize))?;
         let whole = LaneRun::of(u64::MAX);
         let mut last = None;
-        let k_end = k_end.min(minis.unchecked_until());
+        let k_end = k_end.min(minis.unchecked_until);
         while minis.k < k_end && minis.at <= limit {
             // SAFETY: `k < unchecked_until`, and `at <= limit` leaves 8 payload bytes.
             let (m, at) = minis.peek_unchecked();
@@ -366,10 +355,7 @@ impl IntColumn<'_> {
             mini::<false, BITMAP>(src, &m, whole, lanes, &mut sums.lanes);
             sums.add_frame::<BITMAP>(&m, u64::MAX, mask.bits[phase]);
             last = Some(phase);
-            phase += step;
-            if phase >= period {
-                phase -= period;
-            }
+            phase = mask.next_phase(phase);
         }
         last
     }
