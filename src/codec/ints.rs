@@ -23,8 +23,8 @@
 //! (x & 1) * split`, the low bit picking the level. Either way a two-level mini-block takes
 //! `(w+1)*8` bytes. Q: why a bitmap? A: sums need no per-value level step: the upper-level
 //! share of a masked sum is `split` times a popcount of the bitmap under the mask, so the
-//! scan kernel adds offsets only: five fewer vector instructions per 8 values, a full-fleet
-//! scan 6-8% faster (fastest of paired runs, `BENCHMARKS.md`).
+//! scan kernel adds offsets only: five fewer vector instructions per 8 values (the A/B
+//! timings against the version 1 layout are in `BENCHMARKS.md`).
 //!
 //! Q: why two levels? A: a 64-value mini-block of 15-minute data spans 16 hours, so nearly
 //! every one holds a switch between idle and production load; one frame would pay the

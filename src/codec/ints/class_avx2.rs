@@ -44,9 +44,8 @@ const MAX_VECTOR_SPLIT: u64 = 1 << 25;
 /// Bytes ahead of the current mini-block to prefetch, two cache lines per mini-block (one
 /// takes 100-140 bytes of 15-minute data): about ten mini-blocks ahead, into the next
 /// block near a block's end. Q: why not the hardware prefetcher alone? A: blocks are a few
-/// KiB, too short for it to ramp up. Measured against one line at 384 bytes: the fastest
-/// of 8 paired full-fleet scans 94.6 -> 85.7 ms, the median 139 -> 120 ms (2 threads);
-/// 2048 bytes or a third line measured the same.
+/// KiB, too short for it to ramp up. Against one line at 384 bytes the full-fleet scan was
+/// about 10% faster; 2048 bytes or a third line measured the same (A/B in `BENCHMARKS.md`).
 const PREFETCH_AHEAD: usize = 1024;
 
 /// Lane sums of all values and of the marked ones (offsets from the frame references).
