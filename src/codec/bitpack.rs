@@ -173,8 +173,19 @@ impl BitReader {
                 < Self::unchecked_below(array.len(), self.width)
         );
         // SAFETY: by the caller, 8 bytes from the position's byte are inside `array`.
-        let word = unsafe { (array.as_ptr().add(self.bit / 8) as *const u64).read_unaligned() };
-        (u64::from_le(word) >> (self.bit % 8)) & self.mask
+        unsafe { Self::get_raw(array.as_ptr(), self.bit, self.mask) }
+    }
+
+    /// The value at bit `bit` of `array`, masked by `mask`: [`BitReader::get_unchecked`]
+    /// for loops that keep the position in a register.
+    ///
+    /// # Safety
+    /// The 8 bytes from byte `bit / 8` of `array` must be readable.
+    #[inline(always)]
+    pub unsafe fn get_raw(array: *const u8, bit: usize, mask: u64) -> u64 {
+        // SAFETY: by the caller.
+        let word = unsafe { (array.add(bit / 8) as *const u64).read_unaligned() };
+        (u64::from_le(word) >> (bit % 8)) & mask
     }
 
     /// The number of leading values of an array of `len` bytes that
@@ -186,6 +197,25 @@ impl BitReader {
             (0, Some(_)) => usize::MAX,
             (w, Some(room)) => ((room + 1) * 8).div_ceil(w as usize),
         }
+    }
+
+    /// The reader's position in bits, for loops that keep it in a register.
+    #[inline(always)]
+    pub fn bit(&self) -> usize {
+        self.bit
+    }
+
+    /// Moves the reader to bit `bit`, a position that [`BitReader::bit`] plus whole values
+    /// gave.
+    #[inline(always)]
+    pub fn set_bit(&mut self, bit: usize) {
+        self.bit = bit;
+    }
+
+    /// The mask of a value's bits.
+    #[inline(always)]
+    pub fn mask(&self) -> u64 {
+        self.mask
     }
 
     /// Moves on by `n` values.

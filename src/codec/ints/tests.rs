@@ -390,3 +390,16 @@ fn noise(i: u64, n: u64) -> i64 {
     x ^= x >> 32;
     (x % n) as i64
 }
+
+proptest! {
+    /// The word-at-a-time descriptor totals equal a byte-by-byte count, bad widths
+    /// included, at every length (whole words and a remainder).
+    #[test]
+    fn desc_totals_match_bytewise(descs in proptest::collection::vec(any::<u8>(), 0..100)) {
+        let t = DescTotals::of(&descs);
+        let widths = descs.iter().map(|&d| (d & 0x7f) as usize + (d >> 7) as usize);
+        prop_assert_eq!(t.bad, widths.clone().any(|w| w > 64));
+        prop_assert_eq!(t.units, widths.sum::<usize>());
+        prop_assert_eq!(t.n_two, descs.iter().filter(|&&d| d >= 0x80).count());
+    }
+}
