@@ -25,7 +25,8 @@
 //! 300-meter scan: 13% fewer kernel instructions).
 
 use super::{
-    decode_scalar, ClassMask, ClassQuery, IntColumn, MaskWalk, Mini, MiniMask, MiniWalk, MINI_LEN,
+    decode_scalar, packed_width, ClassMask, ClassQuery, IntColumn, MaskWalk, Mini, MiniMask,
+    MiniWalk, MINI_LEN,
 };
 use crate::codec::bitpack::{self, BitReader, Padded};
 use crate::codec::simd::x86::{group_reach, Pattern};
@@ -47,6 +48,11 @@ const MAX_VECTOR_SPLIT: u64 = 1 << 25;
 /// KiB, too short for it to ramp up. Against one line at 384 bytes the full-fleet scan was
 /// about 10% faster; 2048 bytes or a third line measured the same (A/B in `BENCHMARKS.md`).
 const PREFETCH_AHEAD: usize = 1024;
+
+/// Bytes past a mini-block that reading its values in place may touch: the last group of
+/// 8 reads 16 bytes from half its width, `group_reach(w) = 7w + w/2 + 16 <= 8w + 16` after
+/// the values' start.
+const READ_SLACK: usize = 16;
 
 /// Lane sums of all values and of the marked ones (offsets from the frame references).
 struct Lanes {
@@ -331,17 +337,12 @@ impl IntColumn<'_> {
         mask: &ClassMask,
         sums: &mut Part<S>,
     ) -> Option<usize> {
-        // Mini-blocks starting at or before `limit` have every byte of an in-place read
-        // (after a level bitmap, if any).
-        let limit = self
-            .payload
-            .len()
-            .checked_sub(8 + group_reach(MAX_SIMD_WIDTH as usize))?;
         let k_end = k_end.min(minis.unchecked_until);
         let (mut k, mut at) = (minis.k, minis.at);
-        if k >= k_end || at > limit {
+        if k >= k_end {
             return None;
         }
+        let len = self.payload.len();
         let (mut ref_bit, mut split_bit) = (minis.refs.bit(), minis.splits.bit());
         let (ref_mask, split_mask) = (minis.refs.mask(), minis.splits.mask());
         let (ref_width, split_width) = (self.ref_width as usize, self.split_width as usize);
@@ -359,10 +360,17 @@ impl IntColumn<'_> {
         let whole = LaneRun::of(u64::MAX);
         let (mut phase, mut last) = (phase, None);
         let mut n = 0usize;
-        while k < k_end && at <= limit {
+        while k < k_end {
             let d = *descs.add(k);
-            // SAFETY: below `unchecked_until` the arrays have 8 bytes from the positions,
-            // and `at <= limit` leaves 8 payload bytes.
+            // An in-place read of the values (after a level bitmap, if any) takes at most
+            // `READ_SLACK` bytes past the mini-block: a column's last one (and a mini-block
+            // too wide for the vector path) is left to the caller.
+            let next_at = at + bitpack::packed_len(packed_width(d));
+            if next_at + READ_SLACK > len {
+                break;
+            }
+            // SAFETY: below `unchecked_until` the arrays have 8 bytes from the positions;
+            // the payload has more than 8 bytes from `at` (checked above).
             let (reference, split) = (
                 BitReader::get_raw(refs, ref_bit, ref_mask),
                 BitReader::get_raw(splits, split_bit, split_mask),
@@ -382,8 +390,11 @@ impl IntColumn<'_> {
             }
             // SAFETY: `phase < period`, and the lanes hold `period + 64` entries.
             let day_lanes = &*(lanes.add(phase) as *const [u32; MINI_LEN]);
-            // SAFETY: AVX2 is enabled; `at <= limit` leaves `group_reach` of the widest
-            // vector width readable after the values' start (at most 8 bytes after `at`).
+            debug_assert!(
+                m.values_at() + group_reach(m.width() as usize) <= next_at - at + READ_SLACK
+            );
+            // SAFETY: AVX2 is enabled; the payload has `group_reach` of the width from the
+            // values' start (checked above).
             mini::<false, BITMAP>(src, &m, whole, day_lanes, &mut acc);
             // SAFETY: `phase < period`, the length of `bits`.
             let marked = *bits.add(phase);
@@ -403,7 +414,7 @@ impl IntColumn<'_> {
             }
             ref_bit += ref_width;
             split_bit += split_width & 0usize.wrapping_sub(m.two_level as usize);
-            at += bitpack::packed_len(m.packed_width);
+            at = next_at;
             k += 1;
             last = Some(phase);
             phase = mask.next_phase(phase);
@@ -432,7 +443,8 @@ impl IntColumn<'_> {
         let mut sums = Part::<S>::new();
         // Cuts at or before `from` leave their parts empty.
         let mut part = cuts.partition_point(|&c| c <= from);
-        let mut pad = Padded::default();
+        // Zeroed on first use: most calls never need it.
+        let mut pad: Option<Padded> = None;
         let mut walk = MaskWalk::new(mask, runs, to);
         let mut minis = self.minis_from(from / MINI_LEN);
         let mut k = from / MINI_LEN;
@@ -474,7 +486,7 @@ impl IntColumn<'_> {
                     if !vector_fits::<BITMAP>(&m) {
                         // Mini-blocks the vector path cannot take, summed exactly.
                         let mut vals = [0i64; MINI_LEN];
-                        decode_scalar(pad.load(values), &m, &mut vals);
+                        decode_scalar(pad.get_or_insert_default().load(values), &m, &mut vals);
                         let mask = MiniMask {
                             lanes: mm.lanes,
                             marked: d,
@@ -487,7 +499,7 @@ impl IntColumn<'_> {
                         let src = if self.payload.len() - start >= group_reach(w) {
                             values.as_ptr()
                         } else {
-                            pad.load(values).bytes().as_ptr()
+                            pad.get_or_insert_default().load(values).bytes().as_ptr()
                         };
                         // SAFETY: AVX2 is enabled here; `src` has `group_reach(w)` readable
                         // bytes (checked above, or the padded copy of 64 * 8 + 16 bytes);
