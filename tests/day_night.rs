@@ -37,10 +37,7 @@ fn naive(
     w: DayWindow,
     zone: &str,
 ) -> (f64, f64, u64, u64, u64, u64) {
-    let tz = jiff::tz::TimeZone::get(zone).unwrap_or_else(|_| {
-        let secs = meterstore::UtcOffset::parse(zone).unwrap().seconds();
-        jiff::tz::TimeZone::fixed(jiff::tz::Offset::from_seconds(secs).unwrap())
-    });
+    let tz = tz_of(zone);
     let is_day = |t: i64| {
         let z = jiff::Timestamp::from_second(t)
             .unwrap()
@@ -69,6 +66,22 @@ fn naive(
         t += Q;
     }
     r
+}
+
+/// The zone named `zone`: an IANA name or a fixed offset such as `+08:00`.
+fn tz_of(zone: &str) -> jiff::tz::TimeZone {
+    jiff::tz::TimeZone::get(zone).unwrap_or_else(|_| {
+        let secs = meterstore::UtcOffset::parse(zone).unwrap().seconds();
+        jiff::tz::TimeZone::fixed(jiff::tz::Offset::from_seconds(secs).unwrap())
+    })
+}
+
+/// Hours of local date `date` (YYYY-MM-DD) in `zone` that lie inside `[from, to)`.
+fn date_hours_within(date: &str, zone: &str, from: i64, to: i64) -> f64 {
+    let d: jiff::civil::Date = date.parse().unwrap();
+    let start = |d: jiff::civil::Date| d.to_zoned(tz_of(zone)).unwrap().timestamp().as_second();
+    let (a, b) = (start(d), start(d.tomorrow().unwrap()));
+    (b.min(to) - a.max(from)).max(0) as f64 / 3600.0
 }
 
 fn close(a: f64, b: f64) -> bool {
@@ -151,6 +164,10 @@ proptest! {
                 let g = d.stats;
                 prop_assert!(close(g.day_kwh, want.0) && close(g.night_kwh, want.1), "{} {:?} vs {:?}", d.date, g, want);
                 prop_assert_eq!((g.day_hours, g.night_hours), (want.2 as f64 * 0.25, want.3 as f64 * 0.25));
+                // Expected hours: the local date's span clipped to the stored data.
+                let exp = g.day_expected_hours + g.night_expected_hours;
+                let want_exp = date_hours_within(&d.date.to_string(), zone, cf, ct);
+                prop_assert!(close(exp, want_exp), "{} expected {} vs {}", d.date, exp, want_exp);
             }
         }
     }
@@ -169,13 +186,9 @@ fn naive_daily(
     for (&t, &v) in readings.range(from..to) {
         let one: BTreeMap<i64, f64> = [(t, v)].into();
         let (d, n, nd, nn, _, _) = naive(&one, t, t + 1, w, zone);
-        let tz = jiff::tz::TimeZone::get(zone).unwrap_or_else(|_| {
-            let secs = meterstore::UtcOffset::parse(zone).unwrap().seconds();
-            jiff::tz::TimeZone::fixed(jiff::tz::Offset::from_seconds(secs).unwrap())
-        });
         let date = jiff::Timestamp::from_second(t)
             .unwrap()
-            .to_zoned(tz)
+            .to_zoned(tz_of(zone))
             .date()
             .to_string();
         let e = out.entry(date).or_default();

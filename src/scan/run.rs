@@ -271,7 +271,7 @@ impl Acc {
     fn fold(&self, p: &Pieces, pieces: impl Iterator<Item = usize>, threshold: f64) -> DayNight {
         let mut d = DayNight::default();
         for j in pieces {
-            let len_h = (p.cuts[j + 1] - p.cuts[j]) as f64 / 3600.0;
+            let len_h = p.hours(j);
             let (e, h) = (self.energy[j], self.covered_s[j] / 3600.0);
             if p.is_day[j] {
                 d.day_kwh += e;
@@ -886,15 +886,28 @@ impl Store {
                 });
             }
         }
-        // Expected hours are the same for every meter.
+        // Expected hours are the same for every meter: over the range, and per local day
+        // (summed piece by piece in order, as `Acc::fold` does).
         let expected = (0..pieces.len()).fold((0.0, 0.0), |(d, n), j| {
-            let h = (pieces.cuts[j + 1] - pieces.cuts[j]) as f64 / 3600.0;
+            let h = pieces.hours(j);
             if pieces.is_day[j] {
                 (d + h, n)
             } else {
                 (d, n + h)
             }
         });
+        let mut day_expected = vec![(0.0, 0.0); if scan.daily { pieces.dates.len() } else { 0 }];
+        if scan.daily {
+            for j in 0..pieces.len() {
+                let h = pieces.hours(j);
+                let e = &mut day_expected[pieces.day_idx[j] as usize];
+                if pieces.is_day[j] {
+                    e.0 += h;
+                } else {
+                    e.1 += h;
+                }
+            }
+        }
         let threads = match scan.threads {
             0 => std::thread::available_parallelism()
                 .map(|n| n.get())
@@ -938,7 +951,7 @@ impl Store {
                             }
                             let total = acc.fold_total(&pieces, expected, scan.threshold);
                             let daily = if scan.daily {
-                                daily(&pieces, acc, scan.threshold)
+                                daily(&pieces, acc, &day_expected, scan.threshold)
                             } else {
                                 Vec::new()
                             };
@@ -1006,8 +1019,8 @@ fn data_extent(st: &State, meters: &[u32]) -> Option<(i64, i64)> {
     ext
 }
 
-fn daily(p: &Pieces, acc: &Acc, threshold: f64) -> Vec<DailyDayNight> {
-    let mut out = Vec::new();
+fn daily(p: &Pieces, acc: &Acc, expected: &[(f64, f64)], threshold: f64) -> Vec<DailyDayNight> {
+    let mut out = Vec::with_capacity(p.dates.len());
     let mut j = 0;
     while j < p.len() {
         let d = p.day_idx[j];
@@ -1017,8 +1030,18 @@ fn daily(p: &Pieces, acc: &Acc, threshold: f64) -> Vec<DailyDayNight> {
         }
         let c = acc.daily_class.get(d as usize).copied().unwrap_or_default();
         let from_class = c[2] + c[3] > 0.0 || c[0] != 0.0 || c[1] != 0.0;
-        if from_class || (start..j).any(|k| acc.covered_s[k] > 0.0 || acc.energy[k] != 0.0) {
-            let mut stats = acc.fold(p, start..j, f64::INFINITY);
+        // Pieces are all zero unless some reading took the piece-by-piece path.
+        let from_pieces =
+            acc.pieces_used && (start..j).any(|k| acc.covered_s[k] > 0.0 || acc.energy[k] != 0.0);
+        if from_class || from_pieces {
+            let mut stats = match from_pieces {
+                true => acc.fold(p, start..j, f64::INFINITY),
+                false => DayNight {
+                    day_expected_hours: expected[d as usize].0,
+                    night_expected_hours: expected[d as usize].1,
+                    ..DayNight::default()
+                },
+            };
             stats.day_kwh += c[0];
             stats.night_kwh += c[1];
             stats.day_hours += c[2] / 3600.0;

@@ -224,6 +224,11 @@ impl Pieces {
         self.is_day.len()
     }
 
+    /// Length of piece `j` in hours.
+    pub(crate) fn hours(&self, j: usize) -> f64 {
+        (self.cuts[j + 1] - self.cuts[j]) as f64 / 3600.0
+    }
+
     /// Cuts `[from, to)` wherever the local date or the class (inside the day window or
     /// not) of the local time changes: at local midnights and window edges within each
     /// stretch of constant UTC offset, and where the offset changes. So a reading belongs
