@@ -85,12 +85,15 @@ pub(crate) mod x86 {
         7 * w + 4 * w / 8 + 16
     }
 
-    /// Shuffle and shift patterns of every vector width, for [`Pattern`].
-    static PATTERNS: [([u8; 32], [u32; 8]); MAX_SIMD_WIDTH as usize + 1] = {
-        let mut t = [([0u8; 32], [0u32; 8]); MAX_SIMD_WIDTH as usize + 1];
+    /// Shuffle and shift patterns and the value mask of every vector width, for
+    /// [`Pattern`] (the mask from the table is one broadcast load; computed, it took four
+    /// instructions per mini-block).
+    static PATTERNS: [([u8; 32], [u32; 8], u32); MAX_SIMD_WIDTH as usize + 1] = {
+        let mut t = [([0u8; 32], [0u32; 8], 0u32); MAX_SIMD_WIDTH as usize + 1];
         let mut w = 0;
         while w <= MAX_SIMD_WIDTH as usize {
-            t[w] = patterns(w);
+            let (shuf, shift) = patterns(w);
+            t[w] = (shuf, shift, ((1u64 << w) - 1) as u32);
             w += 1;
         }
         t
@@ -111,11 +114,11 @@ pub(crate) mod x86 {
         /// Must be inlined into a function with AVX2 enabled; `w <= MAX_SIMD_WIDTH`.
         #[inline(always)]
         pub(crate) unsafe fn new(w: usize) -> Pattern {
-            let (shuf, shift) = &PATTERNS[w];
+            let (shuf, shift, mask) = &PATTERNS[w];
             Pattern {
                 shuf: _mm256_loadu_si256(shuf.as_ptr() as *const __m256i),
                 shift: _mm256_loadu_si256(shift.as_ptr() as *const __m256i),
-                mask: _mm256_set1_epi32(((1u64 << w) - 1) as i32),
+                mask: _mm256_set1_epi32(*mask as i32),
                 half: 4 * w / 8,
             }
         }
