@@ -36,6 +36,7 @@
 
 use super::bitpack::{self, width_table, BitReader, Padded, MINI_LEN};
 use super::{simd, Cursor, DecodeError};
+use std::mem::MaybeUninit;
 
 const MODE_VALUES: u8 = 0;
 const MODE_DELTAS: u8 = 1;
@@ -79,21 +80,24 @@ impl DescTotals {
             n_two: 0,
         };
         let mut words = descs.chunks_exact(8);
-        for w in &mut words {
-            let x = u64::from_le_bytes(w.try_into().expect("8 bytes"));
+        let mut add = |x: u64| {
             let widths = (x & LOW7) + ((x >> 7) & ONES);
             // A width of 65 or more sets its byte's top bit once 63 is added (at most 191).
             t.bad |= (widths + 63 * ONES) & TOPS != 0;
             let pairs = (widths & PAIRS) + ((widths >> 8) & PAIRS);
             t.units += (pairs.wrapping_mul(0x0001_0001_0001_0001) >> 48) as usize;
-            t.n_two += (x & TOPS).count_ones() as usize;
+            // The top bits as 0 or 1 per byte, summed by the multiply into the top byte
+            // (`count_ones` is a long sequence where POPCNT is not enabled).
+            t.n_two += (((x & TOPS) >> 7).wrapping_mul(ONES) >> 56) as usize;
+        };
+        for w in &mut words {
+            add(u64::from_le_bytes(w.try_into().expect("8 bytes")));
         }
-        for &d in words.remainder() {
-            let w = packed_width(d);
-            t.bad |= w > 64;
-            t.units += w as usize;
-            t.n_two += (d >> 7) as usize;
-        }
+        // The last few, padded with zero descriptors (width 0, one level).
+        let rest = words.remainder();
+        let mut last = [0u8; 8];
+        last[..rest.len()].copy_from_slice(rest);
+        add(u64::from_le_bytes(last));
         t
     }
 }
@@ -873,7 +877,9 @@ struct MaskWalk<'m> {
     /// With `last`: where run `r` or the range ends, so a mini-block ending before it is
     /// whole and in run `r`.
     clear_until: usize,
-    merged: [u32; MINI_LEN],
+    /// The lanes of a mini-block that spans runs, written whole before each use (left
+    /// uninitialised until then: zeroing it cost a 256-byte memset per column scanned).
+    merged: [MaybeUninit<u32>; MINI_LEN],
 }
 
 /// Class lanes of one mini-block: `u32::MAX` lanes of marked values (garbage outside
@@ -908,7 +914,7 @@ impl<'m> MaskWalk<'m> {
             r: 0,
             last: None,
             clear_until: 0,
-            merged: [0; MINI_LEN],
+            merged: [MaybeUninit::uninit(); MINI_LEN],
         }
     }
 
@@ -1003,10 +1009,12 @@ impl<'m> MaskWalk<'m> {
             }
         }
         for (j, lane) in self.merged.iter_mut().enumerate() {
-            *lane = 0u32.wrapping_sub((marked >> j & 1) as u32);
+            lane.write(0u32.wrapping_sub((marked >> j & 1) as u32));
         }
+        // SAFETY: every lane was written just above.
+        let lanes = unsafe { &*(self.merged.as_ptr() as *const [u32; MINI_LEN]) };
         MiniMask {
-            lanes: &self.merged,
+            lanes,
             marked,
             range,
         }
