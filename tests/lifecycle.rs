@@ -120,6 +120,62 @@ fn a_torn_log_tail_is_cut_and_reported() {
     assert_eq!(all(&s, "A").len(), 96, "the torn batch is wholly gone");
 }
 
+/// Histories reuse the buffers of dropped ones: each holds exactly its own readings,
+/// whatever was read before it, with ranges cutting blocks and the memtable, and with
+/// several histories alive at once.
+#[test]
+fn histories_after_one_another_hold_only_their_own_readings() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path(), opts()).unwrap();
+    for d in 0..40 {
+        s.append(&day("LONG", JAN + d * DAY, d as f64)).unwrap();
+    }
+    s.flush().unwrap();
+    s.append(&day("SHORT", JAN + 5 * DAY, 7.0)).unwrap();
+    s.flush().unwrap();
+    // Unflushed: a later day of LONG and a day of SHORT in the memtable.
+    s.append(&day("LONG", JAN + 40 * DAY, 40.0)).unwrap();
+    s.append(&day("SHORT", JAN + 6 * DAY, 8.0)).unwrap();
+    let want = |m: &str, from: i64, to: i64| -> Vec<(i64, f64)> {
+        let days: Vec<(i64, f64)> = match m {
+            "LONG" => (0..41).map(|d| (JAN + d * DAY, d as f64)).collect(),
+            _ => vec![(JAN + 5 * DAY, 7.0), (JAN + 6 * DAY, 8.0)],
+        };
+        days.into_iter()
+            .flat_map(|(t0, v)| (0..96).map(move |k| (t0 + k * 900, v)))
+            .filter(|&(t, _)| t >= from && t < to)
+            .collect()
+    };
+    let read = |m: &str, from: i64, to: i64| -> Vec<(i64, f64)> {
+        s.history(m, from..to).unwrap().collect()
+    };
+    let (mid, late) = (JAN + 5 * DAY + 3_600, JAN + 40 * DAY + 7_200);
+    for _ in 0..3 {
+        assert_eq!(
+            read("LONG", i64::MIN, i64::MAX),
+            want("LONG", i64::MIN, i64::MAX)
+        );
+        assert_eq!(
+            read("SHORT", i64::MIN, i64::MAX),
+            want("SHORT", i64::MIN, i64::MAX)
+        );
+        assert_eq!(read("LONG", mid, late), want("LONG", mid, late));
+        assert_eq!(read("SHORT", mid, late), want("SHORT", mid, late));
+        assert_eq!(read("LONG", late, late), vec![]);
+    }
+    let held: Vec<_> = (0..6)
+        .map(|i| {
+            s.history(["LONG", "SHORT"][i % 2], i64::MIN..i64::MAX)
+                .unwrap()
+        })
+        .collect();
+    for (i, h) in held.into_iter().enumerate() {
+        let m = ["LONG", "SHORT"][i % 2];
+        assert_eq!(h.len(), want(m, i64::MIN, i64::MAX).len());
+        assert_eq!(h.collect::<Vec<_>>(), want(m, i64::MIN, i64::MAX));
+    }
+}
+
 #[test]
 fn later_write_wins_across_memtable_l0_and_compacted_segments() {
     let dir = tempfile::tempdir().unwrap();
