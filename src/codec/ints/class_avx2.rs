@@ -192,12 +192,38 @@ impl RefSum for i128 {
     }
 }
 
-/// The running sums of one part (the whole range, or one local day): the frame
-/// references' scalar sums, the lane accumulators of the offsets and the marked count.
-struct Part<S> {
+/// The scalar side of a part's sums: the frames' references and splits, booked per lane,
+/// and the marked count.
+#[derive(Clone, Copy)]
+struct Frames<S> {
     day: S,
     total: S,
     count: u64,
+}
+
+impl<S: RefSum> Frames<S> {
+    /// Books the frame of mini-block `m`, whose offsets [`mini`] added to the lanes
+    /// `in_range` and `marked` (bits): its reference once per lane, and its split once per
+    /// upper-level lane of a level bitmap (none for other frames).
+    #[inline(always)]
+    fn book<const BITMAP: bool>(&mut self, m: &Mini, in_range: u64, marked: u64) {
+        self.total = self.total.add_times(m.reference, in_range.count_ones());
+        self.day = self.day.add_times(m.reference, marked.count_ones());
+        self.count += marked.count_ones() as u64;
+        if BITMAP {
+            let split = m.split as u64;
+            self.total = self
+                .total
+                .add_split(split, (m.levels & in_range).count_ones());
+            self.day = self.day.add_split(split, (m.levels & marked).count_ones());
+        }
+    }
+}
+
+/// The running sums of one part (the whole range, or one local day): the frames' scalar
+/// sums and the lane accumulators of the offsets.
+struct Part<S> {
+    frames: Frames<S>,
     lanes: Lanes,
     wide_total: __m256i,
     wide_marked: __m256i,
@@ -210,9 +236,11 @@ impl<S: RefSum> Part<S> {
     #[inline(always)]
     unsafe fn new() -> Self {
         Part {
-            day: S::ZERO,
-            total: S::ZERO,
-            count: 0,
+            frames: Frames {
+                day: S::ZERO,
+                total: S::ZERO,
+                count: 0,
+            },
             lanes: Lanes {
                 total: _mm256_setzero_si256(),
                 marked: _mm256_setzero_si256(),
@@ -223,21 +251,11 @@ impl<S: RefSum> Part<S> {
         }
     }
 
-    /// Books the frame of mini-block `m`, whose offsets [`mini`] added to the lanes
-    /// `in_range` and `marked` (bits): its reference once per lane, and its split once per
-    /// upper-level lane of a level bitmap (none for other frames).
+    /// Books the frame of mini-block `m` (see [`Frames::book`]), widening the lanes every
+    /// [`FLUSH_EVERY`] mini-blocks.
     #[inline(always)]
     unsafe fn add_frame<const BITMAP: bool>(&mut self, m: &Mini, in_range: u64, marked: u64) {
-        self.total = self.total.add_times(m.reference, in_range.count_ones());
-        self.day = self.day.add_times(m.reference, marked.count_ones());
-        self.count += marked.count_ones() as u64;
-        if BITMAP {
-            let split = m.split as u64;
-            self.total = self
-                .total
-                .add_split(split, (m.levels & in_range).count_ones());
-            self.day = self.day.add_split(split, (m.levels & marked).count_ones());
-        }
+        self.frames.book::<BITMAP>(m, in_range, marked);
         self.since_flush += 1;
         if self.since_flush == FLUSH_EVERY {
             self.flush();
@@ -256,9 +274,9 @@ impl<S: RefSum> Part<S> {
     #[inline(always)]
     unsafe fn close(&mut self, out: &mut (i128, i128, u64)) {
         self.flush();
-        out.0 += self.day.get() + lanes_sum(self.wide_marked);
-        out.1 += self.total.get() + lanes_sum(self.wide_total);
-        out.2 += self.count;
+        out.0 += self.frames.day.get() + lanes_sum(self.wide_marked);
+        out.1 += self.frames.total.get() + lanes_sum(self.wide_total);
+        out.2 += self.frames.count;
         *self = Part::new();
     }
 }
@@ -352,7 +370,7 @@ impl IntColumn<'_> {
         // The lanes may hold mini-blocks of the general loop: widened here, so that
         // widening at every eighth mini-block of the stretch keeps the lanes in range.
         sums.flush();
-        let (mut day, mut total, mut count) = (sums.day, sums.total, sums.count);
+        let mut frames = sums.frames;
         let mut acc = Lanes {
             total: sums.lanes.total,
             marked: sums.lanes.marked,
@@ -397,16 +415,7 @@ impl IntColumn<'_> {
             // values' start (checked above).
             mini::<false, BITMAP>(src, &m, whole, day_lanes, &mut acc);
             // SAFETY: `phase < period`, the length of `bits`.
-            let marked = *bits.add(phase);
-            let marked_n = marked.count_ones();
-            total = total.add_times(m.reference, MINI_LEN as u32);
-            day = day.add_times(m.reference, marked_n);
-            count += marked_n as u64;
-            if BITMAP {
-                let split = m.split as u64;
-                total = total.add_split(split, m.levels.count_ones());
-                day = day.add_split(split, (m.levels & marked).count_ones());
-            }
+            frames.book::<BITMAP>(&m, u64::MAX, *bits.add(phase));
             n += 1;
             if n.is_multiple_of(FLUSH_EVERY) {
                 widen(&mut acc.total, &mut sums.wide_total);
@@ -423,7 +432,7 @@ impl IntColumn<'_> {
         minis.at = at;
         minis.refs.set_bit(ref_bit);
         minis.splits.set_bit(split_bit);
-        (sums.day, sums.total, sums.count) = (day, total, count);
+        sums.frames = frames;
         sums.lanes = acc;
         sums.since_flush = n % FLUSH_EVERY;
         last
