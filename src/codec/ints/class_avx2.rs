@@ -376,8 +376,7 @@ impl IntColumn<'_> {
             marked: sums.lanes.marked,
         };
         let whole = LaneRun::of(u64::MAX);
-        let (mut phase, mut last) = (phase, None);
-        let mut n = 0usize;
+        let (k0, mut phase) = (k, phase);
         while k < k_end {
             let d = *descs.add(k);
             // An in-place read of the values (after a level bitmap, if any) takes at most
@@ -416,8 +415,7 @@ impl IntColumn<'_> {
             mini::<false, BITMAP>(src, &m, whole, day_lanes, &mut acc);
             // SAFETY: `phase < period`, the length of `bits`.
             frames.book::<BITMAP>(&m, u64::MAX, *bits.add(phase));
-            n += 1;
-            if n.is_multiple_of(FLUSH_EVERY) {
+            if (k - k0 + 1).is_multiple_of(FLUSH_EVERY) {
                 widen(&mut acc.total, &mut sums.wide_total);
                 widen(&mut acc.marked, &mut sums.wide_marked);
             }
@@ -425,7 +423,6 @@ impl IntColumn<'_> {
             split_bit += split_width & 0usize.wrapping_sub(m.two_level as usize);
             at = next_at;
             k += 1;
-            last = Some(phase);
             phase = mask.next_phase(phase);
         }
         minis.k = k;
@@ -434,8 +431,9 @@ impl IntColumn<'_> {
         minis.splits.set_bit(split_bit);
         sums.frames = frames;
         sums.lanes = acc;
-        sums.since_flush = n % FLUSH_EVERY;
-        last
+        sums.since_flush = (k - k0) % FLUSH_EVERY;
+        // The phase of the last mini-block summed: one step back.
+        (k > k0).then(|| (phase + mask.period - mask.step) % mask.period)
     }
 
     #[inline(always)]
