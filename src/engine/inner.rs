@@ -65,9 +65,14 @@ pub(crate) struct State {
 }
 
 impl State {
+    /// The memtables, oldest first: the sealed ones, then the active one.
+    pub(crate) fn memtables(&self) -> impl Iterator<Item = &Memtable> {
+        self.frozen.iter().map(|f| &**f).chain([&self.active])
+    }
+
     /// Bytes buffered in memtables.
     pub(crate) fn buffered(&self) -> usize {
-        self.active.bytes() + self.frozen.iter().map(|f| f.bytes()).sum::<usize>()
+        self.memtables().map(|m| m.bytes()).sum()
     }
 
     fn has_buffered(&self) -> bool {

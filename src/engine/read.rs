@@ -137,48 +137,40 @@ fn dense(st: &State, meter: &str) -> Result<u32> {
 
 pub(crate) fn history(st: &State, meter: &str, range: Range<i64>) -> Result<History> {
     let dense = dense(st, meter)?;
-    let mut spans = source_spans(st, dense, &range);
-    spans.sort_unstable_by_key(|s| (s.2, s.3));
+    let mut spans = Vec::new();
+    if !sources_disjoint(st, dense, &range, &mut spans) {
+        let (ts, vals) = merge_runs(collect_runs(st, dense, &range, |_, _| false)?);
+        return Ok(History { ts, vals, at: 0 });
+    }
     let (mut ts, mut vals) = spare::take();
-    if spans.windows(2).all(|w| w[0].3 < w[1].2) {
-        // Sources that do not overlap (the common case): each read in time order straight
-        // into the result, sized once from the index.
-        let mems: Vec<_> = memtables(st).collect();
-        let upper = spans
-            .iter()
-            .map(|&(k, b, _, _)| match st.segments.get(k) {
-                Some(seg) => seg.blocks()[b].count as usize,
-                None => mems[b].get(dense).map_or(0, |s| s.ts.len()),
-            })
-            .sum::<usize>();
-        ts.reserve(upper);
-        vals.reserve(upper);
-        let (mut scratch, mut ints) = (Vec::new(), Vec::new());
-        for &(k, b, _, _) in &spans {
-            match st.segments.get(k) {
-                Some(seg) => {
-                    read_block_within(seg, b, &range, &mut scratch, &mut ints, &mut ts, &mut vals)?
-                }
-                None => {
-                    if let Some(s) = mems[b].get(dense) {
-                        let r = s.range(&range);
-                        ts.extend_from_slice(&s.ts[r.clone()]);
-                        vals.extend_from_slice(&s.vals[r]);
-                    }
+    // Sources that do not overlap (the common case): each read in time order straight
+    // into the result, sized once from the index.
+    let mems: Vec<_> = st.memtables().collect();
+    let upper = spans
+        .iter()
+        .map(|&(k, b, _, _)| match st.segments.get(k) {
+            Some(seg) => seg.blocks()[b].count as usize,
+            None => mems[b].get(dense).map_or(0, |s| s.ts.len()),
+        })
+        .sum::<usize>();
+    ts.reserve(upper);
+    vals.reserve(upper);
+    let (mut scratch, mut ints) = (Vec::new(), Vec::new());
+    for &(k, b, _, _) in &spans {
+        match st.segments.get(k) {
+            Some(seg) => {
+                read_block_within(seg, b, &range, &mut scratch, &mut ints, &mut ts, &mut vals)?
+            }
+            None => {
+                if let Some(s) = mems[b].get(dense) {
+                    let r = s.range(&range);
+                    ts.extend_from_slice(&s.ts[r.clone()]);
+                    vals.extend_from_slice(&s.vals[r]);
                 }
             }
         }
-    } else {
-        let (t, v) = merge_runs(collect_runs(st, dense, &range, |_, _| false)?);
-        ts.extend_from_slice(&t);
-        vals.extend_from_slice(&v);
     }
     Ok(History { ts, vals, at: 0 })
-}
-
-/// The memtables of a state, oldest first: the frozen ones, then the active one.
-fn memtables(st: &State) -> impl Iterator<Item = &crate::engine::memtable::Memtable> {
-    st.frozen.iter().map(|f| &**f).chain([&st.active])
 }
 
 /// Appends block `b` of `seg`, cut to `range`, to `ts` and `vals`.
@@ -289,7 +281,7 @@ pub(crate) fn gaps(st: &State, meter: &str, range: Range<i64>) -> Result<Vec<Ran
 }
 
 /// Time spans `(segment, block, t_first, t_last)` of every source of `meter` overlapping
-/// `range`; memtables get `usize::MAX` as segment and their place in [`memtables`] as
+/// `range`; memtables get `usize::MAX` as segment and their place in `State::memtables` as
 /// block.
 pub(crate) fn source_spans(
     st: &State,
@@ -301,8 +293,29 @@ pub(crate) fn source_spans(
     spans
 }
 
+/// Collects the sources of `meter` inside `range` into `spans` (as [`source_spans`] gives
+/// them, ordered by start) and tells whether no two overlap in time (so blocks can be
+/// summed independently).
+pub(crate) fn sources_disjoint(
+    st: &State,
+    meter: u32,
+    range: &Range<i64>,
+    spans: &mut Vec<(usize, usize, i64, i64)>,
+) -> bool {
+    spans.clear();
+    let mut sorted = true;
+    for_each_source_span(st, meter, range, |s| {
+        sorted &= spans.last().is_none_or(|l| l.3 < s.2);
+        spans.push(s);
+    });
+    if !sorted {
+        spans.sort_unstable_by_key(|s| (s.2, s.3));
+    }
+    spans.windows(2).all(|w| w[0].3 < w[1].2)
+}
+
 /// [`source_spans`] handed to `f` one by one, without collecting them.
-pub(crate) fn for_each_source_span(
+fn for_each_source_span(
     st: &State,
     meter: u32,
     range: &Range<i64>,
@@ -316,7 +329,7 @@ pub(crate) fn for_each_source_span(
             }
         }
     }
-    for (i, mem) in memtables(st).enumerate() {
+    for (i, mem) in st.memtables().enumerate() {
         if let Some(s) = mem.get(meter) {
             let r = s.range(range);
             if !r.is_empty() {
@@ -349,7 +362,7 @@ pub(crate) fn collect_runs(
             runs.push((ts, vals));
         }
     }
-    for mem in st.frozen.iter().map(|f| &**f).chain([&st.active]) {
+    for mem in st.memtables() {
         if let Some(s) = mem.get(meter) {
             let r = s.range(range);
             if !r.is_empty() {

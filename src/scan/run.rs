@@ -5,7 +5,7 @@ use super::windows::{DayWindow, LocalDate, Pieces, Zone};
 use crate::codec::ints::{ClassMask, PhaseRun};
 use crate::codec::timestamps::{Missing, SlotRanks, TsColumn};
 use crate::codec::values::ValueKind;
-use crate::engine::read::for_each_source_span;
+use crate::engine::read::sources_disjoint;
 use crate::error::{Error, Result};
 use crate::store::{collect_runs, merge_runs, State, Store};
 use crate::types::{MeterMeta, Quantity};
@@ -426,27 +426,6 @@ fn i128_to_f64(s: i128) -> f64 {
     }
 }
 
-/// Collects the sources of `meter` inside `range` into `spans` (as `source_spans` gives
-/// them, ordered by start) and tells whether no two overlap in time (so blocks can be
-/// summed independently).
-fn sources_disjoint(
-    st: &State,
-    meter: u32,
-    range: &Range<i64>,
-    spans: &mut Vec<(usize, usize, i64, i64)>,
-) -> bool {
-    spans.clear();
-    let mut sorted = true;
-    for_each_source_span(st, meter, range, |s| {
-        sorted &= spans.last().is_none_or(|l| l.3 < s.2);
-        spans.push(s);
-    });
-    if !sorted {
-        spans.sort_unstable_by_key(|s| (s.2, s.3));
-    }
-    spans.windows(2).all(|w| w[0].3 < w[1].2)
-}
-
 /// The day/night pattern over one day of grid slots, with the stretches of constant UTC
 /// offset of the scanned range: slot `g` of Unix time (`t = g * step`) in a stretch whose
 /// offset is `shift` slots has phase `(g + shift) % period`, marked when it is day. A fixed
@@ -683,7 +662,7 @@ fn scan_block(
 /// The memtable readings of a fast-path meter (see [`scan_block`]).
 fn scan_memtables(st: &State, meter: u32, step: i64, mult: f64, p: &Pieces, acc: &mut Acc) {
     let range = p.cuts[0]..p.cuts[p.len()];
-    for mem in st.frozen.iter().map(|f| &**f).chain([&st.active]) {
+    for mem in st.memtables() {
         if let Some(s) = mem.get(meter) {
             let r = s.range(&range);
             let (t, vs) = (&s.ts[r.clone()], &s.vals[r]);
@@ -1010,7 +989,7 @@ fn data_extent(st: &State, meters: &[u32]) -> Option<(i64, i64)> {
     }
     // Unflushed readings.
     for &m in meters {
-        for mem in st.frozen.iter().map(|f| &**f).chain([&st.active]) {
+        for mem in st.memtables() {
             if let Some(s) = mem.get(m).filter(|s| !s.ts.is_empty()) {
                 widen(s.ts[0], s.ts[s.ts.len() - 1]);
             }
