@@ -161,26 +161,12 @@ impl BitReader {
         (u128::from_le_bytes(b) >> sh) as u64 & self.mask
     }
 
-    /// [`BitReader::get`] without its checks: one unaligned 8-byte load.
+    /// The value at bit `bit` of `array`, masked by `mask`: [`BitReader::get`] without its
+    /// checks, one unaligned 8-byte load, for loops that keep the position in a register.
     ///
     /// # Safety
-    /// The position must be below [`BitReader::unchecked_below`] of the array's length and
-    /// the reader's width.
-    #[inline(always)]
-    pub unsafe fn get_unchecked(&self, array: &[u8]) -> u64 {
-        debug_assert!(
-            self.bit / (self.width.max(1) as usize)
-                < Self::unchecked_below(array.len(), self.width)
-        );
-        // SAFETY: by the caller, 8 bytes from the position's byte are inside `array`.
-        unsafe { Self::get_raw(array.as_ptr(), self.bit, self.mask) }
-    }
-
-    /// The value at bit `bit` of `array`, masked by `mask`: [`BitReader::get_unchecked`]
-    /// for loops that keep the position in a register.
-    ///
-    /// # Safety
-    /// The 8 bytes from byte `bit / 8` of `array` must be readable.
+    /// The 8 bytes from byte `bit / 8` of `array` must be readable: for a value below
+    /// [`BitReader::unchecked_below`] of the array's length and width.
     #[inline(always)]
     pub unsafe fn get_raw(array: *const u8, bit: usize, mask: u64) -> u64 {
         // SAFETY: by the caller.
@@ -189,7 +175,7 @@ impl BitReader {
     }
 
     /// The number of leading values of an array of `len` bytes that
-    /// [`BitReader::get_unchecked`] may read: those whose byte has 8 bytes after it, for
+    /// [`BitReader::get_raw`] may read: those whose byte has 8 bytes after it, for
     /// widths up to 56 (a wider value may span 9 bytes).
     pub fn unchecked_below(len: usize, width: u8) -> usize {
         match (width, len.checked_sub(8)) {

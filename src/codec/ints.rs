@@ -36,7 +36,6 @@
 
 use super::bitpack::{self, width_table, BitReader, Padded, MINI_LEN};
 use super::{simd, Cursor, DecodeError};
-use std::mem::MaybeUninit;
 
 const MODE_VALUES: u8 = 0;
 const MODE_DELTAS: u8 = 1;
@@ -325,9 +324,9 @@ pub(crate) struct Mini {
 impl Mini {
     /// The mini-block of descriptor `d` in a column of frame base `base`, with level
     /// bitmaps if `bitmaps`, with reference offset `reference` and, if it is two-level,
-    /// split `split` and level bitmap `word` (its payload's first 8 bytes). The split and the word are read for every mini-block and zeroed for those
-    /// without them: the frame kinds of successive mini-blocks are too mixed for a branch
-    /// to predict.
+    /// split `split` and level bitmap `word` (its payload's first 8 bytes). The split and
+    /// the word are read for every mini-block and zeroed for those without them: the frame
+    /// kinds of successive mini-blocks are too mixed for a branch to predict.
     #[inline(always)]
     fn of(base: i64, bitmaps: bool, d: u8, reference: u64, split: u64, word: u64) -> Mini {
         let two_level = d & TWO_LEVEL != 0;
@@ -473,17 +472,11 @@ impl MiniWalk<'_, '_> {
                 .map_or(0, |b| u64::from_le_bytes(b.try_into().expect("8 bytes"))),
             false => 0,
         };
-        Some(self.frame(d, self.refs.get(c.refs), self.splits.get(c.splits), word))
-    }
-
-    /// The frame of the next mini-block (see [`Mini::of`]) and its payload offset.
-    #[inline(always)]
-    fn frame(&self, d: u8, reference: u64, split: u64, word: u64) -> (Mini, usize) {
-        let c = self.col;
-        (
+        let (reference, split) = (self.refs.get(c.refs), self.splits.get(c.splits));
+        Some((
             Mini::of(c.base, c.bitmap, d, reference, split, word),
             self.at,
-        )
+        ))
     }
 
     /// Moves past the mini-block `m` that [`MiniWalk::peek`] returned.
@@ -836,6 +829,16 @@ impl ClassMask {
             p
         }
     }
+
+    /// The phase of lane 0 of the mini-block before one whose lane 0 is at `phase`.
+    #[inline(always)]
+    fn prev_phase(&self, phase: usize) -> usize {
+        if phase >= self.step {
+            phase - self.step
+        } else {
+            phase + self.period - self.step
+        }
+    }
 }
 
 /// A stretch of a column whose values have consecutive phases: value `start + i` has
@@ -877,9 +880,8 @@ struct MaskWalk<'m> {
     /// With `last`: where run `r` or the range ends, so a mini-block ending before it is
     /// whole and in run `r`.
     clear_until: usize,
-    /// The lanes of a mini-block that spans runs, written whole before each use (left
-    /// uninitialised until then: zeroing it cost a 256-byte memset per column scanned).
-    merged: [MaybeUninit<u32>; MINI_LEN],
+    /// The lanes of a mini-block that spans runs, written whole before each use.
+    merged: [u32; MINI_LEN],
 }
 
 /// Class lanes of one mini-block: `u32::MAX` lanes of marked values (garbage outside
@@ -914,7 +916,7 @@ impl<'m> MaskWalk<'m> {
             r: 0,
             last: None,
             clear_until: 0,
-            merged: [MaybeUninit::uninit(); MINI_LEN],
+            merged: [0; MINI_LEN],
         }
     }
 
@@ -934,13 +936,17 @@ impl<'m> MaskWalk<'m> {
         let end = runs
             .get(self.r + 1)
             .map_or(self.to, |n| n.start.min(self.to));
-        // `last`, when set, is lane 0 of the mini-block before `lo` in this run: stepping
-        // from it saves a division.
-        let phase = match self.last {
+        (lo + MINI_LEN <= end).then(|| (self.lane0_phase(lo), end))
+    }
+
+    /// The phase of lane 0 of the mini-block at `lo`, in run `r`: stepped from `last`
+    /// (lane 0 of the mini-block before, in the same run) when set, which saves a division.
+    #[inline(always)]
+    fn lane0_phase(&self, lo: usize) -> usize {
+        match self.last {
             Some(prev) => self.mask.next_phase(prev),
-            None => phase_at(runs[self.r], lo, self.mask.period),
-        };
-        (lo + MINI_LEN <= end).then_some((phase, end))
+            None => phase_at(self.runs[self.r], lo, self.mask.period),
+        }
     }
 
     /// Records that whole mini-blocks of the current run were summed without
@@ -976,11 +982,7 @@ impl<'m> MaskWalk<'m> {
         }
         let single = self.r + 1 == runs.len() || runs[self.r + 1].start >= lo + b;
         if single {
-            // Phase of lane 0: advanced from the previous mini-block without a division.
-            let p = match self.last {
-                Some(prev) => self.mask.next_phase(prev),
-                None => phase_at(runs[self.r], lo, period),
-            };
+            let p = self.lane0_phase(lo);
             self.last = Some(p);
             self.clear_until = runs
                 .get(self.r + 1)
@@ -1009,12 +1011,10 @@ impl<'m> MaskWalk<'m> {
             }
         }
         for (j, lane) in self.merged.iter_mut().enumerate() {
-            lane.write(0u32.wrapping_sub((marked >> j & 1) as u32));
+            *lane = 0u32.wrapping_sub((marked >> j & 1) as u32);
         }
-        // SAFETY: every lane was written just above.
-        let lanes = unsafe { &*(self.merged.as_ptr() as *const [u32; MINI_LEN]) };
         MiniMask {
-            lanes,
+            lanes: &self.merged,
             marked,
             range,
         }

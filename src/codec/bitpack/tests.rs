@@ -78,7 +78,7 @@ fn bit_reader_reads_every_value_of_a_partial_array() {
             if i < unchecked {
                 // SAFETY: below `unchecked_below`.
                 assert_eq!(
-                    unsafe { r.get_unchecked(&buf) },
+                    unsafe { BitReader::get_raw(buf.as_ptr(), r.bit(), r.mask()) },
                     v,
                     "width {width} value {i}"
                 );

@@ -16,8 +16,8 @@
 //! indirect call or unpredictable branch (measured: a table of width-specialised kernels
 //! was slower, with the indirect call mispredicted on most mini-blocks). Mini-blocks cut by
 //! the range (the first and last of a column at most) also mask their lanes. A mini-block
-//! is read in place when the column has [`group_reach`] bytes from its start, else (the
-//! last one or two of a column) from a padded copy.
+//! is read in place when the column has [`group_reach`] bytes of its width from the
+//! values' start, else (a column's last one) from a padded copy.
 //!
 //! Whole mini-blocks inside one phase run and one part (nearly all of a regular series)
 //! take a loop of their own, [`IntColumn::stretch`], that steps the phase and reads the
@@ -432,8 +432,7 @@ impl IntColumn<'_> {
         sums.frames = frames;
         sums.lanes = acc;
         sums.since_flush = (k - k0) % FLUSH_EVERY;
-        // The phase of the last mini-block summed: one step back.
-        (k > k0).then(|| (phase + mask.period - mask.step) % mask.period)
+        (k > k0).then(|| mask.prev_phase(phase))
     }
 
     #[inline(always)]
