@@ -867,23 +867,15 @@ impl Store {
         }
         // Expected hours are the same for every meter: over the range, and per local day
         // (summed piece by piece in order, as `Acc::fold` does).
-        let expected = (0..pieces.len()).fold((0.0, 0.0), |(d, n), j| {
-            let h = pieces.hours(j);
-            if pieces.is_day[j] {
-                (d + h, n)
-            } else {
-                (d, n + h)
-            }
-        });
+        let mut expected = (0.0, 0.0);
         let mut day_expected = vec![(0.0, 0.0); if scan.daily { pieces.dates.len() } else { 0 }];
-        if scan.daily {
-            for j in 0..pieces.len() {
-                let h = pieces.hours(j);
-                let e = &mut day_expected[pieces.day_idx[j] as usize];
-                if pieces.is_day[j] {
-                    e.0 += h;
-                } else {
-                    e.1 += h;
+        for j in 0..pieces.len() {
+            let h = pieces.hours(j);
+            let day = day_expected.get_mut(pieces.day_idx[j] as usize);
+            for e in std::iter::once(&mut expected).chain(day) {
+                match pieces.is_day[j] {
+                    true => e.0 += h,
+                    false => e.1 += h,
                 }
             }
         }
