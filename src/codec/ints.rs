@@ -438,6 +438,11 @@ pub struct IntColumn<'a> {
     /// The packed splits and the rest of the column, likewise.
     splits: &'a [u8],
     payload: &'a [u8],
+    /// The payload and any readable bytes after it ([`IntColumn::read_past_end`]): the
+    /// vector kernels read a mini-block in place when its group reach fits in here.
+    readable: &'a [u8],
+    /// Where the payload starts in the bytes given to [`IntColumn::parse`].
+    payload_at: usize,
 }
 
 /// Walks the mini-blocks of a column in order, yielding each one's frame and the offset
@@ -541,6 +546,7 @@ impl<'a> IntColumn<'a> {
         }
         let splits_at = c.pos();
         c.take(array_len(n_two, split_width), "two-level splits")?;
+        let payload_at = c.pos();
         let payload = c.take(payload_len, "mini-block payload")?;
         let (refs, splits) = (&bytes[refs_at..c.pos()], &bytes[splits_at..c.pos()]);
         let col = IntColumn {
@@ -555,8 +561,23 @@ impl<'a> IntColumn<'a> {
             refs,
             splits,
             payload,
+            readable: payload,
+            payload_at,
         };
         Ok((col, c.pos()))
+    }
+
+    /// Lets the vector kernels read past the column's end into `ext`: the bytes given to
+    /// [`IntColumn::parse`] followed by more readable bytes (the rest of a mapped file,
+    /// say). Reading a column's last mini-block in place then needs no padded copy. Bytes
+    /// read past the payload only ever land above a value's mask. `ext` is ignored unless
+    /// it starts with the column's bytes.
+    pub(crate) fn read_past_end(&mut self, ext: &'a [u8]) {
+        if let Some(r) = ext.get(self.payload_at..) {
+            if r.as_ptr() == self.payload.as_ptr() && r.len() >= self.payload.len() {
+                self.readable = r;
+            }
+        }
     }
 
     /// The mini-blocks from `k` on (`k` at most the number of mini-blocks).
@@ -868,6 +889,25 @@ fn lane_bits(a: usize, b: usize) -> u64 {
     upto(b) & !upto(a)
 }
 
+/// The 8 lanes (`u32::MAX` or 0) of each byte of a lane bitmask: a mini-block's 64 lanes
+/// are spread from its bits in 8 table copies (a loop over the bits took 3 instructions
+/// a lane).
+static BYTE_LANES: [[u32; 8]; 256] = {
+    let mut t = [[0u32; 8]; 256];
+    let mut b = 0;
+    while b < 256 {
+        let mut j = 0;
+        while j < 8 {
+            if b >> j & 1 == 1 {
+                t[b][j] = u32::MAX;
+            }
+            j += 1;
+        }
+        b += 1;
+    }
+    t
+};
+
 /// The class lanes of one mini-block after another, for [`IntColumn::class_sums`].
 struct MaskWalk<'m> {
     mask: &'m ClassMask,
@@ -1010,8 +1050,8 @@ impl<'m> MaskWalk<'m> {
                 self.r += 1;
             }
         }
-        for (j, lane) in self.merged.iter_mut().enumerate() {
-            *lane = 0u32.wrapping_sub((marked >> j & 1) as u32);
+        for (g, lanes) in self.merged.chunks_exact_mut(8).enumerate() {
+            lanes.copy_from_slice(&BYTE_LANES[(marked >> (8 * g)) as u8 as usize]);
         }
         MiniMask {
             lanes: &self.merged,
@@ -1074,8 +1114,12 @@ impl IntColumn<'_> {
             cuts,
         };
         #[cfg(target_arch = "x86_64")]
-        if simd::avx2_available() && std::arch::is_x86_feature_detected!("popcnt") {
-            // SAFETY: AVX2 and POPCNT were detected on this CPU.
+        if simd::avx2_available()
+            && std::arch::is_x86_feature_detected!("popcnt")
+            && std::arch::is_x86_feature_detected!("bmi1")
+            && std::arch::is_x86_feature_detected!("bmi2")
+        {
+            // SAFETY: AVX2, POPCNT, BMI1 and BMI2 were detected on this CPU.
             return unsafe { self.class_sums_avx2(&q, out) };
         }
         self.class_sums_portable(&q, out)

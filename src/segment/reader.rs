@@ -283,7 +283,8 @@ impl Segment {
         }
         let body_len = le_u32(block, BLOCK_BODY_LEN) as usize;
         let stored = &block[BLOCK_BODY..block.len() - 4];
-        let body: &[u8] = if flags & BLOCK_FLAG_ZSTD != 0 {
+        let zstd = flags & BLOCK_FLAG_ZSTD != 0;
+        let body: &[u8] = if zstd {
             // A block of at most BLOCK_LEN readings never needs more than this; a larger
             // claim is corruption, not a reason to allocate.
             if body_len > BLOCK_LEN * 24 + 1024 {
@@ -300,7 +301,9 @@ impl Segment {
                     "decompressed length differs from header",
                 ));
             }
-            scratch
+            // Readable slack for the value column's in-place reads (see below).
+            scratch.extend_from_slice(&[0; 16]);
+            &scratch[..body_len]
         } else {
             if body_len != stored.len() {
                 return Err(corrupt(
@@ -313,8 +316,13 @@ impl Segment {
         let in_body = |d: DecodeError| corrupt(BLOCK_BODY + d.at, d.what);
         let count = e.count as usize;
         let (ts, used) = TsColumn::parse(body, count).map_err(in_body)?;
-        let (ints, used2) = IntColumn::parse(&body[used..])
+        let (mut ints, used2) = IntColumn::parse(&body[used..])
             .map_err(|d| corrupt(BLOCK_BODY + used + d.at, d.what))?;
+        // The body and what follows it in the file (or the zero slack of the scratch).
+        ints.read_past_end(match zstd {
+            true => &scratch[used..],
+            false => &self.map.bytes()[start + BLOCK_BODY + used..],
+        });
         if ints.len() != count {
             return Err(corrupt(
                 BLOCK_BODY + used,

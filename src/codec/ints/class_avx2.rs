@@ -16,8 +16,10 @@
 //! indirect call or unpredictable branch (measured: a table of width-specialised kernels
 //! was slower, with the indirect call mispredicted on most mini-blocks). Mini-blocks cut by
 //! the range (the first and last of a column at most) also mask their lanes. A mini-block
-//! is read in place when the column has [`group_reach`] bytes of its width from the
-//! values' start, else (a column's last one) from a padded copy.
+//! is read in place when [`group_reach`] bytes of its width from the values' start are
+//! readable: in the column or after it (a block's column is followed by its CRC and the
+//! rest of the mapped file, or by the zero slack of a decompressed body), else from a
+//! padded copy.
 //!
 //! Whole mini-blocks inside one phase run and one part (nearly all of a regular series)
 //! take a loop of their own, [`IntColumn::stretch`], that steps the phase and reads the
@@ -157,6 +159,8 @@ trait RefSum: Copy {
     /// Adds a split (an unsigned difference of levels) `n` times.
     fn add_split(self, s: u64, n: u32) -> Self;
     fn get(self) -> i128;
+    /// Adds another sum `n` times.
+    fn add_sum(self, other: Self, n: u32) -> Self;
 }
 
 impl RefSum for i64 {
@@ -174,6 +178,10 @@ impl RefSum for i64 {
     fn get(self) -> i128 {
         self as i128
     }
+    #[inline(always)]
+    fn add_sum(self, other: i64, n: u32) -> i64 {
+        self.add_times(other, n)
+    }
 }
 
 impl RefSum for i128 {
@@ -189,6 +197,10 @@ impl RefSum for i128 {
     #[inline(always)]
     fn get(self) -> i128 {
         self
+    }
+    #[inline(always)]
+    fn add_sum(self, other: i128, n: u32) -> i128 {
+        self + other * n as i128
     }
 }
 
@@ -311,8 +323,8 @@ impl IntColumn<'_> {
     /// The body of [`IntColumn::class_sums_cut`] on AVX2.
     ///
     /// # Safety
-    /// The CPU must support AVX2 and POPCNT.
-    #[target_feature(enable = "avx2,popcnt")]
+    /// The CPU must support AVX2, POPCNT, BMI1 and BMI2.
+    #[target_feature(enable = "avx2,popcnt,bmi1,bmi2")]
     pub(super) unsafe fn class_sums_avx2(&self, q: &ClassQuery<'_>, out: &mut [(i128, i128, u64)]) {
         // References above -2^50 and below 2^50 + 2^49, splits below 2^48: values below
         // 2^51 in magnitude, so sums over at most 2^12 of them stay below 2^63.
@@ -341,10 +353,13 @@ impl IntColumn<'_> {
     /// the part's scalar sums are kept in locals for the loop and written back after it:
     /// read through `minis` and `sums` on every mini-block, they were spilled and
     /// reloaded (callgrind, 300-meter scan: kernel 39.3 M -> 35.8 M instructions; about 85
-    /// of a mini-block's instructions are the vector work).
+    /// of a mini-block's instructions are the vector work). The loop walks descriptor and
+    /// payload positions, reads references and splits with BMI2 (`shrx`, `bzhi`: no mask
+    /// or shift count in a register), and adds the column's base once after the loop
+    /// rather than to every reference.
     ///
     /// # Safety
-    /// Must be inlined into a function with AVX2 and POPCNT enabled; `k_end` at most the
+    /// Must be inlined into a function with AVX2, POPCNT and BMI2 enabled; `k_end` at most the
     /// number of whole mini-blocks of the column.
     #[inline(always)]
     unsafe fn stretch<S: RefSum, const BITMAP: bool>(
@@ -356,47 +371,54 @@ impl IntColumn<'_> {
         sums: &mut Part<S>,
     ) -> Option<usize> {
         let k_end = k_end.min(minis.unchecked_until);
-        let (mut k, mut at) = (minis.k, minis.at);
-        if k >= k_end {
+        let k0 = minis.k;
+        // An in-place read of the values (after a level bitmap, if any) takes at most
+        // `READ_SLACK` bytes past the mini-block: a mini-block ending after `limit` (a
+        // column's last one) is left to the caller.
+        let limit = self.readable.len().checked_sub(READ_SLACK);
+        let (Some(limit), true) = (limit, k0 < k_end) else {
             return None;
-        }
-        let len = self.payload.len();
+        };
+        let payload = self.readable.as_ptr();
+        let (descs, end) = (self.descs.as_ptr().add(k0), self.descs.as_ptr().add(k_end));
+        let mut desc = descs;
+        let mut at = minis.at;
         let (mut ref_bit, mut split_bit) = (minis.refs.bit(), minis.splits.bit());
-        let (ref_mask, split_mask) = (minis.refs.mask(), minis.splits.mask());
-        let (ref_width, split_width) = (self.ref_width as usize, self.split_width as usize);
-        let (descs, payload) = (self.descs.as_ptr(), self.payload.as_ptr());
+        let (ref_width, split_width) = (self.ref_width as u32, self.split_width as u32);
         let (refs, splits) = (self.refs.as_ptr(), self.splits.as_ptr());
         let (lanes, bits) = (mask.lanes.as_ptr(), mask.bits.as_ptr());
+        let (period, step) = (mask.period, mask.step);
         // The lanes may hold mini-blocks of the general loop: widened here, so that
         // widening at every eighth mini-block of the stretch keeps the lanes in range.
         sums.flush();
-        let mut frames = sums.frames;
         let mut acc = Lanes {
             total: sums.lanes.total,
             marked: sums.lanes.marked,
         };
+        // The frames' sums without the column's base, which is added once after the
+        // loop: the raw references once per mini-block (every lane is in range), and per
+        // marked lane with the splits of upper-level lanes.
+        let (mut refs_once, mut total, mut day, mut count) = (S::ZERO, S::ZERO, S::ZERO, 0u64);
         let whole = LaneRun::of(u64::MAX);
-        let (k0, mut phase) = (k, phase);
-        while k < k_end {
-            let d = *descs.add(k);
-            // An in-place read of the values (after a level bitmap, if any) takes at most
-            // `READ_SLACK` bytes past the mini-block: a column's last one (and a mini-block
-            // too wide for the vector path) is left to the caller.
+        let mut phase = phase;
+        let mut to_flush = FLUSH_EVERY;
+        while desc < end {
+            let d = *desc;
             let next_at = at + bitpack::packed_len(packed_width(d));
-            if next_at + READ_SLACK > len {
+            if next_at > limit {
                 break;
             }
             // SAFETY: below `unchecked_until` the arrays have 8 bytes from the positions;
-            // the payload has more than 8 bytes from `at` (checked above).
+            // the payload has more than 8 bytes from `at` (checked above). BMI2 is enabled.
             let (reference, split) = (
-                BitReader::get_raw(refs, ref_bit, ref_mask),
-                BitReader::get_raw(splits, split_bit, split_mask),
+                _bzhi_u64(BitReader::get_raw(refs, ref_bit, u64::MAX), ref_width),
+                _bzhi_u64(BitReader::get_raw(splits, split_bit, u64::MAX), split_width),
             );
             let word = match BITMAP {
                 true => u64::from_le((payload.add(at) as *const u64).read_unaligned()),
                 false => 0,
             };
-            let m = Mini::of(self.base, BITMAP, d, reference, split, word);
+            let m = Mini::of(0, BITMAP, d, reference, split, word);
             if !vector_fits::<BITMAP>(&m) {
                 break;
             }
@@ -414,25 +436,48 @@ impl IntColumn<'_> {
             // values' start (checked above).
             mini::<false, BITMAP>(src, &m, whole, day_lanes, &mut acc);
             // SAFETY: `phase < period`, the length of `bits`.
-            frames.book::<BITMAP>(&m, u64::MAX, *bits.add(phase));
-            if (k - k0 + 1).is_multiple_of(FLUSH_EVERY) {
+            let marked = *bits.add(phase);
+            let n_marked = marked.count_ones();
+            refs_once = refs_once.add_times(m.reference, 1);
+            day = day.add_times(m.reference, n_marked);
+            count += n_marked as u64;
+            if BITMAP {
+                let split = m.split as u64;
+                total = total.add_split(split, m.levels.count_ones());
+                day = day.add_split(split, (m.levels & marked).count_ones());
+            }
+            to_flush -= 1;
+            if to_flush == 0 {
                 widen(&mut acc.total, &mut sums.wide_total);
                 widen(&mut acc.marked, &mut sums.wide_marked);
+                to_flush = FLUSH_EVERY;
             }
-            ref_bit += ref_width;
-            split_bit += split_width & 0usize.wrapping_sub(m.two_level as usize);
+            ref_bit += ref_width as usize;
+            split_bit += split_width as usize & 0usize.wrapping_sub(m.two_level as usize);
             at = next_at;
-            k += 1;
-            phase = mask.next_phase(phase);
+            desc = desc.add(1);
+            phase += step;
+            if phase >= period {
+                phase -= period;
+            }
         }
-        minis.k = k;
+        let n = desc.offset_from(descs) as usize;
+        minis.k = k0 + n;
         minis.at = at;
         minis.refs.set_bit(ref_bit);
         minis.splits.set_bit(split_bit);
-        sums.frames = frames;
+        let f = &mut sums.frames;
+        let base = self.base;
+        f.total = f
+            .total
+            .add_times(base, (n * MINI_LEN) as u32)
+            .add_sum(refs_once, MINI_LEN as u32)
+            .add_sum(total, 1);
+        f.day = f.day.add_times(base, count as u32).add_sum(day, 1);
+        f.count += count;
         sums.lanes = acc;
-        sums.since_flush = (k - k0) % FLUSH_EVERY;
-        (k > k0).then(|| mask.prev_phase(phase))
+        sums.since_flush = FLUSH_EVERY - to_flush;
+        (n > 0).then(|| mask.prev_phase(phase))
     }
 
     #[inline(always)]
@@ -502,8 +547,8 @@ impl IntColumn<'_> {
                     } else {
                         let w = m.width() as usize;
                         let start = at + m.values_at();
-                        let src = if self.payload.len() - start >= group_reach(w) {
-                            values.as_ptr()
+                        let src = if self.readable.len() - start >= group_reach(w) {
+                            self.readable[start..].as_ptr()
                         } else {
                             pad.get_or_insert_default().load(values).bytes().as_ptr()
                         };
