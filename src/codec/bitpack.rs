@@ -185,6 +185,18 @@ impl BitReader {
         }
     }
 
+    /// [`BitReader::unchecked_below`] capped at `n`, without its division when all of the
+    /// first `n` values can be read (the usual case: a column's arrays are followed by
+    /// the rest of the column).
+    #[inline]
+    pub fn unchecked_below_max(len: usize, width: u8, n: usize) -> usize {
+        let last_byte = n.saturating_sub(1) * width as usize / 8;
+        match width <= 56 && last_byte + 8 <= len {
+            true => n,
+            false => Self::unchecked_below(len, width).min(n),
+        }
+    }
+
     /// The reader's position in bits, for loops that keep it in a register.
     #[inline(always)]
     pub fn bit(&self) -> usize {

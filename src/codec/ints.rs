@@ -68,7 +68,9 @@ impl DescTotals {
     /// pairs of them in 16-bit lanes. Q: why not a plain loop over the bytes? A: it did not
     /// vectorise and took 14 instructions a descriptor, 15% of a block's work outside the
     /// scan kernel (callgrind, 300-meter scan).
-    fn of(descs: &[u8]) -> DescTotals {
+    /// `descs` are the descriptors and `more` the column's bytes from them on (the last
+    /// few descriptors are read as one word from there when it holds 8 bytes).
+    fn of(descs: &[u8], more: &[u8]) -> DescTotals {
         const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
         const ONES: u64 = 0x0101_0101_0101_0101;
         const TOPS: u64 = 0x8080_8080_8080_8080;
@@ -93,10 +95,18 @@ impl DescTotals {
             add(u64::from_le_bytes(w.try_into().expect("8 bytes")));
         }
         // The last few, padded with zero descriptors (width 0, one level).
-        let rest = words.remainder();
-        let mut last = [0u8; 8];
-        last[..rest.len()].copy_from_slice(rest);
-        add(u64::from_le_bytes(last));
+        let (whole, rest) = (descs.len() - descs.len() % 8, descs.len() % 8);
+        match more.get(whole..whole + 8) {
+            Some(w) if rest > 0 => {
+                let x = u64::from_le_bytes(w.try_into().expect("8 bytes"));
+                add(x & (u64::MAX >> (64 - 8 * rest)));
+            }
+            _ => {
+                let mut last = [0u8; 8];
+                last[..rest].copy_from_slice(words.remainder());
+                add(u64::from_le_bytes(last));
+            }
+        }
         t
     }
 }
@@ -525,7 +535,7 @@ impl<'a> IntColumn<'a> {
         let descs_at = c.pos();
         let descs = c.take(n_mini, "mini-block descriptors")?;
         // The position of a bad descriptor is looked for only on error.
-        let DescTotals { bad, units, n_two } = DescTotals::of(descs);
+        let DescTotals { bad, units, n_two } = DescTotals::of(descs, &bytes[descs_at..]);
         if bad {
             let i = descs
                 .iter()
@@ -596,13 +606,17 @@ impl<'a> IntColumn<'a> {
                 before.iter().filter(|&&d| d & TWO_LEVEL != 0).count(),
                 self.split_width,
             ),
-            // Computed once per walk: it takes two divisions.
-            unchecked_until: BitReader::unchecked_below(self.refs.len(), self.ref_width)
-                .min(BitReader::unchecked_below(
-                    self.splits.len(),
-                    self.split_width,
-                ))
-                .min(self.descs.len()),
+            // Computed once per walk.
+            unchecked_until: BitReader::unchecked_below_max(
+                self.refs.len(),
+                self.ref_width,
+                self.descs.len(),
+            )
+            .min(BitReader::unchecked_below_max(
+                self.splits.len(),
+                self.split_width,
+                self.descs.len(),
+            )),
         }
     }
 
@@ -814,6 +828,8 @@ pub struct ClassMask {
     lanes: Vec<u32>,
     /// Per phase `p`: bit `i` set when phase `p + i` is marked, for the 64 lanes.
     bits: Vec<u64>,
+    /// `u64::MAX / period + 1`, for [`ClassMask::phase_of`].
+    magic: u64,
 }
 
 impl ClassMask {
@@ -832,6 +848,21 @@ impl ClassMask {
             step: MINI_LEN % period,
             lanes,
             bits,
+            magic: (u64::MAX / period as u64).wrapping_add(1),
+        }
+    }
+
+    /// `x` modulo the period (Euclidean). Q: why not `rem_euclid`? A: it divides, and
+    /// the scan takes a phase for every run of a block; from 0 to 2^32 this is Lemire's
+    /// multiply-only remainder, exact for every 32-bit `x` and period.
+    #[inline(always)]
+    pub(crate) fn phase_of(&self, x: i64) -> usize {
+        match u32::try_from(x) {
+            Ok(x) => {
+                let low = self.magic.wrapping_mul(x as u64);
+                ((low as u128 * self.period as u128) >> 64) as usize
+            }
+            Err(_) => x.rem_euclid(self.period as i64) as usize,
         }
     }
 
@@ -985,7 +1016,7 @@ impl<'m> MaskWalk<'m> {
     fn lane0_phase(&self, lo: usize) -> usize {
         match self.last {
             Some(prev) => self.mask.next_phase(prev),
-            None => phase_at(self.runs[self.r], lo, self.mask.period),
+            None => phase_at(self.runs[self.r], lo, self.mask),
         }
     }
 
@@ -1000,7 +1031,7 @@ impl<'m> MaskWalk<'m> {
     /// The lanes of the mini-block starting at value `lo`; mini-blocks must come in order.
     #[inline(always)]
     fn next(&mut self, lo: usize) -> MiniMask<'_> {
-        let (runs, period) = (self.runs, self.mask.period);
+        let runs = self.runs;
         // The common case: a whole mini-block in the same run as the previous one.
         if let Some(prev) = self.last.filter(|_| lo + MINI_LEN <= self.clear_until) {
             let p = self.mask.next_phase(prev);
@@ -1043,7 +1074,7 @@ impl<'m> MaskWalk<'m> {
         while i < b {
             let run = runs[self.r];
             let end = runs.get(self.r + 1).map_or(b, |n| (n.start - lo).min(b));
-            let p = phase_at(run, lo + i, period);
+            let p = phase_at(run, lo + i, self.mask);
             marked |= (self.mask.bits[p] << i) & lane_bits(i, end);
             i = end;
             if end < b {
@@ -1063,8 +1094,8 @@ impl<'m> MaskWalk<'m> {
 
 /// Phase of value `v` (which may precede the run's start) in `run`.
 #[inline(always)]
-fn phase_at(run: PhaseRun, v: usize, period: usize) -> usize {
-    (run.phase as i64 + v as i64 - run.start as i64).rem_euclid(period as i64) as usize
+fn phase_at(run: PhaseRun, v: usize, mask: &ClassMask) -> usize {
+    mask.phase_of(run.phase as i64 + v as i64 - run.start as i64)
 }
 
 impl IntColumn<'_> {

@@ -432,7 +432,6 @@ fn i128_to_f64(s: i128) -> f64 {
 /// offset has one stretch; a zone with daylight saving one per change of offset, so a
 /// reading is classed by the local time of its start either way.
 struct Periodic {
-    period: usize,
     /// `(first grid slot, shift)` of each stretch, in order; the first from the start.
     shifts: Vec<(i64, i64)>,
     mask: ClassMask,
@@ -484,7 +483,6 @@ impl Periodic {
                 .collect()
         });
         Some(Periodic {
-            period,
             shifts,
             mask: ClassMask::new(&is_day),
             day_slots,
@@ -494,7 +492,7 @@ impl Periodic {
     /// Appends the phase runs of `len` values at grid slots `g..g + len` (no gaps), the
     /// first being value `v0` of its column: one run, cut where the offset changes.
     fn push_runs(&self, v0: usize, g: i64, len: usize, out: &mut Vec<PhaseRun>) {
-        let phase = |slot: i64, shift: i64| (slot + shift).rem_euclid(self.period as i64) as usize;
+        let phase = |slot: i64, shift: i64| self.mask.phase_of(slot + shift);
         let i = self.shifts.partition_point(|s| s.0 <= g).saturating_sub(1);
         out.push(PhaseRun {
             start: v0,
@@ -548,11 +546,6 @@ fn scan_block(
     let range = p.cuts[0]..p.cuts[p.len()];
     let seg = &st.segments[k];
     let e = seg.blocks()[b];
-    let j0 = p
-        .cuts
-        .partition_point(|&c| c <= e.t_first)
-        .saturating_sub(1);
-    let j1 = (p.cuts.partition_point(|&c| c <= e.t_last) - 1).min(p.len() - 1);
     let Scratch {
         zstd,
         ints,
@@ -628,6 +621,12 @@ fn scan_block(
             acc.readings += n as u64;
             return true;
         }
+        // The pieces the block overlaps.
+        let j0 = p
+            .cuts
+            .partition_point(|&c| c <= e.t_first)
+            .saturating_sub(1);
+        let j1 = (p.cuts.partition_point(|&c| c <= e.t_last) - 1).min(p.len() - 1);
         let ranks = SlotRanks::new(missing);
         let first_slot = start.div_euclid(step);
         bounds.clear();

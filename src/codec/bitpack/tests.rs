@@ -94,6 +94,13 @@ fn bit_reader_reads_every_value_of_a_partial_array() {
         } else if width > 56 {
             assert_eq!(unchecked, 0);
         }
+        for n in 0..=40 {
+            assert_eq!(
+                BitReader::unchecked_below_max(buf.len(), width, n),
+                unchecked.min(n),
+                "width {width}, {n} values"
+            );
+        }
         r.advance(0);
         assert_eq!(r.get(&buf), 0, "width {width}: past the end reads zeros");
     }

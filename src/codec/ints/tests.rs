@@ -395,11 +395,29 @@ proptest! {
     /// The word-at-a-time descriptor totals equal a byte-by-byte count, bad widths
     /// included, at every length (whole words and a remainder).
     #[test]
-    fn desc_totals_match_bytewise(descs in proptest::collection::vec(any::<u8>(), 0..100)) {
-        let t = DescTotals::of(&descs);
-        let widths = descs.iter().map(|&d| (d & 0x7f) as usize + (d >> 7) as usize);
-        prop_assert_eq!(t.bad, widths.clone().any(|w| w > 64));
-        prop_assert_eq!(t.units, widths.sum::<usize>());
-        prop_assert_eq!(t.n_two, descs.iter().filter(|&&d| d >= 0x80).count());
+    fn desc_totals_match_bytewise(
+        descs in proptest::collection::vec(any::<u8>(), 0..100),
+        after in proptest::collection::vec(any::<u8>(), 0..12),
+    ) {
+        // Alone, and followed by other bytes of the column (which must not count).
+        let mut column = descs.clone();
+        column.extend_from_slice(&after);
+        for t in [DescTotals::of(&descs, &descs), DescTotals::of(&descs, &column)] {
+            let widths = descs.iter().map(|&d| (d & 0x7f) as usize + (d >> 7) as usize);
+            prop_assert_eq!(t.bad, widths.clone().any(|w| w > 64));
+            prop_assert_eq!(t.units, widths.sum::<usize>());
+            prop_assert_eq!(t.n_two, descs.iter().filter(|&&d| d >= 0x80).count());
+        }
+    }
+
+    /// The multiply-only phase equals the Euclidean remainder, for every period and
+    /// for values below zero, in 32 bits and above.
+    #[test]
+    fn phase_of_is_the_euclidean_remainder(
+        period in 1usize..5000,
+        x in prop_oneof![0i64..1 << 32, any::<i64>(), (u32::MAX as i64 - 10)..(u32::MAX as i64 + 10)],
+    ) {
+        let mask = ClassMask::new(&vec![false; period]);
+        prop_assert_eq!(mask.phase_of(x), x.rem_euclid(period as i64) as usize);
     }
 }
