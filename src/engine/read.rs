@@ -289,7 +289,7 @@ pub(crate) fn source_spans(
     range: &Range<i64>,
 ) -> Vec<(usize, usize, i64, i64)> {
     let mut spans = Vec::new();
-    for_each_source_span(st, meter, range, |s| spans.push(s));
+    for_each_source_span(st, &[meter], range, |_, s| spans.push(s));
     spans
 }
 
@@ -303,37 +303,46 @@ pub(crate) fn sources_disjoint(
     spans: &mut Vec<(usize, usize, i64, i64)>,
 ) -> bool {
     spans.clear();
-    let mut sorted = true;
-    for_each_source_span(st, meter, range, |s| {
-        sorted &= spans.last().is_none_or(|l| l.3 < s.2);
-        spans.push(s);
-    });
-    if !sorted {
+    for_each_source_span(st, &[meter], range, |_, s| spans.push(s));
+    spans_disjoint(spans)
+}
+
+/// Orders `spans` (one meter's, as [`source_spans`] gives them) by start and tells whether
+/// no two overlap in time.
+pub(crate) fn spans_disjoint(spans: &mut [(usize, usize, i64, i64)]) -> bool {
+    if !spans.windows(2).all(|w| w[0].3 < w[1].2) {
         spans.sort_unstable_by_key(|s| (s.2, s.3));
     }
     spans.windows(2).all(|w| w[0].3 < w[1].2)
 }
 
-/// [`source_spans`] handed to `f` one by one, without collecting them.
-fn for_each_source_span(
+/// [`source_spans`] of each of `meters`, handed to `f` with the meter's index in
+/// `meters`. Segment by segment, then the memtables: the index entries of consecutive
+/// meters lie together in a segment, so a run of meters reads each segment's index in
+/// order (meter by meter, every segment's entries were a cache miss of their own).
+pub(crate) fn for_each_source_span(
     st: &State,
-    meter: u32,
+    meters: &[u32],
     range: &Range<i64>,
-    mut f: impl FnMut((usize, usize, i64, i64)),
+    mut f: impl FnMut(usize, (usize, usize, i64, i64)),
 ) {
     for (k, seg) in st.segments.iter().enumerate() {
-        for b in seg.meter_blocks(meter) {
-            let e = &seg.blocks()[b];
-            if e.t_last >= range.start && e.t_first < range.end {
-                f((k, b, e.t_first, e.t_last));
+        for (j, &meter) in meters.iter().enumerate() {
+            for b in seg.meter_blocks(meter) {
+                let e = &seg.blocks()[b];
+                if e.t_last >= range.start && e.t_first < range.end {
+                    f(j, (k, b, e.t_first, e.t_last));
+                }
             }
         }
     }
-    for (i, mem) in st.memtables().enumerate() {
-        if let Some(s) = mem.get(meter) {
-            let r = s.range(range);
-            if !r.is_empty() {
-                f((usize::MAX, i, s.ts[r.start], s.ts[r.end - 1]));
+    for (j, &meter) in meters.iter().enumerate() {
+        for (i, mem) in st.memtables().enumerate() {
+            if let Some(s) = mem.get(meter) {
+                let r = s.range(range);
+                if !r.is_empty() {
+                    f(j, (usize::MAX, i, s.ts[r.start], s.ts[r.end - 1]));
+                }
             }
         }
     }

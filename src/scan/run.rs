@@ -5,7 +5,7 @@ use super::windows::{DayWindow, LocalDate, Pieces, Zone};
 use crate::codec::ints::{ClassMask, PhaseRun};
 use crate::codec::timestamps::{Missing, SlotRanks, TsColumn};
 use crate::codec::values::ValueKind;
-use crate::engine::read::sources_disjoint;
+use crate::engine::read::{for_each_source_span, spans_disjoint};
 use crate::error::{Error, Result};
 use crate::store::{collect_runs, merge_runs, State, Store};
 use crate::types::{MeterMeta, Quantity};
@@ -684,7 +684,8 @@ enum Plan {
 
 /// Resets `acc` for `meter` and picks its path. A meter whose sources overlap, or that is
 /// irregular or cumulative, is summed right here from its merged readings; for the fast
-/// path its sources are left in `sources`.
+/// path its sources, which the caller collected into `sources`, are left there ordered
+/// by start.
 #[allow(clippy::too_many_arguments)]
 fn plan_meter(
     st: &State,
@@ -692,7 +693,7 @@ fn plan_meter(
     p: &Pieces,
     grids: &Grids,
     acc: &mut Acc,
-    sources: &mut Vec<(usize, usize, i64, i64)>,
+    sources: &mut [(usize, usize, i64, i64)],
     daily: bool,
 ) -> Result<Plan> {
     let meta = st.meters.meta(meter);
@@ -700,10 +701,9 @@ fn plan_meter(
         return Ok(Plan::Skip);
     }
     acc.reset(p.len(), if daily { p.dates.len() } else { 0 });
-    let range = p.cuts[0]..p.cuts[p.len()];
     match (meta.kind, meta.interval_s) {
         (Quantity::IntervalEnergy | Quantity::Power, Some(step))
-            if grids.contains_key(&step) && sources_disjoint(st, meter, &range, sources) =>
+            if grids.contains_key(&step) && spans_disjoint(sources) =>
         {
             let mult = if meta.kind == Quantity::Power {
                 step as f64 / 3600.0
@@ -744,6 +744,11 @@ fn scan_chunk(
     // are the next ones from a cursor.
     let mut grid_of = [None; CHUNK];
     let mut next = [0usize; CHUNK];
+    for s in &mut sources[..meters.len()] {
+        s.clear();
+    }
+    let range = p.cuts[0]..p.cuts[p.len()];
+    for_each_source_span(st, meters, &range, |j, s| sources[j].push(s));
     for (j, &m) in meters.iter().enumerate() {
         plans[j] = plan_meter(st, m, p, grids, &mut accs[j], &mut sources[j], daily)?;
         if let Plan::Blocks { step, .. } = plans[j] {

@@ -233,8 +233,14 @@ impl Segment {
         let entry = |m: &MeterEntry| m.first_block as usize..(m.first_block + m.n_blocks) as usize;
         // Meter ids are dense and a flush or compaction usually writes every meter, so
         // the entry is most often at `meter - first id`: look there before searching.
-        let first = self.meters.first().map_or(0, |m| m.meter);
-        if let Some(m) = self.meters.get(meter.wrapping_sub(first) as usize) {
+        let (Some(first), Some(last)) = (self.meters.first(), self.meters.last()) else {
+            return 0..0;
+        };
+        // A segment of a flush holds a run of ids: most meters are outside it.
+        if meter < first.meter || meter > last.meter {
+            return 0..0;
+        }
+        if let Some(m) = self.meters.get((meter - first.meter) as usize) {
             if m.meter == meter {
                 return entry(m);
             }
