@@ -830,6 +830,9 @@ pub struct ClassMask {
     bits: Vec<u64>,
     /// `u64::MAX / period + 1`, for [`ClassMask::phase_of`].
     magic: u64,
+    /// Per phase `p`: the phase 64 values on, `(p + 64) % period` (a table lookup keeps
+    /// the period and step out of the kernel loop's registers).
+    next: Vec<u32>,
 }
 
 impl ClassMask {
@@ -849,6 +852,9 @@ impl ClassMask {
             lanes,
             bits,
             magic: (u64::MAX / period as u64).wrapping_add(1),
+            next: (0..period)
+                .map(|p| ((p + MINI_LEN) % period) as u32)
+                .collect(),
         }
     }
 

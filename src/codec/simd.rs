@@ -85,15 +85,33 @@ pub(crate) mod x86 {
         7 * w + 4 * w / 8 + 16
     }
 
+    /// The unpacking constants of one width: 128 bytes apart, so that a width indexes
+    /// the table with one shift.
+    #[repr(C, align(128))]
+    #[derive(Clone, Copy)]
+    struct WidthConsts {
+        shuf: [u8; 32],
+        shift: [u32; 8],
+        mask: [u32; 8],
+    }
+
     /// Shuffle and shift patterns and the value mask of every vector width, for
-    /// [`Pattern`] (the mask from the table is one broadcast load; computed, it took four
+    /// [`Pattern`] (the mask from the table is one load; computed, it took four
     /// instructions per mini-block).
-    static PATTERNS: [([u8; 32], [u32; 8], u32); MAX_SIMD_WIDTH as usize + 1] = {
-        let mut t = [([0u8; 32], [0u32; 8], 0u32); MAX_SIMD_WIDTH as usize + 1];
+    static PATTERNS: [WidthConsts; MAX_SIMD_WIDTH as usize + 1] = {
+        let mut t = [WidthConsts {
+            shuf: [0; 32],
+            shift: [0; 8],
+            mask: [0; 8],
+        }; MAX_SIMD_WIDTH as usize + 1];
         let mut w = 0;
         while w <= MAX_SIMD_WIDTH as usize {
             let (shuf, shift) = patterns(w);
-            t[w] = (shuf, shift, ((1u64 << w) - 1) as u32);
+            t[w] = WidthConsts {
+                shuf,
+                shift,
+                mask: [((1u64 << w) - 1) as u32; 8],
+            };
             w += 1;
         }
         t
@@ -114,11 +132,11 @@ pub(crate) mod x86 {
         /// Must be inlined into a function with AVX2 enabled; `w <= MAX_SIMD_WIDTH`.
         #[inline(always)]
         pub(crate) unsafe fn new(w: usize) -> Pattern {
-            let (shuf, shift, mask) = &PATTERNS[w];
+            let c = &PATTERNS[w];
             Pattern {
-                shuf: _mm256_loadu_si256(shuf.as_ptr() as *const __m256i),
-                shift: _mm256_loadu_si256(shift.as_ptr() as *const __m256i),
-                mask: _mm256_set1_epi32(*mask as i32),
+                shuf: _mm256_load_si256(c.shuf.as_ptr() as *const __m256i),
+                shift: _mm256_load_si256(c.shift.as_ptr() as *const __m256i),
+                mask: _mm256_load_si256(c.mask.as_ptr() as *const __m256i),
                 half: 4 * w / 8,
             }
         }
