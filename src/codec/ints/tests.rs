@@ -397,12 +397,13 @@ proptest! {
     #[test]
     fn desc_totals_match_bytewise(
         descs in proptest::collection::vec(any::<u8>(), 0..100),
-        after in proptest::collection::vec(any::<u8>(), 0..12),
+        after in proptest::collection::vec(any::<u8>(), 0..20),
     ) {
         // Alone, and followed by other bytes of the column (which must not count).
         let mut column = descs.clone();
         column.extend_from_slice(&after);
-        for t in [DescTotals::of(&descs, &descs), DescTotals::of(&descs, &column)] {
+        let within = &column[..descs.len()];
+        for t in [DescTotals::of(&descs, &descs), DescTotals::of(within, &column)] {
             let widths = descs.iter().map(|&d| (d & 0x7f) as usize + (d >> 7) as usize);
             prop_assert_eq!(t.bad, widths.clone().any(|w| w > 64));
             prop_assert_eq!(t.units, widths.sum::<usize>());
