@@ -136,7 +136,53 @@ pub enum Missing<'a> {
     /// Present-slot bitmap.
     Bitmap(&'a [u8]),
     /// Missing runs `(first slot, length)`, increasing, not touching.
-    Runs(Vec<(u32, u32)>),
+    Runs(RunList<'a>),
+}
+
+/// The missing runs of a regular column as stored (checked by [`TsColumn::parse`]):
+/// read where they lie rather than copied into an allocation per block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunList<'a> {
+    /// `n` pairs of varints: the gap from the previous run's end (or slot 0), the length.
+    bytes: &'a [u8],
+    n: u32,
+}
+
+impl<'a> RunList<'a> {
+    /// Number of runs.
+    pub fn len(&self) -> usize {
+        self.n as usize
+    }
+
+    /// True when no slot is missing.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// The runs `(first slot, length)` in order.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, u32)> + 'a {
+        let mut bytes = self.bytes;
+        let mut varint = move || {
+            let mut v = 0u64;
+            for shift in (0..64).step_by(7) {
+                let (&b, rest) = bytes.split_first()?;
+                bytes = rest;
+                v |= ((b & 0x7f) as u64) << shift;
+                if b & 0x80 == 0 {
+                    return Some(v);
+                }
+            }
+            None
+        };
+        let mut end = 0u64;
+        (0..self.n).map_while(move |_| {
+            let (skip, len) = (varint()?, varint()?);
+            let first = end + skip;
+            end = first + len;
+            // Checked by `parse`: below the slot count, a `u32`.
+            Some((first as u32, len as u32))
+        })
+    }
 }
 
 /// A parsed timestamp column.
@@ -214,7 +260,7 @@ impl<'a> TsColumn<'a> {
                     MISSING_RUNS => {
                         let at = c.pos();
                         let n = c.u32("missing run count")? as usize;
-                        let mut runs = Vec::with_capacity(n.min(bytes.len()));
+                        let runs_at = c.pos();
                         let (mut prev_end, mut missing) = (0u64, 0u64);
                         for _ in 0..n {
                             let skip = get_varint(&mut c, "missing run skip")?;
@@ -228,12 +274,14 @@ impl<'a> TsColumn<'a> {
                                     at,
                                 ));
                             }
-                            runs.push((first as u32, len as u32));
                             prev_end = end;
                             missing += len;
                         }
                         present((slots as u64 - missing) as usize, at)?;
-                        Missing::Runs(runs)
+                        Missing::Runs(RunList {
+                            bytes: &bytes[runs_at..c.pos()],
+                            n: n as u32,
+                        })
                     }
                     _ => return Err(DecodeError::new("unknown missing-slot kind", c.pos() - 1)),
                 };
@@ -297,7 +345,7 @@ impl<'a> TsColumn<'a> {
                     ),
                     Missing::Runs(runs) => {
                         let mut k = 0u32;
-                        for &(first, len) in runs {
+                        for (first, len) in runs.iter() {
                             out.extend((k..first).map(at));
                             k = first + len;
                         }
@@ -325,12 +373,14 @@ pub struct SlotRanks {
     /// Present slots before each bitmap byte (bitmap), or per run: (first slot, missing
     /// slots before the run's end).
     prefix: Vec<u32>,
+    /// The missing runs `(first slot, length)`, for runs.
+    runs: Vec<(u32, u32)>,
 }
 
 impl SlotRanks {
     /// Prepares ranking for `missing`.
     pub fn new(missing: &Missing<'_>) -> SlotRanks {
-        let mut prefix = Vec::new();
+        let (mut prefix, mut list) = (Vec::new(), Vec::new());
         match missing {
             Missing::None => {}
             Missing::Bitmap(bm) => {
@@ -343,13 +393,14 @@ impl SlotRanks {
             }
             Missing::Runs(runs) => {
                 let mut gone = 0u32;
-                for &(_, len) in runs {
+                for (first, len) in runs.iter() {
                     gone += len;
                     prefix.push(gone);
+                    list.push((first, len));
                 }
             }
         }
-        SlotRanks { prefix }
+        SlotRanks { prefix, runs: list }
     }
 
     /// Number of readings in slots `0..k` (for `k <= slots`).
@@ -366,8 +417,9 @@ impl SlotRanks {
                 };
                 (self.prefix[byte] + partial) as usize
             }
-            Missing::Runs(runs) => {
+            Missing::Runs(_) => {
                 // Runs that start before k; the last of them may cover k partly.
+                let runs = &self.runs;
                 let n = runs.partition_point(|r| r.0 < k);
                 if n == 0 {
                     return k as usize;

@@ -367,7 +367,7 @@ fn present_runs(missing: &Missing<'_>, slots: u32, mut f: impl FnMut(usize, u32,
         Missing::None => f(0, 0, slots as usize),
         Missing::Runs(runs) => {
             let (mut v, mut k) = (0usize, 0u32);
-            for &(first, len) in runs {
+            for (first, len) in runs.iter() {
                 if first > k {
                     f(v, k, (first - k) as usize);
                     v += (first - k) as usize;
