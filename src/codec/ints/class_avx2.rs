@@ -131,9 +131,12 @@ unsafe fn mini<const PART: bool, const BITMAP: bool>(
     let shift = _mm_cvtsi32_si128(level);
     let (level, split) = (_mm256_set1_epi32(level), _mm256_set1_epi32(split));
     let zero = _mm256_setzero_si256();
+    let mut at = src;
     for g in 0..MINI_LEN / 8 {
-        // SAFETY: the caller guarantees the bytes; the masks hold 64 lanes.
-        let mut x = pat.unpack_group(src.add(g * width));
+        // SAFETY: the caller guarantees the bytes; the masks hold 64 lanes. A pointer
+        // stepped by the width (not `src + g * width`: a multiply or two per group).
+        let mut x = pat.unpack_group(at);
+        at = at.wrapping_add(width);
         if PART {
             let from = _mm256_loadu_si256(part.from.as_ptr().add(g * 8) as *const __m256i);
             let to = _mm256_loadu_si256(part.to.as_ptr().add(g * 8) as *const __m256i);
