@@ -375,7 +375,13 @@ impl IntColumn<'_> {
         phase: usize,
         mask: &ClassMask,
         sums: &mut Part<S>,
+        tail: usize,
     ) -> Option<usize> {
+        // The partial mini-block after the whole ones, when the range ends in it.
+        let tail = match k_end < minis.unchecked_until {
+            true => tail,
+            false => 0,
+        };
         let k_end = k_end.min(minis.unchecked_until);
         let k0 = minis.k;
         // An in-place read of the values (after a level bitmap, if any) takes at most
@@ -478,7 +484,51 @@ impl IntColumn<'_> {
         f.count += count;
         sums.lanes = acc;
         sums.since_flush = FLUSH_EVERY - to_flush;
-        (n > 0).then(|| mask.prev_phase(phase))
+        if n == 0 {
+            return None;
+        }
+        // The range's last lanes, in the mini-block after the whole ones (a column's
+        // partial last one): summed here under their lane mask rather than by the
+        // general loop, whose walk this state would have to be handed back to.
+        if tail > 0 && desc == end {
+            let d = *desc;
+            let next_at = src_at.add(bitpack::packed_len(packed_width(d)));
+            // SAFETY: as in the loop (`k_end` is below `unchecked_until`).
+            let (reference, split) = (
+                _bzhi_u64(BitReader::get_raw(refs, ref_bit, u64::MAX), ref_width),
+                _bzhi_u64(BitReader::get_raw(splits, split_bit, u64::MAX), split_width),
+            );
+            let word = match BITMAP {
+                true if next_at <= src_limit => {
+                    u64::from_le((src_at as *const u64).read_unaligned())
+                }
+                _ => 0,
+            };
+            let m = Mini::of(self.base, BITMAP, d, reference, split, word);
+            if next_at <= src_limit && vector_fits::<BITMAP>(&m) {
+                let lanes_in = super::lane_bits(0, tail);
+                // SAFETY: `phase < period`; the payload has `group_reach` of the width
+                // from the values' start (checked above); AVX2 is enabled.
+                let day_lanes = &*(lanes.add(phase) as *const [u32; MINI_LEN]);
+                let run = LaneRun::of(lanes_in);
+                mini::<true, BITMAP>(
+                    src_at.add(m.values_at()),
+                    &m,
+                    run,
+                    day_lanes,
+                    &mut sums.lanes,
+                );
+                sums.add_frame::<BITMAP>(&m, lanes_in, *bits.add(phase) & lanes_in);
+                minis.k += 1;
+                minis.at = next_at.offset_from(payload) as usize;
+                minis.refs.set_bit(ref_bit + ref_width as usize);
+                minis.splits.set_bit(
+                    split_bit + (split_width as usize & 0usize.wrapping_sub(m.two_level as usize)),
+                );
+                return Some(phase);
+            }
+        }
+        Some(mask.prev_phase(phase))
     }
 
     #[inline(always)]
@@ -508,9 +558,19 @@ impl IntColumn<'_> {
                     true => cuts.get(part).map_or(end, |&c| c.min(end)),
                     false => end,
                 };
-                if let Some(last) =
-                    self.stretch::<S, BITMAP>(&mut minis, stop / MINI_LEN, phase, mask, &mut sums)
-                {
+                // Where the range ends inside a mini-block, its lanes up to the end.
+                let tail = match stop == to {
+                    true => stop % MINI_LEN,
+                    false => 0,
+                };
+                if let Some(last) = self.stretch::<S, BITMAP>(
+                    &mut minis,
+                    stop / MINI_LEN,
+                    phase,
+                    mask,
+                    &mut sums,
+                    tail,
+                ) {
                     walk.skipped(last, end);
                     k = minis.k;
                     continue;
