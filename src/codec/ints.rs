@@ -1134,8 +1134,21 @@ impl<'m> MaskWalk<'m> {
             };
         }
         // Gaps inside this mini-block: piece the bits together run by run, then spread
-        // them to lanes (one fixed-length loop rather than a copy per run).
+        // them to lanes.
         self.last = None;
+        let marked = self.piece(lo, a, b);
+        MiniMask {
+            lanes: self.spread(marked),
+            marked,
+            range,
+        }
+    }
+
+    /// The marked bits of lanes `a..b` of the mini-block at value `lo`, whose lane `a`
+    /// lies in run `r`, pieced together run by run; leaves `r` at the run of lane `b - 1`.
+    #[inline(always)]
+    fn piece(&mut self, lo: usize, a: usize, b: usize) -> u64 {
+        let runs = self.runs;
         let mut marked = 0u64;
         let mut i = a;
         while i < b {
@@ -1148,14 +1161,17 @@ impl<'m> MaskWalk<'m> {
                 self.r += 1;
             }
         }
+        marked
+    }
+
+    /// The lanes of `marked` bits, in the walk's buffer (8 table copies rather than a
+    /// loop over the bits).
+    #[inline(always)]
+    fn spread(&mut self, marked: u64) -> &[u32; MINI_LEN] {
         for (g, lanes) in self.merged.chunks_exact_mut(8).enumerate() {
             lanes.copy_from_slice(&BYTE_LANES[(marked >> (8 * g)) as u8 as usize]);
         }
-        MiniMask {
-            lanes: &self.merged,
-            marked,
-            range,
-        }
+        &self.merged
     }
 }
 
