@@ -281,9 +281,10 @@ fn check_class_cuts(v: &[i64], runs: &[PhaseRun], to: usize, marked: &[bool], cu
 
 #[test]
 fn class_sums_with_gaps_inside_mini_blocks() {
-    let v: Vec<i64> = (0..3000)
-        .map(|i| 10_000 + (i * 7919 % 5000) as i64)
-        .collect();
+    // Noise, so that the column stores values (the class sums take no delta columns).
+    let v: Vec<i64> = (0..3000).map(|i| 10_000 + noise(i, 5000)).collect();
+    let enc = encodings(&v);
+    assert!(!IntColumn::parse(&enc[0]).unwrap().0.is_delta());
     let marked: Vec<bool> = (0..96).map(|p| (32..80).contains(&p)).collect();
     let runs = [
         PhaseRun {
@@ -309,6 +310,24 @@ fn class_sums_with_gaps_inside_mini_blocks() {
     ];
     check_class_runs(&v, &runs, 3000, &marked);
     check_class_runs(&v, &runs[1..], 2999, &marked);
+    // A run starting at a mini-block's first value, after whole mini-blocks of the one
+    // before.
+    let aligned = [
+        PhaseRun {
+            start: 0,
+            phase: 10,
+        },
+        PhaseRun {
+            start: 256,
+            phase: 41,
+        },
+        PhaseRun {
+            start: 448,
+            phase: 7,
+        },
+    ];
+    check_class_runs(&v, &aligned, 3000, &marked);
+    check_class_runs(&v, &aligned, 2000, &marked);
 }
 
 proptest! {
