@@ -114,8 +114,9 @@ impl DescTotals {
         t
     }
 
-    /// [`DescTotals::of`] 16 descriptors at a time with SSE2 (part of x86-64): the
-    /// widths' byte sums by `psadbw`, the two-level flags by `pmovmskb`. `None` when
+    /// [`DescTotals::of`] 16 descriptors at a time with SSE2 (part of x86-64): the byte
+    /// sums of the widths and of the two-level flags by `psadbw` (a popcount of the flags
+    /// is a long sequence without POPCNT). `None` when
     /// `more` does not hold the descriptors rounded up to 16 bytes (the bytes past them
     /// are masked off).
     #[cfg(target_arch = "x86_64")]
@@ -132,7 +133,7 @@ impl DescTotals {
             // A packed width of 65 or more: above 64 as a signed byte, for widths of at
             // most 128 (127 + 1), so compare the width minus 1 with 63.
             let limit = _mm_set1_epi8(63);
-            let (mut sums, mut bad, mut n_two) = (zero, zero, 0u32);
+            let (mut sums, mut bad, mut twos) = (zero, zero, zero);
             for (i, chunk) in bytes.chunks_exact(16).enumerate() {
                 let x = _mm_loadu_si128(chunk.as_ptr() as *const __m128i);
                 // The last chunk's bytes past the descriptors count as zero.
@@ -144,17 +145,17 @@ impl DescTotals {
                         _mm_loadu_si128(KEEP[16 - k..].as_ptr() as *const __m128i),
                     ),
                 };
-                let top = _mm_srli_epi16::<7>(x);
-                let widths = _mm_add_epi8(_mm_and_si128(x, low7), _mm_and_si128(top, one));
+                let top = _mm_and_si128(_mm_srli_epi16::<7>(x), one);
+                let widths = _mm_add_epi8(_mm_and_si128(x, low7), top);
                 sums = _mm_add_epi64(sums, _mm_sad_epu8(widths, zero));
+                twos = _mm_add_epi64(twos, _mm_sad_epu8(top, zero));
                 bad = _mm_or_si128(bad, _mm_cmpgt_epi8(_mm_sub_epi8(widths, one), limit));
-                n_two += (_mm_movemask_epi8(x) as u32).count_ones();
             }
-            let units = _mm_cvtsi128_si64(sums) + _mm_cvtsi128_si64(_mm_unpackhi_epi64(sums, sums));
+            let total = |v: __m128i| _mm_cvtsi128_si64(v) + _mm_cvtsi128_si64(_mm_unpackhi_epi64(v, v));
             Some(DescTotals {
                 bad: _mm_movemask_epi8(bad) != 0,
-                units: units as usize,
-                n_two: n_two as usize,
+                units: total(sums) as usize,
+                n_two: total(twos) as usize,
             })
         }
     }
