@@ -493,6 +493,14 @@ impl Periodic {
     /// first being value `v0` of its column: one run, cut where the offset changes.
     fn push_runs(&self, v0: usize, g: i64, len: usize, out: &mut Vec<PhaseRun>) {
         let phase = |slot: i64, shift: i64| self.mask.phase_of(slot + shift);
+        // A fixed offset: one stretch, no search.
+        if let [(_, shift)] = self.shifts[..] {
+            out.push(PhaseRun {
+                start: v0,
+                phase: phase(g, shift),
+            });
+            return;
+        }
         let i = self.shifts.partition_point(|s| s.0 <= g).saturating_sub(1);
         out.push(PhaseRun {
             start: v0,
