@@ -151,7 +151,8 @@ impl DescTotals {
                 twos = _mm_add_epi64(twos, _mm_sad_epu8(top, zero));
                 bad = _mm_or_si128(bad, _mm_cmpgt_epi8(_mm_sub_epi8(widths, one), limit));
             }
-            let total = |v: __m128i| _mm_cvtsi128_si64(v) + _mm_cvtsi128_si64(_mm_unpackhi_epi64(v, v));
+            let total =
+                |v: __m128i| _mm_cvtsi128_si64(v) + _mm_cvtsi128_si64(_mm_unpackhi_epi64(v, v));
             Some(DescTotals {
                 bad: _mm_movemask_epi8(bad) != 0,
                 units: total(sums) as usize,

@@ -971,11 +971,10 @@ fn data_extent(st: &State, meters: &[u32]) -> Option<(i64, i64)> {
     let mut widen = |a: i64, b: i64| {
         ext = Some(ext.map_or((a, b), |(x, y)| (x.min(a), y.max(b))));
     };
-    // Stored blocks. Every meter: one sequential pass over the block index beats a
-    // lookup per meter.
+    // Stored blocks. Every meter: each segment's span, taken when it was opened.
     if meters.len() == st.meters.len() {
-        for e in st.segments.iter().flat_map(|s| s.blocks()) {
-            widen(e.t_first, e.t_last);
+        for (a, b) in st.segments.iter().filter_map(|s| s.span()) {
+            widen(a, b);
         }
     } else {
         for (&m, seg) in meters

@@ -87,6 +87,8 @@ pub(crate) struct Segment {
     blocks: Vec<BlockEntry>,
     /// Blocks whose CRC has been checked since this segment was opened.
     verified: Vec<AtomicBool>,
+    /// First and last timestamp of any block (`None` without blocks).
+    span: Option<(i64, i64)>,
 }
 
 impl Segment {
@@ -204,13 +206,24 @@ impl Segment {
             }
         }
         let verified = (0..n_blocks).map(|_| AtomicBool::new(false)).collect();
+        let span = blocks.iter().fold(None, |s: Option<(i64, i64)>, e| {
+            Some(s.map_or((e.t_first, e.t_last), |(a, b)| {
+                (a.min(e.t_first), b.max(e.t_last))
+            }))
+        });
         Ok(Segment {
             path: path.to_owned(),
             map,
             meters,
             blocks,
             verified,
+            span,
         })
+    }
+
+    /// First and last timestamp stored in the segment (`None` when it has no blocks).
+    pub(crate) fn span(&self) -> Option<(i64, i64)> {
+        self.span
     }
 
     /// Size of the file in bytes.
