@@ -907,7 +907,7 @@ impl Store {
             for _ in 0..threads {
                 s.spawn(|| {
                     let mut work = ChunkWork::new();
-                    let mut mine = Vec::new();
+                    let mut mine = Vec::with_capacity(selected.len() / threads + CHUNK);
                     loop {
                         // Meters are handed out in chunks: big enough to read each segment
                         // sequentially and keep the counter off the hot path, small enough
