@@ -316,6 +316,17 @@ pub(crate) fn spans_disjoint(spans: &mut [(usize, usize, i64, i64)]) -> bool {
     spans.windows(2).all(|w| w[0].3 < w[1].2)
 }
 
+/// Asks the CPU to fetch the index entries of `meters` (consecutive ids, as a scan hands
+/// them out) in every segment, ahead of [`for_each_source_span`]: a meter's entries lie in
+/// as many places as there are segments, and fetched on demand each one was a cache miss.
+pub(crate) fn prefetch_sources(st: &State, meters: &[u32]) {
+    if let (Some(&lo), Some(&hi)) = (meters.first(), meters.last()) {
+        for seg in &st.segments {
+            seg.prefetch_index(lo, hi);
+        }
+    }
+}
+
 /// [`source_spans`] of each of `meters`, handed to `f` with the meter's index in
 /// `meters`. Segment by segment, then the memtables: the index entries of consecutive
 /// meters lie together in a segment, so a run of meters reads each segment's index in

@@ -5,7 +5,7 @@ use super::windows::{DayWindow, LocalDate, Pieces, Zone};
 use crate::codec::ints::{ClassMask, PhaseRun};
 use crate::codec::timestamps::{Missing, SlotRanks, TsColumn};
 use crate::codec::values::ValueKind;
-use crate::engine::read::{for_each_source_span, spans_disjoint};
+use crate::engine::read::{for_each_source_span, prefetch_sources, spans_disjoint};
 use crate::error::{Error, Result};
 use crate::store::{collect_runs, merge_runs, State, Store};
 use crate::types::{MeterMeta, Quantity};
@@ -908,15 +908,19 @@ impl Store {
                 s.spawn(|| {
                     let mut work = ChunkWork::new();
                     let mut mine = Vec::with_capacity(selected.len() / threads + CHUNK);
-                    loop {
-                        // Meters are handed out in chunks: big enough to read each segment
-                        // sequentially and keep the counter off the hot path, small enough
-                        // to balance uneven meters.
-                        let i = next.fetch_add(CHUNK, Ordering::Relaxed);
-                        if i >= selected.len() {
-                            break;
-                        }
-                        let chunk = &selected[i..(i + CHUNK).min(selected.len())];
+                    // Meters are handed out in chunks: big enough to read each segment
+                    // sequentially and keep the counter off the hot path, small enough to
+                    // balance uneven meters. A worker takes its next chunk before scanning
+                    // the current one, to prefetch that chunk's index entries.
+                    let chunk_at = |i: usize| {
+                        &selected[i.min(selected.len())..(i + CHUNK).min(selected.len())]
+                    };
+                    let mut i = next.fetch_add(CHUNK, Ordering::Relaxed);
+                    while i < selected.len() {
+                        let ahead = next.fetch_add(CHUNK, Ordering::Relaxed);
+                        prefetch_sources(state, chunk_at(ahead));
+                        let chunk = chunk_at(i);
+                        i = ahead;
                         if let Err(e) =
                             scan_chunk(state, chunk, &pieces, &grids, &mut work, scan.daily)
                         {
