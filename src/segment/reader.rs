@@ -293,7 +293,7 @@ impl Segment {
         &'s self,
         idx: usize,
         scratch: &'s mut Vec<u8>,
-        f: impl FnOnce(BlockView<'_>) -> R,
+        f: impl FnOnce(&BlockView<'_>) -> R,
     ) -> Result<R> {
         let e = &self.blocks[idx];
         let start = e.offset as usize;
@@ -386,7 +386,7 @@ impl Segment {
                 "timestamps differ from the index entry",
             ));
         }
-        Ok(f(BlockView { kind, ts, ints }))
+        Ok(f(&BlockView { kind, ts, ints }))
     }
 
     /// Appends block `idx`'s readings to `ts` and `vals`.
