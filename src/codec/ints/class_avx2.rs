@@ -566,7 +566,6 @@ impl IntColumn<'_> {
         sums.since_flush = FLUSH_EVERY - to_flush;
         if summed {
             // The walk goes on at the next mini-block, lane 0 at `phase` in run `r`.
-            walk.last = None;
             walk.skipped(mask.prev_phase(phase), run_end);
         }
         summed
