@@ -47,6 +47,7 @@ fn put_varint(mut v: u64, out: &mut Vec<u8>) {
     out.push(v as u8);
 }
 
+#[inline]
 fn get_varint(c: &mut Cursor<'_>, what: &'static str) -> Result<u64, DecodeError> {
     let at = c.pos();
     let mut v = 0u64;
@@ -161,21 +162,10 @@ impl<'a> RunList<'a> {
 
     /// The runs `(first slot, length)` in order.
     pub fn iter(&self) -> impl Iterator<Item = (u32, u32)> + 'a {
-        let mut bytes = self.bytes;
-        let mut varint = move || {
-            let mut v = 0u64;
-            for shift in (0..64).step_by(7) {
-                let (&b, rest) = bytes.split_first()?;
-                bytes = rest;
-                v |= ((b & 0x7f) as u64) << shift;
-                if b & 0x80 == 0 {
-                    return Some(v);
-                }
-            }
-            None
-        };
+        let mut c = Cursor::new(self.bytes);
         let mut end = 0u64;
         (0..self.n).map_while(move |_| {
+            let mut varint = || get_varint(&mut c, "missing run").ok();
             let (skip, len) = (varint()?, varint()?);
             let first = end + skip;
             end = first + len;
