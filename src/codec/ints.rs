@@ -943,12 +943,7 @@ impl ClassMask {
     /// The phase of lane 0 of the mini-block after one whose lane 0 is at `phase`.
     #[inline(always)]
     fn next_phase(&self, phase: usize) -> usize {
-        let p = phase + self.step;
-        if p >= self.period {
-            p - self.period
-        } else {
-            p
-        }
+        self.next[phase] as usize
     }
 
     /// The phase of lane 0 of the mini-block before one whose lane 0 is at `phase`.
