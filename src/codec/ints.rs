@@ -68,8 +68,9 @@ impl DescTotals {
     /// pairs of them in 16-bit lanes. Q: why not a plain loop over the bytes? A: it did not
     /// vectorise and took 14 instructions a descriptor, 15% of a block's work outside the
     /// scan kernel (callgrind, 300-meter scan).
-    /// `descs` are the descriptors and `more` the column's bytes from them on (the last
-    /// few descriptors are read as one word from there when it holds 8 bytes).
+    /// `descs` are the descriptors and `more` the column's bytes from them on: on x86-64
+    /// [`DescTotals::of_sse2`] reads them 16 at a time from there when it can.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
     fn of(descs: &[u8], more: &[u8]) -> DescTotals {
         #[cfg(target_arch = "x86_64")]
         if let Some(t) = Self::of_sse2(descs, more) {
@@ -99,18 +100,10 @@ impl DescTotals {
             add(u64::from_le_bytes(w.try_into().expect("8 bytes")));
         }
         // The last few, padded with zero descriptors (width 0, one level).
-        let (whole, rest) = (descs.len() - descs.len() % 8, descs.len() % 8);
-        match more.get(whole..whole + 8) {
-            Some(w) if rest > 0 => {
-                let x = u64::from_le_bytes(w.try_into().expect("8 bytes"));
-                add(x & (u64::MAX >> (64 - 8 * rest)));
-            }
-            _ => {
-                let mut last = [0u8; 8];
-                last[..rest].copy_from_slice(words.remainder());
-                add(u64::from_le_bytes(last));
-            }
-        }
+        let rest = words.remainder();
+        let mut last = [0u8; 8];
+        last[..rest.len()].copy_from_slice(rest);
+        add(u64::from_le_bytes(last));
         t
     }
 
