@@ -180,6 +180,7 @@ impl Segment {
         }
 
         let mut blocks = Vec::with_capacity(n_blocks);
+        let mut span: Option<(i64, i64)> = None;
         let mut expect_offset = HEADER_LEN as u64;
         let base = io + n_meters * METER_ENTRY_LEN;
         for k in 0..n_blocks {
@@ -194,6 +195,9 @@ impl Segment {
                 return Err(corrupt(at, "block entry out of bounds or inconsistent"));
             }
             expect_offset += e.len as u64;
+            span = Some(span.map_or((e.t_first, e.t_last), |(a, z)| {
+                (a.min(e.t_first), z.max(e.t_last))
+            }));
             blocks.push(e);
         }
         if expect_offset != index_offset {
@@ -206,11 +210,6 @@ impl Segment {
             }
         }
         let verified = (0..n_blocks).map(|_| AtomicBool::new(false)).collect();
-        let span = blocks.iter().fold(None, |s: Option<(i64, i64)>, e| {
-            Some(s.map_or((e.t_first, e.t_last), |(a, b)| {
-                (a.min(e.t_first), b.max(e.t_last))
-            }))
-        });
         Ok(Segment {
             path: path.to_owned(),
             map,
