@@ -239,19 +239,34 @@ impl Acc {
 
     /// The whole range: every piece plus the class totals.
     fn fold_total(&self, p: &Pieces, expected: (f64, f64), threshold: f64) -> DayNight {
-        let mut d = if self.pieces_used {
-            self.fold(p, 0..p.len(), f64::INFINITY)
-        } else {
-            DayNight {
+        let pieces = 0..p.len();
+        self.with_class(p, pieces, self.pieces_used, expected, self.class, threshold)
+    }
+
+    /// The result over `pieces`: folded from them when `from_pieces` (else they are all
+    /// zero and only their `expected` hours count), plus class sums `c` (as
+    /// [`Acc::add_class`] takes them).
+    fn with_class(
+        &self,
+        p: &Pieces,
+        pieces: Range<usize>,
+        from_pieces: bool,
+        expected: (f64, f64),
+        c: [f64; 4],
+        threshold: f64,
+    ) -> DayNight {
+        let mut d = match from_pieces {
+            true => self.fold(p, pieces, f64::INFINITY),
+            false => DayNight {
                 day_expected_hours: expected.0,
                 night_expected_hours: expected.1,
                 ..DayNight::default()
-            }
+            },
         };
-        d.day_kwh += self.class[0];
-        d.night_kwh += self.class[1];
-        d.day_hours += self.class[2] / 3600.0;
-        d.night_hours += self.class[3] / 3600.0;
+        d.day_kwh += c[0];
+        d.night_kwh += c[1];
+        d.day_hours += c[2] / 3600.0;
+        d.night_hours += c[3] / 3600.0;
         d.finish(threshold)
     }
 
@@ -1020,21 +1035,10 @@ fn daily(p: &Pieces, acc: &Acc, expected: &[(f64, f64)], threshold: f64) -> Vec<
         let from_pieces =
             acc.pieces_used && (start..j).any(|k| acc.covered_s[k] > 0.0 || acc.energy[k] != 0.0);
         if from_class || from_pieces {
-            let mut stats = match from_pieces {
-                true => acc.fold(p, start..j, f64::INFINITY),
-                false => DayNight {
-                    day_expected_hours: expected[d as usize].0,
-                    night_expected_hours: expected[d as usize].1,
-                    ..DayNight::default()
-                },
-            };
-            stats.day_kwh += c[0];
-            stats.night_kwh += c[1];
-            stats.day_hours += c[2] / 3600.0;
-            stats.night_hours += c[3] / 3600.0;
+            let e = expected[d as usize];
             out.push(DailyDayNight {
                 date: p.dates[d as usize],
-                stats: stats.finish(threshold),
+                stats: acc.with_class(p, start..j, from_pieces, e, c, threshold),
             });
         }
     }
