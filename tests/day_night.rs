@@ -488,3 +488,44 @@ fn bad_arguments() {
     };
     assert!(s.day_night(&MeterFilter::All, 0..10, &bad).is_err());
 }
+
+#[test]
+fn results_come_in_id_order_whatever_the_registration_order() {
+    let (_d, s) = store();
+    // Registered (by first append) in an order unrelated to the ids' byte order, over
+    // several chunks of meters, some without readings in the range.
+    let ids: Vec<String> = (0..70u32).map(|i| format!("m{}", (i * 37) % 101)).collect();
+    for (i, id) in ids.iter().enumerate() {
+        let t = if i % 9 == 4 { T0 - 365 * 86_400 } else { T0 };
+        put(&s, id, &[(t, 1.0), (t + Q, 2.0)]);
+    }
+    s.flush().unwrap();
+    let in_range = |ids: &[String]| -> Vec<String> {
+        let mut v: Vec<String> = (ids.iter().enumerate())
+            .filter(|(i, _)| i % 9 != 4)
+            .map(|(_, id)| id.clone())
+            .collect();
+        v.sort();
+        v
+    };
+    let scanned = |s: &Store, threads: usize| -> Vec<String> {
+        let scan = DayNightScan {
+            threads,
+            ..DayNightScan::default()
+        };
+        let r = s
+            .day_night(&MeterFilter::All, T0..T0 + 86_400, &scan)
+            .unwrap();
+        r.into_iter().map(|m| m.meter).collect()
+    };
+    for threads in [1, 2, 3] {
+        assert_eq!(scanned(&s, threads), in_range(&ids), "{threads} threads");
+    }
+    // A meter registered after a scan takes its place among the others.
+    let mut more = ids.clone();
+    more.push("m0a".into());
+    put(&s, "m0a", &[(T0, 5.0)]);
+    for threads in [1, 2] {
+        assert_eq!(scanned(&s, threads), in_range(&more), "{threads} threads");
+    }
+}

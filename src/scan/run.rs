@@ -914,8 +914,9 @@ impl Store {
         }
         .min(selected.len().max(1));
         let next = AtomicUsize::new(0);
-        let results: Mutex<Vec<(u32, MeterDayNight)>> =
-            Mutex::new(Vec::with_capacity(selected.len()));
+        // Each worker's results, in id order (see `merge_in_id_order`).
+        let results: Mutex<Vec<Vec<(u32, MeterDayNight)>>> = Mutex::new(Vec::new());
+        let ranks = st.meters.ranks();
         let first_err: Mutex<Option<Error>> = Mutex::new(None);
         let state: &State = st;
         std::thread::scope(|s| {
@@ -959,7 +960,7 @@ impl Store {
                             };
                             let meter = state.meters.ids()[m as usize].clone();
                             mine.push((
-                                m,
+                                ranks[m as usize],
                                 MeterDayNight {
                                     meter,
                                     total,
@@ -968,20 +969,38 @@ impl Store {
                             ));
                         }
                     }
-                    results
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .extend(mine);
+                    mine.sort_unstable_by_key(|r| r.0);
+                    results.lock().unwrap_or_else(|e| e.into_inner()).push(mine);
                 });
             }
         });
         if let Some(e) = first_err.into_inner().unwrap_or_else(|e| e.into_inner()) {
             return Err(e);
         }
-        let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
-        results.sort_unstable_by(|a, b| a.1.meter.cmp(&b.1.meter));
-        Ok(results.into_iter().map(|(_, r)| r).collect())
+        let results = results.into_inner().unwrap_or_else(|e| e.into_inner());
+        Ok(merge_in_id_order(results))
     }
+}
+
+/// Merges lists of results each sorted by the rank of its meter's id (from
+/// [`crate::engine::meters::Meters::ranks`]) into one list in id order. Q: why not sort
+/// all results by id at the end? A: that took about 2 ms of a 90 ms fleet scan on two
+/// threads, in one thread while the other waited; the workers now sort their own by an
+/// integer key (nothing to do when ids were registered in order) and this moves each
+/// result once.
+fn merge_in_id_order<T>(lists: Vec<Vec<(u32, T)>>) -> Vec<T> {
+    let mut out = Vec::with_capacity(lists.iter().map(Vec::len).sum());
+    let mut heads: Vec<_> = lists
+        .into_iter()
+        .map(|l| l.into_iter().peekable())
+        .collect();
+    while let Some((_, i)) = (heads.iter_mut().enumerate())
+        .filter_map(|(i, h)| h.peek().map(|r| (r.0, i)))
+        .min()
+    {
+        out.extend(heads[i].next().map(|r| r.1));
+    }
+    out
 }
 
 /// First and last timestamp stored for any of `meters`.
