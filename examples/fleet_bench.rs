@@ -42,6 +42,60 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
+/// How much of its core this thread gets: integer adds per clock cycle in eight
+/// independent chains, the clock taken from one dependent chain. Q: why in a benchmark?
+/// A: on a shared virtual machine a vCPU may sit on one hyperthread of a physical core
+/// whose other half runs someone else's work; a dependent chain runs at full speed either
+/// way, but throughput-bound code (the scan kernel, which retires several instructions a
+/// cycle) slows with the probe. Seen on the benchmark machine (BENCHMARKS.md): about 3.5
+/// adds a cycle with the core to itself, 1.4 to 2.2 while shared; printed beside the scan
+/// so that runs can be compared.
+#[cfg(target_arch = "x86_64")]
+fn adds_per_cycle() -> Option<f64> {
+    use std::arch::asm;
+    const N: u32 = 5_000_000;
+    let t = Instant::now();
+    let mut x = 0u64;
+    for _ in 0..N {
+        // SAFETY: register arithmetic only.
+        unsafe { asm!("add {0}, 1", "add {0}, 1", "add {0}, 1", "add {0}, 1", inout(reg) x) };
+    }
+    let cycle = t.elapsed().as_secs_f64() / (4 * N) as f64;
+    let t = Instant::now();
+    let (mut a, mut b, mut c, mut d) = (0u64, 0u64, 0u64, 0u64);
+    for _ in 0..N {
+        // SAFETY: register arithmetic only.
+        unsafe {
+            asm!(
+                "add {0}, 1", "add {1}, 1", "add {2}, 1", "add {3}, 1",
+                "add {0}, 1", "add {1}, 1", "add {2}, 1", "add {3}, 1",
+                inout(reg) a, inout(reg) b, inout(reg) c, inout(reg) d,
+            )
+        };
+    }
+    let per_add = t.elapsed().as_secs_f64() / (8 * N) as f64;
+    std::hint::black_box((x, a, b, c, d));
+    Some(cycle / per_add)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn adds_per_cycle() -> Option<f64> {
+    None
+}
+
+/// [`adds_per_cycle`] on `threads` threads at once (one per core the scan uses), averaged.
+fn host_check(threads: usize) -> Option<f64> {
+    let each: Vec<Option<f64>> = std::thread::scope(|s| {
+        let probes: Vec<_> = (0..threads).map(|_| s.spawn(adds_per_cycle)).collect();
+        probes
+            .into_iter()
+            .map(|p| p.join().ok().flatten())
+            .collect()
+    });
+    let each: Option<Vec<f64>> = each.into_iter().collect();
+    each.map(|v| v.iter().sum::<f64>() / v.len() as f64)
+}
+
 fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
     let t = Instant::now();
     let r = f();
@@ -164,26 +218,50 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ..DayNightScan::default()
         };
         let mut times = Vec::new();
+        let mut probes = Vec::new();
         let mut flagged = 0;
         for _ in 0..args.runs.max(1) {
+            probes.extend(host_check(threads));
             let (r, d) = timed(|| store.day_night(&MeterFilter::All, i64::MIN..i64::MAX, &scan));
             flagged = r?.iter().filter(|m| m.total.flagged).count();
             times.push(d);
         }
+        let (fastest, slowest) = (times.iter().min().copied(), times.iter().max().copied());
         let m = median(times);
         let rate = total as f64 / m.as_secs_f64();
+        let per_core = |d: Option<Duration>| {
+            d.map_or(0.0, |d| {
+                total as f64 / d.as_secs_f64() / 1e9 / threads as f64
+            })
+        };
         rows.push((
             format!(
                 "day/night scan, {threads} thread(s), median of {}",
                 args.runs
             ),
             format!(
-                "{:.1} ms = {:.2} G readings/s ({:.2} G/s per core); {flagged} meters flagged",
+                "{:.1} ms = {:.2} G readings/s ({:.2} G/s per core, runs {:.2}-{:.2}); \
+                 {flagged} meters flagged",
                 m.as_secs_f64() * 1e3,
                 rate / 1e9,
-                rate / 1e9 / threads as f64
+                rate / 1e9 / threads as f64,
+                per_core(slowest),
+                per_core(fastest),
             ),
         ));
+        if !probes.is_empty() {
+            probes.sort_by(f64::total_cmp);
+            rows.push((
+                "  host check before each run: integer adds per cycle and core".into(),
+                format!(
+                    "median {:.2} ({:.2}-{:.2}; about 3.5 on an idle core, see \
+                     `adds_per_cycle`)",
+                    probes[probes.len() / 2],
+                    probes[0],
+                    probes[probes.len() - 1]
+                ),
+            ));
+        }
     }
 
     println!(

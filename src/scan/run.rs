@@ -876,8 +876,15 @@ impl Store {
         // First grid slot at or after each cut, per distinct meter interval.
         // With a fixed offset and totals only, also the periodic day pattern.
         let mut grids: Grids = HashMap::new();
+        let mut last = None;
         for &m in &selected {
-            if let Some(step) = st.meters.meta(m).interval_s {
+            let step = st.meters.meta(m).interval_s;
+            // Meters mostly share an interval: hash only where it changes.
+            if step == last {
+                continue;
+            }
+            last = step;
+            if let Some(step) = step {
                 grids.entry(step).or_insert_with(|| {
                     let s = step as i64;
                     let grid = pieces
