@@ -254,7 +254,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             rows.push((
                 "  host check before each run: integer adds per cycle and core".into(),
                 format!(
-                    "median {:.2} ({:.2}-{:.2}; about 3.5 on an idle core, see \
+                    "median {:.2} ({:.2}-{:.2}; about 3.5 with the core to itself, see \
                      `adds_per_cycle`)",
                     probes[probes.len() / 2],
                     probes[0],
