@@ -7,7 +7,7 @@ use crate::codec::values::{self, ValueKind};
 use crate::codec::DecodeError;
 use crate::error::{Error, Result};
 use crate::format::*;
-use std::ops::Range;
+use std::ops::{Range, RangeInclusive};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -243,16 +243,13 @@ impl Segment {
     /// Block numbers of `meter`'s blocks (empty when the meter is absent).
     pub(crate) fn meter_blocks(&self, meter: u32) -> Range<usize> {
         let entry = |m: &MeterEntry| m.first_block as usize..(m.first_block + m.n_blocks) as usize;
-        // Meter ids are dense and a flush or compaction usually writes every meter, so
-        // the entry is most often at `meter - first id`: look there before searching.
-        let (Some(first), Some(last)) = (self.meters.first(), self.meters.last()) else {
+        // A segment of a flush holds a run of ids: most meters are outside it.
+        let Some(ids) = self.id_span().filter(|ids| ids.contains(&meter)) else {
             return 0..0;
         };
-        // A segment of a flush holds a run of ids: most meters are outside it.
-        if meter < first.meter || meter > last.meter {
-            return 0..0;
-        }
-        if let Some(m) = self.meters.get((meter - first.meter) as usize) {
+        // Meter ids are dense and a flush or compaction usually writes every meter, so
+        // the entry is most often at `meter - first id`: look there before searching.
+        if let Some(m) = self.meters.get((meter - ids.start()) as usize) {
             if m.meter == meter {
                 return entry(m);
             }
@@ -263,18 +260,23 @@ impl Segment {
         }
     }
 
+    /// The first and last meter id with blocks here (`None` for a segment without any).
+    fn id_span(&self) -> Option<RangeInclusive<u32>> {
+        Some(self.meters.first()?.meter..=self.meters.last()?.meter)
+    }
+
     /// Prefetches the index entries of meters `lo..=hi` (a hint: nothing is read but the
     /// two meter entries that bound their blocks).
     pub(crate) fn prefetch_index(&self, lo: u32, hi: u32) {
-        let (Some(first), Some(last)) = (self.meters.first(), self.meters.last()) else {
+        let Some(ids) = self
+            .id_span()
+            .filter(|ids| hi >= *ids.start() && lo <= *ids.end())
+        else {
             return;
         };
-        if hi < first.meter || lo > last.meter {
-            return;
-        }
         let n = self.meters.len();
-        let a = (lo.saturating_sub(first.meter) as usize).min(n - 1);
-        let b = ((hi - first.meter) as usize).min(n - 1);
+        let a = (lo.saturating_sub(*ids.start()) as usize).min(n - 1);
+        let b = ((hi - ids.start()) as usize).min(n - 1);
         prefetch_range(&self.meters[a..=b]);
         let (from, to) = (
             self.meters[a].first_block as usize,
