@@ -127,6 +127,9 @@ proptest! {
         let (from, to) = (T0 + a * Q - 300, T0 + b * Q + 450);
         let scan = DayNightScan { window: w, zone: Zone::parse(zone).unwrap(), threads: 2, ..DayNightScan::default() };
         let got = s.day_night(&MeterFilter::All, from..to, &scan).unwrap();
+        // A scan after the first reads the blocks' columns from the layouts the first
+        // kept: the same results.
+        prop_assert_eq!(&s.day_night(&MeterFilter::All, from..to, &scan).unwrap(), &got);
         let want = naive(&model, from, to, w, zone);
         if want.2 + want.3 == 0 {
             prop_assert!(got.is_empty());

@@ -511,6 +511,23 @@ pub struct IntColumn<'a> {
     payload_at: usize,
 }
 
+/// A parsed [`IntColumn`] as offsets into its bytes (`(offset, length)` pairs): kept by a
+/// segment for each block it has checked, so that a block read again is not parsed again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct IntLayout {
+    deltas: bool,
+    bitmap: bool,
+    count: u32,
+    first: i64,
+    base: i64,
+    ref_width: u8,
+    split_width: u8,
+    descs: (u32, u32),
+    refs_at: u32,
+    splits_at: u32,
+    payload: (u32, u32),
+}
+
 /// Walks the mini-blocks of a column in order, yielding each one's frame and the offset
 /// of its packed bytes in the payload.
 pub(crate) struct MiniWalk<'c, 'a> {
@@ -631,6 +648,51 @@ impl<'a> IntColumn<'a> {
             payload_at,
         };
         Ok((col, c.pos()))
+    }
+
+    /// The column as offsets into `bytes`, the slice it was parsed from, for
+    /// [`IntColumn::from_layout`].
+    pub(crate) fn layout(&self, bytes: &[u8]) -> IntLayout {
+        let at = |s: &[u8]| (s.as_ptr() as usize - bytes.as_ptr() as usize) as u32;
+        IntLayout {
+            deltas: self.deltas,
+            bitmap: self.bitmap,
+            count: self.count as u32,
+            first: self.first,
+            base: self.base,
+            ref_width: self.ref_width,
+            split_width: self.split_width,
+            descs: (at(self.descs), self.descs.len() as u32),
+            refs_at: at(self.refs),
+            splits_at: at(self.splits),
+            payload: (at(self.payload), self.payload.len() as u32),
+        }
+    }
+
+    /// The column that [`IntColumn::parse`] of `bytes` returned when it gave `l` (through
+    /// [`IntColumn::layout`]), without checking anything again.
+    ///
+    /// # Panics
+    /// When `l` does not fit in `bytes` (it came from other bytes).
+    pub(crate) fn from_layout(bytes: &'a [u8], l: &IntLayout) -> IntColumn<'a> {
+        let slice = |(at, len): (u32, u32)| &bytes[at as usize..(at + len) as usize];
+        let payload = slice(l.payload);
+        let end = (l.payload.0 + l.payload.1) as usize;
+        IntColumn {
+            deltas: l.deltas,
+            bitmap: l.bitmap,
+            count: l.count as usize,
+            first: l.first,
+            base: l.base,
+            ref_width: l.ref_width,
+            split_width: l.split_width,
+            descs: slice(l.descs),
+            refs: &bytes[l.refs_at as usize..end],
+            splits: &bytes[l.splits_at as usize..end],
+            payload,
+            readable: payload,
+            payload_at: l.payload.0 as usize,
+        }
     }
 
     /// Lets the vector kernels read past the column's end into `ext`: the bytes given to

@@ -175,6 +175,25 @@ impl<'a> RunList<'a> {
     }
 }
 
+/// A parsed regular [`TsColumn`] as offsets into its bytes, kept by a segment for each
+/// block it has checked (see [`crate::codec::ints::IntLayout`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RegularLayout {
+    start: i64,
+    step: u32,
+    slots: u32,
+    missing: MissingLayout,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MissingLayout {
+    None,
+    /// Offset and length of the bitmap.
+    Bitmap(u32, u32),
+    /// Offset and length of the runs' bytes, and their number.
+    Runs(u32, u32, u32),
+}
+
 /// A parsed timestamp column.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TsColumn<'a> {
@@ -313,6 +332,54 @@ impl<'a> TsColumn<'a> {
                 Ok((TsColumn::Irregular(ts), at + used))
             }
             _ => Err(DecodeError::new("unknown timestamp kind", 0)),
+        }
+    }
+
+    /// A regular column as offsets into `bytes`, the slice it was parsed from, for
+    /// [`TsColumn::from_layout`]; `None` for an irregular one (decoded in full).
+    pub(crate) fn layout(&self, bytes: &[u8]) -> Option<RegularLayout> {
+        let TsColumn::Regular {
+            start,
+            step,
+            slots,
+            missing,
+        } = self
+        else {
+            return None;
+        };
+        let at = |s: &[u8]| (s.as_ptr() as usize - bytes.as_ptr() as usize) as u32;
+        let missing = match missing {
+            Missing::None => MissingLayout::None,
+            Missing::Bitmap(b) => MissingLayout::Bitmap(at(b), b.len() as u32),
+            Missing::Runs(r) => MissingLayout::Runs(at(r.bytes), r.bytes.len() as u32, r.n),
+        };
+        Some(RegularLayout {
+            start: *start,
+            step: *step,
+            slots: *slots,
+            missing,
+        })
+    }
+
+    /// The column that [`TsColumn::parse`] of `bytes` returned when it gave `l` (through
+    /// [`TsColumn::layout`]), without checking anything again.
+    ///
+    /// # Panics
+    /// When `l` does not fit in `bytes` (it came from other bytes).
+    pub(crate) fn from_layout(bytes: &'a [u8], l: &RegularLayout) -> TsColumn<'a> {
+        let slice = |at: u32, len: u32| &bytes[at as usize..(at + len) as usize];
+        TsColumn::Regular {
+            start: l.start,
+            step: l.step,
+            slots: l.slots,
+            missing: match l.missing {
+                MissingLayout::None => Missing::None,
+                MissingLayout::Bitmap(at, len) => Missing::Bitmap(slice(at, len)),
+                MissingLayout::Runs(at, len, n) => Missing::Runs(RunList {
+                    bytes: slice(at, len),
+                    n,
+                }),
+            },
         }
     }
 

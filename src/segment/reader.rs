@@ -1,8 +1,8 @@
 //! Opens, validates and reads a sealed segment through its read-only mapping.
 
 use super::mmap::Mapped;
-use crate::codec::ints::IntColumn;
-use crate::codec::timestamps::TsColumn;
+use crate::codec::ints::{IntColumn, IntLayout};
+use crate::codec::timestamps::{RegularLayout, TsColumn};
 use crate::codec::values::{self, ValueKind};
 use crate::codec::DecodeError;
 use crate::error::{Error, Result};
@@ -10,6 +10,7 @@ use crate::format::*;
 use std::ops::{Range, RangeInclusive};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 
 /// One block's index entry: where it is and the statistics that let aggregates skip it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -79,6 +80,18 @@ pub(crate) struct BlockView<'a> {
     pub ints: IntColumn<'a>,
 }
 
+/// What the check of a plain block with a regular timestamp column found: its columns
+/// as offsets into its body, so that a read of the block after the first takes them
+/// from here instead of parsing and checking the block again.
+#[derive(Debug, Clone, Copy)]
+struct BlockLayout {
+    kind: ValueKind,
+    ts: RegularLayout,
+    /// Bytes of the timestamp column: the value column follows.
+    ts_len: u32,
+    ints: IntLayout,
+}
+
 /// An open, validated, read-only segment.
 pub(crate) struct Segment {
     path: PathBuf,
@@ -87,6 +100,13 @@ pub(crate) struct Segment {
     blocks: Vec<BlockEntry>,
     /// Blocks whose CRC has been checked since this segment was opened.
     verified: Vec<AtomicBool>,
+    /// Per block, once it has been checked, its [`BlockLayout`] (plain blocks with a
+    /// regular timestamp column). Q: why keep them? A: parsing and checking a block's
+    /// columns took about a fifth of the work a day/night scan does per block outside
+    /// the summing loop, on every scan. Q: what does it cost? A: about 100 bytes a
+    /// block read, 0.04 bytes a reading of 15-minute data (the readings take about
+    /// 1.6); allocated for a segment when one of its blocks is first read.
+    layouts: OnceLock<Box<[OnceLock<BlockLayout>]>>,
     /// First and last timestamp of any block (`None` without blocks).
     span: Option<(i64, i64)>,
 }
@@ -216,6 +236,7 @@ impl Segment {
             meters,
             blocks,
             verified,
+            layouts: OnceLock::new(),
             span,
         })
     }
@@ -299,6 +320,21 @@ impl Segment {
         let e = &self.blocks[idx];
         let start = e.offset as usize;
         let block = &self.map.bytes()[start..start + e.len as usize];
+        // The ints' in-place reads may go on past the column: its CRC and the rest of the
+        // mapped file follow it (for a decompressed body, see below).
+        let ints_ext = |ts_len: usize| &self.map.bytes()[start + BLOCK_BODY + ts_len..];
+        if let Some(l) = self.layouts.get().and_then(|ls| ls[idx].get()) {
+            let body = &block[BLOCK_BODY..block.len() - 4];
+            let ts = TsColumn::from_layout(body, &l.ts);
+            let ts_len = l.ts_len as usize;
+            let mut ints = IntColumn::from_layout(&body[ts_len..], &l.ints);
+            ints.read_past_end(ints_ext(ts_len));
+            return Ok(f(&BlockView {
+                kind: l.kind,
+                ts,
+                ints,
+            }));
+        }
         if !self.verified[idx].load(Ordering::Relaxed) {
             let crc_at = block.len() - 4;
             let stored = le_u32(block, crc_at);
@@ -364,7 +400,7 @@ impl Segment {
         // The body and what follows it in the file (or the zero slack of the scratch).
         ints.read_past_end(match zstd {
             true => &scratch[used..],
-            false => &self.map.bytes()[start + BLOCK_BODY + used..],
+            false => ints_ext(used),
         });
         if ints.len() != count {
             return Err(corrupt(
@@ -386,6 +422,19 @@ impl Segment {
                 BLOCK_BODY,
                 "timestamps differ from the index entry",
             ));
+        }
+        // Checked: later reads of a plain block take its columns from their layout.
+        if let (false, Some(ts_layout)) = (zstd, ts.layout(body)) {
+            let layouts = self
+                .layouts
+                .get_or_init(|| self.blocks.iter().map(|_| OnceLock::new()).collect());
+            // Another thread may have kept the same layout first.
+            let _ = layouts[idx].set(BlockLayout {
+                kind,
+                ts: ts_layout,
+                ts_len: used as u32,
+                ints: ints.layout(&body[used..]),
+            });
         }
         Ok(f(&BlockView { kind, ts, ints }))
     }

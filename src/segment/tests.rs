@@ -1,5 +1,7 @@
 use super::*;
+use crate::codec::values::ValueKind;
 use proptest::prelude::*;
+use reader::BlockView;
 
 fn no_windows(_: i64) -> i64 {
     i64::MAX
@@ -19,12 +21,22 @@ fn write_and_read(series: &[(u32, Vec<i64>, Vec<f64>)]) -> Vec<(u32, Vec<i64>, V
     for m in seg.meter_ids().collect::<Vec<_>>() {
         let (mut ts, mut vs) = (Vec::new(), Vec::new());
         for b in seg.meter_blocks(m) {
+            let first = seg.with_block(b, &mut scratch, view_of).unwrap();
             seg.read_block(b, &mut scratch, &mut ints, &mut ts, &mut vs)
                 .unwrap();
+            // Reads after the first take the columns from the layout the check kept.
+            assert_eq!(seg.with_block(b, &mut scratch, view_of).unwrap(), first);
         }
         out.push((m, ts, vs));
     }
     out
+}
+
+/// What a block view holds: kind, timestamp column and decoded ints.
+fn view_of(v: &BlockView<'_>) -> (ValueKind, String, Vec<i64>) {
+    let mut ints = Vec::new();
+    v.ints.decode_into(&mut ints);
+    (v.kind, format!("{:?}", v.ts), ints)
 }
 
 fn assert_same(a: &[(u32, Vec<i64>, Vec<f64>)], b: &[(u32, Vec<i64>, Vec<f64>)]) {
@@ -89,14 +101,24 @@ fn float_data_roundtrips_and_may_compress() {
 fn series_strategy() -> impl Strategy<Value = Vec<(u32, Vec<i64>, Vec<f64>)>> {
     let one = (
         proptest::collection::vec((1i64..3000, any::<bool>()), 0..600),
+        0u8..4,
         prop_oneof![Just(0u8), Just(1u8), Just(2u8)],
         any::<u64>(),
     )
-        .prop_map(|(gaps, style, seed)| {
+        .prop_map(|(gaps, timing, style, seed)| {
             let mut t = 1_600_000_000i64;
             let mut ts = Vec::new();
             for (g, irregular) in gaps {
-                t += if irregular { g } else { 900 * (1 + g % 3) };
+                t += match timing {
+                    // Regular: no gaps, a few (stored as runs), many (as a bitmap).
+                    0 => 900,
+                    1 if g % 40 == 0 => 900 * (2 + g % 5),
+                    1 => 900,
+                    2 => 900 * (1 + g % 3),
+                    // Mostly irregular.
+                    _ if irregular => g,
+                    _ => 900 * (1 + g % 3),
+                };
                 ts.push(t);
             }
             let vs = ts
