@@ -926,60 +926,61 @@ impl Store {
         let ranks = st.meters.ranks();
         let first_err: Mutex<Option<Error>> = Mutex::new(None);
         let state: &State = st;
-        std::thread::scope(|s| {
-            for _ in 0..threads {
-                s.spawn(|| {
-                    let mut work = ChunkWork::new();
-                    let mut mine = Vec::with_capacity(selected.len() / threads + CHUNK);
-                    // Meters are handed out in chunks: big enough to read each segment
-                    // sequentially and keep the counter off the hot path, small enough to
-                    // balance uneven meters. A worker takes its next chunk before scanning
-                    // the current one, to prefetch that chunk's index entries.
-                    let chunk_at = |i: usize| {
-                        &selected[i.min(selected.len())..(i + CHUNK).min(selected.len())]
-                    };
-                    let mut i = next.fetch_add(CHUNK, Ordering::Relaxed);
-                    while i < selected.len() {
-                        let ahead = next.fetch_add(CHUNK, Ordering::Relaxed);
-                        prefetch_sources(state, chunk_at(ahead));
-                        let chunk = chunk_at(i);
-                        i = ahead;
-                        if let Err(e) =
-                            scan_chunk(state, chunk, &pieces, &grids, &mut work, scan.daily)
-                        {
-                            first_err
-                                .lock()
-                                .unwrap_or_else(|e| e.into_inner())
-                                .get_or_insert(e);
-                            next.store(selected.len(), Ordering::Relaxed);
-                            return;
-                        }
-                        for (j, &m) in chunk.iter().enumerate() {
-                            let acc = &work.accs[j];
-                            if matches!(work.plans[j], Plan::Skip) || acc.readings == 0 {
-                                continue;
-                            }
-                            let total = acc.fold_total(&pieces, expected, scan.threshold);
-                            let daily = if scan.daily {
-                                daily(&pieces, acc, &day_expected, scan.threshold)
-                            } else {
-                                Vec::new()
-                            };
-                            let meter = state.meters.ids()[m as usize].clone();
-                            mine.push((
-                                ranks[m as usize],
-                                MeterDayNight {
-                                    meter,
-                                    total,
-                                    daily,
-                                },
-                            ));
-                        }
+        // One worker runs on the calling thread: a scan on one thread starts none (each
+        // started thread maps and unmaps its stack, 1% of a fleet scan's time).
+        let worker = || {
+            let mut work = ChunkWork::new();
+            let mut mine = Vec::with_capacity(selected.len() / threads + CHUNK);
+            // Meters are handed out in chunks: big enough to read each segment
+            // sequentially and keep the counter off the hot path, small enough to
+            // balance uneven meters. A worker takes its next chunk before scanning
+            // the current one, to prefetch that chunk's index entries.
+            let chunk_at =
+                |i: usize| &selected[i.min(selected.len())..(i + CHUNK).min(selected.len())];
+            let mut i = next.fetch_add(CHUNK, Ordering::Relaxed);
+            while i < selected.len() {
+                let ahead = next.fetch_add(CHUNK, Ordering::Relaxed);
+                prefetch_sources(state, chunk_at(ahead));
+                let chunk = chunk_at(i);
+                i = ahead;
+                if let Err(e) = scan_chunk(state, chunk, &pieces, &grids, &mut work, scan.daily) {
+                    first_err
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .get_or_insert(e);
+                    next.store(selected.len(), Ordering::Relaxed);
+                    return;
+                }
+                for (j, &m) in chunk.iter().enumerate() {
+                    let acc = &work.accs[j];
+                    if matches!(work.plans[j], Plan::Skip) || acc.readings == 0 {
+                        continue;
                     }
-                    mine.sort_unstable_by_key(|r| r.0);
-                    results.lock().unwrap_or_else(|e| e.into_inner()).push(mine);
-                });
+                    let total = acc.fold_total(&pieces, expected, scan.threshold);
+                    let daily = if scan.daily {
+                        daily(&pieces, acc, &day_expected, scan.threshold)
+                    } else {
+                        Vec::new()
+                    };
+                    let meter = state.meters.ids()[m as usize].clone();
+                    mine.push((
+                        ranks[m as usize],
+                        MeterDayNight {
+                            meter,
+                            total,
+                            daily,
+                        },
+                    ));
+                }
             }
+            mine.sort_unstable_by_key(|r| r.0);
+            results.lock().unwrap_or_else(|e| e.into_inner()).push(mine);
+        };
+        std::thread::scope(|s| {
+            for _ in 1..threads {
+                s.spawn(worker);
+            }
+            worker();
         });
         if let Some(e) = first_err.into_inner().unwrap_or_else(|e| e.into_inner()) {
             return Err(e);
@@ -995,7 +996,14 @@ impl Store {
 /// threads, in one thread while the other waited; the workers now sort their own by an
 /// integer key (nothing to do when ids were registered in order) and this moves each
 /// result once.
-fn merge_in_id_order<T>(lists: Vec<Vec<(u32, T)>>) -> Vec<T> {
+fn merge_in_id_order<T>(mut lists: Vec<Vec<(u32, T)>>) -> Vec<T> {
+    if lists.len() == 1 {
+        // One worker: its list is the result, collected in place (a second allocation of
+        // the results' size made the allocator give memory back and fault it in again
+        // on every scan).
+        let list = lists.pop().expect("one list");
+        return list.into_iter().map(|r| r.1).collect();
+    }
     let mut out = Vec::with_capacity(lists.iter().map(Vec::len).sum());
     let mut heads: Vec<_> = lists
         .into_iter()
