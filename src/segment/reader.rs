@@ -103,8 +103,8 @@ pub(crate) struct Segment {
     /// Per block, once it has been checked, its [`BlockLayout`] (plain blocks with a
     /// regular timestamp column). Q: why keep them? A: parsing and checking a block's
     /// columns took about a fifth of the work a day/night scan does per block outside
-    /// the summing loop, on every scan. Q: what does it cost? A: about 100 bytes a
-    /// block read, 0.04 bytes a reading of 15-minute data (the readings take about
+    /// the summing loop, on every scan. Q: what does it cost? A: 96 bytes a
+    /// block read, 0.03 bytes a reading of 15-minute data (the readings take about
     /// 1.6); allocated for a segment when one of its blocks is first read.
     layouts: OnceLock<Box<[OnceLock<BlockLayout>]>>,
     /// First and last timestamp of any block (`None` without blocks).
