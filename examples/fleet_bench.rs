@@ -226,14 +226,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             flagged = r?.iter().filter(|m| m.total.flagged).count();
             times.push(d);
         }
-        let (fastest, slowest) = (times.iter().min().copied(), times.iter().max().copied());
+        let per_core = |d: &Duration| total as f64 / d.as_secs_f64() / 1e9 / threads as f64;
+        let slowest = per_core(times.iter().max().expect("at least one run"));
+        let fastest = per_core(times.iter().min().expect("at least one run"));
         let m = median(times);
         let rate = total as f64 / m.as_secs_f64();
-        let per_core = |d: Option<Duration>| {
-            d.map_or(0.0, |d| {
-                total as f64 / d.as_secs_f64() / 1e9 / threads as f64
-            })
-        };
         rows.push((
             format!(
                 "day/night scan, {threads} thread(s), median of {}",
@@ -244,9 +241,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                  {flagged} meters flagged",
                 m.as_secs_f64() * 1e3,
                 rate / 1e9,
-                rate / 1e9 / threads as f64,
-                per_core(slowest),
-                per_core(fastest),
+                per_core(&m),
+                slowest,
+                fastest,
             ),
         ));
         if !probes.is_empty() {
