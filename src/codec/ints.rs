@@ -55,11 +55,15 @@ fn packed_width(d: u8) -> u8 {
 }
 
 /// What a column's header needs from its descriptors: whether one has a packed width
-/// above 64, the payload's size in 8-byte units and the number of two-level mini-blocks.
+/// above 64, the payload's size in 8-byte units, the number of two-level mini-blocks, and
+/// the largest packed width and largest low 7 bits (the value width of a frame with a
+/// level bitmap).
 struct DescTotals {
     bad: bool,
     units: usize,
     n_two: usize,
+    max_packed: u8,
+    max_low: u8,
 }
 
 impl DescTotals {
@@ -84,6 +88,8 @@ impl DescTotals {
             bad: false,
             units: 0,
             n_two: 0,
+            max_packed: descs.iter().map(|&d| packed_width(d)).max().unwrap_or(0),
+            max_low: descs.iter().map(|&d| d & !TWO_LEVEL).max().unwrap_or(0),
         };
         let mut words = descs.chunks_exact(8);
         let mut add = |x: u64| {
@@ -127,6 +133,7 @@ impl DescTotals {
             // most 128 (127 + 1), so compare the width minus 1 with 63.
             let limit = _mm_set1_epi8(63);
             let (mut sums, mut bad, mut twos) = (zero, zero, zero);
+            let (mut max_packed, mut max_low) = (zero, zero);
             for (i, chunk) in bytes.chunks_exact(16).enumerate() {
                 let x = _mm_loadu_si128(chunk.as_ptr() as *const __m128i);
                 // The last chunk's bytes past the descriptors count as zero.
@@ -139,17 +146,27 @@ impl DescTotals {
                     ),
                 };
                 let top = _mm_and_si128(_mm_srli_epi16::<7>(x), one);
-                let widths = _mm_add_epi8(_mm_and_si128(x, low7), top);
+                let low = _mm_and_si128(x, low7);
+                let widths = _mm_add_epi8(low, top);
+                max_packed = _mm_max_epu8(max_packed, widths);
+                max_low = _mm_max_epu8(max_low, low);
                 sums = _mm_add_epi64(sums, _mm_sad_epu8(widths, zero));
                 twos = _mm_add_epi64(twos, _mm_sad_epu8(top, zero));
                 bad = _mm_or_si128(bad, _mm_cmpgt_epi8(_mm_sub_epi8(widths, one), limit));
             }
             let total =
                 |v: __m128i| _mm_cvtsi128_si64(v) + _mm_cvtsi128_si64(_mm_unpackhi_epi64(v, v));
+            let max = |v: __m128i| {
+                let mut b = [0u8; 16];
+                _mm_storeu_si128(b.as_mut_ptr() as *mut __m128i, v);
+                b.into_iter().max().unwrap_or(0)
+            };
             Some(DescTotals {
                 bad: _mm_movemask_epi8(bad) != 0,
                 units: total(sums) as usize,
                 n_two: total(twos) as usize,
+                max_packed: max(max_packed),
+                max_low: max(max_low),
             })
         }
     }
@@ -497,6 +514,10 @@ pub struct IntColumn<'a> {
     base: i64,
     ref_width: u8,
     split_width: u8,
+    /// The largest value width of the column's mini-blocks as the vector kernel sees it:
+    /// the packed width in the version 1 layout, the width without the level bitmap
+    /// otherwise.
+    vector_width: u8,
     descs: &'a [u8],
     /// The packed references and everything after them in the column: reading a
     /// reference near the array's end still has whole 8-byte words under it.
@@ -522,7 +543,9 @@ pub(crate) struct IntLayout {
     base: i64,
     ref_width: u8,
     split_width: u8,
-    descs: (u32, u32),
+    vector_width: u8,
+    /// Where the descriptors start (there are `count / 64` of them, rounded up).
+    descs_at: u32,
     refs_at: u32,
     splits_at: u32,
     payload: (u32, u32),
@@ -608,7 +631,10 @@ impl<'a> IntColumn<'a> {
         let descs_at = c.pos();
         let descs = c.take(n_mini, "mini-block descriptors")?;
         // The position of a bad descriptor is looked for only on error.
-        let DescTotals { bad, units, n_two } = DescTotals::of(descs, &bytes[descs_at..]);
+        let totals = DescTotals::of(descs, &bytes[descs_at..]);
+        let DescTotals {
+            bad, units, n_two, ..
+        } = totals;
         if bad {
             let i = descs
                 .iter()
@@ -640,6 +666,10 @@ impl<'a> IntColumn<'a> {
             base,
             ref_width,
             split_width,
+            vector_width: match bitmap {
+                true => totals.max_low,
+                false => totals.max_packed,
+            },
             descs,
             refs,
             splits,
@@ -662,7 +692,8 @@ impl<'a> IntColumn<'a> {
             base: self.base,
             ref_width: self.ref_width,
             split_width: self.split_width,
-            descs: (at(self.descs), self.descs.len() as u32),
+            vector_width: self.vector_width,
+            descs_at: at(self.descs),
             refs_at: at(self.refs),
             splits_at: at(self.splits),
             payload: (at(self.payload), self.payload.len() as u32),
@@ -686,7 +717,11 @@ impl<'a> IntColumn<'a> {
             base: l.base,
             ref_width: l.ref_width,
             split_width: l.split_width,
-            descs: slice(l.descs),
+            vector_width: l.vector_width,
+            descs: {
+                let at = l.descs_at as usize;
+                &bytes[at..at + (l.count as usize).div_ceil(MINI_LEN)]
+            },
             refs: &bytes[l.refs_at as usize..end],
             splits: &bytes[l.splits_at as usize..end],
             payload,

@@ -132,7 +132,10 @@ pub(crate) mod x86 {
         /// Must be inlined into a function with AVX2 enabled; `w <= MAX_SIMD_WIDTH`.
         #[inline(always)]
         pub(crate) unsafe fn new(w: usize) -> Pattern {
-            let c = &PATTERNS[w];
+            debug_assert!(w <= MAX_SIMD_WIDTH as usize);
+            // SAFETY: the caller keeps `w` within the table (no bounds check in the
+            // kernel's loop, whose columns are checked once).
+            let c = PATTERNS.get_unchecked(w);
             Pattern {
                 shuf: _mm256_load_si256(c.shuf.as_ptr() as *const __m256i),
                 shift: _mm256_load_si256(c.shift.as_ptr() as *const __m256i),

@@ -92,6 +92,9 @@ struct BlockLayout {
     ints: IntLayout,
 }
 
+// The size per block that `Segment::layouts` documents.
+const _: () = assert!(std::mem::size_of::<OnceLock<BlockLayout>>() == 96);
+
 /// An open, validated, read-only segment.
 pub(crate) struct Segment {
     path: PathBuf,

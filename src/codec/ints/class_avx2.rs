@@ -326,6 +326,20 @@ fn vector_fits<const BITMAP: bool>(m: &Mini) -> bool {
 }
 
 impl IntColumn<'_> {
+    /// Whether the vector path takes every mini-block of the column in place: every width
+    /// and (in the version 1 layout) every split fits [`vector_fits`], and the payload is
+    /// followed by `READ_SLACK` readable bytes, all that an in-place read of its last
+    /// mini-block may touch past it. Columns of metered data nearly always are: widths of
+    /// 25 bits are offsets of 33 million units within 64 readings, and a block's column is
+    /// followed by its CRC and the rest of the mapped file, or by a decompressed body's
+    /// zero slack.
+    #[inline(always)]
+    fn vector_in_place<const BITMAP: bool>(&self) -> bool {
+        self.vector_width <= MAX_SIMD_WIDTH
+            && (BITMAP || self.split_width as u32 <= MAX_VECTOR_SPLIT.trailing_zeros())
+            && self.readable.len() - self.payload.len() >= READ_SLACK
+    }
+
     /// The body of [`IntColumn::class_sums_cut`] on AVX2.
     ///
     /// # Safety
@@ -355,9 +369,14 @@ impl IntColumn<'_> {
     /// mini-block (a gap in the series), that mini-block's marked lanes are pieced from
     /// the runs it holds and the loop goes on in the next run; where the range ends inside
     /// one (a column's partial last mini-block), that one is summed under its lane mask.
-    /// Stops early at a mini-block the in-place vector path cannot take (too wide, a split
-    /// too large, or too near the column's end), leaving it to the caller. Returns whether
-    /// it summed any mini-block; then `walk` is at the next one.
+    /// Takes only columns whose every mini-block the vector path can read in place
+    /// ([`IntColumn::vector_in_place`]), so that the loop checks no width or bound per
+    /// mini-block; other columns are left to the caller. Returns whether it summed any
+    /// mini-block; then `walk` is at the next one. The whole mini-blocks of a run go in
+    /// batches that end where the lanes are next widened, so the inner loop keeps no
+    /// count (callgrind, 300-meter scan: 152 -> 142 instructions per mini-block plus
+    /// about 45 per batch of 8; with the column-wide check, 32.6 M -> 32.0 M for the
+    /// whole scan).
     ///
     /// The walk's state (index, payload offset, reference and split bit positions) and
     /// the part's scalar sums are kept in locals for the loop and written back after it:
@@ -386,19 +405,16 @@ impl IntColumn<'_> {
         mask: &ClassMask,
         sums: &mut Part<S>,
     ) -> bool {
-        let (k0, unchecked, to) = (minis.k, minis.unchecked_until, walk.to);
-        // An in-place read of the values (after a level bitmap, if any) takes at most
-        // `READ_SLACK` bytes past the mini-block: a mini-block ending after `limit` (a
-        // column's last one) is left to the caller.
-        let Some(limit) = self.readable.len().checked_sub(READ_SLACK) else {
+        if !self.vector_in_place::<BITMAP>() {
             return false;
-        };
+        }
+        let (k0, unchecked, to) = (minis.k, minis.unchecked_until, walk.to);
         let payload = self.readable.as_ptr();
         let descs = self.descs.as_ptr();
         let mut desc = descs.add(k0);
         // The payload position as a pointer: fewer values for the loop to keep in
         // registers.
-        let (mut src_at, src_limit) = (payload.add(minis.at), payload.add(limit));
+        let mut src_at = payload.add(minis.at);
         let (refs, splits) = (self.refs.as_ptr(), self.splits.as_ptr());
         let (mut ref_bit, mut split_bit) = (minis.refs.bit(), minis.splits.bit());
         let (ref_width, split_width) = (self.ref_width as u32, self.split_width as u32);
@@ -417,45 +433,53 @@ impl IntColumn<'_> {
         let whole = LaneRun::of(u64::MAX);
         let (mut phase, mut run_end) = (phase, run_end);
         let mut to_flush = FLUSH_EVERY;
-        // The frame of the mini-block at `desc`, and where the next one starts, if the
-        // vector path can read it in place.
+        // The frame of the mini-block at `desc`, and where the next one starts.
         macro_rules! frame {
             ($base:expr) => {{
                 let d = *desc;
                 let next_at = src_at.add(bitpack::packed_len(packed_width(d)));
-                if next_at > src_limit {
-                    None
-                } else {
-                    // SAFETY: below `unchecked_until` the arrays have 8 bytes from the
-                    // positions; the payload has more than 8 bytes from `src_at` (checked
-                    // above). BMI2 is enabled.
-                    let (reference, split) = (
-                        _bzhi_u64(BitReader::get_raw(refs, ref_bit, u64::MAX), ref_width),
-                        _bzhi_u64(BitReader::get_raw(splits, split_bit, u64::MAX), split_width),
-                    );
-                    let word = match BITMAP {
-                        true => u64::from_le((src_at as *const u64).read_unaligned()),
-                        false => 0,
-                    };
-                    let m = Mini::of($base, BITMAP, d, reference, split, word);
-                    vector_fits::<BITMAP>(&m).then_some((m, next_at))
-                }
+                // SAFETY: below `unchecked_until` the arrays have 8 bytes from the
+                // positions; the payload has `READ_SLACK` bytes past its end (checked
+                // above). BMI2 is enabled.
+                let (reference, split) = (
+                    _bzhi_u64(BitReader::get_raw(refs, ref_bit, u64::MAX), ref_width),
+                    _bzhi_u64(BitReader::get_raw(splits, split_bit, u64::MAX), split_width),
+                );
+                let word = match BITMAP {
+                    true => u64::from_le((src_at as *const u64).read_unaligned()),
+                    false => 0,
+                };
+                let m = Mini::of($base, BITMAP, d, reference, split, word);
+                debug_assert!(vector_fits::<BITMAP>(&m));
+                (m, next_at)
             }};
         }
-        // Moves past the mini-block `m` (ending at `next_at`), widening the lanes every
-        // `FLUSH_EVERY` mini-blocks.
-        macro_rules! advance {
-            ($m:expr, $next_at:expr) => {{
-                to_flush -= 1;
+        // Counts `n` mini-blocks summed into the lanes, widening them every
+        // `FLUSH_EVERY`.
+        macro_rules! summed {
+            ($n:expr) => {{
+                to_flush -= $n;
                 if to_flush == 0 {
                     widen(&mut acc.total, &mut sums.wide_total);
                     widen(&mut acc.marked, &mut sums.wide_marked);
                     to_flush = FLUSH_EVERY;
                 }
+            }};
+        }
+        // Moves past the mini-block `m` (ending at `next_at`).
+        macro_rules! step {
+            ($m:expr, $next_at:expr) => {{
                 ref_bit += ref_width as usize;
                 split_bit += split_width as usize & 0usize.wrapping_sub($m.two_level as usize);
                 src_at = $next_at;
                 desc = desc.add(1);
+            }};
+        }
+        // Moves past the mini-block `m` and counts it.
+        macro_rules! advance {
+            ($m:expr, $next_at:expr) => {{
+                step!($m, $next_at);
+                summed!(1);
             }};
         }
         // Books whole mini-block `m` with marked lanes `marked` in the local sums.
@@ -475,28 +499,32 @@ impl IntColumn<'_> {
         }
         // Whether the range's partial last mini-block was summed (booked apart).
         let mut tail = false;
-        'runs: loop {
+        loop {
             // Whole mini-blocks of the current run.
             let end = descs.add((run_end.min(stop) / MINI_LEN).min(unchecked));
             while desc < end {
-                let Some((m, next_at)) = frame!(0) else {
-                    break 'runs;
-                };
-                let src = src_at.add(m.values_at());
-                for line in [0, 64] {
-                    let ahead = src.wrapping_add(PREFETCH_AHEAD + line);
-                    _mm_prefetch::<_MM_HINT_T0>(ahead as *const i8);
+                // Up to the next widening of the lanes: the inner loop counts nothing.
+                let n = (end.offset_from(desc) as usize).min(to_flush);
+                let batch_end = desc.add(n);
+                while desc < batch_end {
+                    let (m, next_at) = frame!(0);
+                    let src = src_at.add(m.values_at());
+                    for line in [0, 64] {
+                        let ahead = src.wrapping_add(PREFETCH_AHEAD + line);
+                        _mm_prefetch::<_MM_HINT_T0>(ahead as *const i8);
+                    }
+                    // SAFETY: `phase < period`, and the lanes hold `period + 64` entries.
+                    let day_lanes = &*(lanes.add(phase) as *const [u32; MINI_LEN]);
+                    // SAFETY: AVX2 is enabled; the payload has `group_reach` of the width
+                    // from the values' start (checked above).
+                    mini::<false, BITMAP>(src, &m, whole, day_lanes, &mut acc);
+                    // SAFETY: `phase < period`, the length of `bits` and `next`. `next` is
+                    // `ClassMask::next_phase`'s table, read without its bounds check.
+                    book!(&m, *bits.add(phase));
+                    step!(m, next_at);
+                    phase = *next.add(phase) as usize;
                 }
-                // SAFETY: `phase < period`, and the lanes hold `period + 64` entries.
-                let day_lanes = &*(lanes.add(phase) as *const [u32; MINI_LEN]);
-                // SAFETY: AVX2 is enabled; the payload has `group_reach` of the width
-                // from the values' start (checked above).
-                mini::<false, BITMAP>(src, &m, whole, day_lanes, &mut acc);
-                // SAFETY: `phase < period`, the length of `bits` and `next`. `next` is
-                // `ClassMask::next_phase`'s table, read without its bounds check.
-                book!(&m, *bits.add(phase));
-                advance!(m, next_at);
-                phase = *next.add(phase) as usize;
+                summed!(n);
             }
             // The mini-block at `lo`, where the run or the part ends.
             let k = desc.offset_from(descs) as usize;
@@ -510,9 +538,7 @@ impl IntColumn<'_> {
                 phase = walk.runs[walk.r].phase;
             } else if lo + MINI_LEN <= stop && run_end < lo + MINI_LEN {
                 // Runs end inside this whole mini-block: its marked lanes run by run.
-                let Some((m, next_at)) = frame!(0) else {
-                    break;
-                };
+                let (m, next_at) = frame!(0);
                 let marked = walk.piece(lo, 0, MINI_LEN);
                 let day_lanes = walk.spread(marked);
                 // SAFETY: as in the loop above.
@@ -528,9 +554,7 @@ impl IntColumn<'_> {
             } else if stop == to && run_end >= to && lo + MINI_LEN > to {
                 // The range ends inside this mini-block, in the current run: its lanes up
                 // to the end, booked with the base (the local sums are for whole ones).
-                let Some((m, next_at)) = frame!(self.base) else {
-                    break;
-                };
+                let (m, next_at) = frame!(self.base);
                 let lanes_in = super::lane_bits(0, to - lo);
                 // SAFETY: `phase < period`, the payload has `group_reach` of the width
                 // from the values' start (checked above); AVX2 is enabled.

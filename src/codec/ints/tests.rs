@@ -227,7 +227,17 @@ proptest! {
         a in any::<prop::sample::Index>(), b in any::<prop::sample::Index>(),
         period in 1usize..200, phase in any::<prop::sample::Index>(),
         marks in proptest::collection::vec(any::<bool>(), 200),
+        wide in proptest::option::of((any::<prop::sample::Index>(), 26u32..48)),
     ) {
+        // Noise of `bits` bits over 64 values makes a mini-block too wide for the vector
+        // lanes, and the column take the general loop.
+        let mut v = v;
+        if let Some((at, bits)) = wide {
+            let i = at.index(v.len());
+            for (j, x) in v.iter_mut().enumerate().skip(i).take(MINI_LEN) {
+                *x += noise(j as u64, 1 << bits);
+            }
+        }
         let (x, y) = (a.index(v.len() + 1), b.index(v.len() + 1));
         prop_assume!(check_class_sums(&v, x.min(y), x.max(y), phase.index(period), period, &marks[..period]));
     }
@@ -253,42 +263,50 @@ fn check_class_cuts(
     cuts: &[usize],
 ) -> bool {
     for buf in encodings(v) {
-        let (col, _) = IntColumn::parse(&buf).unwrap();
-        if col.is_delta() {
-            return false;
-        }
-        let mask = ClassMask::new(marked);
-        let period = marked.len();
-        let mut want = vec![(0i128, 0i128, 0u64); cuts.len() + 1];
-        for (j, r) in runs.iter().enumerate() {
-            let end = runs.get(j + 1).map_or(to, |n| n.start);
-            for (i, &x) in v.iter().enumerate().take(end).skip(r.start) {
-                let o = &mut want[cuts.partition_point(|&c| c <= i)];
-                o.1 += x as i128;
-                if marked[(r.phase + i - r.start) % period] {
-                    o.0 += x as i128;
-                    o.2 += 1;
+        // The column alone, and followed by bytes it may read past its end (as a block's
+        // column is): the in-place loop takes only the second.
+        let mut ext = buf.clone();
+        ext.extend_from_slice(&[0xa5; 32]);
+        let (alone, _) = IntColumn::parse(&buf).unwrap();
+        let (mut followed, _) = IntColumn::parse(&ext[..buf.len()]).unwrap();
+        followed.read_past_end(&ext);
+        for col in [alone, followed] {
+            if col.is_delta() {
+                return false;
+            }
+            let mask = ClassMask::new(marked);
+            let period = marked.len();
+            let mut want = vec![(0i128, 0i128, 0u64); cuts.len() + 1];
+            for (j, r) in runs.iter().enumerate() {
+                let end = runs.get(j + 1).map_or(to, |n| n.start);
+                for (i, &x) in v.iter().enumerate().take(end).skip(r.start) {
+                    let o = &mut want[cuts.partition_point(|&c| c <= i)];
+                    o.1 += x as i128;
+                    if marked[(r.phase + i - r.start) % period] {
+                        o.0 += x as i128;
+                        o.2 += 1;
+                    }
                 }
             }
+            let mut got = vec![(0, 0, 0); cuts.len() + 1];
+            col.class_sums_cut(runs, to, &mask, cuts, &mut got);
+            assert_eq!(got, want, "runs {runs:?} to {to} cuts {cuts:?}");
+            let mut portable = vec![(0, 0, 0); cuts.len() + 1];
+            col.class_sums_portable(
+                &ClassQuery {
+                    runs,
+                    to,
+                    mask: &mask,
+                    cuts,
+                },
+                &mut portable,
+            );
+            assert_eq!(portable, want, "portable path");
+            let total = want
+                .iter()
+                .fold((0, 0, 0), |a, w| (a.0 + w.0, a.1 + w.1, a.2 + w.2));
+            assert_eq!(col.class_sums(runs, to, &mask), total, "uncut");
         }
-        let mut got = vec![(0, 0, 0); cuts.len() + 1];
-        col.class_sums_cut(runs, to, &mask, cuts, &mut got);
-        assert_eq!(got, want, "runs {runs:?} to {to} cuts {cuts:?}");
-        let mut portable = vec![(0, 0, 0); cuts.len() + 1];
-        col.class_sums_portable(
-            &ClassQuery {
-                runs,
-                to,
-                mask: &mask,
-                cuts,
-            },
-            &mut portable,
-        );
-        assert_eq!(portable, want, "portable path");
-        let total = want
-            .iter()
-            .fold((0, 0, 0), |a, w| (a.0 + w.0, a.1 + w.1, a.2 + w.2));
-        assert_eq!(col.class_sums(runs, to, &mask), total, "uncut");
     }
     true
 }
@@ -393,6 +411,14 @@ fn class_sums_take_the_exact_paths_for_large_values() {
         .map(|i| (i * 7919 % 1000) as i64 + if i / 40 % 2 == 0 { 0 } else { 1 << 30 })
         .collect();
     check_class_runs(&v, &runs, 1000, &marked);
+    // One mini-block too wide for the lanes among narrow ones, in a series with a gap.
+    let v: Vec<i64> = (0..1000)
+        .map(|i| match i / MINI_LEN {
+            8 => noise(i as u64, 1 << 40),
+            _ => noise(i as u64, 5000),
+        })
+        .collect();
+    check_class_runs(&v, &runs, 1000, &marked);
     // References near the ends of i64: the wide reference sums.
     let v: Vec<i64> = (0..1000)
         .map(|i| {
@@ -427,7 +453,7 @@ fn noise(i: u64, n: u64) -> i64 {
 
 proptest! {
     /// The word-at-a-time descriptor totals equal a byte-by-byte count, bad widths
-    /// included, at every length (whole words and a remainder).
+    /// and the largest widths included, at every length (whole words and a remainder).
     #[test]
     fn desc_totals_match_bytewise(
         descs in proptest::collection::vec(any::<u8>(), 0..100),
@@ -440,8 +466,10 @@ proptest! {
         for t in [DescTotals::of(&descs, &descs), DescTotals::of(within, &column)] {
             let widths = descs.iter().map(|&d| (d & 0x7f) as usize + (d >> 7) as usize);
             prop_assert_eq!(t.bad, widths.clone().any(|w| w > 64));
-            prop_assert_eq!(t.units, widths.sum::<usize>());
+            prop_assert_eq!(t.units, widths.clone().sum::<usize>());
             prop_assert_eq!(t.n_two, descs.iter().filter(|&&d| d >= 0x80).count());
+            prop_assert_eq!(t.max_packed as usize, widths.max().unwrap_or(0));
+            prop_assert_eq!(t.max_low, descs.iter().map(|&d| d & 0x7f).max().unwrap_or(0));
         }
     }
 
