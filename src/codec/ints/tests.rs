@@ -419,6 +419,10 @@ fn class_sums_take_the_exact_paths_for_large_values() {
         })
         .collect();
     check_class_runs(&v, &runs, 1000, &marked);
+    // Values of the lanes' full 25 bits over 62 mini-blocks: the in-place loop must
+    // widen its lanes every few mini-blocks.
+    let v: Vec<i64> = (0..4000).map(|i| noise(i as u64, 1 << 25)).collect();
+    check_class_runs(&v, &[PhaseRun { start: 5, phase: 3 }], 3990, &marked);
     // References near the ends of i64: the wide reference sums.
     let v: Vec<i64> = (0..1000)
         .map(|i| {
