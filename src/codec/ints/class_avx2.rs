@@ -327,18 +327,30 @@ fn vector_fits<const BITMAP: bool>(m: &Mini) -> bool {
 }
 
 impl IntColumn<'_> {
-    /// Whether the vector path takes every mini-block of the column in place: every width
-    /// and (in the version 1 layout) every split fits [`vector_fits`], and the payload is
-    /// followed by `READ_SLACK` readable bytes, all that an in-place read of its last
-    /// mini-block may touch past it. Columns of metered data nearly always are: widths of
-    /// 25 bits are offsets of 33 million units within 64 readings, and a block's column is
-    /// followed by its CRC and the rest of the mapped file, or by a decompressed body's
-    /// zero slack.
+    /// Whether the vector path takes every mini-block of the column: every width and (in
+    /// the version 1 layout) every split fits [`vector_fits`]. Columns of metered data
+    /// nearly always do: a width of 25 bits is an offset of 33 million units within 64
+    /// readings.
     #[inline(always)]
-    fn vector_in_place<const BITMAP: bool>(&self) -> bool {
+    fn vector_fits_all<const BITMAP: bool>(&self) -> bool {
         self.vector_width <= MAX_SIMD_WIDTH
             && (BITMAP || self.split_width as u32 <= MAX_VECTOR_SPLIT.trailing_zeros())
-            && self.readable.len() - self.payload.len() >= READ_SLACK
+    }
+
+    /// The number of leading mini-blocks that the vector path can read in place: those
+    /// followed by `READ_SLACK` readable bytes, all that reading one may touch past it.
+    /// All of them when the payload is (a block's column is followed by its CRC and the
+    /// rest of the mapped file, or by a decompressed body's zero slack); else all but the
+    /// last few, found from the end.
+    #[inline(always)]
+    pub(super) fn in_place_until(&self) -> usize {
+        let mut after = self.readable.len() - self.payload.len();
+        let mut k = self.descs.len();
+        while k > 0 && after < READ_SLACK {
+            k -= 1;
+            after += bitpack::packed_len(packed_width(self.descs[k]));
+        }
+        k
     }
 
     /// The body of [`IntColumn::class_sums_cut`] on AVX2.
@@ -370,9 +382,10 @@ impl IntColumn<'_> {
     /// mini-block (a gap in the series), that mini-block's marked lanes are pieced from
     /// the runs it holds and the loop goes on in the next run; where the range ends inside
     /// one (a column's partial last mini-block), that one is summed under its lane mask.
-    /// Takes only columns whose every mini-block the vector path can read in place
-    /// ([`IntColumn::vector_in_place`]), so that the loop checks no width or bound per
-    /// mini-block; other columns are left to the caller. Returns whether it summed any
+    /// Takes only columns whose every mini-block fits the vector path
+    /// ([`IntColumn::vector_fits_all`]), and only mini-blocks it can read in place
+    /// ([`IntColumn::in_place_until`]), so that the loop checks no width or bound per
+    /// mini-block; the rest is left to the caller. Returns whether it summed any
     /// mini-block; then `walk` is at the next one.
     ///
     /// The whole mini-blocks of a run go in batches, each within one aligned group of 8
@@ -410,10 +423,11 @@ impl IntColumn<'_> {
         mask: &ClassMask,
         sums: &mut Part<S>,
     ) -> bool {
-        if !self.vector_in_place::<BITMAP>() {
+        if !self.vector_fits_all::<BITMAP>() {
             return false;
         }
-        let (k0, unchecked, to) = (minis.k, minis.unchecked_until, walk.to);
+        let (k0, to) = (minis.k, walk.to);
+        let unchecked = minis.unchecked_until.min(self.in_place_until());
         let payload = self.readable.as_ptr();
         let descs = self.descs.as_ptr();
         let mut desc = descs.add(k0);
@@ -453,9 +467,9 @@ impl IntColumn<'_> {
                 let d = *desc;
                 let next_at = src_at.add(bitpack::packed_len(packed_width(d)));
                 let ref_bit = desc.offset_from(descs) as usize * ref_width as usize;
-                // SAFETY: below `unchecked_until` the arrays have 8 bytes from the
-                // positions; the payload has `READ_SLACK` bytes past its end (checked
-                // above). BMI2 is enabled.
+                // SAFETY: below `unchecked` (the walk's `unchecked_until` and
+                // `in_place_until`) the arrays have 8 bytes from the positions and the
+                // mini-block has `READ_SLACK` readable bytes after it. BMI2 is enabled.
                 let (reference, split) = (
                     _bzhi_u64(BitReader::get_raw(refs, ref_bit, u64::MAX), ref_width),
                     _bzhi_u64(BitReader::get_raw(splits, split_bit, u64::MAX), split_width),

@@ -488,3 +488,44 @@ proptest! {
         prop_assert_eq!(mask.phase_of(x), x.rem_euclid(period as i64) as usize);
     }
 }
+
+/// The in-place loop takes every mini-block of a column followed by readable bytes, and
+/// of a column alone all but those whose in-place read would pass its end.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn in_place_reads_stop_only_near_the_end() {
+    // Mini-blocks of varied widths, and constant ones (no bytes) at the end.
+    let v: Vec<i64> = (0..1000)
+        .map(|i| {
+            if i < 900 {
+                noise(i as u64, 1 << (i / 64 % 20))
+            } else {
+                7
+            }
+        })
+        .collect();
+    for buf in encodings(&v) {
+        let (alone, _) = IntColumn::parse(&buf).unwrap();
+        let n = alone.descs.len();
+        let ends: Vec<usize> = alone
+            .descs
+            .iter()
+            .scan(0, |at, &d| {
+                *at += bitpack::packed_len(packed_width(d));
+                Some(*at)
+            })
+            .collect();
+        let k = alone.in_place_until();
+        let after = |i: usize| alone.payload.len() - ends[i];
+        // Mini-blocks before `k` have 16 bytes after them, and `k` is the first that has not.
+        assert!(
+            k < n && (k == 0 || after(k - 1) >= 16) && after(k) < 16,
+            "k {k} of {n}"
+        );
+        let mut ext = buf.clone();
+        ext.extend_from_slice(&[0; 16]);
+        let (mut followed, _) = IntColumn::parse(&ext[..buf.len()]).unwrap();
+        followed.read_past_end(&ext);
+        assert_eq!(followed.in_place_until(), n);
+    }
+}
