@@ -80,7 +80,12 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     if !args.store.is_dir() {
         return Err(format!("no store at {}", args.store.display()).into());
     }
-    let store = Store::open(&args.store, Options::default())?;
+    // Reading only: a mistyped path is an error, not a new store.
+    let opts = Options {
+        create_if_missing: false,
+        ..Options::default()
+    };
+    let store = Store::open(&args.store, opts)?;
     let bound = |s: &Option<String>, end| {
         s.as_deref()
             .map(|s| parse_bound(s, &args.tz, end))

@@ -55,6 +55,39 @@ fn store_is_send_and_sync() {
     check::<meterstore::Snapshot>();
 }
 
+/// Without `create_if_missing`, a path that holds no store is an error and nothing is
+/// created there; a store, new or with data, opens.
+#[test]
+fn open_without_create_needs_a_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let read_only = || Options {
+        create_if_missing: false,
+        ..opts()
+    };
+    let missing = dir.path().join("typo");
+    let err = Store::open(&missing, read_only())
+        .err()
+        .expect("no store there");
+    assert!(
+        matches!(&err, Error::InvalidArgument(m) if m.contains("no store at")),
+        "{err}"
+    );
+    assert!(!missing.exists());
+    // An existing directory without a store is left as it was.
+    let err = Store::open(dir.path(), read_only())
+        .err()
+        .expect("no store there");
+    assert!(matches!(err, Error::InvalidArgument(_)));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    let store_dir = dir.path().join("store");
+    let s = Store::open(&store_dir, opts()).unwrap();
+    s.append(&day("M1", JAN, 1.0)).unwrap();
+    s.flush().unwrap();
+    drop(s);
+    let s = Store::open(&store_dir, read_only()).unwrap();
+    assert_eq!(s.history("M1", JAN..JAN + DAY).unwrap().count(), 96);
+}
+
 #[test]
 fn second_open_is_locked() {
     let dir = tempfile::tempdir().unwrap();

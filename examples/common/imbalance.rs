@@ -117,7 +117,12 @@ pub fn scan(req: &Request) -> Result<Vec<Row>, String> {
     if from >= to {
         return Err("--from must be before --to".into());
     }
-    let store = Store::open(&req.store, Options::default()).map_err(|e| e.to_string())?;
+    // Reading only: a mistyped path is an error, not a new store.
+    let opts = Options {
+        create_if_missing: false,
+        ..Options::default()
+    };
+    let store = Store::open(&req.store, opts).map_err(|e| e.to_string())?;
     let scan = DayNightScan {
         window,
         zone,

@@ -189,8 +189,14 @@ impl Inner {
     pub(crate) fn open(dir: &Path, opts: Options) -> Result<Inner> {
         check_options(&opts)?;
         let dir = dir.to_owned();
-        fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         let lock_path = dir.join(LOCK_FILE);
+        if !opts.create_if_missing && !lock_path.exists() {
+            return Err(Error::InvalidArgument(format!(
+                "no store at {} (it has no {LOCK_FILE} file), and Options::create_if_missing is off",
+                dir.display()
+            )));
+        }
+        fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         let lock_file = File::options()
             .create(true)
             .truncate(false)

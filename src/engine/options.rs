@@ -93,6 +93,10 @@ pub struct Options {
     pub salvage_wal: bool,
     /// The compaction policy. Default: see [`CompactionOptions`].
     pub compaction: CompactionOptions,
+    /// Create the store when the directory holds none (no `LOCK` file, which a store has
+    /// from its first open on). Default: true. Tools that only read a store set it to
+    /// false, so that a mistyped path is an error rather than a new, empty store.
+    pub create_if_missing: bool,
 }
 
 impl Default for Options {
@@ -106,6 +110,7 @@ impl Default for Options {
             sync: SyncPolicy::Periodic { interval_ms: 2 },
             salvage_wal: false,
             compaction: CompactionOptions::default(),
+            create_if_missing: true,
         }
     }
 }
