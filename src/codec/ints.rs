@@ -35,7 +35,7 @@
 //! to decode). Delta mode wins on smooth series such as cumulative registers.
 
 use super::bitpack::{self, width_table, BitReader, Padded, MINI_LEN};
-use super::{simd, Cursor, DecodeError};
+use super::{simd, Cursor, DecodeError, Span};
 
 const MODE_VALUES: u8 = 0;
 const MODE_DELTAS: u8 = 1;
@@ -532,8 +532,8 @@ pub struct IntColumn<'a> {
     payload_at: usize,
 }
 
-/// A parsed [`IntColumn`] as offsets into its bytes (`(offset, length)` pairs): kept by a
-/// segment for each block it has checked, so that a block read again is not parsed again.
+/// A parsed [`IntColumn`] as offsets into its bytes: kept by a segment for each block it
+/// has checked, so that a block read again is not parsed again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct IntLayout {
     deltas: bool,
@@ -544,11 +544,12 @@ pub(crate) struct IntLayout {
     ref_width: u8,
     split_width: u8,
     vector_width: u8,
-    /// Where the descriptors start (there are `count / 64` of them, rounded up).
+    /// Where the descriptors, the references and the splits start (there are `count / 64`
+    /// descriptors, rounded up; the other two slices run to the payload's end).
     descs_at: u32,
     refs_at: u32,
     splits_at: u32,
-    payload: (u32, u32),
+    payload: Span,
 }
 
 /// Walks the mini-blocks of a column in order, yielding each one's frame and the offset
@@ -683,7 +684,7 @@ impl<'a> IntColumn<'a> {
     /// The column as offsets into `bytes`, the slice it was parsed from, for
     /// [`IntColumn::from_layout`].
     pub(crate) fn layout(&self, bytes: &[u8]) -> IntLayout {
-        let at = |s: &[u8]| (s.as_ptr() as usize - bytes.as_ptr() as usize) as u32;
+        let at = |s: &[u8]| Span::of(s, bytes).at() as u32;
         IntLayout {
             deltas: self.deltas,
             bitmap: self.bitmap,
@@ -696,7 +697,7 @@ impl<'a> IntColumn<'a> {
             descs_at: at(self.descs),
             refs_at: at(self.refs),
             splits_at: at(self.splits),
-            payload: (at(self.payload), self.payload.len() as u32),
+            payload: Span::of(self.payload, bytes),
         }
     }
 
@@ -706,9 +707,8 @@ impl<'a> IntColumn<'a> {
     /// # Panics
     /// When `l` does not fit in `bytes` (it came from other bytes).
     pub(crate) fn from_layout(bytes: &'a [u8], l: &IntLayout) -> IntColumn<'a> {
-        let slice = |(at, len): (u32, u32)| &bytes[at as usize..(at + len) as usize];
-        let payload = slice(l.payload);
-        let end = (l.payload.0 + l.payload.1) as usize;
+        let payload = l.payload.in_bytes(bytes);
+        let end = l.payload.end();
         IntColumn {
             deltas: l.deltas,
             bitmap: l.bitmap,
@@ -726,7 +726,7 @@ impl<'a> IntColumn<'a> {
             splits: &bytes[l.splits_at as usize..end],
             payload,
             readable: payload,
-            payload_at: l.payload.0 as usize,
+            payload_at: l.payload.at(),
         }
     }
 

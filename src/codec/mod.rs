@@ -25,6 +25,45 @@ impl DecodeError {
     }
 }
 
+/// A subslice of a column's bytes as offset and length: what a kept column layout stores
+/// in place of a reference, so that a segment rebuilds a checked column without parsing
+/// it again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Span {
+    at: u32,
+    len: u32,
+}
+
+impl Span {
+    /// Where `part`, which lies inside `whole`, is in it.
+    pub(crate) fn of(part: &[u8], whole: &[u8]) -> Span {
+        let at = part.as_ptr() as usize - whole.as_ptr() as usize;
+        debug_assert!(at + part.len() <= whole.len());
+        Span {
+            at: at as u32,
+            len: part.len() as u32,
+        }
+    }
+
+    /// Its offset.
+    pub(crate) fn at(self) -> usize {
+        self.at as usize
+    }
+
+    /// Where it ends.
+    pub(crate) fn end(self) -> usize {
+        self.at as usize + self.len as usize
+    }
+
+    /// Its bytes in `whole` (the slice it was taken from, or one with the same bytes).
+    ///
+    /// # Panics
+    /// When they are not inside `whole`.
+    pub(crate) fn in_bytes(self, whole: &[u8]) -> &[u8] {
+        &whole[self.at()..self.end()]
+    }
+}
+
 /// A bounds-checked little-endian cursor over a byte slice.
 pub(crate) struct Cursor<'a> {
     buf: &'a [u8],

@@ -19,7 +19,7 @@
 //! ```
 //! Timestamps are strictly increasing in both layouts.
 
-use super::{ints, Cursor, DecodeError};
+use super::{ints, Cursor, DecodeError, Span};
 
 const KIND_REGULAR: u8 = 0;
 const KIND_IRREGULAR: u8 = 1;
@@ -188,10 +188,10 @@ pub(crate) struct RegularLayout {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum MissingLayout {
     None,
-    /// Offset and length of the bitmap.
-    Bitmap(u32, u32),
-    /// Offset and length of the runs' bytes, and their number.
-    Runs(u32, u32, u32),
+    /// The bitmap.
+    Bitmap(Span),
+    /// The runs' bytes, and their number.
+    Runs(Span, u32),
 }
 
 /// A parsed timestamp column.
@@ -347,11 +347,10 @@ impl<'a> TsColumn<'a> {
         else {
             return None;
         };
-        let at = |s: &[u8]| (s.as_ptr() as usize - bytes.as_ptr() as usize) as u32;
         let missing = match missing {
             Missing::None => MissingLayout::None,
-            Missing::Bitmap(b) => MissingLayout::Bitmap(at(b), b.len() as u32),
-            Missing::Runs(r) => MissingLayout::Runs(at(r.bytes), r.bytes.len() as u32, r.n),
+            Missing::Bitmap(b) => MissingLayout::Bitmap(Span::of(b, bytes)),
+            Missing::Runs(r) => MissingLayout::Runs(Span::of(r.bytes, bytes), r.n),
         };
         Some(RegularLayout {
             start: *start,
@@ -367,16 +366,15 @@ impl<'a> TsColumn<'a> {
     /// # Panics
     /// When `l` does not fit in `bytes` (it came from other bytes).
     pub(crate) fn from_layout(bytes: &'a [u8], l: &RegularLayout) -> TsColumn<'a> {
-        let slice = |at: u32, len: u32| &bytes[at as usize..(at + len) as usize];
         TsColumn::Regular {
             start: l.start,
             step: l.step,
             slots: l.slots,
             missing: match l.missing {
                 MissingLayout::None => Missing::None,
-                MissingLayout::Bitmap(at, len) => Missing::Bitmap(slice(at, len)),
-                MissingLayout::Runs(at, len, n) => Missing::Runs(RunList {
-                    bytes: slice(at, len),
+                MissingLayout::Bitmap(b) => Missing::Bitmap(b.in_bytes(bytes)),
+                MissingLayout::Runs(r, n) => Missing::Runs(RunList {
+                    bytes: r.in_bytes(bytes),
                     n,
                 }),
             },

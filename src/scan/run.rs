@@ -1057,9 +1057,17 @@ fn merge_in_id_order(
     mut others: Vec<Vec<(IdKey, MeterDayNight)>>,
 ) -> Vec<MeterDayNight> {
     others.retain(|l| !l.is_empty());
+    if others.is_empty() {
+        // One worker's results (a one-thread scan): already in place.
+        return own.into_iter().map(|r| r.1).collect();
+    }
     let total = own.len() + others.iter().map(Vec::len).sum::<usize>();
     // `Option` of the pair has the pair's size (an id's pointer is never null), so this
     // and the last collect reuse `own`'s memory.
+    const _: () = assert!(
+        std::mem::size_of::<Option<(IdKey, MeterDayNight)>>()
+            == std::mem::size_of::<(IdKey, MeterDayNight)>()
+    );
     let mut out: Vec<Option<(IdKey, MeterDayNight)>> = own.into_iter().map(Some).collect();
     // `out[..kept]` holds `own`'s results not yet moved.
     let mut kept = out.len();
