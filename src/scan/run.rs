@@ -424,6 +424,16 @@ fn t_count(cuts: &[usize], i: usize, n: usize) -> u64 {
     (hi - lo) as u64
 }
 
+/// The exact integer sum of a decimal block's values from its index entry's `sum`, which
+/// the writer stores as that integer (converted to `f64`) over the divisor `div` (a power
+/// of ten up to 10^15, exact in `f64`). Below 2^49 in magnitude the integer comes back
+/// exactly: both roundings together move it by at most a relative 2^-52, under 1/8; larger
+/// sums give `None` (the caller sums the values instead).
+fn exact_total(sum: f64, div: f64) -> Option<i128> {
+    let x = sum * div;
+    (x.abs() < (1u64 << 49) as f64).then(|| x.round() as i128)
+}
+
 /// i128 to f64 is a slow library call; sums of metered data fit i64, so convert through
 /// it and keep the wide path out of line.
 #[inline]
@@ -625,9 +635,19 @@ fn scan_block(
                 &[]
             };
             class_out.clear();
-            class_out.resize(cuts.len() + 1, (0, 0, 0));
-            v.ints
-                .class_sums_cut(phase_runs, n, &per.mask, cuts, class_out);
+            // The block lies wholly in the range: without cuts its total is the index
+            // entry's sum, and the kernel sums the day values only.
+            match exact_total(e.sum, div).filter(|_| cuts.is_empty()) {
+                Some(total) => {
+                    let (d, c) = v.ints.marked_sums(phase_runs, n, &per.mask);
+                    class_out.push((d, total, c));
+                }
+                None => {
+                    class_out.resize(cuts.len() + 1, (0, 0, 0));
+                    v.ints
+                        .class_sums_cut(phase_runs, n, &per.mask, cuts, class_out);
+                }
+            }
             for (i, &(d, t, c)) in class_out.iter().enumerate() {
                 let all = t_count(cuts, i, n);
                 let (d, t) = (i128_to_f64(d), i128_to_f64(t));
@@ -1163,10 +1183,29 @@ fn daily(p: &Pieces, acc: &Acc, expected: &[(f64, f64)], threshold: f64) -> Vec<
 
 #[cfg(test)]
 mod tests {
-    use super::{by_id, merge_in_id_order, with_room_for_all, DayNight, IdKey, MeterDayNight};
+    use super::{
+        by_id, exact_total, merge_in_id_order, with_room_for_all, DayNight, IdKey, MeterDayNight,
+    };
+    use crate::codec::values::ValueKind;
     use proptest::prelude::*;
 
     proptest! {
+        /// A block's exact integer sum comes back from its index entry's `sum` as the
+        /// writer computes it (`i128` sum to `f64`, over the divisor), at every scale, up
+        /// to 2^49 in magnitude; beyond 2^50 there is none.
+        #[test]
+        fn exact_totals_come_back_from_the_index_sum(
+            s in -(1i64 << 49) + 1..(1i64 << 49),
+            far in (1i64 << 50)..i64::MAX,
+            scale in 0u8..=15,
+        ) {
+            let div = ValueKind::Decimal { scale }.divisor().unwrap();
+            prop_assert_eq!(exact_total(s as i128 as f64 / div, div), Some(s as i128));
+            for far in [far, -far] {
+                prop_assert_eq!(exact_total(far as i128 as f64 / div, div), None);
+            }
+        }
+
         /// Ordering by key, then id, is ordering by id: ids that share their first 16
         /// bytes, ids shorter than 16 bytes, ids with NUL bytes and non-ASCII ids alike.
         #[test]

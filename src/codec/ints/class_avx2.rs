@@ -121,7 +121,7 @@ impl LaneRun {
 /// Must be inlined into a function with AVX2 enabled; the bytes must be readable and
 /// [`vector_fits`] must hold for `m`.
 #[inline(always)]
-unsafe fn mini<const PART: bool, const BITMAP: bool>(
+unsafe fn mini<const PART: bool, const BITMAP: bool, const TOTALS: bool>(
     src: *const u8,
     m: &Mini,
     part: LaneRun,
@@ -151,7 +151,9 @@ unsafe fn mini<const PART: bool, const BITMAP: bool>(
             x = _mm256_add_epi32(_mm256_srl_epi32(x, shift), _mm256_and_si256(upper, split));
         }
         let d = _mm256_loadu_si256(day.as_ptr().add(g * 8) as *const __m256i);
-        total = _mm256_add_epi32(total, x);
+        if TOTALS {
+            total = _mm256_add_epi32(total, x);
+        }
         marked = _mm256_add_epi32(marked, _mm256_and_si256(x, d));
     }
     acc.total = total;
@@ -365,13 +367,17 @@ impl IntColumn<'_> {
             && self.base.unsigned_abs() < 1 << 50
             && self.ref_width < 50
             && self.split_width < 49;
-        match (narrow, q.cuts.is_empty(), self.bitmap) {
-            (true, true, true) => self.class_sums_with::<i64, false, true>(q, out),
-            (true, false, true) => self.class_sums_with::<i64, true, true>(q, out),
-            (false, _, true) => self.class_sums_with::<i128, true, true>(q, out),
-            (true, true, false) => self.class_sums_with::<i64, false, false>(q, out),
-            (true, false, false) => self.class_sums_with::<i64, true, false>(q, out),
-            (false, _, false) => self.class_sums_with::<i128, true, false>(q, out),
+        // Without totals only in the scan's common case (narrow, no cuts); elsewhere they
+        // are summed and left unread.
+        match (narrow, q.cuts.is_empty(), self.bitmap, q.totals) {
+            (true, true, true, false) => self.class_sums_with::<i64, false, true, false>(q, out),
+            (true, true, false, false) => self.class_sums_with::<i64, false, false, false>(q, out),
+            (true, true, true, _) => self.class_sums_with::<i64, false, true, true>(q, out),
+            (true, false, true, _) => self.class_sums_with::<i64, true, true, true>(q, out),
+            (false, _, true, _) => self.class_sums_with::<i128, true, true, true>(q, out),
+            (true, true, false, _) => self.class_sums_with::<i64, false, false, true>(q, out),
+            (true, false, false, _) => self.class_sums_with::<i64, true, false, true>(q, out),
+            (false, _, false, _) => self.class_sums_with::<i128, true, false, true>(q, out),
         }
     }
 
@@ -413,7 +419,7 @@ impl IntColumn<'_> {
     /// the walk's range end.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    unsafe fn stretch<S: RefSum, const BITMAP: bool>(
+    unsafe fn stretch<S: RefSum, const BITMAP: bool, const TOTALS: bool>(
         &self,
         minis: &mut MiniWalk<'_, '_>,
         walk: &mut MaskWalk<'_>,
@@ -530,12 +536,16 @@ impl IntColumn<'_> {
             ($m:expr, $marked:expr) => {{
                 let (m, marked): (&Mini, u64) = ($m, $marked);
                 let n_marked = marked.count_ones();
-                total = total.add_times(m.reference, MINI_LEN as u32);
+                if TOTALS {
+                    total = total.add_times(m.reference, MINI_LEN as u32);
+                }
                 day = day.add_times(m.reference, n_marked);
                 count += n_marked as u64;
                 if BITMAP {
                     let split = m.split as u64;
-                    total = total.add_split(split, m.levels.count_ones());
+                    if TOTALS {
+                        total = total.add_split(split, m.levels.count_ones());
+                    }
                     day = day.add_split(split, (m.levels & marked).count_ones());
                 }
             }};
@@ -582,7 +592,11 @@ impl IntColumn<'_> {
                         true => u64::from_le((src_at as *const u64).read_unaligned()),
                         false => 0,
                     };
-                    let m = Mini::of(0, BITMAP, d, *reference_at, split, word);
+                    let mut m = Mini::of(0, BITMAP, d, *reference_at, split, word);
+                    if BITMAP {
+                        // Unmasked: a plain frame's zero level bitmap books no split.
+                        m.split = split as i64;
+                    }
                     reference_at = reference_at.add(1);
                     let src = src_at.add(m.values_at());
                     for line in [0, 64] {
@@ -593,7 +607,7 @@ impl IntColumn<'_> {
                     let day_lanes = &*(lanes.add(phase) as *const [u32; MINI_LEN]);
                     // SAFETY: AVX2 is enabled; the payload has `group_reach` of the width
                     // from the values' start (checked above).
-                    mini::<false, BITMAP>(src, &m, whole, day_lanes, &mut acc);
+                    mini::<false, BITMAP, TOTALS>(src, &m, whole, day_lanes, &mut acc);
                     // SAFETY: `phase < period`, the length of `bits` and `next`. `next` is
                     // `ClassMask::next_phase`'s table, read without its bounds check.
                     book!(&m, *bits.add(phase));
@@ -618,7 +632,13 @@ impl IntColumn<'_> {
                 let marked = walk.piece(lo, 0, MINI_LEN);
                 let day_lanes = walk.spread(marked);
                 // SAFETY: as in the loop above.
-                mini::<false, BITMAP>(src_at.add(m.values_at()), &m, whole, day_lanes, &mut acc);
+                mini::<false, BITMAP, TOTALS>(
+                    src_at.add(m.values_at()),
+                    &m,
+                    whole,
+                    day_lanes,
+                    &mut acc,
+                );
                 book!(&m, marked);
                 advance!(m, next_at);
                 // Lane 0 of the next mini-block, in the run that holds it.
@@ -636,7 +656,13 @@ impl IntColumn<'_> {
                 // from the values' start (checked above); AVX2 is enabled.
                 let day_lanes = &*(lanes.add(phase) as *const [u32; MINI_LEN]);
                 let run = LaneRun::of(lanes_in);
-                mini::<true, BITMAP>(src_at.add(m.values_at()), &m, run, day_lanes, &mut acc);
+                mini::<true, BITMAP, TOTALS>(
+                    src_at.add(m.values_at()),
+                    &m,
+                    run,
+                    day_lanes,
+                    &mut acc,
+                );
                 sums.frames
                     .book::<BITMAP>(&m, lanes_in, *bits.add(phase) & lanes_in);
                 // Not counted: the loop ends here, and the lanes are widened after it.
@@ -675,7 +701,12 @@ impl IntColumn<'_> {
     }
 
     #[inline(always)]
-    unsafe fn class_sums_with<S: RefSum, const CUTS: bool, const BITMAP: bool>(
+    unsafe fn class_sums_with<
+        S: RefSum,
+        const CUTS: bool,
+        const BITMAP: bool,
+        const TOTALS: bool,
+    >(
         &self,
         q: &ClassQuery<'_>,
         out: &mut [(i128, i128, u64)],
@@ -701,9 +732,9 @@ impl IntColumn<'_> {
                     true => cuts.get(part).map_or(to, |&c| c.min(to)),
                     false => to,
                 };
-                if self
-                    .stretch::<S, BITMAP>(&mut minis, &mut walk, phase, end, stop, mask, &mut sums)
-                {
+                if self.stretch::<S, BITMAP, TOTALS>(
+                    &mut minis, &mut walk, phase, end, stop, mask, &mut sums,
+                ) {
                     k = minis.k;
                     continue;
                 }
@@ -751,9 +782,9 @@ impl IntColumn<'_> {
                         // `r` is one run of lanes: the range's, cut below a cut or above one.
                         let run = LaneRun::of(r);
                         if r == u64::MAX {
-                            mini::<false, BITMAP>(src, &m, run, mm.lanes, &mut sums.lanes);
+                            mini::<false, BITMAP, true>(src, &m, run, mm.lanes, &mut sums.lanes);
                         } else {
-                            mini::<true, BITMAP>(src, &m, run, mm.lanes, &mut sums.lanes);
+                            mini::<true, BITMAP, true>(src, &m, run, mm.lanes, &mut sums.lanes);
                         }
                         sums.add_frame::<BITMAP>(&m, r, d);
                     }

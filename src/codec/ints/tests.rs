@@ -193,6 +193,7 @@ fn check_class_sums(
                     to,
                     mask: &mask,
                     cuts: &[],
+                    totals: true,
                 },
                 &mut portable,
             );
@@ -207,6 +208,9 @@ fn check_class_sums(
             }
         }
         assert_eq!(got, (d, t, c), "from {from} to {to} phase {phase0}");
+        if from < to {
+            assert_eq!(col.marked_sums(&runs, to, &mask), (d, c), "without totals");
+        }
     }
     true
 }
@@ -298,6 +302,7 @@ fn check_class_cuts(
                     to,
                     mask: &mask,
                     cuts,
+                    totals: true,
                 },
                 &mut portable,
             );
@@ -306,6 +311,8 @@ fn check_class_cuts(
                 .iter()
                 .fold((0, 0, 0), |a, w| (a.0 + w.0, a.1 + w.1, a.2 + w.2));
             assert_eq!(col.class_sums(runs, to, &mask), total, "uncut");
+            let without = col.marked_sums(runs, to, &mask);
+            assert_eq!(without, (total.0, total.2), "without totals");
         }
     }
     true
