@@ -431,7 +431,9 @@ fn t_count(cuts: &[usize], i: usize, n: usize) -> u64 {
 /// sums give `None` (the caller sums the values instead).
 fn exact_total(sum: f64, div: f64) -> Option<i128> {
     let x = sum * div;
-    (x.abs() < (1u64 << 49) as f64).then(|| x.round() as i128)
+    // Rounded by adding a signed half and truncating (the integer is within 1/8), and
+    // through i64: `round` and f64 to i128 are library calls.
+    (x.abs() < (1u64 << 49) as f64).then(|| (x + 0.5f64.copysign(x)) as i64 as i128)
 }
 
 /// i128 to f64 is a slow library call; sums of metered data fit i64, so convert through
@@ -1188,6 +1190,38 @@ mod tests {
     };
     use crate::codec::values::ValueKind;
     use proptest::prelude::*;
+
+    #[test]
+    fn exact_totals_at_the_edges() {
+        let edge = (1i64 << 49) - 1;
+        for scale in 0u8..=15 {
+            let div = ValueKind::Decimal { scale }.divisor().unwrap();
+            for s in [
+                0,
+                1,
+                -1,
+                2,
+                -2,
+                5,
+                -5,
+                999,
+                -999,
+                edge,
+                -edge,
+                edge - 1,
+                1 - edge,
+            ] {
+                assert_eq!(
+                    exact_total(s as f64 / div, div),
+                    Some(s as i128),
+                    "{s} {scale}"
+                );
+            }
+            assert_eq!(exact_total(-0.0, div), Some(0));
+            assert_eq!(exact_total(f64::NAN, div), None);
+            assert_eq!(exact_total(f64::INFINITY, div), None);
+        }
+    }
 
     proptest! {
         /// A block's exact integer sum comes back from its index entry's `sum` as the
