@@ -47,21 +47,47 @@ fn put_varint(mut v: u64, out: &mut Vec<u8>) {
     out.push(v as u8);
 }
 
-#[inline]
-fn get_varint(c: &mut Cursor<'_>, what: &'static str) -> Result<u64, DecodeError> {
-    let at = c.pos();
+/// Why a varint could not be read.
+enum VarintError {
+    /// The bytes end inside it.
+    Truncated,
+    /// Its value does not fit `u64`.
+    Overflow,
+}
+
+/// The next varint of `bytes`, which it moves past (on error, to where it stopped).
+#[inline(always)]
+fn next_varint(bytes: &mut std::slice::Iter<'_, u8>) -> Result<u64, VarintError> {
     let mut v = 0u64;
     for shift in (0..64).step_by(7) {
-        let b = c.u8(what)?;
+        let b = *bytes.next().ok_or(VarintError::Truncated)?;
+        // The tenth byte holds bit 63 only: 0 or 1.
         if shift == 63 && b > 1 {
-            break;
+            return Err(VarintError::Overflow);
         }
         v |= ((b & 0x7f) as u64) << shift;
         if b & 0x80 == 0 {
             return Ok(v);
         }
     }
-    Err(DecodeError::new("varint overflows u64", at))
+    Err(VarintError::Overflow)
+}
+
+#[inline]
+fn get_varint(c: &mut Cursor<'_>, what: &'static str) -> Result<u64, DecodeError> {
+    let at = c.pos();
+    let rest = c.rest();
+    let mut bytes = rest.iter();
+    let v = next_varint(&mut bytes);
+    let used = rest.len() - bytes.as_slice().len();
+    match v {
+        Ok(v) => {
+            c.take(used, what)?;
+            Ok(v)
+        }
+        Err(VarintError::Overflow) => Err(DecodeError::new("varint overflows u64", at)),
+        Err(VarintError::Truncated) => Err(DecodeError::new(what, at + used)),
+    }
 }
 
 /// Appends the encoding of strictly increasing `ts` to `out`.
@@ -164,20 +190,11 @@ impl<'a> RunList<'a> {
     ///
     /// Q: why not [`get_varint`]? A: `parse` has checked the varints, and read through a
     /// [`Cursor`] (a bounds check and an error path per byte) they took about 100
-    /// instructions a run in the day/night scan, which walks every block's runs.
+    /// instructions a run in the day/night scan, which walks every block's runs; the same
+    /// decoder reads them here straight from the bytes.
     pub fn iter(&self) -> impl Iterator<Item = (u32, u32)> + 'a {
         let mut bytes = self.bytes.iter();
-        let mut varint = move || {
-            let mut v = 0u64;
-            for shift in (0..64).step_by(7) {
-                let b = *bytes.next()?;
-                v |= ((b & 0x7f) as u64) << shift;
-                if b < 0x80 {
-                    return Some(v);
-                }
-            }
-            None
-        };
+        let mut varint = move || next_varint(&mut bytes).ok();
         let mut end = 0u64;
         (0..self.n).map_while(move |_| {
             let (skip, len) = (varint()?, varint()?);
