@@ -472,24 +472,34 @@ impl IntColumn<'_> {
         let (mut total, mut day, mut count) = (S::ZERO, S::ZERO, 0u64);
         let whole = LaneRun::of(u64::MAX);
         let (mut phase, mut run_end) = (phase, run_end);
-        // The frame of the mini-block at `desc`, and where the next one starts.
+        // The reference offset of the mini-block at `desc`, read from the packed array.
+        macro_rules! reference {
+            () => {{
+                let ref_bit = desc.offset_from(descs) as usize * ref_width as usize;
+                // SAFETY: as in `frame!`.
+                _bzhi_u64(BitReader::get_raw(refs, ref_bit, u64::MAX), ref_width)
+            }};
+        }
+        // The frame of the mini-block at `desc` (of reference offset `reference`), and
+        // where the next one starts.
         macro_rules! frame {
-            ($base:expr) => {{
+            ($base:expr, $reference:expr) => {{
                 let d = *desc;
                 let next_at = src_at.add(bitpack::packed_len(packed_width(d)));
-                let ref_bit = desc.offset_from(descs) as usize * ref_width as usize;
                 // SAFETY: below `unchecked` (the walk's `unchecked_until` and
                 // `in_place_until`) the arrays have 8 bytes from the positions and the
                 // mini-block has `READ_SLACK` readable bytes after it. BMI2 is enabled.
-                let (reference, split) = (
-                    _bzhi_u64(BitReader::get_raw(refs, ref_bit, u64::MAX), ref_width),
-                    _bzhi_u64(BitReader::get_raw(splits, split_bit, u64::MAX), split_width),
-                );
+                let split = _bzhi_u64(BitReader::get_raw(splits, split_bit, u64::MAX), split_width);
                 let word = match BITMAP {
                     true => u64::from_le((src_at as *const u64).read_unaligned()),
                     false => 0,
                 };
-                let m = Mini::of($base, BITMAP, d, reference, split, word);
+                let mut m = Mini::of($base, BITMAP, d, $reference, split, word);
+                if BITMAP {
+                    // Unmasked: a plain frame's zero level bitmap books no split (and
+                    // the loop keeps fewer values in registers).
+                    m.split = split as i64;
+                }
                 debug_assert!(vector_fits::<BITMAP>(&m));
                 (m, next_at)
             }};
@@ -588,20 +598,7 @@ impl IntColumn<'_> {
                 }
                 let mut reference_at = group_refs.as_ptr().add(first);
                 while desc < batch_end {
-                    let d = *desc;
-                    let next_at = src_at.add(bitpack::packed_len(packed_width(d)));
-                    // SAFETY: as in `frame!`.
-                    let split =
-                        _bzhi_u64(BitReader::get_raw(splits, split_bit, u64::MAX), split_width);
-                    let word = match BITMAP {
-                        true => u64::from_le((src_at as *const u64).read_unaligned()),
-                        false => 0,
-                    };
-                    let mut m = Mini::of(0, BITMAP, d, *reference_at, split, word);
-                    if BITMAP {
-                        // Unmasked: a plain frame's zero level bitmap books no split.
-                        m.split = split as i64;
-                    }
+                    let (m, next_at) = frame!(0, *reference_at);
                     reference_at = reference_at.add(1);
                     let src = src_at.add(m.values_at());
                     for line in [0, 64] {
@@ -633,7 +630,7 @@ impl IntColumn<'_> {
                 phase = walk.runs[walk.r].phase;
             } else if lo + MINI_LEN <= stop && run_end < lo + MINI_LEN {
                 // Runs end inside this whole mini-block: its marked lanes run by run.
-                let (m, next_at) = frame!(0);
+                let (m, next_at) = frame!(0, reference!());
                 let marked = walk.piece(lo, 0, MINI_LEN);
                 let day_lanes = walk.spread(marked);
                 // SAFETY: as in the loop above.
@@ -655,7 +652,7 @@ impl IntColumn<'_> {
             } else if stop == to && run_end >= to && lo + MINI_LEN > to {
                 // The range ends inside this mini-block, in the current run: its lanes up
                 // to the end, booked with the base (the local sums are for whole ones).
-                let (m, next_at) = frame!(self.base);
+                let (m, next_at) = frame!(self.base, reference!());
                 let lanes_in = super::lane_bits(0, to - lo);
                 // SAFETY: `phase < period`, the payload has `group_reach` of the width
                 // from the values' start (checked above); AVX2 is enabled.
