@@ -639,7 +639,11 @@ fn scan_block(
             class_out.clear();
             // The block lies wholly in the range: without cuts its total is the index
             // entry's sum, and the kernel sums the day values only.
-            match exact_total(e.sum, div).filter(|_| cuts.is_empty()) {
+            let total = match cuts.is_empty() {
+                true => exact_total(e.sum, div),
+                false => None,
+            };
+            match total {
                 Some(total) => {
                     let (d, c) = v.ints.marked_sums(phase_runs, n, &per.mask);
                     class_out.push((d, total, c));
