@@ -95,12 +95,7 @@ fn meter_field(a: &Alarm) -> String {
 
 /// Batch mode: the store's catalog and history over a range, as CSV.
 fn batch(args: &Args, dir: &std::path::Path) -> Result<(), Box<dyn Error>> {
-    // Reading only: a mistyped path is an error, not a new store.
-    let opts = Options {
-        create_if_missing: false,
-        ..Options::default()
-    };
-    let store = Store::open(dir, opts)?;
+    let store = common::open_existing(dir)?;
     let catalog = Catalog::load(&store)?;
     if catalog.meters().next().is_none() {
         return Err(format!("{}: the catalog is empty (no CATALOG file?)", dir.display()).into());

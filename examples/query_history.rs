@@ -17,7 +17,7 @@ mod common;
 use clap::Parser;
 use common::history::{self, HistoryQuery, QueryError};
 use common::time::{parse_bound, Tz};
-use meterstore::{Agg, Bucket, DayWindow, Options, Store};
+use meterstore::{Agg, Bucket, DayWindow};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -80,12 +80,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     if !args.store.is_dir() {
         return Err(format!("no store at {}", args.store.display()).into());
     }
-    // Reading only: a mistyped path is an error, not a new store.
-    let opts = Options {
-        create_if_missing: false,
-        ..Options::default()
-    };
-    let store = Store::open(&args.store, opts)?;
+    let store = common::open_existing(&args.store)?;
     let bound = |s: &Option<String>, end| {
         s.as_deref()
             .map(|s| parse_bound(s, &args.tz, end))

@@ -18,8 +18,14 @@
 //! callgrind_annotate cg.1 | grep 'PROGRAM TOTALS'; callgrind_annotate cg.3 | grep 'PROGRAM TOTALS'
 //! ```
 
+#[allow(
+    dead_code,
+    reason = "the module is shared: this example uses part of it"
+)]
+mod common;
+
 use clap::Parser;
-use meterstore::{DayNightScan, MeterFilter, Options, Store};
+use meterstore::{DayNightScan, MeterFilter};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -66,11 +72,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     if !args.pause.is_finite() || args.pause < 0.0 {
         return Err(format!("--pause {} must be a non-negative number", args.pause).into());
     }
-    let opts = Options {
-        create_if_missing: false,
-        ..Options::default()
-    };
-    let store = Store::open(&args.store, opts)?;
+    let store = common::open_existing(args.store.as_ref())?;
     let scan = DayNightScan {
         threads: args.threads,
         daily: args.daily,

@@ -3,9 +3,7 @@
 
 use super::time::{parse_bound, Tz};
 use meterstore::monitor::{Catalog, MeterRole};
-use meterstore::{
-    DayNight, DayNightScan, DayWindow, EnterpriseDayNight, MeterFilter, Options, Store, Zone,
-};
+use meterstore::{DayNight, DayNightScan, DayWindow, EnterpriseDayNight, MeterFilter, Zone};
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -117,12 +115,7 @@ pub fn scan(req: &Request) -> Result<Vec<Row>, String> {
     if from >= to {
         return Err("--from must be before --to".into());
     }
-    // Reading only: a mistyped path is an error, not a new store.
-    let opts = Options {
-        create_if_missing: false,
-        ..Options::default()
-    };
-    let store = Store::open(&req.store, opts).map_err(|e| e.to_string())?;
+    let store = super::open_existing(&req.store).map_err(|e| e.to_string())?;
     let scan = DayNightScan {
         window,
         zone,

@@ -18,6 +18,16 @@ use std::fs::File;
 use std::io::{BufReader, Read, Seek};
 use std::path::Path;
 
+/// Opens the store at `dir` for a tool that only reads it: a path that holds no store (a
+/// mistyped one) is an error, not a new, empty store.
+pub fn open_existing(dir: &Path) -> meterstore::Result<meterstore::Store> {
+    let opts = meterstore::Options {
+        create_if_missing: false,
+        ..meterstore::Options::default()
+    };
+    meterstore::Store::open(dir, opts)
+}
+
 /// Opens a file for reading, decompressing it if it is gzip (recognised by its magic
 /// bytes, whatever its name). The progress bar, if any, counts the bytes read from disk.
 pub fn open_input(path: &Path, progress: Option<&ProgressBar>) -> Result<Box<dyn Read>, String> {
