@@ -11,6 +11,7 @@ pub(crate) mod inner;
 pub(crate) mod manifest;
 pub(crate) mod memtable;
 pub(crate) mod meters;
+pub(crate) mod open;
 pub(crate) mod options;
 pub(crate) mod read;
 pub(crate) mod recovery;

@@ -93,9 +93,10 @@ pub struct Options {
     pub salvage_wal: bool,
     /// The compaction policy. Default: see [`CompactionOptions`].
     pub compaction: CompactionOptions,
-    /// Create the store when the directory holds none (no `LOCK` file, which a store has
-    /// from its first open on). Default: true. Tools that only read a store set it to
-    /// false, so that a mistyped path is an error rather than a new, empty store.
+    /// Create the store when the directory holds none (no `MANIFEST`, which a store has
+    /// from its first open on). Default: true. With false, a mistyped path is an error
+    /// rather than a new, empty store. A directory that holds METERS or segment files
+    /// but no MANIFEST is never taken for a new store: it is a damaged one.
     pub create_if_missing: bool,
 }
 
