@@ -316,8 +316,9 @@ impl Store {
         read::aggregate(&self.state(), meter, range, bucket, offset, agg)
     }
 
-    /// Missing intervals of a regular meter within `range`, as half-open `[start, end)`
-    /// spans of the meter's grid; consecutive missing slots form one span.
+    /// Missing intervals of a regular meter within `range` (clamped to
+    /// [`Options::SUPPORTED_TIMESTAMPS`]), as half-open `[start, end)` spans of the meter's
+    /// grid; consecutive missing slots form one span.
     pub fn gaps(&self, meter: &str, range: Range<i64>) -> Result<Vec<Range<i64>>> {
         read::gaps(&self.state(), meter, range)
     }

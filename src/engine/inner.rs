@@ -29,6 +29,7 @@ use super::open::{self, Found};
 use super::options::{Options, UnknownMeters};
 use super::recovery::RecoveryReport;
 use super::retention::{self, RetentionReport};
+use super::timestamp;
 use super::window::Window;
 use crate::error::{Error, Result};
 use crate::fsutil;
@@ -490,9 +491,13 @@ impl Inner {
         let mut last: Option<(&str, u32, Option<u32>)> = None;
         // The previous reading's meter and timestamp (it passed every check).
         let mut prev: Option<(u32, i64)> = None;
+        let range = &self.opts.timestamp_range;
         for (i, r) in batch.iter().enumerate() {
             if !r.value.is_finite() {
                 return Err(reject(i, r, format!("value {} is not finite", r.value)));
+            }
+            if !range.contains(&r.ts) {
+                return Err(reject(i, r, timestamp::out_of_range(r.ts, range)));
             }
             let (dense, interval) = match last {
                 Some((id, d, iv)) if same(id, r.meter) => (d, iv),
@@ -851,6 +856,7 @@ fn check_options(opts: &Options) -> Result<()> {
             "a window of 0 days (use Window::Days(n) with n >= 1)".into(),
         ));
     }
+    timestamp::check_range(&opts.timestamp_range)?;
     let c = &opts.compaction;
     if !(c.ratio.is_finite() && c.ratio >= 0.0) || c.settle_s < 0 {
         return Err(Error::InvalidArgument(format!(

@@ -16,4 +16,5 @@ pub(crate) mod options;
 pub(crate) mod read;
 pub(crate) mod recovery;
 pub(crate) mod retention;
+pub(crate) mod timestamp;
 pub(crate) mod window;
