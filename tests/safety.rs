@@ -4,32 +4,9 @@
 
 mod support;
 
-use meterstore::{CompactionOptions, Error, MeterMeta, Options, Reading, Store, SyncPolicy};
+use meterstore::{Error, MeterMeta, Options, Store};
 use std::path::Path;
-use support::{snapshot, JAN};
-
-fn opts() -> Options {
-    Options {
-        sync: SyncPolicy::Never,
-        background_flush: false,
-        compaction: CompactionOptions {
-            auto: false,
-            ..CompactionOptions::default()
-        },
-        ..Options::default()
-    }
-}
-
-/// A day of 15-minute readings of `meter` from `start`, all `value`.
-fn day(meter: &str, start: i64, value: f64) -> Vec<Reading<'_>> {
-    (0..96)
-        .map(|k| Reading {
-            meter,
-            ts: start + k * 900,
-            value,
-        })
-        .collect()
-}
+use support::{day, named, opts, snapshot, JAN};
 
 fn all(s: &Store, m: &str) -> Vec<(i64, f64)> {
     s.history(m, i64::MIN..i64::MAX).unwrap().collect()
@@ -57,18 +34,6 @@ fn assert_damaged(dir: &Path, file: impl Fn(&str) -> bool) -> Error {
     }
     assert_eq!(snapshot(dir), before);
     w
-}
-
-/// The error's file name, for errors that name one.
-fn named(e: &Error) -> String {
-    let p = match e {
-        Error::Damaged { path, .. }
-        | Error::Corrupt { path, .. }
-        | Error::ChecksumMismatch { path, .. }
-        | Error::Io { path, .. } => path,
-        other => panic!("error names no file: {other}"),
-    };
-    p.file_name().unwrap().to_string_lossy().into_owned()
 }
 
 #[test]

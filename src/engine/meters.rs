@@ -185,6 +185,21 @@ impl Meters {
     }
 }
 
+/// The manifest generation the METERS file of `dir` names (0 for versions before 3, or
+/// when the file is missing).
+pub(crate) fn manifest_generation(dir: &Path) -> Result<u64> {
+    let path = dir.join(FILE);
+    match envelope::read_metadata(&path, METERS_MAGIC)? {
+        Some((v, body)) if v >= METADATA_VERSION => {
+            let mut c = Cursor::new(&body);
+            c.i64("manifest generation")
+                .map(|g| g as u64)
+                .map_err(|d| Error::corrupt(&path, (ENV_BODY + d.at) as u64, d.what))
+        }
+        _ => Ok(0),
+    }
+}
+
 /// Appends one meter entry (`id_len u16`, `id`, `kind u8`, `interval_s u32`, `unit_len
 /// u8`, `unit`): the layout of METERS entries and of meters registered in a log record.
 /// The caller has validated `id` and `meta` ([`Meters::validate`]).

@@ -154,7 +154,8 @@ pub(crate) fn check(
                 return Err(Error::damaged(
                     &path,
                     format!(
-                        "missing, while MANIFEST (generation {}) lists it",
+                        "missing, while MANIFEST (generation {}) lists it: lost, or deleted \
+                         after a newer MANIFEST replaced it (a stale copy of MANIFEST)",
                         manifest.generation
                     ),
                 ))
@@ -188,6 +189,7 @@ pub(crate) fn check(
                 ),
             ));
         }
+        wal::check_headers(&wal_path(dir), manifest.wal_from)?;
     }
     Ok(Checked {
         manifest,

@@ -361,6 +361,46 @@ pub(crate) fn replay_read_only(dir: &Path, from: Option<u64>) -> Result<Replay> 
     Ok(replay::replay(&files, false)?.replay)
 }
 
+/// Checks that every log file in `dir` from id `from` on holds at least a whole header.
+/// A log file is created whole, header included (written under a temporary name and
+/// renamed), so a shorter one was cut or emptied after the fact: its records are lost,
+/// which is damage, not a torn tail.
+pub(crate) fn check_headers(dir: &Path, from: u64) -> Result<()> {
+    for f in list_files(dir, false)?.iter().filter(|f| f.id >= from) {
+        let len = match fs::metadata(&f.path) {
+            Ok(m) => m.len(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::io(&f.path, e)),
+        };
+        if len < record::HEADER_LEN as u64 {
+            return Err(Error::damaged(
+                &f.path,
+                format!(
+                    "{len} bytes, shorter than a log file header ({} bytes): log files are \
+                     created whole, so this one was cut or emptied and its records are lost",
+                    record::HEADER_LEN
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The id of the oldest log file in `dir`, if any.
+pub(crate) fn oldest_file_id(dir: &Path) -> Result<Option<u64>> {
+    if !dir.exists() {
+        return Ok(None);
+    }
+    Ok(list_files(dir, false)?.first().map(|f| f.id))
+}
+
+/// Writes the first log file of an empty log directory `dir`; returns its id.
+pub(crate) fn create_first_file(dir: &Path) -> Result<u64> {
+    fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    create_file(dir, 1, 1)?;
+    Ok(1)
+}
+
 /// Path of log file `id` in the log directory `dir`.
 pub(crate) fn file_path(dir: &Path, id: u64) -> PathBuf {
     dir.join(file_name(id))

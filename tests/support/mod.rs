@@ -1,8 +1,37 @@
 //! Helpers shared by the store-safety tests (`tests/safety.rs`, `tests/damage.rs`).
 #![allow(dead_code)]
 
+use meterstore::{
+    CompactionOptions, Error, MeterMeta, Options, Reading, SyncPolicy, UnknownMeters,
+};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+/// Options of the tests: no syncs, flushes and compactions only when called, unknown
+/// meters registered.
+pub fn opts() -> Options {
+    Options {
+        sync: SyncPolicy::Never,
+        background_flush: false,
+        unknown_meters: UnknownMeters::Register(MeterMeta::default()),
+        compaction: CompactionOptions {
+            auto: false,
+            ..CompactionOptions::default()
+        },
+        ..Options::default()
+    }
+}
+
+/// A day of 15-minute readings of `meter` from `start`, all `value`.
+pub fn day(meter: &str, start: i64, value: f64) -> Vec<Reading<'_>> {
+    (0..96)
+        .map(|k| Reading {
+            meter,
+            ts: start + k * 900,
+            value,
+        })
+        .collect()
+}
 
 /// 2024-01-01T00:00+08:00.
 pub const JAN: i64 = 1_704_038_400;
@@ -42,4 +71,19 @@ pub fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(e.path(), target).unwrap();
         }
     }
+}
+
+/// The name of the file an error names ("" for errors that name none).
+pub fn named(e: &Error) -> String {
+    let p = match e {
+        Error::Damaged { path, .. }
+        | Error::Corrupt { path, .. }
+        | Error::ChecksumMismatch { path, .. }
+        | Error::UnsupportedVersion { path, .. }
+        | Error::Io { path, .. } => path.clone(),
+        _ => PathBuf::new(),
+    };
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
