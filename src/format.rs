@@ -50,6 +50,10 @@ pub const SEGMENT_MAGIC: [u8; 8] = *b"MTRSEG\r\n";
 pub const MANIFEST_MAGIC: [u8; 8] = *b"MTRMANI\n";
 /// Magic of the METERS catalog file.
 pub const METERS_MAGIC: [u8; 8] = *b"MTRMETR\n";
+/// Version byte of the MANIFEST and METERS envelopes this build writes. Versions 1 and 2
+/// (the store's format version, written before the metadata had its own) have the same
+/// layout without the cross-checks between the two files; this build reads them.
+pub const METADATA_VERSION: u8 = 3;
 
 // Segment header.
 /// Offset of the version byte in a segment header.

@@ -14,6 +14,7 @@ mod scan;
 mod segment;
 mod store;
 mod types;
+mod verify;
 pub(crate) mod wal;
 
 pub use engine::compaction::CompactionReport;
@@ -35,3 +36,4 @@ pub use wal::{ReplayReport, SyncPolicy};
 #[doc(hidden)]
 pub use fsutil::faults;
 pub use types::{MeterMeta, Quantity, Reading, UtcOffset};
+pub use verify::{repair, verify, Damage, RepairReport, VerifyReport, QUARANTINE_DIR};

@@ -18,14 +18,11 @@ use std::fs::File;
 use std::io::{BufReader, Read, Seek};
 use std::path::Path;
 
-/// Opens the store at `dir` for a tool that only reads it: a path that holds no store (a
-/// mistyped one) is an error, not a new, empty store.
+/// Opens the store at `dir` for a tool that only reads it: read-only, so the tool never
+/// changes a file and works beside a writer; a path that holds no store (a mistyped one)
+/// is an error, not a new, empty store.
 pub fn open_existing(dir: &Path) -> meterstore::Result<meterstore::Store> {
-    let opts = meterstore::Options {
-        create_if_missing: false,
-        ..meterstore::Options::default()
-    };
-    meterstore::Store::open(dir, opts)
+    meterstore::Store::open_read_only(dir)
 }
 
 /// Opens a file for reading, decompressing it if it is gzip (recognised by its magic

@@ -22,12 +22,14 @@ use super::background::Signal;
 use super::batch;
 use super::compaction::{self, CompactionReport, Mode};
 use super::flush::{self, Written};
-use super::manifest::{self, Manifest};
+use super::manifest::{self, Manifest, MetersCheck};
 use super::memtable::Memtable;
 use super::meters::Meters;
+use super::open::{self, Found};
 use super::options::{Options, UnknownMeters};
-use super::recovery::{self, RecoveryReport};
+use super::recovery::RecoveryReport;
 use super::retention::{self, RetentionReport};
+use super::timestamp;
 use super::window::Window;
 use crate::error::{Error, Result};
 use crate::fsutil;
@@ -40,10 +42,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockError};
 
-/// Name of the lock file that keeps a second process from opening the store for writing.
-const LOCK_FILE: &str = "LOCK";
-/// Directory of the write-ahead log inside the store.
-const WAL_DIR: &str = "wal";
+/// Segment seqs reserved in MANIFEST at a time, before files get them (see
+/// [`Manifest::next_seq`]): one manifest write per this many segments.
+const SEQ_RESERVE: u64 = 64;
 /// Sealed memtables kept before a snapshot merges some. Q: why 8? A: every query merges
 /// one run per sealed memtable; 8 keeps that cheap, and merging the newest pieces as a
 /// binary counter copies each reading O(log n) times between flushes.
@@ -104,8 +105,12 @@ struct Meta {
     /// The next segment seq to hand out (reserved seqs are never reused, even when the
     /// write they were for failed).
     next_seq: u64,
+    /// MANIFEST on disk reserves the seqs below this: `next_seq` never passes it.
+    reserved: u64,
     /// Meters (a prefix of the registry) that the METERS file holds.
     meters_durable: usize,
+    /// What the METERS file holds, recorded in the next manifest.
+    meters_check: MetersCheck,
 }
 
 /// Running totals for [`Store::stats`](crate::Store::stats).
@@ -125,8 +130,10 @@ pub(crate) struct Counters {
 pub(crate) struct Inner {
     pub(crate) dir: PathBuf,
     pub(crate) opts: Options,
-    _lock: File,
-    wal: Wal,
+    /// The writer's lock on the directory; `None` for a read-only store.
+    _lock: Option<File>,
+    /// The log appends go to; `None` for a read-only store.
+    wal: Option<Wal>,
     compact: Mutex<()>,
     flush: Mutex<()>,
     writer: Mutex<()>,
@@ -189,43 +196,45 @@ impl Inner {
     pub(crate) fn open(dir: &Path, opts: Options) -> Result<Inner> {
         check_options(&opts)?;
         let dir = dir.to_owned();
-        let lock_path = dir.join(LOCK_FILE);
-        if !opts.create_if_missing && !lock_path.exists() {
-            return Err(Error::InvalidArgument(format!(
-                "no store at {} (it has no {LOCK_FILE} file), and Options::create_if_missing is off",
-                dir.display()
-            )));
+        if !opts.create_if_missing && !open::is_store(&dir) {
+            return Err(open::no_store(
+                &dir,
+                "it has no MANIFEST, and Options::create_if_missing is off",
+            ));
         }
         fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        let lock_file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| Error::io(&lock_path, e))?;
-        match lock_file.try_lock() {
-            Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => return Err(Error::Locked { path: dir }),
-            Err(fs::TryLockError::Error(e)) => return Err(Error::io(&lock_path, e)),
-        }
-        let manifest = Manifest::load(&dir)?;
-        let mut meters = Meters::load(&dir)?;
-        let meters_durable = meters.len();
-        let mut report = RecoveryReport {
-            orphan_files_removed: remove_orphans(&dir, &manifest)?,
-            ..RecoveryReport::default()
+        let lock = open::lock_dir(&dir)?;
+        let manifest = match open::find(&dir)? {
+            Found::Store(m) => m,
+            Found::Empty => Manifest {
+                legacy: true,
+                ..Manifest::default()
+            },
         };
-        let segments = manifest
-            .segments
-            .iter()
-            .map(|&s| Segment::open(&manifest::segment_file(&dir, s)).map(Arc::new))
-            .collect::<Result<Vec<_>>>()?;
-        let (wal, replay) = Wal::open(&dir.join(WAL_DIR), opts.sync, opts.salvage_wal)?;
-        fsutil::sync_dir(&dir)?;
-        report.wal = replay.report.clone();
-        let mut active = Memtable::default();
-        recovery::apply(&replay, &mut meters, &mut active, &mut report)?;
+        let mut checked = open::check(&dir, manifest, &HashMap::new())?;
+        let from = (!checked.manifest.legacy).then_some(checked.manifest.wal_from);
+        let (wal, replay) = Wal::open(&open::wal_path(&dir), opts.sync, opts.salvage_wal, from)?;
+        let (active, mut report) = open::apply(&mut checked.meters, &replay)?;
         drop(replay);
+        let mut manifest = checked.manifest;
+        if manifest.legacy {
+            // A new store, or one written before the cross-checks: from here on its
+            // manifest records them. Segment files at or above its `next_seq` are
+            // unpublished writes of a crash; they become orphans below.
+            let top = open::segment_files(&dir)?.last().map_or(0, |s| s + 1);
+            manifest = Manifest {
+                legacy: false,
+                generation: manifest.generation + 1,
+                next_seq: manifest.next_seq.max(top),
+                wal_from: wal.oldest_id()?,
+                meters: checked.meters_check,
+                segments: manifest.segments,
+            };
+            manifest.store(&dir)?;
+        }
+        report.orphan_files_removed = open::remove_orphans(&dir, &manifest)?;
+        fsutil::sync_dir(&dir)?;
+        let segments = checked.segments;
         let newest = segments
             .iter()
             .filter_map(|s| compaction::span(s).map(|p| p.1))
@@ -234,34 +243,125 @@ impl Inner {
             .unwrap_or(i64::MIN);
         let meta = Meta {
             next_seq: manifest.next_seq,
-            meters_durable,
+            reserved: manifest.next_seq,
+            meters_durable: checked.meters_check.count as usize,
+            meters_check: checked.meters_check,
         };
         let state = State {
-            meters: Arc::new(meters),
+            meters: Arc::new(checked.meters),
             manifest,
             segments,
             frozen: Vec::new(),
             active,
         };
-        let inner = Inner {
+        let inner = Inner::new(
             dir,
             opts,
-            _lock: lock_file,
+            Some(lock),
+            Some(wal),
+            meta,
+            state,
+            report,
+            newest,
+        );
+        if inner.state().buffered() >= inner.opts.memtable_budget_bytes {
+            inner.flush(Trigger::Budget)?;
+        }
+        Ok(inner)
+    }
+
+    /// Opens the store in `dir` for reading only: see
+    /// [`Store::open_read_only`](crate::Store::open_read_only).
+    pub(crate) fn open_read_only(dir: &Path, opts: Options) -> Result<Inner> {
+        let dir = dir.to_owned();
+        let view = open::reader_view(&dir, &HashMap::new())?;
+        let manifest = view.checked.manifest;
+        let meta = Meta {
+            next_seq: manifest.next_seq,
+            reserved: manifest.next_seq,
+            meters_durable: view.checked.meters_check.count as usize,
+            meters_check: view.checked.meters_check,
+        };
+        let state = State {
+            meters: Arc::new(view.checked.meters),
+            manifest,
+            segments: view.checked.segments,
+            frozen: Vec::new(),
+            active: view.active,
+        };
+        Ok(Inner::new(
+            dir,
+            opts,
+            None,
+            None,
+            meta,
+            state,
+            view.report,
+            i64::MIN,
+        ))
+    }
+
+    /// A read-only store moves to the newest manifest and log; returns what it replayed
+    /// of the log. A writer always sees everything: nothing to do.
+    pub(crate) fn refresh(&self) -> Result<RecoveryReport> {
+        if self.wal.is_some() {
+            return Ok(self.recovery.clone());
+        }
+        let mapped: HashMap<u64, Arc<Segment>> = {
+            let st = self.state();
+            let seqs = st.manifest.segments.iter().copied();
+            seqs.zip(st.segments.iter().cloned()).collect()
+        };
+        let view = open::reader_view(&self.dir, &mapped)?;
+        *write_lock(&self.state) = State {
+            meters: Arc::new(view.checked.meters),
+            manifest: view.checked.manifest,
+            segments: view.checked.segments,
+            frozen: Vec::new(),
+            active: view.active,
+        };
+        Ok(view.report)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        dir: PathBuf,
+        opts: Options,
+        lock: Option<File>,
+        wal: Option<Wal>,
+        meta: Meta,
+        state: State,
+        recovery: RecoveryReport,
+        newest: i64,
+    ) -> Inner {
+        Inner {
+            dir,
+            opts,
+            _lock: lock,
             wal,
             compact: Mutex::new(()),
             flush: Mutex::new(()),
             writer: Mutex::new(()),
             meta: Mutex::new(meta),
             state: RwLock::new(state),
-            recovery: report,
+            recovery,
             counters: Counters::default(),
             newest: AtomicI64::new(newest),
             signal: Signal::default(),
-        };
-        if inner.state().buffered() >= inner.opts.memtable_budget_bytes {
-            inner.flush(Trigger::Budget)?;
         }
-        Ok(inner)
+    }
+
+    /// The log, or [`Error::ReadOnly`] naming `op` for a read-only store.
+    fn wal(&self, op: &'static str) -> Result<&Wal> {
+        self.wal.as_ref().ok_or_else(|| Error::ReadOnly {
+            path: self.dir.clone(),
+            op,
+        })
+    }
+
+    /// Whether the store was opened read-only.
+    pub(crate) fn read_only(&self) -> bool {
+        self.wal.is_none()
     }
 
     pub(crate) fn state(&self) -> RwLockReadGuard<'_, State> {
@@ -274,6 +374,7 @@ impl Inner {
 
     /// Registers many meters with one durable write of the registry; all or nothing.
     pub(crate) fn register_meters(&self, list: &[(String, MeterMeta)]) -> Result<()> {
+        self.wal("registering meters")?;
         let _w = lock(&self.writer);
         let meters = self.state().meters.clone();
         let mut new: Vec<(String, MeterMeta)> = Vec::new();
@@ -302,17 +403,25 @@ impl Inner {
             return Ok(());
         }
         let mut m = lock(&self.meta);
-        meters.store(&self.dir, &new)?;
+        let generation = self.state().manifest.generation + 1;
+        m.meters_check = meters.store(&self.dir, &new, generation)?;
         m.meters_durable = meters.len() + new.len();
-        let mut st = write_lock(&self.state);
-        let reg = Arc::make_mut(&mut st.meters);
-        for (id, meta) in new {
-            reg.push(&id, meta);
+        {
+            let mut st = write_lock(&self.state);
+            let reg = Arc::make_mut(&mut st.meters);
+            for (id, meta) in new {
+                reg.push(&id, meta);
+            }
         }
+        // The manifest records the registry it goes with.
+        let manifest = self.next_manifest(&m);
+        manifest.store(&self.dir)?;
+        write_lock(&self.state).manifest = manifest;
         Ok(())
     }
 
     pub(crate) fn append(&self, batch: &[Reading<'_>]) -> Result<()> {
+        let wal = self.wal("appending")?;
         if batch.is_empty() {
             return Ok(());
         }
@@ -341,7 +450,7 @@ impl Inner {
                 p = self.prepare(&self.state(), batch)?;
             }
             let payload = payload.take().unwrap_or_else(|| p.payload());
-            let lsn = self.wal.write(&payload)?;
+            let lsn = wal.write(&payload)?;
             let mut st = write_lock(&self.state);
             if !p.new.is_empty() {
                 let meters = Arc::make_mut(&mut st.meters);
@@ -353,7 +462,7 @@ impl Inner {
             self.newest.fetch_max(p.max_ts, Relaxed);
             (lsn, st.buffered() >= budget)
         };
-        self.wal.commit(lsn)?;
+        wal.commit(lsn)?;
         if over {
             if self.opts.background_flush {
                 self.signal.request_flush();
@@ -382,9 +491,13 @@ impl Inner {
         let mut last: Option<(&str, u32, Option<u32>)> = None;
         // The previous reading's meter and timestamp (it passed every check).
         let mut prev: Option<(u32, i64)> = None;
+        let range = &self.opts.timestamp_range;
         for (i, r) in batch.iter().enumerate() {
             if !r.value.is_finite() {
                 return Err(reject(i, r, format!("value {} is not finite", r.value)));
+            }
+            if !range.contains(&r.ts) {
+                return Err(reject(i, r, timestamp::out_of_range(r.ts, range)));
             }
             let (dense, interval) = match last {
                 Some((id, d, iv)) if same(id, r.meter) => (d, iv),
@@ -437,7 +550,7 @@ impl Inner {
     }
 
     pub(crate) fn sync(&self) -> Result<()> {
-        self.wal.sync()
+        self.wal("syncing")?.sync()
     }
 
     /// Flushes, then runs the compaction policy if `auto` and no compaction is running.
@@ -466,12 +579,13 @@ impl Inner {
 
     /// The flush itself; the caller holds the `flush` lock. Returns whether it wrote.
     fn flush_locked(&self, trigger: Trigger) -> Result<bool> {
+        let wal = self.wal("flushing")?;
         let (pieces, wal_id) = {
             let _w = lock(&self.writer);
             if !self.state().has_buffered() {
                 return Ok(false);
             }
-            let wal_id = self.wal.rotate()?;
+            let wal_id = wal.rotate()?;
             let mut st = write_lock(&self.state);
             st.seal();
             (st.frozen.clone(), wal_id)
@@ -492,19 +606,44 @@ impl Inner {
             let add = written.into_iter().map(|w| (w.seq, w.seg)).collect();
             // On error the sealed memtables stay readable and are flushed again later;
             // the files stay too, since the manifest write may have reached the disk.
-            self.publish(&mut meta, &[], add, &pieces)?;
+            self.publish(&mut meta, &[], add, &pieces, Some(wal_id))?;
         }
         self.counters.flushes.fetch_add(1, Relaxed);
         self.counters.flushed_bytes.fetch_add(bytes, Relaxed);
         self.counters.flushed_readings.fetch_add(readings, Relaxed);
-        self.wal.remove_before(wal_id)?;
+        wal.remove_before(wal_id)?;
         Ok(true)
     }
 
-    fn next_seq(&self) -> u64 {
-        let mut m = lock(&self.meta);
+    fn next_seq(&self) -> Result<u64> {
+        self.take_seq(&mut lock(&self.meta))
+    }
+
+    /// Hands out the next segment seq, first reserving more in MANIFEST when the reserved
+    /// ones are used up, so that no file ever has a seq its manifest has not reserved.
+    fn take_seq(&self, m: &mut Meta) -> Result<u64> {
+        if m.next_seq >= m.reserved {
+            let before = m.reserved;
+            m.reserved = m.next_seq + SEQ_RESERVE;
+            let manifest = self.next_manifest(m);
+            if let Err(e) = manifest.store(&self.dir) {
+                m.reserved = before;
+                return Err(e);
+            }
+            write_lock(&self.state).manifest = manifest;
+        }
         m.next_seq += 1;
-        m.next_seq - 1
+        Ok(m.next_seq - 1)
+    }
+
+    /// The next manifest generation: the published one with the reservation and the
+    /// registry check of `m`; the caller changes the segments and stores it.
+    fn next_manifest(&self, m: &Meta) -> Manifest {
+        let mut manifest = self.state().manifest.clone();
+        manifest.generation += 1;
+        manifest.next_seq = m.reserved;
+        manifest.meters = m.meters_check;
+        manifest
     }
 
     /// Writes METERS if it lacks meters registered through the log, before a manifest
@@ -512,39 +651,43 @@ impl Inner {
     fn persist_meters(&self, meta: &mut Meta) -> Result<()> {
         let meters = self.state().meters.clone();
         if meters.len() > meta.meters_durable {
-            meters.store(&self.dir, &[])?;
+            let generation = self.state().manifest.generation + 1;
+            meta.meters_check = meters.store(&self.dir, &[], generation)?;
             meta.meters_durable = meters.len();
         }
         Ok(())
     }
 
     /// Publishes a new live set: the current one without `remove`, with `add`; then drops
-    /// the `sealed` memtables whose readings `add` now holds. The manifest is written
-    /// first, then readers see the new set in one swap.
+    /// the `sealed` memtables whose readings `add` now holds (with `wal_from`, the first
+    /// log file that holds readings they do not). The manifest is written first, then
+    /// readers see the new set in one swap.
     fn publish(
         &self,
         meta: &mut Meta,
         remove: &[u64],
         add: Vec<(u64, Arc<Segment>)>,
         sealed: &[Arc<Memtable>],
+        wal_from: Option<u64>,
     ) -> Result<()> {
         let remove: HashSet<u64> = remove.iter().copied().collect();
-        let (mut pairs, mut manifest) = {
+        let mut pairs: Vec<(u64, Arc<Segment>)> = {
             let st = self.state();
-            let pairs: Vec<(u64, Arc<Segment>)> = st
-                .manifest
+            st.manifest
                 .segments
                 .iter()
                 .copied()
                 .zip(st.segments.iter().cloned())
                 .filter(|(s, _)| !remove.contains(s))
-                .collect();
-            (pairs, st.manifest.clone())
+                .collect()
         };
         pairs.extend(add);
         pairs.sort_by_key(|p| p.0);
+        let mut manifest = self.next_manifest(meta);
         manifest.segments = pairs.iter().map(|p| p.0).collect();
-        manifest.next_seq = meta.next_seq;
+        if let Some(w) = wal_from {
+            manifest.wal_from = w;
+        }
         manifest.store(&self.dir)?;
         let mut st = write_lock(&self.state);
         st.segments = pairs.into_iter().map(|p| p.1).collect();
@@ -555,6 +698,7 @@ impl Inner {
     }
 
     pub(crate) fn compact(&self, mode: Mode) -> Result<CompactionReport> {
+        self.wal("compacting")?;
         let _c = lock(&self.compact);
         self.compact_locked(mode)
     }
@@ -575,8 +719,7 @@ impl Inner {
             );
             let mut m = lock(&self.meta);
             for j in &mut jobs {
-                j.out_seq = m.next_seq;
-                m.next_seq += 1;
+                j.out_seq = self.take_seq(&mut m)?;
             }
             jobs
         };
@@ -615,7 +758,7 @@ impl Inner {
         report.bytes_written = outs.iter().map(|w| w.bytes).sum();
         report.readings_written = outs.iter().map(|w| w.readings).sum();
         let add = outs.into_iter().map(|w| (w.seq, w.seg)).collect();
-        self.publish(&mut lock(&self.meta), &remove, add, &[])?;
+        self.publish(&mut lock(&self.meta), &remove, add, &[], None)?;
         jobs.clear();
         self.unlink(&remove);
         let c = &self.counters;
@@ -640,6 +783,7 @@ impl Inner {
     }
 
     pub(crate) fn drop_before(&self, cutoff: i64) -> Result<RetentionReport> {
+        self.wal("dropping old windows")?;
         let _c = lock(&self.compact);
         {
             let _f = lock(&self.flush);
@@ -660,7 +804,7 @@ impl Inner {
         if remove.is_empty() {
             return Ok(report);
         }
-        self.publish(&mut meta, &remove, Vec::new(), &[])?;
+        self.publish(&mut meta, &remove, Vec::new(), &[], None)?;
         drop(meta);
         self.unlink(&remove);
         report.segments_removed = remove.len();
@@ -712,6 +856,7 @@ fn check_options(opts: &Options) -> Result<()> {
             "a window of 0 days (use Window::Days(n) with n >= 1)".into(),
         ));
     }
+    timestamp::check_range(&opts.timestamp_range)?;
     let c = &opts.compaction;
     if !(c.ratio.is_finite() && c.ratio >= 0.0) || c.settle_s < 0 {
         return Err(Error::InvalidArgument(format!(
@@ -720,23 +865,4 @@ fn check_options(opts: &Options) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-/// Removes unfinished temporary files and segment files the manifest does not list;
-/// returns how many.
-fn remove_orphans(dir: &Path, manifest: &Manifest) -> Result<u64> {
-    let mut removed = 0;
-    for entry in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
-        let entry = entry.map_err(|e| Error::io(dir, e))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let orphan = match manifest::parse_segment_file(&name) {
-            Some(seq) => !manifest.segments.contains(&seq),
-            None => name.ends_with(&format!(".{}", fsutil::TMP_SUFFIX)),
-        };
-        if orphan {
-            fs::remove_file(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
-            removed += 1;
-        }
-    }
-    Ok(removed)
 }

@@ -3,6 +3,7 @@
 use super::window::Window;
 use crate::types::{MeterMeta, UtcOffset};
 use crate::wal::SyncPolicy;
+use std::ops::Range;
 
 /// What [`Store::append`](crate::Store::append) does with a meter id it has not seen.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,10 +94,26 @@ pub struct Options {
     pub salvage_wal: bool,
     /// The compaction policy. Default: see [`CompactionOptions`].
     pub compaction: CompactionOptions,
-    /// Create the store when the directory holds none (no `LOCK` file, which a store has
-    /// from its first open on). Default: true. Tools that only read a store set it to
-    /// false, so that a mistyped path is an error rather than a new, empty store.
+    /// Create the store when the directory holds none (no `MANIFEST`, which a store has
+    /// from its first open on). Default: true. With false, a mistyped path is an error
+    /// rather than a new, empty store. A directory that holds METERS or segment files
+    /// but no MANIFEST is never taken for a new store: it is a damaged one.
     pub create_if_missing: bool,
+    /// Timestamps (UTC Unix seconds) that appends accept: a reading outside rejects its
+    /// batch, and the error says when the value looks like milliseconds, microseconds or
+    /// nanoseconds. Must lie within [`Options::SUPPORTED_TIMESTAMPS`] (years 1 to 9998, where
+    /// every calendar computation of the store is exact). Default:
+    /// [`Options::DEFAULT_TIMESTAMPS`], 1970-01-01 to 2200-01-01 UTC.
+    pub timestamp_range: Range<i64>,
+}
+
+impl Options {
+    /// The default of [`Options::timestamp_range`]: 1970-01-01T00:00:00Z (inclusive) to
+    /// 2200-01-01T00:00:00Z (exclusive).
+    pub const DEFAULT_TIMESTAMPS: Range<i64> = 0..7_258_118_400;
+    /// The widest [`Options::timestamp_range`]: 0001-01-01T00:00:00Z to
+    /// 9999-01-01T00:00:00Z.
+    pub const SUPPORTED_TIMESTAMPS: Range<i64> = -62_135_596_800..253_370_764_800;
 }
 
 impl Default for Options {
@@ -111,6 +128,7 @@ impl Default for Options {
             salvage_wal: false,
             compaction: CompactionOptions::default(),
             create_if_missing: true,
+            timestamp_range: Options::DEFAULT_TIMESTAMPS,
         }
     }
 }

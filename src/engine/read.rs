@@ -254,6 +254,10 @@ pub(crate) fn gaps(st: &State, meter: &str, range: Range<i64>) -> Result<Vec<Ran
             "meter {meter:?} is irregular: it has no grid to report gaps on"
         ))
     })? as i64;
+    // Slots before year 1 or after 9998 are no meter's: the range is clamped to
+    // the widest timestamp range a store accepts.
+    let ok = crate::Options::SUPPORTED_TIMESTAMPS;
+    let range = range.start.max(ok.start)..range.end.min(ok.end);
     let mut gaps: Vec<Range<i64>> = Vec::new();
     // Grid arithmetic in i128: ranges may reach the ends of i64.
     let clamp = |x: i128| x.clamp(i64::MIN as i128, i64::MAX as i128) as i64;

@@ -262,6 +262,12 @@ impl Catalog {
 
     /// Saves the catalog with `store`, atomically.
     pub fn save(&self, store: &Store) -> Result<()> {
+        if store.is_read_only() {
+            return Err(crate::Error::ReadOnly {
+                path: store.dir().to_owned(),
+                op: "saving the catalog",
+            });
+        }
         self.save_dir(store.dir())
     }
 
