@@ -28,10 +28,12 @@ struct Args {
     /// Store directory.
     #[arg(long)]
     store: PathBuf,
-    /// Range start: RFC 3339 or a local date YYYY-MM-DD (default: first reading).
+    /// Range start: an RFC 3339 instant with Z or any offset, or a local date YYYY-MM-DD or
+    /// date-time "YYYY-MM-DD HH:MM" in --tz (default: first reading).
     #[arg(long)]
     from: Option<String>,
-    /// Range end: RFC 3339, or a local date YYYY-MM-DD taken as its whole day (default: last reading).
+    /// Range end, exclusive: an RFC 3339 instant, a local date-time in --tz, or a local date
+    /// YYYY-MM-DD taken as its whole day (default: last reading).
     #[arg(long)]
     to: Option<String>,
     /// Day window in local time; may cross midnight (22:00-06:00).

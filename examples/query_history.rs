@@ -39,12 +39,14 @@ struct Args {
     /// Meter id.
     #[arg(long)]
     meter: String,
-    /// Start: RFC 3339 (2024-03-01T00:00:00+08:00) or a local date 2024-03-01 in --tz.
-    /// Default: the first reading.
+    /// Start: an RFC 3339 instant with Z or any offset (2024-03-01T12:00:00-05:00), or a
+    /// local date 2024-03-01 or date-time "2024-03-01 12:00" in --tz. Default: the first
+    /// reading.
     #[arg(long, value_name = "T")]
     from: Option<String>,
-    /// End, exclusive: RFC 3339, or a local date meaning the end of that day (so
-    /// --from 2024-03-01 --to 2024-03-31 is all of March). Default: after the last reading.
+    /// End, exclusive: an RFC 3339 instant, a local date-time in --tz, or a local date
+    /// meaning the end of that day (so --from 2024-03-01 --to 2024-03-31 is all of
+    /// March). Default: after the last reading.
     #[arg(long, value_name = "T")]
     to: Option<String>,
     /// Time zone of dates, of the table and of night hours: +08:00 or Area/City.

@@ -160,12 +160,19 @@ fn timestamp(ts: i64) -> Result<Timestamp, String> {
     Timestamp::from_second(ts).map_err(|e| format!("timestamp {ts} out of range: {e}"))
 }
 
-/// A bound of a query range (`--from`, `--to`): RFC 3339, or a local date `YYYY-MM-DD`
-/// in `tz`. A date means its first instant as a start and the end of that day as an end
-/// (so `--from 2024-01-01 --to 2024-01-31` is all of January).
+/// A bound of a query range (`--from`, `--to`): an RFC 3339 instant, a local date
+/// `YYYY-MM-DD` in `tz`, or a local date-time `YYYY-MM-DD HH:MM[:SS]` in `tz`.
+///
+/// An RFC 3339 bound is the instant it names, whatever its offset (`Z`, `+08:00`,
+/// `-05:00`); `tz` plays no part. Readings sit on whole seconds and a range is
+/// `[from, to)`, so a fractional second rounds up on both ends: the bound keeps exactly
+/// the readings at or after `from` and before `to`. A date means its first instant as a
+/// start and the end of that day as an end (so `--from 2024-01-01 --to 2024-01-31` is
+/// all of January).
 pub fn parse_bound(s: &str, tz: &Tz, end: bool) -> Result<i64, String> {
     let s = s.trim();
-    if let Ok(date) = s.parse::<Date>() {
+    if is_bare_date(s.as_bytes()) {
+        let date: Date = s.parse().map_err(|e| format!("{s:?}: {e}"))?;
         let date = if end {
             date.tomorrow().map_err(|e| format!("{s:?}: {e}"))?
         } else {
@@ -173,7 +180,33 @@ pub fn parse_bound(s: &str, tz: &Tz, end: bool) -> Result<i64, String> {
         };
         return tz.day_start(date);
     }
-    rfc3339(s).map_err(|e| format!("{s:?} is neither RFC 3339 nor a date YYYY-MM-DD: {e}"))
+    if let Some(dt) = local_datetime(s.as_bytes()) {
+        let dt = dt.map_err(|e| format!("{s:?}: {e}"))?;
+        return tz.instant(dt).map_err(|e| format!("{s:?}: {e}"));
+    }
+    let t: Timestamp = s.parse().map_err(|e: jiff::Error| {
+        format!(
+            "{s:?} is neither RFC 3339 (with Z or an offset), a date YYYY-MM-DD nor a local \
+             YYYY-MM-DD HH:MM[:SS]: {e}"
+        )
+    })?;
+    // `as_second` truncates towards zero, which is already the ceiling below the epoch.
+    let up = i64::from(t.subsec_nanosecond() > 0);
+    Ok(t.as_second() + up)
+}
+
+/// Exactly `YYYY-MM-DD`: a calendar date with nothing after it. (jiff's `Date` parser
+/// also takes a date-time with an offset and keeps its date, which would turn an instant
+/// into a whole local day.)
+fn is_bare_date(b: &[u8]) -> bool {
+    b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        })
 }
 
 /// An RFC 3339 instant (with `Z` or an offset) in whole seconds.
