@@ -24,6 +24,7 @@
 mod common;
 
 use clap::Parser;
+use common::cli::{self, outln};
 use meterstore::fleet::{Fleet, FleetConfig};
 use meterstore::monitor::{
     evaluate, Alarm, AlarmEvent, Catalog, LearnOptions, Monitor, RuleConfig,
@@ -31,6 +32,7 @@ use meterstore::monitor::{
 use meterstore::{Agg, Bucket, Options, Reading, Store, SyncPolicy, UtcOffset};
 use std::error::Error;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 #[derive(Parser)]
 #[command(
@@ -60,12 +62,12 @@ struct Args {
     days: u32,
 }
 
-fn main() -> Result<(), Box<dyn Error>> {
+fn main() -> ExitCode {
     let args = Args::parse();
-    match &args.store {
+    cli::finish(match &args.store {
         Some(dir) => batch(&args, dir),
         None => replay(&args),
-    }
+    })
 }
 
 fn rfc3339(t: i64) -> String {
@@ -143,7 +145,7 @@ fn batch(args: &Args, dir: &std::path::Path) -> Result<(), Box<dyn Error>> {
     );
     let out: Box<dyn std::io::Write> = match &args.csv {
         Some(p) => Box::new(std::fs::File::create(p)?),
-        None => Box::new(std::io::stdout().lock()),
+        None => Box::new(cli::stdout()),
     };
     let mut w = csv::Writer::from_writer(out);
     w.write_record([
@@ -209,16 +211,16 @@ fn replay(args: &Args) -> Result<(), Box<dyn Error>> {
     }
     let report = catalog.learn(&store, start..train_end, &LearnOptions::default())?;
     catalog.save(&store)?;
-    println!(
+    outln!(
         "{} meters of {} enterprises; learned normal power of {} meters from the first week:",
         fleet.meters().len(),
         args.enterprises,
         report.learned.len()
-    );
+    )?;
     for line in catalog.threshold_table().lines().take(9) {
-        println!("  {line}");
+        outln!("  {line}")?;
     }
-    println!("  ...\nreplaying {} days interval by interval:", days - 7);
+    outln!("  ...\nreplaying {} days interval by interval:", days - 7)?;
     let mut mon = Monitor::new(&store, &catalog, RuleConfig::default(), train_end, 0);
     let mut replay = common::fleet::Replay::new(&fleet, &series, train_end);
     let end = start + days * 86_400;
@@ -247,7 +249,7 @@ fn replay(args: &Args) -> Result<(), Box<dyn Error>> {
             let name = catalog
                 .enterprise(&a.enterprise)
                 .map_or("", |e| e.name.as_str());
-            println!(
+            outln!(
                 "{} {verb} {:<29} {} ({name}) {} since {}{} | {}",
                 rfc3339(t),
                 a.rule.as_str(),
@@ -258,25 +260,25 @@ fn replay(args: &Args) -> Result<(), Box<dyn Error>> {
                     .map(|e| format!(" until {}", rfc3339(e)))
                     .unwrap_or_default(),
                 a.evidence
-            );
+            )?;
         }
         t += 900;
     }
     let still = mon.open_alarms();
-    println!(
+    outln!(
         "{readings} readings replayed in {:.2} s: {opened} alarms opened, {closed} closed, {} still open",
         t0.elapsed().as_secs_f64(),
         still.len()
-    );
-    println!(
+    )?;
+    outln!(
         "streaming monitor: {:.2} s for {readings} readings of {} meters = {:.2} M readings/s",
         in_monitor,
         fleet.meters().len(),
         readings as f64 / in_monitor.max(1e-9) / 1e6
-    );
+    )?;
     if let Some(dir) = &args.keep {
         store.close()?;
-        println!("store and catalog kept in {}", dir.display());
+        outln!("store and catalog kept in {}", dir.display())?;
     }
     Ok(())
 }

@@ -7,11 +7,19 @@
 //! cargo run --release --example fleet_bench -- --dir /tmp/fleet --reuse --export /tmp/fleet-export
 //! ```
 
+#[allow(
+    dead_code,
+    reason = "the module is shared: this example uses part of it"
+)]
+mod common;
+
 use clap::Parser;
+use common::cli::{self, outln};
 use meterstore::fleet::Fleet;
 use meterstore::{DayNightScan, MeterFilter, Options, Reading, Store, UnknownMeters};
 use std::io::Write;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]
@@ -120,8 +128,11 @@ fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
     (r, t.elapsed())
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = Args::parse();
+fn main() -> ExitCode {
+    cli::finish(run(Args::parse()))
+}
+
+fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let fleet = Fleet::with_meters(args.meters, args.days);
     let opts = Options {
         unknown_meters: UnknownMeters::Register(fleet.meta()),
@@ -294,14 +305,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
 
-    println!(
+    outln!(
         "\n| fleet: {} meters x {} days of 15-min readings | |",
         ids.len(),
         args.days
-    );
-    println!("|---|---|");
+    )?;
+    outln!("|---|---|")?;
     for (k, v) in &rows {
-        println!("| {k} | {v} |");
+        outln!("| {k} | {v} |")?;
     }
 
     if let Some(dir) = &args.export {

@@ -13,8 +13,11 @@
 mod common;
 
 use clap::{Parser, ValueEnum};
+use common::cli;
 use common::imbalance::{self, By, Request};
+use std::io::Write;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 #[derive(Clone, Copy, ValueEnum)]
 enum ByArg {
@@ -58,8 +61,11 @@ struct Args {
     csv: Option<PathBuf>,
 }
 
-fn main() {
-    let a = Args::parse();
+fn main() -> ExitCode {
+    cli::finish(run(Args::parse()))
+}
+
+fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
     let by = match a.by {
         ByArg::Meter => By::Meter,
         ByArg::Enterprise => By::Enterprise,
@@ -74,17 +80,15 @@ fn main() {
         by,
         enterprises: a.enterprises,
     };
-    let result = imbalance::scan(&req).and_then(|rows| {
-        imbalance::print(&mut std::io::stdout().lock(), &rows, by).map_err(|e| e.to_string())?;
-        if let Some(path) = &a.csv {
-            let f = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
-            imbalance::write_csv(f, &rows, by)?;
-            eprintln!("wrote {} rows to {}", rows.len(), path.display());
-        }
-        Ok(())
-    });
-    if let Err(e) = result {
-        eprintln!("error: {e}");
-        std::process::exit(1);
+    let rows = imbalance::scan(&req)?;
+    // The file first: a table cut short by a closed pipe (`| head`) still leaves it.
+    if let Some(path) = &a.csv {
+        let f = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        imbalance::write_csv(f, &rows, by)?;
+        eprintln!("wrote {} rows to {}", rows.len(), path.display());
     }
+    let mut out = std::io::BufWriter::new(cli::stdout());
+    imbalance::print(&mut out, &rows, by)?;
+    out.flush()?;
+    Ok(())
 }

@@ -22,6 +22,7 @@
 mod common;
 
 use clap::Parser;
+use common::cli::{self, outln};
 use common::import::{self, ImportConfig, ImportError};
 use common::time::Tz;
 use std::path::PathBuf;
@@ -73,7 +74,10 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    cli::finish(run(Args::parse()))
+}
+
+fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let cfg = ImportConfig {
         store: args.store,
         input: args.input,
@@ -82,40 +86,34 @@ fn main() -> ExitCode {
         skip_bad: args.skip_bad,
         progress: !args.quiet,
     };
-    match import::run(&cfg) {
-        Ok(r) => {
-            let rate = r.rows as f64 / r.seconds.max(1e-9);
-            println!(
-                "imported {} readings from {} rows of {} in {:.1} s ({rate:.0} rows/s; \
-                 validating took {:.1} s) into {}",
-                r.imported,
-                r.rows,
-                cfg.input.display(),
-                r.seconds,
-                r.validate_seconds,
-                cfg.store.display()
-            );
-            if r.catalog_meters > 0 {
-                println!(
-                    "catalog: {} meters registered, enterprises written to {}",
-                    r.catalog_meters,
-                    cfg.store.join(import::ENTERPRISES_FILE).display()
-                );
-            }
-            println!("{} meters new to the store", r.new_meters);
-            if !r.skipped.is_empty() {
-                eprint!("skipped {} bad lines:\n{}", r.skipped.count, r.skipped);
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e @ ImportError::BadLines { .. }) => {
-            // The list of bad lines ends with a newline.
-            eprint!("{e}");
-            ExitCode::from(2)
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
+    let r = import::run(&cfg).map_err(|e| {
+        let code = match e {
+            ImportError::BadLines { .. } => cli::BAD_INPUT,
+            ImportError::Failed(_) => cli::FAILED,
+        };
+        cli::fail(code, e.to_string())
+    })?;
+    let rate = r.rows as f64 / r.seconds.max(1e-9);
+    if !r.skipped.is_empty() {
+        eprint!("skipped {} bad lines:\n{}", r.skipped.count, r.skipped);
     }
+    outln!(
+        "imported {} readings from {} rows of {} in {:.1} s ({rate:.0} rows/s; \
+         validating took {:.1} s) into {}",
+        r.imported,
+        r.rows,
+        cfg.input.display(),
+        r.seconds,
+        r.validate_seconds,
+        cfg.store.display()
+    )?;
+    if r.catalog_meters > 0 {
+        outln!(
+            "catalog: {} meters registered, enterprises written to {}",
+            r.catalog_meters,
+            cfg.store.join(import::ENTERPRISES_FILE).display()
+        )?;
+    }
+    outln!("{} meters new to the store", r.new_meters)?;
+    Ok(())
 }

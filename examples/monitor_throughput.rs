@@ -14,13 +14,19 @@
 )]
 mod common;
 
+use common::cli::{self, outln};
 use meterstore::fleet::{Fleet, FleetConfig, Role};
 use meterstore::monitor::{
     Catalog, CatalogMeter, Enterprise, ManualThreshold, MeterRole, Monitor, RuleConfig,
 };
 use meterstore::{Options, Store};
+use std::process::ExitCode;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> ExitCode {
+    cli::finish(run())
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let meters: usize = args
         .next()
@@ -72,11 +78,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         secs += clock.elapsed().as_secs_f64();
         t += 900;
     }
-    println!(
+    outln!(
         "{} meters, {days} days: {readings} readings, {events} alarm events, {secs:.3} s in the \
          monitor = {:.2} M readings/s",
         series.len(),
         readings as f64 / secs / 1e6
-    );
+    )?;
     Ok(())
 }

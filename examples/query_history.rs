@@ -15,9 +15,11 @@
 mod common;
 
 use clap::Parser;
+use common::cli;
 use common::history::{self, HistoryQuery, QueryError};
 use common::time::{parse_bound, Tz};
 use meterstore::{Agg, Bucket, DayWindow};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -126,11 +128,9 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             wrote.push("tip: --bucket hour (or day) draws a long range more readably".into());
         }
     }
-    let stdout = std::io::stdout();
-    match history::write_table(&mut std::io::BufWriter::new(stdout.lock()), &view, &args.tz) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-        r => r?,
-    }
+    let mut out = std::io::BufWriter::new(cli::stdout());
+    history::write_table(&mut out, &view, &args.tz)?;
+    out.flush()?;
     for w in wrote {
         eprintln!("{w}");
     }
@@ -139,14 +139,13 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            let unknown = e
-                .downcast_ref::<QueryError>()
-                .is_some_and(|q| matches!(q, QueryError::UnknownMeter { .. }));
-            ExitCode::from(if unknown { 2 } else { 1 })
+    cli::finish(run(&args).map_err(|e| {
+        let unknown = e
+            .downcast_ref::<QueryError>()
+            .is_some_and(|q| matches!(q, QueryError::UnknownMeter { .. }));
+        match unknown {
+            true => cli::fail(cli::BAD_INPUT, e.to_string()),
+            false => e,
         }
-    }
+    }))
 }

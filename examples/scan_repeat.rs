@@ -25,6 +25,7 @@
 mod common;
 
 use clap::Parser;
+use common::cli::{self, outln};
 use meterstore::{DayNightScan, MeterFilter};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -59,13 +60,7 @@ fn minor_faults() -> Option<u64> {
 }
 
 fn main() -> ExitCode {
-    match run(&Args::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::finish(run(&Args::parse()))
 }
 
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
@@ -78,7 +73,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         daily: args.daily,
         ..DayNightScan::default()
     };
-    println!("scan  time  minor faults  meters");
+    outln!("scan  time  minor faults  meters")?;
     for i in 1..=args.scans {
         std::thread::sleep(Duration::from_secs_f64(args.pause));
         let faults = minor_faults();
@@ -89,11 +84,11 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             (Some(a), Some(b)) => (b - a).to_string(),
             _ => "-".to_string(),
         };
-        println!(
+        outln!(
             "{i}  {:.3} ms  {faults}  {}",
             took.as_secs_f64() * 1e3,
             results.len()
-        );
+        )?;
     }
     Ok(())
 }

@@ -1,0 +1,175 @@
+//! The examples as processes, the way a user runs them: exit statuses, a closed standard
+//! output (`| head`), directories they must refuse, and their arguments. The examples are
+//! built once per test run (`cargo build --examples`, debug profile) and run on small data.
+
+use meterstore::fleet::Fleet;
+use meterstore::{Options, Store, UnknownMeters};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+/// The built examples by name.
+fn examples() -> &'static HashMap<String, PathBuf> {
+    static BUILT: OnceLock<HashMap<String, PathBuf>> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let out = Command::new(env!("CARGO"))
+            .args(["build", "--examples", "--message-format=json"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("cargo runs");
+        assert!(out.status.success(), "cargo build --examples failed");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut built = HashMap::new();
+        // One JSON message a line; an example's artifact names its target and executable.
+        for line in text.lines() {
+            let (Some(name), Some(exe)) = (json_str(line, "name"), json_str(line, "executable"))
+            else {
+                continue;
+            };
+            if line.contains("\"kind\":[\"example\"]") {
+                built.insert(name, PathBuf::from(exe));
+            }
+        }
+        built
+    })
+}
+
+/// The string value of the first `"key":"..."` in a JSON line (no escapes in the values
+/// read here: target names and paths under the target directory).
+fn json_str(line: &str, key: &str) -> Option<String> {
+    let at = line.find(&format!("\"{key}\":\""))? + key.len() + 4;
+    let len = line[at..].find('"')?;
+    Some(line[at..at + len].to_owned())
+}
+
+fn example(name: &str) -> Command {
+    let exe = examples()
+        .get(name)
+        .unwrap_or_else(|| panic!("example {name} not built"));
+    let mut c = Command::new(exe);
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    c
+}
+
+/// Runs `cmd` to its end with standard output already closed by its reader, as under
+/// `cmd | head -0`.
+fn closed_stdout(mut cmd: Command) -> Output {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    child.wait_with_output().expect("wait")
+}
+
+fn run(mut cmd: Command) -> Output {
+    cmd.output().expect("run")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Asserts a quiet success: status 0, no panic message.
+fn quiet_success(what: &str, o: &Output) {
+    assert_eq!(o.status.code(), Some(0), "{what}: {}", stderr(o));
+    assert!(!stderr(o).contains("panicked"), "{what}: {}", stderr(o));
+}
+
+/// A small store of a generated fleet (6 meters, 2 days), flushed to segments.
+fn fleet_store(dir: &Path) -> Fleet {
+    let fleet = Fleet::with_meters(6, 2);
+    let opts = Options {
+        unknown_meters: UnknownMeters::Register(fleet.meta()),
+        ..Options::default()
+    };
+    let s = Store::open(dir, opts).unwrap();
+    for i in 0..fleet.meters().len() {
+        fleet.append_meter(&s, i).unwrap();
+    }
+    s.close().unwrap();
+    fleet
+}
+
+/// The fleet's readings as import_csv's CSV (Unix seconds).
+fn fleet_csv(fleet: &Fleet, path: &Path) {
+    let mut out = String::from("meter_id,ts,kwh\n");
+    for (i, m) in fleet.meters().iter().enumerate() {
+        let (ts, vals) = fleet.series(i);
+        for (t, v) in ts.iter().zip(vals) {
+            out.push_str(&format!("{},{t},{v}\n", m.id));
+        }
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+#[test]
+fn a_closed_standard_output_ends_every_tool_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let fleet = fleet_store(&store);
+    let csv = dir.path().join("readings.csv");
+    fleet_csv(&fleet, &csv);
+    let meter = fleet.meters()[0].id.clone();
+
+    let mut import = example("import_csv");
+    import.args(["--quiet", "--input"]).arg(&csv).arg("--store");
+    import.arg(dir.path().join("imported"));
+    let o = closed_stdout(import);
+    quiet_success("import_csv", &o);
+    // The import itself happened: the imported store answers like the source.
+    let s = Store::open(dir.path().join("imported"), Options::default()).unwrap();
+    assert_eq!(s.meter_ids().len(), fleet.meters().len());
+    drop(s);
+
+    let mut history = example("query_history");
+    history.arg("--store").arg(&store).args(["--meter", &meter]);
+    quiet_success("query_history", &closed_stdout(history));
+
+    let mut imbalance = example("imbalance");
+    imbalance.arg("--store").arg(&store);
+    quiet_success("imbalance", &closed_stdout(imbalance));
+
+    let mut scan = example("scan_repeat");
+    scan.arg("--store").arg(&store).args(["--scans", "2"]);
+    quiet_success("scan_repeat", &closed_stdout(scan));
+
+    let mut bench = example("fleet_bench");
+    bench.arg("--dir").arg(dir.path().join("bench"));
+    bench.args(["--meters", "3", "--days", "1", "--runs", "1"]);
+    quiet_success("fleet_bench", &closed_stdout(bench));
+
+    let mut monitor = example("monitor_throughput");
+    monitor.args(["3", "1"]);
+    quiet_success("monitor_throughput", &closed_stdout(monitor));
+
+    let kept = dir.path().join("alarms");
+    let mut replay = example("facility_alarms");
+    replay.args(["--enterprises", "2", "--days", "8", "--keep"]);
+    replay.arg(&kept);
+    quiet_success("facility_alarms replay", &closed_stdout(replay));
+    // Stopped early, but what it stored is a store with its catalog: run the batch mode
+    // on it, writing CSV to the closed pipe.
+    let mut alarms = example("facility_alarms");
+    alarms.arg("--store").arg(&kept);
+    let o = closed_stdout(alarms);
+    quiet_success("facility_alarms batch", &o);
+}
+
+#[test]
+fn a_failure_is_reported_with_status_1_and_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut scan = example("scan_repeat");
+    scan.arg("--store").arg(dir.path().join("none"));
+    let o = run(scan);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).starts_with("error: "), "{}", stderr(&o));
+    assert!(stdout(&o).is_empty());
+}
