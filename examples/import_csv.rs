@@ -47,7 +47,8 @@ use std::process::ExitCode;
         Exit status: 0 on success, 2 when bad lines stopped the import, 1 on other errors."
 )]
 struct Args {
-    /// Store directory (created if missing).
+    /// Store directory: an existing store, or a new or empty directory (created once the
+    /// input is checked). A directory holding other files is refused (status 2).
     #[arg(long)]
     store: PathBuf,
     /// Readings file, CSV or gzip-compressed CSV.
@@ -88,7 +89,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     };
     let r = import::run(&cfg).map_err(|e| {
         let code = match e {
-            ImportError::BadLines { .. } => cli::BAD_INPUT,
+            ImportError::BadLines { .. } | ImportError::Refused(_) => cli::BAD_INPUT,
             ImportError::Failed(_) => cli::FAILED,
         };
         cli::fail(code, e.to_string())

@@ -173,3 +173,85 @@ fn a_failure_is_reported_with_status_1_and_a_message() {
     assert!(stderr(&o).starts_with("error: "), "{}", stderr(&o));
     assert!(stdout(&o).is_empty());
 }
+
+/// Every file under `dir` with its bytes.
+fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_owned()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                let bytes = std::fs::read(&p).unwrap();
+                out.push((p, bytes));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A directory of someone else's files, some named like a store's leftovers.
+fn foreign_dir(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    std::fs::create_dir_all(dir).unwrap();
+    for (name, text) in [
+        ("notes.txt", "mine"),
+        ("draft.tmp", "half-written"),
+        ("seg-000001.mts", "not a segment"),
+    ] {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    snapshot(dir)
+}
+
+fn refused(what: &str, o: &Output, says: &[&str]) {
+    assert_eq!(o.status.code(), Some(2), "{what}: {}", stderr(o));
+    for s in says {
+        assert!(stderr(o).contains(s), "{what}: {s:?} not in {}", stderr(o));
+    }
+}
+
+#[test]
+fn import_refuses_a_directory_that_is_neither_a_store_nor_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let fleet = Fleet::with_meters(3, 1);
+    let csv = dir.path().join("readings.csv");
+    fleet_csv(&fleet, &csv);
+    let target = dir.path().join("docs");
+    let before = foreign_dir(&target);
+    let mut import = example("import_csv");
+    import
+        .args(["--quiet", "--input"])
+        .arg(&csv)
+        .arg("--store")
+        .arg(&target);
+    refused(
+        "import",
+        &run(import),
+        &["not a store", "notes.txt", "draft.tmp"],
+    );
+    assert_eq!(snapshot(&target), before);
+    // A file is no directory.
+    let mut import = example("import_csv");
+    import
+        .args(["--quiet", "--input"])
+        .arg(&csv)
+        .arg("--store")
+        .arg(&csv);
+    refused("import into a file", &run(import), &["not a directory"]);
+    // An empty directory receives a store.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let mut import = example("import_csv");
+    import
+        .args(["--quiet", "--input"])
+        .arg(&csv)
+        .arg("--store")
+        .arg(&empty);
+    let o = run(import);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let s = Store::open(&empty, Options::default()).unwrap();
+    assert_eq!(s.meter_ids().len(), fleet.meters().len());
+}

@@ -81,6 +81,9 @@ pub enum ImportError {
         /// Its bad lines.
         bad: BadLines,
     },
+    /// The store directory is refused (not a directory, or neither a store nor empty):
+    /// nothing was read or changed.
+    Refused(String),
     /// Anything else (unreadable file, a header without the needed columns, the store).
     Failed(String),
 }
@@ -94,7 +97,7 @@ impl fmt::Display for ImportError {
                 file.display(),
                 bad.count
             ),
-            ImportError::Failed(m) => f.write_str(m),
+            ImportError::Refused(m) | ImportError::Failed(m) => f.write_str(m),
         }
     }
 }
@@ -108,7 +111,7 @@ fn failed(e: impl fmt::Display) -> ImportError {
 /// What to import.
 #[derive(Debug, Clone)]
 pub struct ImportConfig {
-    /// Store directory (created if missing).
+    /// Store directory: a store, an empty directory or a new one.
     pub store: PathBuf,
     /// The readings file, plain or gzip.
     pub input: PathBuf,
@@ -168,12 +171,14 @@ pub fn run(cfg: &ImportConfig) -> Result<ImportReport, ImportError> {
         };
         Store::open(&cfg.store, opts).map_err(failed)
     };
+    // A directory that is neither a store nor empty is someone else's: opening a store
+    // there would clear files that look like a store's leftovers.
+    let state = super::dirs::check_store_target(&cfg.store).map_err(ImportError::Refused)?;
     // An existing store is opened (and locked) first, since its meters' grids decide
     // which timestamps are valid; a new one is only created once the input is known good.
-    let mut store = if cfg.store.exists() {
-        Some(open()?)
-    } else {
-        None
+    let mut store = match state {
+        super::dirs::DirState::Store(_) => Some(open()?),
+        _ => None,
     };
     let catalog = match &cfg.meters {
         Some(p) => read_catalog(p, store.as_ref())?,
