@@ -31,10 +31,13 @@ struct Args {
     /// Days of 15-minute readings.
     #[arg(long, default_value_t = 365)]
     days: u32,
-    /// Store directory (created; must be empty unless --reuse).
+    /// Store directory: a new or empty one, or one that fleet_bench made before, which it
+    /// clears and builds again (or reads again with --reuse). Any other directory that
+    /// holds files is refused and left alone (status 2).
     #[arg(long, default_value = "target/fleet_bench")]
     dir: PathBuf,
-    /// Reuse the store in --dir instead of building it.
+    /// Reuse the store that an earlier fleet_bench run built in --dir instead of building
+    /// it.
     #[arg(long)]
     reuse: bool,
     /// Timed repetitions of each query; the median is reported.
@@ -140,10 +143,9 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     };
     let mut rows: Vec<(String, String)> = Vec::new();
 
-    if !args.reuse {
-        if args.dir.exists() {
-            std::fs::remove_dir_all(&args.dir)?;
-        }
+    let reuse = common::dirs::claim(&args.dir, "fleet_bench", args.reuse)
+        .map_err(|e| cli::fail(cli::BAD_INPUT, e))?;
+    if !reuse {
         let store = Store::open(&args.dir, opts.clone())?;
         let mut ingest = Duration::ZERO;
         let mut readings = 0usize;

@@ -255,3 +255,55 @@ fn import_refuses_a_directory_that_is_neither_a_store_nor_empty() {
     let s = Store::open(&empty, Options::default()).unwrap();
     assert_eq!(s.meter_ids().len(), fleet.meters().len());
 }
+
+#[test]
+fn fleet_bench_clears_only_a_directory_it_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let bench = |d: &Path, reuse: bool| {
+        let mut c = example("fleet_bench");
+        c.arg("--dir").arg(d);
+        c.args(["--meters", "3", "--days", "1", "--runs", "1"]);
+        if reuse {
+            c.arg("--reuse");
+        }
+        run(c)
+    };
+    let mine = dir.path().join("mine");
+    let before = foreign_dir(&mine);
+    for reuse in [false, true] {
+        refused(
+            "fleet_bench",
+            &bench(&mine, reuse),
+            &["not made by fleet_bench", "notes.txt"],
+        );
+        assert_eq!(snapshot(&mine), before);
+    }
+    // A store it did not make, left alone.
+    let store = dir.path().join("store");
+    fleet_store(&store);
+    let before = snapshot(&store);
+    refused(
+        "fleet_bench on a store",
+        &bench(&store, false),
+        &["holds a store"],
+    );
+    assert_eq!(snapshot(&store), before);
+    // Its own: built, rebuilt, reused.
+    let own = dir.path().join("own");
+    for reuse in [false, false, true] {
+        let o = bench(&own, reuse);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        // Four meters (the fleet rounds to whole enterprises), one day of 96 readings.
+        assert!(
+            stdout(&o).contains("| readings stored | 384 |"),
+            "{}",
+            stdout(&o)
+        );
+    }
+    // Nothing to reuse.
+    refused(
+        "fleet_bench --reuse",
+        &bench(&dir.path().join("new"), true),
+        &["nothing to reuse"],
+    );
+}
