@@ -51,7 +51,8 @@ struct Args {
     /// Write the batch alarms to this CSV file instead of standard output.
     #[arg(long)]
     csv: Option<PathBuf>,
-    /// Replay mode: keep the sample store in this directory.
+    /// Replay mode: keep the sample store in this directory, which must be new or empty
+    /// (an existing store or other files there are refused, status 2).
     #[arg(long)]
     keep: Option<PathBuf>,
     /// Replay mode: number of enterprises.
@@ -181,6 +182,9 @@ fn replay(args: &Args) -> Result<(), Box<dyn Error>> {
     };
     let (start, days) = (cfg.start, cfg.days as i64);
     let fleet = Fleet::new(cfg);
+    if let Some(dir) = &args.keep {
+        common::dirs::check_new_store(dir).map_err(|e| cli::fail(cli::BAD_INPUT, e))?;
+    }
     let tmp = tempfile::tempdir()?;
     let dir = args.keep.clone().unwrap_or_else(|| tmp.path().to_owned());
     let opts = Options {

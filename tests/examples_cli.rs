@@ -307,3 +307,34 @@ fn fleet_bench_clears_only_a_directory_it_made() {
         &["nothing to reuse"],
     );
 }
+
+#[test]
+fn facility_alarms_keeps_its_sample_only_in_a_new_or_empty_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let keep = |d: &Path| {
+        let mut c = example("facility_alarms");
+        c.args(["--enterprises", "2", "--days", "8", "--keep"])
+            .arg(d);
+        run(c)
+    };
+    let store = dir.path().join("store");
+    fleet_store(&store);
+    let before = snapshot(&store);
+    refused(
+        "--keep on a store",
+        &keep(&store),
+        &["already holds a store"],
+    );
+    assert_eq!(snapshot(&store), before);
+    let other = dir.path().join("other");
+    let before = foreign_dir(&other);
+    refused(
+        "--keep on other files",
+        &keep(&other),
+        &["not a store", "notes.txt"],
+    );
+    assert_eq!(snapshot(&other), before);
+    let o = keep(&dir.path().join("new"));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("store and catalog kept in"));
+}
