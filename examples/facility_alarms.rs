@@ -36,17 +36,18 @@ use std::process::ExitCode;
 
 #[derive(Parser)]
 #[command(
-    about = "Treatment-facility alarms: streaming replay of a sample fleet, or batch evaluation of a store"
+    about = "Treatment-facility alarms: streaming replay of a sample fleet, or batch evaluation of a store",
+    after_help = cli::WRITE_EXIT_HELP
 )]
 struct Args {
     /// Evaluate this store in batch mode.
     #[arg(long)]
     store: Option<PathBuf>,
     /// Start of the batch range (RFC 3339 or Unix seconds); default: first reading.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     from: Option<String>,
     /// End of the batch range (exclusive); default: after the last reading.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     to: Option<String>,
     /// Write the batch alarms to this CSV file instead of standard output.
     #[arg(long)]
@@ -56,10 +57,10 @@ struct Args {
     #[arg(long)]
     keep: Option<PathBuf>,
     /// Replay mode: number of enterprises.
-    #[arg(long, default_value_t = 30)]
-    enterprises: usize,
-    /// Replay mode: days of data (the first 7 train the thresholds).
-    #[arg(long, default_value_t = 14)]
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    enterprises: u32,
+    /// Replay mode: days of data, 8 to 3650 (the first 7 train the thresholds).
+    #[arg(long, default_value_t = 14, value_parser = clap::value_parser!(u32).range(8..=3650))]
     days: u32,
 }
 
@@ -174,8 +175,8 @@ fn batch(args: &Args, dir: &std::path::Path) -> Result<(), Box<dyn Error>> {
 /// Replay mode: a sample fleet through the streaming monitor.
 fn replay(args: &Args) -> Result<(), Box<dyn Error>> {
     let cfg = FleetConfig {
-        enterprises: args.enterprises,
-        days: args.days.max(8),
+        enterprises: args.enterprises as usize,
+        days: args.days,
         night_producer_share: 0.15,
         switch_off_share: 0.3,
         ..FleetConfig::default()

@@ -23,13 +23,16 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]
-#[command(about = "Fleet benchmark: ingest, size, open, history, decode and day/night scan")]
+#[command(
+    about = "Fleet benchmark: ingest, size, open, history, decode and day/night scan",
+    after_help = cli::WRITE_EXIT_HELP
+)]
 struct Args {
     /// Number of meters (about a third of them per enterprise trio).
-    #[arg(long, default_value_t = 1000)]
-    meters: usize,
-    /// Days of 15-minute readings.
-    #[arg(long, default_value_t = 365)]
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    meters: u32,
+    /// Days of 15-minute readings, 1 to 36500.
+    #[arg(long, default_value_t = 365, value_parser = clap::value_parser!(u32).range(1..=36_500))]
     days: u32,
     /// Store directory: a new or empty one, or one that fleet_bench made before, which it
     /// clears and builds again (or reads again with --reuse). Any other directory that
@@ -41,8 +44,8 @@ struct Args {
     #[arg(long)]
     reuse: bool,
     /// Timed repetitions of each query; the median is reported.
-    #[arg(long, default_value_t = 5)]
-    runs: usize,
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    runs: u32,
     /// Write readings.bin and meta.json for bench/peers/peers.py into this directory.
     #[arg(long)]
     export: Option<PathBuf>,
@@ -136,7 +139,7 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let fleet = Fleet::with_meters(args.meters, args.days);
+    let fleet = Fleet::with_meters(args.meters as usize, args.days);
     let opts = Options {
         unknown_meters: UnknownMeters::Register(fleet.meta()),
         ..Options::default()
@@ -252,7 +255,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         let mut probes = Vec::new();
         let mut flagged = 0;
         let mut stolen = Some((0, 0));
-        for _ in 0..args.runs.max(1) {
+        for _ in 0..args.runs {
             probes.extend(host_check(threads));
             let before = cpu_ticks();
             let (r, d) = timed(|| store.day_night(&MeterFilter::All, i64::MIN..i64::MAX, &scan));

@@ -15,6 +15,8 @@ mod common;
 use clap::{Parser, ValueEnum};
 use common::cli;
 use common::imbalance::{self, By, Request};
+use common::time::Tz;
+use meterstore::DayWindow;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,7 +28,10 @@ enum ByArg {
 }
 
 #[derive(Parser)]
-#[command(about = "Day/night imbalance (night production) scan of a meterstore store")]
+#[command(
+    about = "Day/night imbalance (night production) scan of a meterstore store",
+    after_help = cli::READ_EXIT_HELP
+)]
 struct Args {
     /// Store directory.
     #[arg(long)]
@@ -40,13 +45,13 @@ struct Args {
     #[arg(long)]
     to: Option<String>,
     /// Day window in local time; may cross midnight (22:00-06:00).
-    #[arg(long, default_value = "08:00-20:00")]
+    #[arg(long, default_value = "08:00-20:00", value_parser = parse_window)]
     day: String,
     /// Time zone: a fixed offset (+08:00) or an IANA name (Europe/London).
-    #[arg(long, default_value = "+08:00")]
+    #[arg(long, default_value = "+08:00", value_parser = parse_tz, allow_hyphen_values = true)]
     tz: String,
     /// Flag when average night power exceeds this times average day power.
-    #[arg(long, default_value_t = 1.5)]
+    #[arg(long, default_value_t = 1.5, value_parser = cli::positive)]
     threshold: f64,
     /// One row per meter or per enterprise.
     #[arg(long, value_enum, default_value = "meter")]
@@ -59,6 +64,18 @@ struct Args {
     /// Write every row, sorted by id, to this CSV file.
     #[arg(long)]
     csv: Option<PathBuf>,
+}
+
+/// A day window that `DayWindow` accepts, kept as given.
+fn parse_window(s: &str) -> Result<String, String> {
+    DayWindow::parse(s).map_err(|e| e.to_string())?;
+    Ok(s.to_owned())
+}
+
+/// A zone that `Tz` accepts, kept as given.
+fn parse_tz(s: &str) -> Result<String, String> {
+    Tz::parse(s)?;
+    Ok(s.to_owned())
 }
 
 fn main() -> ExitCode {

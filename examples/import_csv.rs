@@ -43,8 +43,8 @@ use std::process::ExitCode;
         the same value. Meters not yet in the store are registered as 15-minute interval energy \
         in kWh, unless --meters says otherwise. Memory stays bounded whatever the file's size: \
         rows are streamed and appended in batches of 100,000 readings, and the store flushes \
-        its 256 MiB memtable to segments (peak RSS 0.4 to 0.7 GB for 1 GB files).\n\n\
-        Exit status: 0 on success, 2 when bad lines stopped the import, 1 on other errors."
+        its 256 MiB memtable to segments (peak RSS 0.4 to 0.7 GB for 1 GB files).",
+    after_help = cli::WRITE_EXIT_HELP
 )]
 struct Args {
     /// Store directory: an existing store, or a new or empty directory (created once the
@@ -64,7 +64,7 @@ struct Args {
     meters: Option<PathBuf>,
     /// Time zone of local date-times in the file: an offset like +08:00 or an IANA name
     /// like Asia/Shanghai.
-    #[arg(long, default_value = "+08:00", value_parser = Tz::parse)]
+    #[arg(long, default_value = "+08:00", value_parser = Tz::parse, allow_hyphen_values = true)]
     tz: Tz,
     /// Import the good lines of a file with bad ones (in one pass), and report the bad.
     #[arg(long)]

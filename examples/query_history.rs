@@ -32,7 +32,8 @@ use std::process::ExitCode;
         With --bucket, values are aggregated per bucket aligned to local time. Buckets use a \
         fixed UTC offset: for an IANA zone, the offset in force at the start of the range (a \
         note says so when the zone changes offset within the range).\n\n\
-        An unknown meter id exits with status 2 and suggests the closest registered ids."
+        An unknown meter id exits with status 2 and suggests the closest registered ids.",
+    after_help = cli::READ_EXIT_HELP
 )]
 struct Args {
     /// Store directory.
@@ -52,7 +53,7 @@ struct Args {
     #[arg(long, value_name = "T")]
     to: Option<String>,
     /// Time zone of dates, of the table and of night hours: +08:00 or Area/City.
-    #[arg(long, default_value = "+08:00", value_parser = Tz::parse)]
+    #[arg(long, default_value = "+08:00", value_parser = Tz::parse, allow_hyphen_values = true)]
     tz: Tz,
     /// Aggregate per bucket: 15m, hour, day or month.
     #[arg(long, value_parser = history::parse_bucket)]

@@ -11,6 +11,7 @@
 )]
 mod common;
 
+use clap::Parser;
 use common::cli::{self, outln};
 use common::history::{self, HistoryQuery};
 use common::time::Tz;
@@ -29,22 +30,46 @@ use std::time::Instant;
 /// Days of history used to learn each facility's normal running power.
 const TRAINING_DAYS: i64 = 14;
 
-fn main() -> ExitCode {
-    cli::finish(run())
+#[derive(Parser)]
+#[command(
+    about = "The main job on built-in sample data: store a generated city of enterprises, \
+        find night producers and switched-off treatment facilities, plot one suspect",
+    long_about = "The main job on built-in sample data: build a city of enterprises with \
+        production and treatment meters (15-minute readings), store it in DIR/store, reopen \
+        it, scan day against night, learn each treatment facility's normal power from the \
+        first 14 days and evaluate the alarm rules on the rest, and show one suspect's \
+        consumption as a table and a load-curve SVG in DIR.\n\n\
+        DIR/store must be new, empty, or a store an earlier quickstart made there (it is \
+        rebuilt); any other directory there is refused and left alone.",
+    after_help = cli::WRITE_EXIT_HELP
+)]
+struct Args {
+    /// Enterprises of the sample city (three meters each, about), 1 to 100000.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    enterprises: u32,
+    /// Days of readings, 15 to 3650 (the first 14 train the alarm thresholds).
+    #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u32).range(15..=3650))]
+    days: u32,
+    /// Output directory: the store goes to DIR/store, the load curve to DIR.
+    #[arg(long, value_name = "DIR", default_value = "target/quickstart")]
+    dir: PathBuf,
 }
 
-fn run() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> ExitCode {
+    cli::finish(run(Args::parse()))
+}
+
+fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let t0 = Instant::now();
-    // 1,000 enterprises (about 3,000 meters), 90 days of 15-minute readings.
     let fleet = Fleet::new(FleetConfig {
-        enterprises: 1000,
-        days: 90,
+        enterprises: args.enterprises as usize,
+        days: args.days,
         ..FleetConfig::default()
     });
-    // A fixed place, so the other examples can be pointed at it afterwards.
-    let out = PathBuf::from("target/quickstart");
+    // A fixed place by default, so the other examples can be pointed at it afterwards.
+    let out = args.dir;
     let dir = out.join("store");
-    let _ = std::fs::remove_dir_all(&dir);
+    common::dirs::claim(&dir, "quickstart", false).map_err(|e| cli::fail(cli::BAD_INPUT, e))?;
     outln!(
         "meterstore quickstart: {} meters of {} enterprises, {} days of 15-minute readings\nstore: {}",
         fleet.meters().len(),

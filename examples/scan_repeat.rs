@@ -31,19 +31,22 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]
-#[command(about = "Repeat the whole-store day/night scan and time each one")]
+#[command(
+    about = "Repeat the whole-store day/night scan and time each one",
+    after_help = cli::READ_EXIT_HELP
+)]
 struct Args {
     /// Store directory.
     #[arg(long)]
     store: String,
     /// Scans to run.
-    #[arg(long, default_value_t = 8)]
-    scans: usize,
-    /// Worker threads per scan (0: one per core).
-    #[arg(long, default_value_t = 1)]
-    threads: usize,
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    scans: u32,
+    /// Worker threads per scan (0: one per core), at most 1024.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(0..=1024))]
+    threads: u16,
     /// Seconds to sleep before each scan.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = cli::non_negative)]
     pause: f64,
     /// Per local day results too.
     #[arg(long)]
@@ -64,12 +67,9 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
-    if !args.pause.is_finite() || args.pause < 0.0 {
-        return Err(format!("--pause {} must be a non-negative number", args.pause).into());
-    }
     let store = common::open_existing(args.store.as_ref())?;
     let scan = DayNightScan {
-        threads: args.threads,
+        threads: usize::from(args.threads),
         daily: args.daily,
         ..DayNightScan::default()
     };

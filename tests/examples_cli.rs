@@ -338,3 +338,123 @@ fn facility_alarms_keeps_its_sample_only_in_a_new_or_empty_directory() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stdout(&o).contains("store and catalog kept in"));
 }
+
+#[test]
+fn help_describes_and_runs_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in [
+        "quickstart",
+        "import_csv",
+        "query_history",
+        "imbalance",
+        "facility_alarms",
+        "fleet_bench",
+        "scan_repeat",
+        "monitor_throughput",
+    ] {
+        let mut c = example(name);
+        c.arg("--help").current_dir(dir.path());
+        let o = run(c);
+        assert_eq!(o.status.code(), Some(0), "{name}: {}", stderr(&o));
+        let help = stdout(&o);
+        assert!(help.contains("Usage:"), "{name}: {help}");
+        assert!(help.contains("Exit status: 0"), "{name}: {help}");
+    }
+    // Nothing was built where the tools would have put their output.
+    assert!(snapshot(dir.path()).is_empty());
+}
+
+#[test]
+fn out_of_range_numbers_are_usage_errors() {
+    for (name, args) in [
+        ("fleet_bench", &["--days", "0"][..]),
+        ("fleet_bench", &["--meters", "0"]),
+        ("fleet_bench", &["--runs", "0"]),
+        ("fleet_bench", &["--days", "40000"]),
+        ("quickstart", &["--days", "3"]),
+        ("quickstart", &["--enterprises", "0"]),
+        ("facility_alarms", &["--days", "2"]),
+        ("scan_repeat", &["--store", "x", "--scans", "0"]),
+        ("scan_repeat", &["--store", "x", "--pause", "NaN"]),
+        ("monitor_throughput", &["0"]),
+        ("imbalance", &["--store", "x", "--threshold", "0"]),
+        ("imbalance", &["--store", "x", "--day", "8-20"]),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = example(name);
+        c.args(args).current_dir(dir.path());
+        let o = run(c);
+        assert_eq!(o.status.code(), Some(2), "{name} {args:?}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{name} {args:?}");
+        assert!(
+            stderr(&o).contains(args[args.len().saturating_sub(2)]),
+            "{name} {args:?}: {}",
+            stderr(&o)
+        );
+        assert!(
+            snapshot(dir.path()).is_empty(),
+            "{name} {args:?} wrote files"
+        );
+    }
+}
+
+#[test]
+fn a_negative_offset_is_a_zone_not_a_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    // 2024-01-01 00:00 and 00:15 at -05:00.
+    let csv = dir.path().join("readings.csv");
+    std::fs::write(
+        &csv,
+        "meter_id,ts,kwh\nM1,2024-01-01 00:00,1.5\nM1,2024-01-01 00:15,2.5\n",
+    )
+    .unwrap();
+    let store = dir.path().join("store");
+    let mut import = example("import_csv");
+    import
+        .args(["--quiet", "--tz", "-05:00", "--input"])
+        .arg(&csv);
+    import.arg("--store").arg(&store);
+    let o = run(import);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let jan1 = 1_704_085_200; // 2024-01-01T00:00-05:00
+    let s = Store::open(&store, Options::default()).unwrap();
+    let got: Vec<(i64, f64)> = s.history("M1", i64::MIN..i64::MAX).unwrap().collect();
+    assert_eq!(got, [(jan1, 1.5), (jan1 + 900, 2.5)]);
+    drop(s);
+    let mut q = example("query_history");
+    q.arg("--store").arg(&store);
+    q.args(["--meter", "M1", "--tz", "-05:00", "--from", "2024-01-01"]);
+    let o = run(q);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("2024-01-01 00:15"), "{}", stdout(&o));
+    let mut i = example("imbalance");
+    i.arg("--store").arg(&store).args(["--tz", "-05:00"]);
+    let o = run(i);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+#[test]
+fn quickstart_runs_small_and_rebuilds_only_its_own_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let quick = || {
+        let mut c = example("quickstart");
+        c.args(["--enterprises", "4", "--days", "15", "--dir"]);
+        c.arg(dir.path());
+        c
+    };
+    for _ in 0..2 {
+        let o = run(quick());
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert!(stdout(&o).contains("\ndone in"), "{}", stdout(&o));
+    }
+    quiet_success("quickstart | head", &closed_stdout(quick()));
+    // A store it did not make is refused and left alone.
+    let other = tempfile::tempdir().unwrap();
+    fleet_store(&other.path().join("store"));
+    let before = snapshot(other.path());
+    let mut c = example("quickstart");
+    c.args(["--enterprises", "4", "--days", "15", "--dir"]);
+    c.arg(other.path());
+    refused("quickstart", &run(c), &["not made by quickstart"]);
+    assert_eq!(snapshot(other.path()), before);
+}

@@ -59,6 +59,22 @@ pub fn fail(code: u8, message: impl Into<String>) -> Box<dyn Error> {
     })
 }
 
+/// A finite number above zero, for a clap `value_parser`.
+pub fn positive(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
+        _ => Err(format!("{s:?} is not a number above zero")),
+    }
+}
+
+/// A finite number zero or above, for a clap `value_parser`.
+pub fn non_negative(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
+        _ => Err(format!("{s:?} is not a number of zero or more")),
+    }
+}
+
 /// Set once a write to standard output meets a closed pipe.
 static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
 
