@@ -90,6 +90,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let r = import::run(&cfg).map_err(|e| {
         let code = match e {
             ImportError::BadLines { .. } | ImportError::Refused(_) => cli::BAD_INPUT,
+            ImportError::AfterCommit { .. } => cli::COMMITTED_THEN_FAILED,
             ImportError::Failed(_) => cli::FAILED,
         };
         cli::fail(code, e.to_string())

@@ -193,6 +193,25 @@ fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     out
 }
 
+/// Asserts that `dir` holds the same files with the same bytes as `before` (naming the
+/// paths, not the bytes, when it does not).
+fn unchanged(dir: &Path, before: &[(PathBuf, Vec<u8>)]) {
+    let now = snapshot(dir);
+    if now != before {
+        let names = |s: &[(PathBuf, Vec<u8>)]| -> Vec<String> {
+            s.iter()
+                .map(|(p, b)| format!("{} ({} bytes)", p.display(), b.len()))
+                .collect()
+        };
+        panic!(
+            "{} changed: {:?} became {:?}",
+            dir.display(),
+            names(before),
+            names(&now)
+        );
+    }
+}
+
 /// A directory of someone else's files, some named like a store's leftovers.
 fn foreign_dir(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     std::fs::create_dir_all(dir).unwrap();
@@ -232,7 +251,7 @@ fn import_refuses_a_directory_that_is_neither_a_store_nor_empty() {
         &run(import),
         &["not a store", "notes.txt", "draft.tmp"],
     );
-    assert_eq!(snapshot(&target), before);
+    unchanged(&target, &before);
     // A file is no directory.
     let mut import = example("import_csv");
     import
@@ -276,7 +295,7 @@ fn fleet_bench_clears_only_a_directory_it_made() {
             &bench(&mine, reuse),
             &["not made by fleet_bench", "notes.txt"],
         );
-        assert_eq!(snapshot(&mine), before);
+        unchanged(&mine, &before);
     }
     // A store it did not make, left alone.
     let store = dir.path().join("store");
@@ -287,7 +306,7 @@ fn fleet_bench_clears_only_a_directory_it_made() {
         &bench(&store, false),
         &["holds a store"],
     );
-    assert_eq!(snapshot(&store), before);
+    unchanged(&store, &before);
     // Its own: built, rebuilt, reused.
     let own = dir.path().join("own");
     for reuse in [false, false, true] {
@@ -325,7 +344,7 @@ fn facility_alarms_keeps_its_sample_only_in_a_new_or_empty_directory() {
         &keep(&store),
         &["already holds a store"],
     );
-    assert_eq!(snapshot(&store), before);
+    unchanged(&store, &before);
     let other = dir.path().join("other");
     let before = foreign_dir(&other);
     refused(
@@ -333,7 +352,7 @@ fn facility_alarms_keeps_its_sample_only_in_a_new_or_empty_directory() {
         &keep(&other),
         &["not a store", "notes.txt"],
     );
-    assert_eq!(snapshot(&other), before);
+    unchanged(&other, &before);
     let o = keep(&dir.path().join("new"));
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stdout(&o).contains("store and catalog kept in"));
@@ -456,5 +475,50 @@ fn quickstart_runs_small_and_rebuilds_only_its_own_store() {
     c.args(["--enterprises", "4", "--days", "15", "--dir"]);
     c.arg(other.path());
     refused("quickstart", &run(c), &["not made by quickstart"]);
-    assert_eq!(snapshot(other.path()), before);
+    unchanged(other.path(), &before);
+}
+
+#[test]
+fn an_import_says_when_its_data_was_committed_before_a_later_step_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let fleet = Fleet::with_meters(3, 2);
+    let csv = dir.path().join("readings.csv");
+    fleet_csv(&fleet, &csv);
+    let store = dir.path().join("store");
+    let import = || {
+        let mut c = example("import_csv");
+        c.args(["--quiet", "--input"])
+            .arg(&csv)
+            .arg("--store")
+            .arg(&store);
+        run(c)
+    };
+    for _ in 0..2 {
+        assert_eq!(import().status.code(), Some(0));
+    }
+    // One flipped byte in the middle of every segment: a data block, which opening the
+    // store does not read, and which the compaction after the next import's flush does.
+    for e in std::fs::read_dir(&store).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "mts") {
+            let mut b = std::fs::read(&p).unwrap();
+            let mid = b.len() / 2;
+            b[mid] ^= 0xff;
+            std::fs::write(&p, b).unwrap();
+        }
+    }
+    let before = snapshot(&store);
+    let o = import();
+    match o.status.code() {
+        // Refused before anything was appended: nothing changed.
+        Some(1) => unchanged(&store, &before),
+        // Appended, then failed: the message says the data is committed.
+        Some(3) => {
+            let e = stderr(&o);
+            assert!(e.contains("readings were imported and committed"), "{e}");
+            assert!(e.contains("then closing the store"), "{e}");
+            assert!(e.contains("seg-"), "names the damaged file: {e}");
+        }
+        other => panic!("status {other:?}: {}", stderr(&o)),
+    }
 }

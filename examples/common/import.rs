@@ -84,7 +84,17 @@ pub enum ImportError {
     /// The store directory is refused (not a directory, or neither a store nor empty):
     /// nothing was read or changed.
     Refused(String),
-    /// Anything else (unreadable file, a header without the needed columns, the store).
+    /// Every reading was appended, and so committed (durable in the store), and closing
+    /// the store afterwards (its flush to segments or the compaction after it) failed.
+    AfterCommit {
+        /// Readings committed.
+        imported: u64,
+        /// What failed.
+        error: String,
+    },
+    /// Anything else (unreadable file, a header without the needed columns, the store);
+    /// for a failure while appending, the message says how many readings were committed
+    /// before it.
     Failed(String),
 }
 
@@ -96,6 +106,11 @@ impl fmt::Display for ImportError {
                 "{}: {} bad lines, nothing imported (--skip-bad imports the good ones)\n{bad}",
                 file.display(),
                 bad.count
+            ),
+            ImportError::AfterCommit { imported, error } => write!(
+                f,
+                "all {imported} readings were imported and committed (durable in the store, \
+                 where they stay); then closing the store (flush or compaction) failed: {error}"
             ),
             ImportError::Refused(m) | ImportError::Failed(m) => f.write_str(m),
         }
@@ -233,7 +248,10 @@ pub fn run(cfg: &ImportConfig) -> Result<ImportReport, ImportError> {
     };
     let pass = scan(cfg, "importing", &interval_of, Some(&store))?;
     let new_meters = store.meter_ids().len() - before;
-    store.close().map_err(failed)?;
+    store.close().map_err(|e| ImportError::AfterCommit {
+        imported: pass.imported,
+        error: e.to_string(),
+    })?;
     Ok(ImportReport {
         rows: pass.rows,
         imported: pass.imported,
@@ -411,7 +429,7 @@ fn scan(
             Ok(r) if store.is_some() => {
                 batch.push(r);
                 if batch.len() == BATCH_READINGS {
-                    pass.imported += append(store, &meters, &mut batch)?;
+                    pass.imported += append(store, &meters, &mut batch, pass.imported)?;
                 }
             }
             Ok(_) => {}
@@ -425,16 +443,18 @@ fn scan(
             Err(reason) => pass.bad.push(line, reason),
         }
     }
-    pass.imported += append(store, &meters, &mut batch)?;
+    pass.imported += append(store, &meters, &mut batch, pass.imported)?;
     pb.finish_and_clear();
     Ok(pass)
 }
 
-/// Appends and empties the batch; returns how many readings it held.
+/// Appends and empties the batch; returns how many readings it held. `committed`
+/// readings were appended before it, which a failure names.
 fn append(
     store: Option<&Store>,
     meters: &Meters,
     batch: &mut Vec<(u32, i64, f64)>,
+    committed: u64,
 ) -> Result<u64, ImportError> {
     let Some(store) = store else {
         return Ok(0);
@@ -450,7 +470,13 @@ fn append(
             value,
         })
         .collect();
-    store.append(&readings).map_err(failed)?;
+    store.append(&readings).map_err(|e| {
+        failed(format!(
+            "{e} (the store keeps this batch of {} readings whole or not at all; the \
+             {committed} readings appended before it were committed and stay in the store)",
+            readings.len()
+        ))
+    })?;
     let n = batch.len() as u64;
     batch.clear();
     Ok(n)
