@@ -192,6 +192,90 @@ fn skip_bad_imports_the_good_lines() {
     assert_eq!(rows, want);
 }
 
+/// Line 3 opens a quote that never closes; line 6 opens one that a stray quote on line
+/// 8 would close, were fields allowed to span lines; line 12 does it after blank lines;
+/// the others are good, quoted or not, with either line end.
+const STRAY_QUOTES: &str = "meter_id,ts,kwh
+M1,1704038400,1.5
+M1,\"1704039300,2.5
+M1,1704040200,3.5
+\"M1\",\"1704041100\",\"4.5\"
+M2,1704038400,\"5.5
+M2,1704039300,6.5
+M2,1704040200\",7.5
+\"M\"\"3\",1704038400,8.5\r
+
+
+\"M3,1704039300,9.5\r
+M3,1704040200,10.5
+";
+
+#[test]
+fn a_stray_quote_is_a_bad_line_and_swallows_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("quotes.csv");
+    std::fs::write(&input, STRAY_QUOTES).unwrap();
+    let store = dir.path().join("store");
+    // Refused whole, each bad line named.
+    let (_, bad) = bad_lines(import::run(&cfg(&store, &input)));
+    let lines: Vec<u64> = bad.listed.iter().map(|b| b.line).collect();
+    // The CSV parser numbers a record after blank lines from the end of the record
+    // before them (line 9 here), so only the first three numbers are exact.
+    assert_eq!(lines[..3], [3, 6, 8], "{bad}");
+    assert_eq!(lines.len(), 4, "{bad}");
+    assert!(bad.listed[0].reason.contains("quote"), "{bad}");
+    assert!(!store.exists());
+    // With --skip-bad, the lines after a stray quote are imported.
+    let r = import::run(&ImportConfig {
+        skip_bad: true,
+        ..cfg(&store, &input)
+    })
+    .unwrap();
+    assert_eq!((r.rows, r.imported, r.skipped.count), (10, 6, 4));
+    let want: Rows = [
+        (("M1".to_owned(), 1_704_038_400), 1.5),
+        (("M1".to_owned(), 1_704_040_200), 3.5),
+        (("M1".to_owned(), 1_704_041_100), 4.5),
+        (("M2".to_owned(), 1_704_039_300), 6.5),
+        (("M\"3".to_owned(), 1_704_038_400), 8.5),
+        (("M3".to_owned(), 1_704_040_200), 10.5),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(stored(&store), want);
+}
+
+#[test]
+fn a_quote_left_open_to_the_end_or_a_huge_line_is_one_bad_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("open.csv");
+    let mut text = String::from("meter_id,ts,kwh\nM1,1704038400,1.5\n");
+    // An unterminated quote on the last line, with no line end after it.
+    text.push_str("M1,1704039300,\"2.5");
+    std::fs::write(&input, &text).unwrap();
+    let (_, bad) = bad_lines(import::run(&cfg(&dir.path().join("a"), &input)));
+    assert_eq!(bad.listed.iter().map(|b| b.line).collect::<Vec<_>>(), [3]);
+    // A line of 3 MB (longer than a read of the guard) with quotes in it, and good
+    // lines around it.
+    let mut text = String::from("meter_id,ts,kwh\nM1,1704038400,1.5\nM1,\"");
+    text.push_str(&"x\"".repeat(1_500_000));
+    text.push_str(",1\nM1,1704039300,2.5\n");
+    std::fs::write(&input, &text).unwrap();
+    let store = dir.path().join("b");
+    let r = import::run(&ImportConfig {
+        skip_bad: true,
+        ..cfg(&store, &input)
+    })
+    .unwrap();
+    assert_eq!((r.rows, r.imported, r.skipped.count), (3, 2, 1));
+    assert_eq!(r.skipped.listed[0].line, 3);
+    assert!(
+        r.skipped.listed[0].reason.contains("longer than"),
+        "{}",
+        r.skipped
+    );
+}
+
 #[test]
 fn a_header_without_the_needed_columns_is_refused() {
     let dir = tempfile::tempdir().unwrap();

@@ -366,6 +366,7 @@ fn scan(
     let len = std::fs::metadata(&cfg.input).map_or(0, |m| m.len());
     let pb = byte_progress(len, step, cfg.progress);
     let input = open_input(&cfg.input, Some(&pb)).map_err(failed)?;
+    let (input, notes) = super::lines::guard(input);
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -376,6 +377,12 @@ fn scan(
     if !rdr.read_byte_record(&mut rec).map_err(at)? {
         return Err(failed(format!(
             "{}: empty file, no header",
+            cfg.input.display()
+        )));
+    }
+    if let Some(reason) = notes.take_before(rdr.position().byte()) {
+        return Err(failed(format!(
+            "{}: the header (line 1): {reason}",
             cfg.input.display()
         )));
     }
@@ -392,7 +399,11 @@ fn scan(
     while rdr.read_byte_record(&mut rec).map_err(at)? {
         pass.rows += 1;
         let line = rec.position().map_or(0, |p| p.line());
+        let noted = notes.take_before(rdr.position().byte());
         let parsed = (|| -> Result<(u32, i64, f64), String> {
+            if let Some(reason) = noted {
+                return Err(reason);
+            }
             if rec.len() != width {
                 return Err(format!("expected {width} fields, found {}", rec.len()));
             }
@@ -509,6 +520,7 @@ fn parse_kind(s: &str) -> Result<Quantity, String> {
 /// is a bad line; any bad line stops the import before anything is written.
 pub fn read_catalog(path: &Path, store: Option<&Store>) -> Result<Vec<CatalogEntry>, ImportError> {
     let input = open_input(path, None).map_err(failed)?;
+    let (input, notes) = super::lines::guard(input);
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -535,7 +547,11 @@ pub fn read_catalog(path: &Path, store: Option<&Store>) -> Result<Vec<CatalogEnt
     let mut bad = BadLines::default();
     while rdr.read_byte_record(&mut rec).map_err(at)? {
         let line = rec.position().map_or(0, |p| p.line());
+        let noted = notes.take_before(rdr.position().byte());
         let entry = (|| -> Result<CatalogEntry, String> {
+            if let Some(reason) = noted {
+                return Err(reason);
+            }
             let get = |c: Option<usize>, name: &str| -> Result<String, String> {
                 match c {
                     Some(i) if i >= rec.len() => Err(format!("no {name} field")),

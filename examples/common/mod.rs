@@ -12,6 +12,7 @@ pub mod fleet;
 pub mod history;
 pub mod imbalance;
 pub mod import;
+pub mod lines;
 pub mod plot;
 pub mod time;
 
