@@ -35,7 +35,9 @@ use std::process::ExitCode;
         The header names `meter_id`, a timestamp column (ts, timestamp, time or datetime) and \
         exactly one value column, whatever its name. Each timestamp may be Unix seconds, RFC 3339 \
         (2024-01-01T00:15:00+08:00) or a local YYYY-MM-DD HH:MM[:SS] read in --tz; a local time \
-        that a daylight-saving change skips or repeats is a bad line.\n\n\
+        that a daylight-saving change skips or repeats is a bad line, and so is a timestamp \
+        outside 1970-01-01 to 2199-12-31 UTC (one that reads as milliseconds, microseconds or \
+        nanoseconds is named as such).\n\n\
         The whole file is checked first: if any line is bad (wrong field count, unreadable \
         timestamp or value, a timestamp off the meter's interval grid), the bad lines are \
         listed with their line numbers and nothing is imported, unless --skip-bad. Importing \

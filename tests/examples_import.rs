@@ -315,7 +315,7 @@ fn local_times_that_daylight_saving_skips_or_repeats_are_bad_lines() {
     let cst = Tz::parse("+08:00").unwrap();
     for (s, t) in [
         ("1704038400", 1_704_038_400),
-        ("-900", -900),
+        ("0", 0),
         ("2024-01-01 00:00", 1_704_038_400),
         ("2024-01-01T00:00:00", 1_704_038_400),
         ("2024-01-01 00:00:00", 1_704_038_400),
@@ -330,9 +330,51 @@ fn local_times_that_daylight_saving_skips_or_repeats_are_bad_lines() {
         "2024-01-01 24:00",
         "1.5",
         "2024-01-01T00:00:00.5Z",
+        "-900",
+        "7258118400",
+        "2200-01-01T00:00:00Z",
+        "9999-12-31 23:45",
     ] {
         assert!(parse_timestamp(s, &cst).is_err(), "{s}");
     }
+}
+
+#[test]
+fn timestamps_in_milliseconds_or_microseconds_are_named_and_refused_whole() {
+    let cst = Tz::parse("+08:00").unwrap();
+    for (s, unit) in [
+        ("1704038400000", "milliseconds"),
+        ("1704038400000000", "microseconds"),
+        ("1704038400000000000", "nanoseconds"),
+    ] {
+        let e = parse_timestamp(s, &cst).unwrap_err();
+        assert!(e.contains(unit), "{s}: {e}");
+        assert!(
+            e.contains("1704038400 s would be 2023-12-31T16:00:00Z"),
+            "{e}"
+        );
+    }
+    // Out of range, but no plausible date in another unit either.
+    let e = parse_timestamp("9000000000", &cst).unwrap_err();
+    assert!(
+        e.contains("outside the range") && e.contains("2255-"),
+        "{e}"
+    );
+    let e = parse_timestamp("-1", &cst).unwrap_err();
+    assert!(e.contains("1969-12-31T23:59:59Z"), "{e}");
+    // A file of milliseconds is refused before anything is stored, line by line.
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("ms.csv");
+    let rows: String = (0..5i64)
+        .map(|k| format!("M1,{},1.5\n", (1_704_038_400 + k * 900) * 1000))
+        .collect();
+    std::fs::write(&input, format!("meter_id,ts,kwh\n{rows}")).unwrap();
+    let store = dir.path().join("store");
+    let (_, bad) = bad_lines(import::run(&cfg(&store, &input)));
+    assert_eq!(bad.count, 5);
+    assert_eq!(bad.listed[0].line, 2);
+    assert!(bad.listed[0].reason.contains("milliseconds"), "{bad}");
+    assert!(!store.exists());
 }
 
 #[test]
