@@ -32,7 +32,8 @@ use std::process::ExitCode;
         With --bucket, values are aggregated per bucket aligned to local time. Buckets use a \
         fixed UTC offset: for an IANA zone, the offset in force at the start of the range (a \
         note says so when the zone changes offset within the range).\n\n\
-        An unknown meter id exits with status 2 and suggests the closest registered ids.",
+        An unknown meter id exits with status 2 and suggests the closest registered ids; so \
+        does a --bucket range of more than 1,000,000 buckets.",
     after_help = cli::READ_EXIT_HELP
 )]
 struct Args {
@@ -55,7 +56,8 @@ struct Args {
     /// Time zone of dates, of the table and of night hours: +08:00 or Area/City.
     #[arg(long, default_value = "+08:00", value_parser = Tz::parse, allow_hyphen_values = true)]
     tz: Tz,
-    /// Aggregate per bucket: 15m, hour, day or month.
+    /// Aggregate per bucket: 15m, hour, day or month. Every bucket of the range is a row;
+    /// a range of more than 1,000,000 buckets is refused (status 2).
     #[arg(long, value_parser = history::parse_bucket)]
     bucket: Option<Bucket>,
     /// Aggregate with --bucket: sum, avg, min or max. Default: sum for interval energy,
@@ -141,10 +143,13 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
 fn main() -> ExitCode {
     let args = Args::parse();
     cli::finish(run(&args).map_err(|e| {
-        let unknown = e
-            .downcast_ref::<QueryError>()
-            .is_some_and(|q| matches!(q, QueryError::UnknownMeter { .. }));
-        match unknown {
+        let usage = e.downcast_ref::<QueryError>().is_some_and(|q| {
+            matches!(
+                q,
+                QueryError::UnknownMeter { .. } | QueryError::TooManyBuckets { .. }
+            )
+        });
+        match usage {
             true => cli::fail(cli::BAD_INPUT, e.to_string()),
             false => e,
         }

@@ -326,6 +326,36 @@ fn an_hour_given_with_an_offset_selects_that_hour() {
     }
 }
 
+#[test]
+fn a_bucket_range_far_wider_than_the_data_is_refused_not_allocated() {
+    let (_d, s, _) = store();
+    let tz = cst();
+    let from = parse_bound("1970-01-01", &tz, false).unwrap();
+    let to = parse_bound("2199-12-31", &tz, true).unwrap();
+    for b in [Bucket::Minutes15, Bucket::Hour] {
+        let q = HistoryQuery {
+            meter: "M000001".into(),
+            from: Some(from),
+            to: Some(to),
+            bucket: Some((b, Agg::Sum)),
+        };
+        match history::query(&s, &q, &tz) {
+            Err(QueryError::TooManyBuckets { count, .. }) => {
+                assert!(count > history::MAX_BUCKETS, "{count}")
+            }
+            other => panic!("{b:?}: {other:?}"),
+        }
+    }
+    // Daily buckets over the same 230 years fit: 84,006 rows (56 leap days), one of
+    // them with readings.
+    let v = query(&s, Some(from), Some(to), Some((Bucket::Day, Agg::Sum)));
+    let Rows::Buckets { rows, .. } = &v.rows else {
+        panic!("buckets expected")
+    };
+    assert_eq!(rows.len(), 84_006);
+    assert_eq!(rows.iter().filter(|r| r.count > 0).count(), 1);
+}
+
 /// Elements of a well-formed SVG document: checks that it parses, that every element
 /// closes, and that the root is `<svg>`; returns each element's name and attributes.
 fn svg_elements(svg: &str) -> Vec<(String, Vec<(String, String)>)> {
