@@ -56,7 +56,7 @@ struct Args {
     /// (an existing store or other files there are refused, status 2).
     #[arg(long)]
     keep: Option<PathBuf>,
-    /// Replay mode: number of enterprises.
+    /// Replay mode: number of enterprises, 1 to 100,000.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     enterprises: u32,
     /// Replay mode: days of data, 8 to 3650 (the first 7 train the thresholds).

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
     after_help = cli::WRITE_EXIT_HELP
 )]
 struct Args {
-    /// Number of meters (about a third of them per enterprise trio).
+    /// Number of meters, 1 to 10,000,000 (rounded up to whole enterprises of three).
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
     meters: u32,
     /// Days of 15-minute readings, 1 to 36500.
@@ -43,7 +43,7 @@ struct Args {
     /// it.
     #[arg(long)]
     reuse: bool,
-    /// Timed repetitions of each query; the median is reported.
+    /// Timed repetitions of each query, 1 to 10,000; the median is reported.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     runs: u32,
     /// Write readings.bin and meta.json for bench/peers/peers.py into this directory.

@@ -46,7 +46,7 @@ use std::process::ExitCode;
         in kWh, unless --meters says otherwise. Memory stays bounded whatever the file's size: \
         rows are streamed and appended in batches of 100,000 readings, and the store flushes \
         its 256 MiB memtable to segments (peak RSS 0.4 to 0.7 GB for 1 GB files).",
-    after_help = cli::WRITE_EXIT_HELP
+    after_help = cli::IMPORT_EXIT_HELP
 )]
 struct Args {
     /// Store directory: an existing store, or a new or empty directory (created once the

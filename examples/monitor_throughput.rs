@@ -29,7 +29,8 @@ use std::process::ExitCode;
     after_help = cli::READ_EXIT_HELP
 )]
 struct Args {
-    /// Meters of the generated fleet (rounded up to whole enterprises of three).
+    /// Meters of the generated fleet, 1 to 10,000,000 (rounded up to whole enterprises of
+    /// three).
     #[arg(default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
     meters: u32,
     /// Days of 15-minute readings, 1 to 3650.

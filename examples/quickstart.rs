@@ -44,7 +44,7 @@ const TRAINING_DAYS: i64 = 14;
     after_help = cli::WRITE_EXIT_HELP
 )]
 struct Args {
-    /// Enterprises of the sample city (three meters each, about), 1 to 100000.
+    /// Enterprises of the sample city (about three meters each), 1 to 100,000.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     enterprises: u32,
     /// Days of readings, 15 to 3650 (the first 14 train the alarm thresholds).

@@ -39,13 +39,13 @@ struct Args {
     /// Store directory.
     #[arg(long)]
     store: String,
-    /// Scans to run.
+    /// Scans to run, 1 to 1,000,000.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     scans: u32,
     /// Worker threads per scan (0: one per core), at most 1024.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(0..=1024))]
     threads: u16,
-    /// Seconds to sleep before each scan.
+    /// Seconds to sleep before each scan (a number of zero or more).
     #[arg(long, default_value_t = 0.0, value_parser = cli::non_negative)]
     pause: f64,
     /// Per local day results too.

@@ -24,15 +24,19 @@ pub const COMMITTED_THEN_FAILED: u8 = 3;
 
 /// The exit statuses of a tool that only reads, for its `--help`.
 pub const READ_EXIT_HELP: &str = "Exit status: 0 done (also when standard output is closed \
-    early, as by `| head`); 1 failed; 2 bad usage or bad input (such as an unknown meter or a \
-    missing store). A read never changes the store.";
+    early, as by `| head`); 1 failed (the message says why); 2 bad usage or bad input.";
 
 /// The exit statuses of a tool that writes a store, for its `--help`.
 pub const WRITE_EXIT_HELP: &str = "Exit status: 0 done (also when standard output is closed \
     early, as by `| head`: the tool stops there, and what it stored before stays stored); \
-    1 failed (the message says what, if anything, was stored before the failure); 2 bad usage \
-    or bad input, nothing changed; 3 the data was committed to the store and a later step \
-    (flush, compaction, close) failed: the message names it, and the data is safe.";
+    1 failed (the message says why); 2 bad usage or bad input, nothing changed.";
+
+/// The exit statuses of `import_csv`, for its `--help`.
+pub const IMPORT_EXIT_HELP: &str = "Exit status: 0 done (also when standard output is closed \
+    early, as by `| head`); 1 failed (a failure while appending says how many readings were \
+    committed before it); 2 bad usage or bad input (bad lines, a refused directory): nothing \
+    imported; 3 every reading was committed to the store and closing it (flush or compaction) \
+    failed: the message names the failure, and the readings stay stored.";
 
 /// An error that ends a tool with a chosen exit status.
 #[derive(Debug)]
