@@ -24,6 +24,7 @@
 mod common;
 
 use clap::Parser;
+use common::cli::{self, outln};
 use meterstore::fleet::{Fleet, FleetConfig};
 use meterstore::monitor::{
     evaluate, Alarm, AlarmEvent, Catalog, LearnOptions, Monitor, RuleConfig,
@@ -31,41 +32,44 @@ use meterstore::monitor::{
 use meterstore::{Agg, Bucket, Options, Reading, Store, SyncPolicy, UtcOffset};
 use std::error::Error;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 #[derive(Parser)]
 #[command(
-    about = "Treatment-facility alarms: streaming replay of a sample fleet, or batch evaluation of a store"
+    about = "Treatment-facility alarms: streaming replay of a sample fleet, or batch evaluation of a store",
+    after_help = cli::WRITE_EXIT_HELP
 )]
 struct Args {
     /// Evaluate this store in batch mode.
     #[arg(long)]
     store: Option<PathBuf>,
     /// Start of the batch range (RFC 3339 or Unix seconds); default: first reading.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     from: Option<String>,
     /// End of the batch range (exclusive); default: after the last reading.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     to: Option<String>,
     /// Write the batch alarms to this CSV file instead of standard output.
     #[arg(long)]
     csv: Option<PathBuf>,
-    /// Replay mode: keep the sample store in this directory.
+    /// Replay mode: keep the sample store in this directory, which must be new or empty
+    /// (an existing store or other files there are refused, status 2).
     #[arg(long)]
     keep: Option<PathBuf>,
-    /// Replay mode: number of enterprises.
-    #[arg(long, default_value_t = 30)]
-    enterprises: usize,
-    /// Replay mode: days of data (the first 7 train the thresholds).
-    #[arg(long, default_value_t = 14)]
+    /// Replay mode: number of enterprises, 1 to 100,000.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    enterprises: u32,
+    /// Replay mode: days of data, 8 to 3650 (the first 7 train the thresholds).
+    #[arg(long, default_value_t = 14, value_parser = clap::value_parser!(u32).range(8..=3650))]
     days: u32,
 }
 
-fn main() -> Result<(), Box<dyn Error>> {
+fn main() -> ExitCode {
     let args = Args::parse();
-    match &args.store {
+    cli::finish(match &args.store {
         Some(dir) => batch(&args, dir),
         None => replay(&args),
-    }
+    })
 }
 
 fn rfc3339(t: i64) -> String {
@@ -143,7 +147,7 @@ fn batch(args: &Args, dir: &std::path::Path) -> Result<(), Box<dyn Error>> {
     );
     let out: Box<dyn std::io::Write> = match &args.csv {
         Some(p) => Box::new(std::fs::File::create(p)?),
-        None => Box::new(std::io::stdout().lock()),
+        None => Box::new(cli::stdout()),
     };
     let mut w = csv::Writer::from_writer(out);
     w.write_record([
@@ -171,14 +175,17 @@ fn batch(args: &Args, dir: &std::path::Path) -> Result<(), Box<dyn Error>> {
 /// Replay mode: a sample fleet through the streaming monitor.
 fn replay(args: &Args) -> Result<(), Box<dyn Error>> {
     let cfg = FleetConfig {
-        enterprises: args.enterprises,
-        days: args.days.max(8),
+        enterprises: args.enterprises as usize,
+        days: args.days,
         night_producer_share: 0.15,
         switch_off_share: 0.3,
         ..FleetConfig::default()
     };
     let (start, days) = (cfg.start, cfg.days as i64);
     let fleet = Fleet::new(cfg);
+    if let Some(dir) = &args.keep {
+        common::dirs::check_new_store(dir).map_err(|e| cli::fail(cli::BAD_INPUT, e))?;
+    }
     let tmp = tempfile::tempdir()?;
     let dir = args.keep.clone().unwrap_or_else(|| tmp.path().to_owned());
     let opts = Options {
@@ -209,16 +216,16 @@ fn replay(args: &Args) -> Result<(), Box<dyn Error>> {
     }
     let report = catalog.learn(&store, start..train_end, &LearnOptions::default())?;
     catalog.save(&store)?;
-    println!(
+    outln!(
         "{} meters of {} enterprises; learned normal power of {} meters from the first week:",
         fleet.meters().len(),
         args.enterprises,
         report.learned.len()
-    );
+    )?;
     for line in catalog.threshold_table().lines().take(9) {
-        println!("  {line}");
+        outln!("  {line}")?;
     }
-    println!("  ...\nreplaying {} days interval by interval:", days - 7);
+    outln!("  ...\nreplaying {} days interval by interval:", days - 7)?;
     let mut mon = Monitor::new(&store, &catalog, RuleConfig::default(), train_end, 0);
     let mut replay = common::fleet::Replay::new(&fleet, &series, train_end);
     let end = start + days * 86_400;
@@ -247,7 +254,7 @@ fn replay(args: &Args) -> Result<(), Box<dyn Error>> {
             let name = catalog
                 .enterprise(&a.enterprise)
                 .map_or("", |e| e.name.as_str());
-            println!(
+            outln!(
                 "{} {verb} {:<29} {} ({name}) {} since {}{} | {}",
                 rfc3339(t),
                 a.rule.as_str(),
@@ -258,25 +265,25 @@ fn replay(args: &Args) -> Result<(), Box<dyn Error>> {
                     .map(|e| format!(" until {}", rfc3339(e)))
                     .unwrap_or_default(),
                 a.evidence
-            );
+            )?;
         }
         t += 900;
     }
     let still = mon.open_alarms();
-    println!(
+    outln!(
         "{readings} readings replayed in {:.2} s: {opened} alarms opened, {closed} closed, {} still open",
         t0.elapsed().as_secs_f64(),
         still.len()
-    );
-    println!(
+    )?;
+    outln!(
         "streaming monitor: {:.2} s for {readings} readings of {} meters = {:.2} M readings/s",
         in_monitor,
         fleet.meters().len(),
         readings as f64 / in_monitor.max(1e-9) / 1e6
-    );
+    )?;
     if let Some(dir) = &args.keep {
         store.close()?;
-        println!("store and catalog kept in {}", dir.display());
+        outln!("store and catalog kept in {}", dir.display())?;
     }
     Ok(())
 }

@@ -22,6 +22,7 @@
 mod common;
 
 use clap::Parser;
+use common::cli::{self, outln};
 use common::import::{self, ImportConfig, ImportError};
 use common::time::Tz;
 use std::path::PathBuf;
@@ -34,7 +35,9 @@ use std::process::ExitCode;
         The header names `meter_id`, a timestamp column (ts, timestamp, time or datetime) and \
         exactly one value column, whatever its name. Each timestamp may be Unix seconds, RFC 3339 \
         (2024-01-01T00:15:00+08:00) or a local YYYY-MM-DD HH:MM[:SS] read in --tz; a local time \
-        that a daylight-saving change skips or repeats is a bad line.\n\n\
+        that a daylight-saving change skips or repeats is a bad line, and so is a timestamp \
+        outside 1970-01-01 to 2199-12-31 UTC (one that reads as milliseconds, microseconds or \
+        nanoseconds is named as such).\n\n\
         The whole file is checked first: if any line is bad (wrong field count, unreadable \
         timestamp or value, a timestamp off the meter's interval grid), the bad lines are \
         listed with their line numbers and nothing is imported, unless --skip-bad. Importing \
@@ -42,11 +45,12 @@ use std::process::ExitCode;
         the same value. Meters not yet in the store are registered as 15-minute interval energy \
         in kWh, unless --meters says otherwise. Memory stays bounded whatever the file's size: \
         rows are streamed and appended in batches of 100,000 readings, and the store flushes \
-        its 256 MiB memtable to segments (peak RSS 0.4 to 0.7 GB for 1 GB files).\n\n\
-        Exit status: 0 on success, 2 when bad lines stopped the import, 1 on other errors."
+        its 256 MiB memtable to segments (peak RSS 0.4 to 0.7 GB for 1 GB files).",
+    after_help = cli::IMPORT_EXIT_HELP
 )]
 struct Args {
-    /// Store directory (created if missing).
+    /// Store directory: an existing store, or a new or empty directory (created once the
+    /// input is checked). A directory holding other files is refused (status 2).
     #[arg(long)]
     store: PathBuf,
     /// Readings file, CSV or gzip-compressed CSV.
@@ -62,7 +66,7 @@ struct Args {
     meters: Option<PathBuf>,
     /// Time zone of local date-times in the file: an offset like +08:00 or an IANA name
     /// like Asia/Shanghai.
-    #[arg(long, default_value = "+08:00", value_parser = Tz::parse)]
+    #[arg(long, default_value = "+08:00", value_parser = Tz::parse, allow_hyphen_values = true)]
     tz: Tz,
     /// Import the good lines of a file with bad ones (in one pass), and report the bad.
     #[arg(long)]
@@ -73,7 +77,10 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    cli::finish(run(Args::parse()))
+}
+
+fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let cfg = ImportConfig {
         store: args.store,
         input: args.input,
@@ -82,40 +89,35 @@ fn main() -> ExitCode {
         skip_bad: args.skip_bad,
         progress: !args.quiet,
     };
-    match import::run(&cfg) {
-        Ok(r) => {
-            let rate = r.rows as f64 / r.seconds.max(1e-9);
-            println!(
-                "imported {} readings from {} rows of {} in {:.1} s ({rate:.0} rows/s; \
-                 validating took {:.1} s) into {}",
-                r.imported,
-                r.rows,
-                cfg.input.display(),
-                r.seconds,
-                r.validate_seconds,
-                cfg.store.display()
-            );
-            if r.catalog_meters > 0 {
-                println!(
-                    "catalog: {} meters registered, enterprises written to {}",
-                    r.catalog_meters,
-                    cfg.store.join(import::ENTERPRISES_FILE).display()
-                );
-            }
-            println!("{} meters new to the store", r.new_meters);
-            if !r.skipped.is_empty() {
-                eprint!("skipped {} bad lines:\n{}", r.skipped.count, r.skipped);
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e @ ImportError::BadLines { .. }) => {
-            // The list of bad lines ends with a newline.
-            eprint!("{e}");
-            ExitCode::from(2)
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
+    let r = import::run(&cfg).map_err(|e| {
+        let code = match e {
+            ImportError::BadLines { .. } | ImportError::Refused(_) => cli::BAD_INPUT,
+            ImportError::AfterCommit { .. } => cli::COMMITTED_THEN_FAILED,
+            ImportError::Failed(_) => cli::FAILED,
+        };
+        cli::fail(code, e.to_string())
+    })?;
+    let rate = r.rows as f64 / r.seconds.max(1e-9);
+    if !r.skipped.is_empty() {
+        eprint!("skipped {} bad lines:\n{}", r.skipped.count, r.skipped);
     }
+    outln!(
+        "imported {} readings from {} rows of {} in {:.1} s ({rate:.0} rows/s; \
+         validating took {:.1} s) into {}",
+        r.imported,
+        r.rows,
+        cfg.input.display(),
+        r.seconds,
+        r.validate_seconds,
+        cfg.store.display()
+    )?;
+    if r.catalog_meters > 0 {
+        outln!(
+            "catalog: {} meters registered, enterprises written to {}",
+            r.catalog_meters,
+            cfg.store.join(import::ENTERPRISES_FILE).display()
+        )?;
+    }
+    outln!("{} meters new to the store", r.new_meters)?;
+    Ok(())
 }

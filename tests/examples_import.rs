@@ -192,6 +192,90 @@ fn skip_bad_imports_the_good_lines() {
     assert_eq!(rows, want);
 }
 
+/// Line 3 opens a quote that never closes; line 6 opens one that a stray quote on line
+/// 8 would close, were fields allowed to span lines; line 12 does it after blank lines;
+/// the others are good, quoted or not, with either line end.
+const STRAY_QUOTES: &str = "meter_id,ts,kwh
+M1,1704038400,1.5
+M1,\"1704039300,2.5
+M1,1704040200,3.5
+\"M1\",\"1704041100\",\"4.5\"
+M2,1704038400,\"5.5
+M2,1704039300,6.5
+M2,1704040200\",7.5
+\"M\"\"3\",1704038400,8.5\r
+
+
+\"M3,1704039300,9.5\r
+M3,1704040200,10.5
+";
+
+#[test]
+fn a_stray_quote_is_a_bad_line_and_swallows_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("quotes.csv");
+    std::fs::write(&input, STRAY_QUOTES).unwrap();
+    let store = dir.path().join("store");
+    // Refused whole, each bad line named.
+    let (_, bad) = bad_lines(import::run(&cfg(&store, &input)));
+    let lines: Vec<u64> = bad.listed.iter().map(|b| b.line).collect();
+    // The CSV parser numbers a record after blank lines from the end of the record
+    // before them (line 9 here), so only the first three numbers are exact.
+    assert_eq!(lines[..3], [3, 6, 8], "{bad}");
+    assert_eq!(lines.len(), 4, "{bad}");
+    assert!(bad.listed[0].reason.contains("quote"), "{bad}");
+    assert!(!store.exists());
+    // With --skip-bad, the lines after a stray quote are imported.
+    let r = import::run(&ImportConfig {
+        skip_bad: true,
+        ..cfg(&store, &input)
+    })
+    .unwrap();
+    assert_eq!((r.rows, r.imported, r.skipped.count), (10, 6, 4));
+    let want: Rows = [
+        (("M1".to_owned(), 1_704_038_400), 1.5),
+        (("M1".to_owned(), 1_704_040_200), 3.5),
+        (("M1".to_owned(), 1_704_041_100), 4.5),
+        (("M2".to_owned(), 1_704_039_300), 6.5),
+        (("M\"3".to_owned(), 1_704_038_400), 8.5),
+        (("M3".to_owned(), 1_704_040_200), 10.5),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(stored(&store), want);
+}
+
+#[test]
+fn a_quote_left_open_to_the_end_or_a_huge_line_is_one_bad_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("open.csv");
+    let mut text = String::from("meter_id,ts,kwh\nM1,1704038400,1.5\n");
+    // An unterminated quote on the last line, with no line end after it.
+    text.push_str("M1,1704039300,\"2.5");
+    std::fs::write(&input, &text).unwrap();
+    let (_, bad) = bad_lines(import::run(&cfg(&dir.path().join("a"), &input)));
+    assert_eq!(bad.listed.iter().map(|b| b.line).collect::<Vec<_>>(), [3]);
+    // A line of 3 MB (longer than a read of the guard) with quotes in it, and good
+    // lines around it.
+    let mut text = String::from("meter_id,ts,kwh\nM1,1704038400,1.5\nM1,\"");
+    text.push_str(&"x\"".repeat(1_500_000));
+    text.push_str(",1\nM1,1704039300,2.5\n");
+    std::fs::write(&input, &text).unwrap();
+    let store = dir.path().join("b");
+    let r = import::run(&ImportConfig {
+        skip_bad: true,
+        ..cfg(&store, &input)
+    })
+    .unwrap();
+    assert_eq!((r.rows, r.imported, r.skipped.count), (3, 2, 1));
+    assert_eq!(r.skipped.listed[0].line, 3);
+    assert!(
+        r.skipped.listed[0].reason.contains("longer than"),
+        "{}",
+        r.skipped
+    );
+}
+
 #[test]
 fn a_header_without_the_needed_columns_is_refused() {
     let dir = tempfile::tempdir().unwrap();
@@ -231,7 +315,7 @@ fn local_times_that_daylight_saving_skips_or_repeats_are_bad_lines() {
     let cst = Tz::parse("+08:00").unwrap();
     for (s, t) in [
         ("1704038400", 1_704_038_400),
-        ("-900", -900),
+        ("0", 0),
         ("2024-01-01 00:00", 1_704_038_400),
         ("2024-01-01T00:00:00", 1_704_038_400),
         ("2024-01-01 00:00:00", 1_704_038_400),
@@ -246,9 +330,51 @@ fn local_times_that_daylight_saving_skips_or_repeats_are_bad_lines() {
         "2024-01-01 24:00",
         "1.5",
         "2024-01-01T00:00:00.5Z",
+        "-900",
+        "7258118400",
+        "2200-01-01T00:00:00Z",
+        "9999-12-31 23:45",
     ] {
         assert!(parse_timestamp(s, &cst).is_err(), "{s}");
     }
+}
+
+#[test]
+fn timestamps_in_milliseconds_or_microseconds_are_named_and_refused_whole() {
+    let cst = Tz::parse("+08:00").unwrap();
+    for (s, unit) in [
+        ("1704038400000", "milliseconds"),
+        ("1704038400000000", "microseconds"),
+        ("1704038400000000000", "nanoseconds"),
+    ] {
+        let e = parse_timestamp(s, &cst).unwrap_err();
+        assert!(e.contains(unit), "{s}: {e}");
+        assert!(
+            e.contains("1704038400 s would be 2023-12-31T16:00:00Z"),
+            "{e}"
+        );
+    }
+    // Out of range, but no plausible date in another unit either.
+    let e = parse_timestamp("9000000000", &cst).unwrap_err();
+    assert!(
+        e.contains("outside the range") && e.contains("2255-"),
+        "{e}"
+    );
+    let e = parse_timestamp("-1", &cst).unwrap_err();
+    assert!(e.contains("1969-12-31T23:59:59Z"), "{e}");
+    // A file of milliseconds is refused before anything is stored, line by line.
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("ms.csv");
+    let rows: String = (0..5i64)
+        .map(|k| format!("M1,{},1.5\n", (1_704_038_400 + k * 900) * 1000))
+        .collect();
+    std::fs::write(&input, format!("meter_id,ts,kwh\n{rows}")).unwrap();
+    let store = dir.path().join("store");
+    let (_, bad) = bad_lines(import::run(&cfg(&store, &input)));
+    assert_eq!(bad.count, 5);
+    assert_eq!(bad.listed[0].line, 2);
+    assert!(bad.listed[0].reason.contains("milliseconds"), "{bad}");
+    assert!(!store.exists());
 }
 
 #[test]

@@ -22,9 +22,10 @@ pub enum By {
 pub struct Request {
     /// Store directory.
     pub store: PathBuf,
-    /// Range start (RFC 3339 or local date), or the first reading.
+    /// Range start (RFC 3339 instant, local date or date-time), or the first reading.
     pub from: Option<String>,
-    /// Range end (RFC 3339 or local date, inclusive day), or the last reading.
+    /// Range end (RFC 3339 instant, local date-time, or local date as an inclusive day),
+    /// or the last reading.
     pub to: Option<String>,
     /// Day window, e.g. `08:00-20:00`.
     pub day: String,

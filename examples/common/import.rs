@@ -81,7 +81,20 @@ pub enum ImportError {
         /// Its bad lines.
         bad: BadLines,
     },
-    /// Anything else (unreadable file, a header without the needed columns, the store).
+    /// The store directory is refused (not a directory, or neither a store nor empty):
+    /// nothing was read or changed.
+    Refused(String),
+    /// Every reading was appended, and so committed (durable in the store), and closing
+    /// the store afterwards (its flush to segments or the compaction after it) failed.
+    AfterCommit {
+        /// Readings committed.
+        imported: u64,
+        /// What failed.
+        error: String,
+    },
+    /// Anything else (unreadable file, a header without the needed columns, the store);
+    /// for a failure while appending, the message says how many readings were committed
+    /// before it.
     Failed(String),
 }
 
@@ -94,7 +107,12 @@ impl fmt::Display for ImportError {
                 file.display(),
                 bad.count
             ),
-            ImportError::Failed(m) => f.write_str(m),
+            ImportError::AfterCommit { imported, error } => write!(
+                f,
+                "all {imported} readings were imported and committed (durable in the store, \
+                 where they stay); then closing the store (flush or compaction) failed: {error}"
+            ),
+            ImportError::Refused(m) | ImportError::Failed(m) => f.write_str(m),
         }
     }
 }
@@ -108,7 +126,7 @@ fn failed(e: impl fmt::Display) -> ImportError {
 /// What to import.
 #[derive(Debug, Clone)]
 pub struct ImportConfig {
-    /// Store directory (created if missing).
+    /// Store directory: a store, an empty directory or a new one.
     pub store: PathBuf,
     /// The readings file, plain or gzip.
     pub input: PathBuf,
@@ -168,12 +186,14 @@ pub fn run(cfg: &ImportConfig) -> Result<ImportReport, ImportError> {
         };
         Store::open(&cfg.store, opts).map_err(failed)
     };
+    // A directory that is neither a store nor empty is someone else's: opening a store
+    // there would clear files that look like a store's leftovers.
+    let state = super::dirs::check_store_target(&cfg.store).map_err(ImportError::Refused)?;
     // An existing store is opened (and locked) first, since its meters' grids decide
     // which timestamps are valid; a new one is only created once the input is known good.
-    let mut store = if cfg.store.exists() {
-        Some(open()?)
-    } else {
-        None
+    let mut store = match state {
+        super::dirs::DirState::Store(_) => Some(open()?),
+        _ => None,
     };
     let catalog = match &cfg.meters {
         Some(p) => read_catalog(p, store.as_ref())?,
@@ -228,7 +248,10 @@ pub fn run(cfg: &ImportConfig) -> Result<ImportReport, ImportError> {
     };
     let pass = scan(cfg, "importing", &interval_of, Some(&store))?;
     let new_meters = store.meter_ids().len() - before;
-    store.close().map_err(failed)?;
+    store.close().map_err(|e| ImportError::AfterCommit {
+        imported: pass.imported,
+        error: e.to_string(),
+    })?;
     Ok(ImportReport {
         rows: pass.rows,
         imported: pass.imported,
@@ -343,6 +366,7 @@ fn scan(
     let len = std::fs::metadata(&cfg.input).map_or(0, |m| m.len());
     let pb = byte_progress(len, step, cfg.progress);
     let input = open_input(&cfg.input, Some(&pb)).map_err(failed)?;
+    let (input, notes) = super::lines::guard(input);
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -353,6 +377,12 @@ fn scan(
     if !rdr.read_byte_record(&mut rec).map_err(at)? {
         return Err(failed(format!(
             "{}: empty file, no header",
+            cfg.input.display()
+        )));
+    }
+    if let Some(reason) = notes.take_before(rdr.position().byte()) {
+        return Err(failed(format!(
+            "{}: the header (line 1): {reason}",
             cfg.input.display()
         )));
     }
@@ -369,7 +399,11 @@ fn scan(
     while rdr.read_byte_record(&mut rec).map_err(at)? {
         pass.rows += 1;
         let line = rec.position().map_or(0, |p| p.line());
+        let noted = notes.take_before(rdr.position().byte());
         let parsed = (|| -> Result<(u32, i64, f64), String> {
+            if let Some(reason) = noted {
+                return Err(reason);
+            }
             if rec.len() != width {
                 return Err(format!("expected {width} fields, found {}", rec.len()));
             }
@@ -406,7 +440,7 @@ fn scan(
             Ok(r) if store.is_some() => {
                 batch.push(r);
                 if batch.len() == BATCH_READINGS {
-                    pass.imported += append(store, &meters, &mut batch)?;
+                    pass.imported += append(store, &meters, &mut batch, pass.imported)?;
                 }
             }
             Ok(_) => {}
@@ -420,16 +454,18 @@ fn scan(
             Err(reason) => pass.bad.push(line, reason),
         }
     }
-    pass.imported += append(store, &meters, &mut batch)?;
+    pass.imported += append(store, &meters, &mut batch, pass.imported)?;
     pb.finish_and_clear();
     Ok(pass)
 }
 
-/// Appends and empties the batch; returns how many readings it held.
+/// Appends and empties the batch; returns how many readings it held. `committed`
+/// readings were appended before it, which a failure names.
 fn append(
     store: Option<&Store>,
     meters: &Meters,
     batch: &mut Vec<(u32, i64, f64)>,
+    committed: u64,
 ) -> Result<u64, ImportError> {
     let Some(store) = store else {
         return Ok(0);
@@ -445,7 +481,13 @@ fn append(
             value,
         })
         .collect();
-    store.append(&readings).map_err(failed)?;
+    store.append(&readings).map_err(|e| {
+        failed(format!(
+            "{e} (the store keeps this batch of {} readings whole or not at all; the \
+             {committed} readings appended before it were committed and stay in the store)",
+            readings.len()
+        ))
+    })?;
     let n = batch.len() as u64;
     batch.clear();
     Ok(n)
@@ -478,6 +520,7 @@ fn parse_kind(s: &str) -> Result<Quantity, String> {
 /// is a bad line; any bad line stops the import before anything is written.
 pub fn read_catalog(path: &Path, store: Option<&Store>) -> Result<Vec<CatalogEntry>, ImportError> {
     let input = open_input(path, None).map_err(failed)?;
+    let (input, notes) = super::lines::guard(input);
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -504,7 +547,11 @@ pub fn read_catalog(path: &Path, store: Option<&Store>) -> Result<Vec<CatalogEnt
     let mut bad = BadLines::default();
     while rdr.read_byte_record(&mut rec).map_err(at)? {
         let line = rec.position().map_or(0, |p| p.line());
+        let noted = notes.take_before(rdr.position().byte());
         let entry = (|| -> Result<CatalogEntry, String> {
+            if let Some(reason) = noted {
+                return Err(reason);
+            }
             let get = |c: Option<usize>, name: &str| -> Result<String, String> {
                 match c {
                     Some(i) if i >= rec.len() => Err(format!("no {name} field")),

@@ -6,10 +6,13 @@
 //! `#[path = "../examples/common/mod.rs"] mod common;` from a test, under
 //! `#[allow(dead_code)]`: every includer compiles all of it and uses a part.
 
+pub mod cli;
+pub mod dirs;
 pub mod fleet;
 pub mod history;
 pub mod imbalance;
 pub mod import;
+pub mod lines;
 pub mod plot;
 pub mod time;
 
