@@ -6,6 +6,7 @@
 //! is a function of its grid slot) and `range_sums` (piece by piece, for offsets off the
 //! grid), driven from here meter by meter across threads.
 
+pub(crate) mod kernel;
 mod run;
 pub(crate) mod windows;
 

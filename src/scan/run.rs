@@ -1,8 +1,8 @@
 //! The scan driver: result types, meter selection, per-meter accumulation over pieces, the
 //! fast path over packed blocks and the general path over merged readings.
 
+use super::kernel::{ClassMask, PhaseRun};
 use super::windows::{DayWindow, LocalDate, Pieces, Zone};
-use crate::codec::ints::{ClassMask, PhaseRun};
 use crate::codec::timestamps::{Missing, SlotRanks, TsColumn};
 use crate::codec::values::ValueKind;
 use crate::engine::read::{for_each_source_span, prefetch_sources, spans_disjoint};

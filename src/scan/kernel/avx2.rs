@@ -31,11 +31,10 @@
 //! and a column's partial last one, so a block with gaps is mostly one call (callgrind,
 //! 300-meter scan at 0.5% gaps: 36.8 M -> 35.5 M instructions).
 
-use super::{
-    decode_scalar, packed_width, phase_at, ClassMask, ClassQuery, IntColumn, MaskWalk, Mini,
-    MiniMask, MiniWalk, MINI_LEN,
-};
-use crate::codec::bitpack::{self, BitReader, Padded};
+use super::mask::{lane_bits, phase_at, ClassMask, MaskWalk, MiniMask};
+use super::ClassQuery;
+use crate::codec::bitpack::{self, BitReader, Padded, MINI_LEN};
+use crate::codec::ints::{decode_scalar, packed_width, IntColumn, Mini, MiniWalk};
 use crate::codec::simd::x86::{group_reach, Pattern};
 use crate::codec::simd::MAX_SIMD_WIDTH;
 use std::arch::x86_64::*;
@@ -95,7 +94,7 @@ impl LaneRun {
     fn of(bits: u64) -> LaneRun {
         let a = (bits.trailing_zeros() as usize).min(MINI_LEN);
         let b = MINI_LEN - bits.leading_zeros() as usize;
-        debug_assert!(bits == 0 || bits == super::lane_bits(a, b), "{bits:#x}");
+        debug_assert!(bits == 0 || bits == lane_bits(a, b), "{bits:#x}");
         let from = |n: usize| {
             RISE[MINI_LEN - n..2 * MINI_LEN - n]
                 .try_into()
@@ -337,8 +336,8 @@ impl IntColumn<'_> {
     /// readings.
     #[inline(always)]
     fn vector_fits_all<const BITMAP: bool>(&self) -> bool {
-        self.vector_width <= MAX_SIMD_WIDTH
-            && (BITMAP || self.split_width as u32 <= MAX_VECTOR_SPLIT.trailing_zeros())
+        self.vector_width() <= MAX_SIMD_WIDTH
+            && (BITMAP || self.split_width() as u32 <= MAX_VECTOR_SPLIT.trailing_zeros())
     }
 
     /// The number of leading mini-blocks that the vector path can read in place: those
@@ -347,12 +346,12 @@ impl IntColumn<'_> {
     /// rest of the mapped file, or by a decompressed body's zero slack); else all but the
     /// last few, found from the end.
     #[inline(always)]
-    pub(super) fn in_place_until(&self) -> usize {
-        let mut after = self.readable.len() - self.payload.len();
-        let mut k = self.descs.len();
+    pub(crate) fn in_place_until(&self) -> usize {
+        let mut after = self.readable().len() - self.payload().len();
+        let mut k = self.descs().len();
         while k > 0 && after < READ_SLACK {
             k -= 1;
-            after += bitpack::packed_len(packed_width(self.descs[k]));
+            after += bitpack::packed_len(packed_width(self.descs()[k]));
         }
         k
     }
@@ -365,13 +364,13 @@ impl IntColumn<'_> {
     pub(super) unsafe fn class_sums_avx2(&self, q: &ClassQuery<'_>, out: &mut [(i128, i128, u64)]) {
         // References above -2^50 and below 2^50 + 2^49, splits below 2^48: values below
         // 2^51 in magnitude, so sums over at most 2^12 of them stay below 2^63.
-        let narrow = self.count <= 1 << 12
-            && self.base.unsigned_abs() < 1 << 50
-            && self.ref_width < 50
-            && self.split_width < 49;
+        let narrow = self.len() <= 1 << 12
+            && self.base().unsigned_abs() < 1 << 50
+            && self.ref_width() < 50
+            && self.split_width() < 49;
         // Without totals only in the scan's common case (narrow, no cuts); elsewhere they
         // are summed and left unread.
-        match (narrow, q.cuts.is_empty(), self.bitmap, q.totals) {
+        match (narrow, q.cuts.is_empty(), self.bitmap(), q.totals) {
             (true, true, true, false) => self.class_sums_with::<i64, false, true, false>(q, out),
             (true, true, false, false) => self.class_sums_with::<i64, false, false, false>(q, out),
             (true, true, true, _) => self.class_sums_with::<i64, false, true, true>(q, out),
@@ -437,20 +436,20 @@ impl IntColumn<'_> {
         if !self.vector_fits_all::<BITMAP>() {
             return false;
         }
-        let (k0, to) = (minis.k, walk.to);
-        let unchecked = minis.unchecked_until.min(self.in_place_until());
-        let payload = self.readable.as_ptr();
-        let descs = self.descs.as_ptr();
+        let (k0, to) = (minis.index(), walk.to);
+        let unchecked = minis.unchecked_until().min(self.in_place_until());
+        let payload = self.readable().as_ptr();
+        let descs = self.descs().as_ptr();
         let mut desc = descs.add(k0);
         // The payload position as a pointer: fewer values for the loop to keep in
         // registers.
-        let mut src_at = payload.add(minis.at);
-        let (refs, splits) = (self.refs.as_ptr(), self.splits.as_ptr());
-        let mut split_bit = minis.splits.bit();
-        let (ref_width, split_width) = (self.ref_width as u32, self.split_width as u32);
+        let mut src_at = payload.add(minis.payload_at());
+        let (refs, splits) = (self.refs().as_ptr(), self.splits().as_ptr());
+        let mut split_bit = minis.split_bit();
+        let (ref_width, split_width) = (self.ref_width() as u32, self.split_width() as u32);
         // Groups of 8 references (`ref_width` bytes each) that the vector path can
         // unpack in place: `group_reach` of the width readable from the group's start.
-        let refs_readable = self.readable.as_ptr_range().end.offset_from(refs) as usize;
+        let refs_readable = self.readable().as_ptr_range().end.offset_from(refs) as usize;
         let vector_ref_groups = match ref_width <= MAX_SIMD_WIDTH as u32 {
             true => refs_readable
                 .checked_sub(group_reach(ref_width as usize))
@@ -508,9 +507,9 @@ impl IntColumn<'_> {
         // two-level value is a halved offset plus a split), so `2^(29 - value_bits)`
         // mini-blocks fit its 32 bits: at least `FLUSH_EVERY`, thousands for metered data.
         let value_bits = match BITMAP {
-            true => self.vector_width as u32,
+            true => self.vector_width() as u32,
             false => {
-                (self.vector_width as u32)
+                (self.vector_width() as u32)
                     .saturating_sub(1)
                     .max(split_width)
                     + 1
@@ -652,8 +651,8 @@ impl IntColumn<'_> {
             } else if stop == to && run_end >= to && lo + MINI_LEN > to {
                 // The range ends inside this mini-block, in the current run: its lanes up
                 // to the end, booked with the base (the local sums are for whole ones).
-                let (m, next_at) = frame!(self.base, reference!());
-                let lanes_in = super::lane_bits(0, to - lo);
+                let (m, next_at) = frame!(self.base(), reference!());
+                let lanes_in = lane_bits(0, to - lo);
                 // SAFETY: `phase < period`, the payload has `group_reach` of the width
                 // from the values' start (checked above); AVX2 is enabled.
                 let day_lanes = &*(lanes.add(phase) as *const [u32; MINI_LEN]);
@@ -680,12 +679,9 @@ impl IntColumn<'_> {
         }
         let k = desc.offset_from(descs) as usize;
         let (summed, whole_n) = (k > k0, k - k0 - tail as usize);
-        minis.k = k;
-        minis.at = src_at.offset_from(payload) as usize;
-        minis.refs.set_bit(k * ref_width as usize);
-        minis.splits.set_bit(split_bit);
+        minis.set_position(k, src_at.offset_from(payload) as usize, split_bit);
         let f = &mut sums.frames;
-        let base = self.base;
+        let base = self.base();
         f.total = f
             .total
             .add_times(base, (whole_n * MINI_LEN) as u32)
@@ -737,7 +733,7 @@ impl IntColumn<'_> {
                 if self.stretch::<S, BITMAP, TOTALS>(
                     &mut minis, &mut walk, phase, end, stop, mask, &mut sums,
                 ) {
-                    k = minis.k;
+                    k = minis.index();
                     continue;
                 }
             }
@@ -773,8 +769,8 @@ impl IntColumn<'_> {
                     } else {
                         let w = m.width() as usize;
                         let start = at + m.values_at();
-                        let src = if self.readable.len() - start >= group_reach(w) {
-                            self.readable[start..].as_ptr()
+                        let src = if self.readable().len() - start >= group_reach(w) {
+                            self.readable()[start..].as_ptr()
                         } else {
                             pad.get_or_insert_default().load(values).bytes().as_ptr()
                         };
