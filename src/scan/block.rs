@@ -7,8 +7,8 @@ use super::periodic::Periodic;
 use super::windows::Pieces;
 use crate::codec::timestamps::{Missing, SlotRanks, TsColumn};
 use crate::codec::values::ValueKind;
+use crate::engine::state::State;
 use crate::error::Result;
-use crate::store::State;
 
 /// Calls `f(first value index, first slot, length)` for each gap-free run of a regular
 /// block with `slots` slots, in order.

@@ -3,8 +3,9 @@
 
 use super::accumulate::{assign, Acc};
 use super::windows::Pieces;
+use crate::engine::state::State;
 use crate::error::Result;
-use crate::store::{collect_runs, merge_runs, State};
+use crate::store::{collect_runs, merge_runs};
 use crate::types::{MeterMeta, Quantity};
 
 /// Longest time one reading of an irregular meter is taken to cover (seconds). Q: why an

@@ -8,8 +8,8 @@ use super::plan::{plan_meter, Grids, Plan, ScanPlan};
 use super::result::{DayNightScan, MeterDayNight};
 use super::windows::Pieces;
 use crate::engine::read::{for_each_source_span, prefetch_sources};
+use crate::engine::state::State;
 use crate::error::{Error, Result};
-use crate::store::State;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
