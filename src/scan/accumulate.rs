@@ -97,6 +97,7 @@ impl Acc {
 
     /// Adds class sums `[day energy, night energy, day s, night s]` for local day `day`
     /// (when per-day results are kept) and to the totals.
+    #[inline]
     pub(super) fn add_class(&mut self, day: Option<usize>, c: [f64; 4]) {
         if let Some(d) = day {
             for (a, b) in self.daily_class[d].iter_mut().zip(c) {

@@ -73,6 +73,7 @@ pub(super) struct Scratch {
 /// periodic kernel or piece by piece. `grid[j]` is the first grid
 /// slot (Unix time / step, rounded up) at or after cut `j`.
 #[allow(clippy::too_many_arguments)]
+#[inline]
 pub(super) fn scan_block(
     state: &State,
     (k, b): (usize, usize),
@@ -213,6 +214,7 @@ pub(super) fn scan_block(
 }
 
 /// The memtable readings of a fast-path meter (see [`scan_block`]).
+#[inline]
 pub(super) fn scan_memtables(
     state: &State,
     meter: u32,

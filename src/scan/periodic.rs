@@ -69,6 +69,7 @@ impl Periodic {
 
     /// Appends the phase runs of `len` values at grid slots `g..g + len` (no gaps), the
     /// first being value `v0` of its column: one run, cut where the offset changes.
+    #[inline]
     pub(super) fn push_runs(&self, v0: usize, g: i64, len: usize, out: &mut Vec<PhaseRun>) {
         let phase = |slot: i64, shift: i64| self.mask.phase_of(slot + shift);
         // A fixed offset: one stretch, no search.

@@ -34,6 +34,7 @@ pub(super) enum Plan {
 /// path its sources, which the caller collected into `sources`, are left there ordered
 /// by start.
 #[allow(clippy::too_many_arguments)]
+#[inline]
 pub(super) fn plan_meter(
     state: &State,
     meter: u32,
