@@ -119,8 +119,9 @@ impl LaneRun {
 /// next mini-block.
 ///
 /// # Safety
-/// Must be inlined into a function with AVX2 enabled; the bytes must be readable and
-/// [`vector_fits`] must hold for `m`.
+/// Must be inlined into a function with AVX2 enabled (a `#[target_feature]` function
+/// might not be inlined into the kernel's loops); `group_reach` of `m`'s width must be
+/// readable from `src`, and [`vector_fits`] must hold for `m`.
 #[inline(always)]
 unsafe fn mini<const PART: bool, const BITMAP: bool, const TOTALS: bool>(
     src: *const u8,
@@ -129,36 +130,42 @@ unsafe fn mini<const PART: bool, const BITMAP: bool, const TOTALS: bool>(
     day: &[u32; MINI_LEN],
     acc: &mut Lanes,
 ) {
-    let width = m.width() as usize;
-    let pat = Pattern::new(width);
-    let (level, split) = (m.two_level as i32, m.split as i32);
-    let (mut total, mut marked) = (acc.total, acc.marked);
-    let shift = _mm_cvtsi32_si128(level);
-    let (level, split) = (_mm256_set1_epi32(level), _mm256_set1_epi32(split));
-    let zero = _mm256_setzero_si256();
-    let mut at = src;
-    for g in 0..MINI_LEN / 8 {
-        // SAFETY: the caller guarantees the bytes; the masks hold 64 lanes. A pointer
-        // stepped by the width (not `src + g * width`: a multiply or two per group).
-        let mut x = pat.unpack_group(at);
-        at = at.wrapping_add(width);
-        if PART {
-            let from = _mm256_loadu_si256(part.from.as_ptr().add(g * 8) as *const __m256i);
-            let to = _mm256_loadu_si256(part.to.as_ptr().add(g * 8) as *const __m256i);
-            x = _mm256_andnot_si256(to, _mm256_and_si256(x, from));
+    // SAFETY: AVX2 is enabled where this function is inlined (the caller's contract).
+    // `vector_fits` holds for `m`, so its width is at most `MAX_SIMD_WIDTH`; group `g`
+    // starts `g * width` bytes after `src`, within the `group_reach` the caller
+    // guarantees; the lane masks hold 64 lanes, and `g * 8 + 8 <= 64`.
+    unsafe {
+        let width = m.width() as usize;
+        let pat = Pattern::new(width);
+        let (level, split) = (m.two_level as i32, m.split as i32);
+        let (mut total, mut marked) = (acc.total, acc.marked);
+        let shift = _mm_cvtsi32_si128(level);
+        let (level, split) = (_mm256_set1_epi32(level), _mm256_set1_epi32(split));
+        let zero = _mm256_setzero_si256();
+        let mut at = src;
+        for g in 0..MINI_LEN / 8 {
+            // A pointer stepped by the width (not `src + g * width`: a multiply or two per
+            // group).
+            let mut x = pat.unpack_group(at);
+            at = at.wrapping_add(width);
+            if PART {
+                let from = _mm256_loadu_si256(part.from.as_ptr().add(g * 8) as *const __m256i);
+                let to = _mm256_loadu_si256(part.to.as_ptr().add(g * 8) as *const __m256i);
+                x = _mm256_andnot_si256(to, _mm256_and_si256(x, from));
+            }
+            if !BITMAP {
+                let upper = _mm256_sub_epi32(zero, _mm256_and_si256(x, level));
+                x = _mm256_add_epi32(_mm256_srl_epi32(x, shift), _mm256_and_si256(upper, split));
+            }
+            let d = _mm256_loadu_si256(day.as_ptr().add(g * 8) as *const __m256i);
+            if TOTALS {
+                total = _mm256_add_epi32(total, x);
+            }
+            marked = _mm256_add_epi32(marked, _mm256_and_si256(x, d));
         }
-        if !BITMAP {
-            let upper = _mm256_sub_epi32(zero, _mm256_and_si256(x, level));
-            x = _mm256_add_epi32(_mm256_srl_epi32(x, shift), _mm256_and_si256(upper, split));
-        }
-        let d = _mm256_loadu_si256(day.as_ptr().add(g * 8) as *const __m256i);
-        if TOTALS {
-            total = _mm256_add_epi32(total, x);
-        }
-        marked = _mm256_add_epi32(marked, _mm256_and_si256(x, d));
+        acc.total = total;
+        acc.marked = marked;
     }
-    acc.total = total;
-    acc.marked = marked;
 }
 
 /// The scalar sums of the frame references: `i64` when the column's references are small
@@ -253,10 +260,10 @@ struct Part<S> {
 }
 
 impl<S: RefSum> Part<S> {
-    /// # Safety
-    /// Must be inlined into a function with AVX2 enabled.
-    #[inline(always)]
-    unsafe fn new() -> Self {
+    /// Zero sums.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn new() -> Self {
         Part {
             frames: Frames {
                 day: S::ZERO,
@@ -275,8 +282,9 @@ impl<S: RefSum> Part<S> {
 
     /// Books the frame of mini-block `m` (see [`Frames::book`]), widening the lanes every
     /// [`FLUSH_EVERY`] mini-blocks.
-    #[inline(always)]
-    unsafe fn add_frame<const BITMAP: bool>(&mut self, m: &Mini, in_range: u64, marked: u64) {
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn add_frame<const BITMAP: bool>(&mut self, m: &Mini, in_range: u64, marked: u64) {
         self.frames.book::<BITMAP>(m, in_range, marked);
         self.since_flush += 1;
         if self.since_flush == FLUSH_EVERY {
@@ -285,16 +293,18 @@ impl<S: RefSum> Part<S> {
     }
 
     /// Widens the 32-bit lane sums into the 64-bit ones.
-    #[inline(always)]
-    unsafe fn flush(&mut self) {
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn flush(&mut self) {
         widen(&mut self.lanes.total, &mut self.wide_total);
         widen(&mut self.lanes.marked, &mut self.wide_marked);
         self.since_flush = 0;
     }
 
     /// Adds the part's sums to `out` and starts the next part from zero.
-    #[inline(always)]
-    unsafe fn close(&mut self, out: &mut (i128, i128, u64)) {
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn close(&mut self, out: &mut (i128, i128, u64)) {
         self.flush();
         out.0 += self.frames.day.get() + lanes_sum(self.wide_marked);
         out.1 += self.frames.total.get() + lanes_sum(self.wide_total);
@@ -304,18 +314,22 @@ impl<S: RefSum> Part<S> {
 }
 
 /// Adds the 32-bit lanes of `narrow` to the 64-bit lanes of `wide` and clears `narrow`.
-#[inline(always)]
-unsafe fn widen(narrow: &mut __m256i, wide: &mut __m256i) {
+#[target_feature(enable = "avx2")]
+#[inline]
+fn widen(narrow: &mut __m256i, wide: &mut __m256i) {
     let lo = _mm256_cvtepu32_epi64(_mm256_castsi256_si128(*narrow));
     let hi = _mm256_cvtepu32_epi64(_mm256_extracti128_si256::<1>(*narrow));
     *wide = _mm256_add_epi64(*wide, _mm256_add_epi64(lo, hi));
     *narrow = _mm256_setzero_si256();
 }
 
-#[inline(always)]
-unsafe fn lanes_sum(wide: __m256i) -> i128 {
+/// The sum of the 64-bit lanes of `wide`.
+#[target_feature(enable = "avx2")]
+#[inline]
+fn lanes_sum(wide: __m256i) -> i128 {
     let mut l = [0u64; 4];
-    _mm256_storeu_si256(l.as_mut_ptr() as *mut __m256i, wide);
+    // SAFETY: `l` holds 32 bytes.
+    unsafe { _mm256_storeu_si256(l.as_mut_ptr() as *mut __m256i, wide) };
     l.iter().map(|&x| x as i128).sum()
 }
 
@@ -358,10 +372,8 @@ impl IntColumn<'_> {
 
     /// The body of [`IntColumn::class_sums_cut`] on AVX2.
     ///
-    /// # Safety
-    /// The CPU must support AVX2, POPCNT, BMI1 and BMI2.
     #[target_feature(enable = "avx2,popcnt,bmi1,bmi2")]
-    pub(super) unsafe fn class_sums_avx2(&self, q: &ClassQuery<'_>, out: &mut [(i128, i128, u64)]) {
+    pub(super) fn class_sums_avx2(&self, q: &ClassQuery<'_>, out: &mut [(i128, i128, u64)]) {
         // References above -2^50 and below 2^50 + 2^49, splits below 2^48: values below
         // 2^51 in magnitude, so sums over at most 2^12 of them stay below 2^63.
         let narrow = self.len() <= 1 << 12
@@ -370,15 +382,23 @@ impl IntColumn<'_> {
             && self.split_width() < 49;
         // Without totals only in the scan's common case (narrow, no cuts); elsewhere they
         // are summed and left unread.
-        match (narrow, q.cuts.is_empty(), self.bitmap(), q.totals) {
-            (true, true, true, false) => self.class_sums_with::<i64, false, true, false>(q, out),
-            (true, true, false, false) => self.class_sums_with::<i64, false, false, false>(q, out),
-            (true, true, true, _) => self.class_sums_with::<i64, false, true, true>(q, out),
-            (true, false, true, _) => self.class_sums_with::<i64, true, true, true>(q, out),
-            (false, _, true, _) => self.class_sums_with::<i128, true, true, true>(q, out),
-            (true, true, false, _) => self.class_sums_with::<i64, false, false, true>(q, out),
-            (true, false, false, _) => self.class_sums_with::<i64, true, false, true>(q, out),
-            (false, _, false, _) => self.class_sums_with::<i128, true, false, true>(q, out),
+        // SAFETY: AVX2, POPCNT, BMI1 and BMI2 are enabled on this function, which
+        // `class_sums_with` is inlined into.
+        unsafe {
+            match (narrow, q.cuts.is_empty(), self.bitmap(), q.totals) {
+                (true, true, true, false) => {
+                    self.class_sums_with::<i64, false, true, false>(q, out)
+                }
+                (true, true, false, false) => {
+                    self.class_sums_with::<i64, false, false, false>(q, out)
+                }
+                (true, true, true, _) => self.class_sums_with::<i64, false, true, true>(q, out),
+                (true, false, true, _) => self.class_sums_with::<i64, true, true, true>(q, out),
+                (false, _, true, _) => self.class_sums_with::<i128, true, true, true>(q, out),
+                (true, true, false, _) => self.class_sums_with::<i64, false, false, true>(q, out),
+                (true, false, false, _) => self.class_sums_with::<i64, true, false, true>(q, out),
+                (false, _, false, _) => self.class_sums_with::<i128, true, false, true>(q, out),
+            }
         }
     }
 
@@ -419,9 +439,12 @@ impl IntColumn<'_> {
     /// constants of `simd::x86` and the groups read through a stepped pointer).
     ///
     /// # Safety
-    /// Must be inlined into a function with AVX2, POPCNT and BMI2 enabled; `stop` at most
-    /// the walk's range end.
-    #[allow(clippy::too_many_arguments)]
+    /// Must be inlined into a function with AVX2, POPCNT, BMI1 and BMI2 enabled; `stop`
+    /// must be at most the walk's range end.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the walk, the run and the sums stay separate borrows of the caller's state"
+    )]
     #[inline(always)]
     unsafe fn stretch<S: RefSum, const BITMAP: bool, const TOTALS: bool>(
         &self,
@@ -440,27 +463,35 @@ impl IntColumn<'_> {
         let unchecked = minis.unchecked_until().min(self.in_place_until());
         let payload = self.readable().as_ptr();
         let descs = self.descs().as_ptr();
-        let mut desc = descs.add(k0);
+        // SAFETY: the walk is at mini-block `k0` of the column, whose bytes start at its
+        // payload offset: both inside their arrays.
+        let mut desc = unsafe { descs.add(k0) };
         // The payload position as a pointer: fewer values for the loop to keep in
         // registers.
-        let mut src_at = payload.add(minis.payload_at());
+        // SAFETY: as for `desc`.
+        let mut src_at = unsafe { payload.add(minis.payload_at()) };
         let (refs, splits) = (self.refs().as_ptr(), self.splits().as_ptr());
         let mut split_bit = minis.split_bit();
         let (ref_width, split_width) = (self.ref_width() as u32, self.split_width() as u32);
         // Groups of 8 references (`ref_width` bytes each) that the vector path can
         // unpack in place: `group_reach` of the width readable from the group's start.
-        let refs_readable = self.readable().as_ptr_range().end.offset_from(refs) as usize;
+        // SAFETY: the references lie in the column's bytes, which `readable` extends.
+        let refs_readable =
+            unsafe { self.readable().as_ptr_range().end.offset_from(refs) } as usize;
         let vector_ref_groups = match ref_width <= MAX_SIMD_WIDTH as u32 {
             true => refs_readable
                 .checked_sub(group_reach(ref_width as usize))
                 .map_or(0, |n| n / (ref_width as usize).max(1) + 1),
             false => 0,
         };
-        let ref_pattern = Pattern::new((ref_width as usize).min(MAX_SIMD_WIDTH as usize));
+        // SAFETY: the width is at most `MAX_SIMD_WIDTH`.
+        let ref_pattern =
+            unsafe { Pattern::new((ref_width as usize).min(MAX_SIMD_WIDTH as usize)) };
         let (lanes, bits, next) = (mask.lanes.as_ptr(), mask.bits.as_ptr(), mask.next.as_ptr());
         // The lanes may hold mini-blocks of the general loop: widened here, so that
         // widening at every eighth mini-block of the stretch keeps the lanes in range.
-        sums.flush();
+        // SAFETY: AVX2 is enabled where this function is inlined.
+        unsafe { sums.flush() };
         let mut acc = Lanes {
             total: sums.lanes.total,
             marked: sums.lanes.marked,
@@ -474,23 +505,31 @@ impl IntColumn<'_> {
         // The reference offset of the mini-block at `desc`, read from the packed array.
         macro_rules! reference {
             () => {{
-                let ref_bit = desc.offset_from(descs) as usize * ref_width as usize;
                 // SAFETY: as in `frame!`.
-                _bzhi_u64(BitReader::get_raw(refs, ref_bit, u64::MAX), ref_width)
+                unsafe {
+                    let ref_bit = desc.offset_from(descs) as usize * ref_width as usize;
+                    _bzhi_u64(BitReader::get_raw(refs, ref_bit, u64::MAX), ref_width)
+                }
             }};
         }
         // The frame of the mini-block at `desc` (of reference offset `reference`), and
         // where the next one starts.
         macro_rules! frame {
             ($base:expr, $reference:expr) => {{
-                let d = *desc;
-                let next_at = src_at.add(bitpack::packed_len(packed_width(d)));
                 // SAFETY: below `unchecked` (the walk's `unchecked_until` and
-                // `in_place_until`) the arrays have 8 bytes from the positions and the
-                // mini-block has `READ_SLACK` readable bytes after it. BMI2 is enabled.
-                let split = _bzhi_u64(BitReader::get_raw(splits, split_bit, u64::MAX), split_width);
+                // `in_place_until`) the descriptor is in its array, the reference and
+                // split arrays have 8 bytes from the positions, and the mini-block has
+                // `READ_SLACK` readable bytes after it. BMI2 is enabled.
+                let d = unsafe { *desc };
+                // SAFETY: as above.
+                let next_at = unsafe { src_at.add(bitpack::packed_len(packed_width(d))) };
+                // SAFETY: as above.
+                let split = unsafe {
+                    _bzhi_u64(BitReader::get_raw(splits, split_bit, u64::MAX), split_width)
+                };
                 let word = match BITMAP {
-                    true => u64::from_le((src_at as *const u64).read_unaligned()),
+                    // SAFETY: as above.
+                    true => u64::from_le(unsafe { (src_at as *const u64).read_unaligned() }),
                     false => 0,
                 };
                 let mut m = Mini::of($base, BITMAP, d, $reference, split, word);
@@ -524,8 +563,10 @@ impl IntColumn<'_> {
             ($n:expr) => {{
                 in_lanes += $n;
                 if in_lanes > widen_every - FLUSH_EVERY {
-                    widen(&mut acc.total, &mut sums.wide_total);
-                    widen(&mut acc.marked, &mut sums.wide_marked);
+                    // SAFETY: AVX2 is enabled where this function is inlined.
+                    unsafe { widen(&mut acc.total, &mut sums.wide_total) };
+                    // SAFETY: AVX2 is enabled where this function is inlined.
+                    unsafe { widen(&mut acc.marked, &mut sums.wide_marked) };
                     in_lanes = 0;
                 }
             }};
@@ -535,7 +576,8 @@ impl IntColumn<'_> {
             ($m:expr, $next_at:expr) => {{
                 split_bit += split_width as usize & 0usize.wrapping_sub($m.two_level as usize);
                 src_at = $next_at;
-                desc = desc.add(1);
+                // SAFETY: at most one past the last descriptor.
+                desc = unsafe { desc.add(1) };
             }};
         }
         // Moves past the mini-block `m` and counts it.
@@ -568,57 +610,79 @@ impl IntColumn<'_> {
         let mut tail = false;
         loop {
             // Whole mini-blocks of the current run.
-            let end = descs.add((run_end.min(stop) / MINI_LEN).min(unchecked));
+            // SAFETY: at most the number of descriptors (`unchecked`).
+            let end = unsafe { descs.add((run_end.min(stop) / MINI_LEN).min(unchecked)) };
             while desc < end {
                 // A batch: up to the end of the group of 8 mini-blocks that holds this
                 // one, whose references are unpacked together; the lanes are widened
                 // after it.
-                let k = desc.offset_from(descs) as usize;
+                // SAFETY: `desc` and `end` point into the descriptors.
+                let (k, to_end) = unsafe {
+                    (
+                        desc.offset_from(descs) as usize,
+                        end.offset_from(desc) as usize,
+                    )
+                };
                 let (group, first) = (k / 8, k % 8);
-                let n = (end.offset_from(desc) as usize).min(8 - first);
-                let batch_end = desc.add(n);
+                let n = to_end.min(8 - first);
+                // SAFETY: at most `end`.
+                let batch_end = unsafe { desc.add(n) };
                 let mut group_refs = [0u64; 8];
                 if group < vector_ref_groups {
                     // SAFETY: `group_reach(ref_width)` bytes are readable from the
-                    // group's start (`vector_ref_groups`); AVX2 is enabled.
-                    let r = ref_pattern.unpack_group(refs.add(group * ref_width as usize));
-                    let out = group_refs.as_mut_ptr() as *mut __m256i;
-                    _mm256_storeu_si256(out, _mm256_cvtepu32_epi64(_mm256_castsi256_si128(r)));
-                    _mm256_storeu_si256(
-                        out.add(1),
-                        _mm256_cvtepu32_epi64(_mm256_extracti128_si256::<1>(r)),
-                    );
+                    // group's start (`vector_ref_groups`); the stores fill `group_refs`'s
+                    // 64 bytes.
+                    unsafe {
+                        let r = ref_pattern.unpack_group(refs.add(group * ref_width as usize));
+                        let out = group_refs.as_mut_ptr() as *mut __m256i;
+                        _mm256_storeu_si256(out, _mm256_cvtepu32_epi64(_mm256_castsi256_si128(r)));
+                        _mm256_storeu_si256(
+                            out.add(1),
+                            _mm256_cvtepu32_epi64(_mm256_extracti128_si256::<1>(r)),
+                        );
+                    }
                 } else {
                     for (j, r) in group_refs.iter_mut().enumerate().skip(first).take(n) {
                         let bit = (k - first + j) * ref_width as usize;
                         // SAFETY: as in `frame!`.
-                        *r = _bzhi_u64(BitReader::get_raw(refs, bit, u64::MAX), ref_width);
+                        *r = unsafe {
+                            _bzhi_u64(BitReader::get_raw(refs, bit, u64::MAX), ref_width)
+                        };
                     }
                 }
-                let mut reference_at = group_refs.as_ptr().add(first);
+                // SAFETY: `first < 8`.
+                let mut reference_at = unsafe { group_refs.as_ptr().add(first) };
                 while desc < batch_end {
-                    let (m, next_at) = frame!(0, *reference_at);
-                    reference_at = reference_at.add(1);
-                    let src = src_at.add(m.values_at());
+                    // SAFETY: `reference_at` stays within `group_refs` (one per mini-block
+                    // of the batch, which lies within the group of 8).
+                    let (m, next_at) = frame!(0, unsafe { *reference_at });
+                    // SAFETY: as for `frame!`; at most one past `group_refs`.
+                    let src = unsafe {
+                        reference_at = reference_at.add(1);
+                        src_at.add(m.values_at())
+                    };
                     for line in [0, 64] {
                         let ahead = src.wrapping_add(PREFETCH_AHEAD + line);
-                        _mm_prefetch::<_MM_HINT_T0>(ahead as *const i8);
+                        // SAFETY: a prefetch reads nothing; SSE is part of x86-64.
+                        unsafe { _mm_prefetch::<_MM_HINT_T0>(ahead as *const i8) };
                     }
                     // SAFETY: `phase < period`, and the lanes hold `period + 64` entries.
-                    let day_lanes = &*(lanes.add(phase) as *const [u32; MINI_LEN]);
-                    // SAFETY: AVX2 is enabled; the payload has `group_reach` of the width
-                    // from the values' start (checked above).
-                    mini::<false, BITMAP, TOTALS>(src, &m, whole, day_lanes, &mut acc);
+                    let day_lanes = unsafe { &*(lanes.add(phase) as *const [u32; MINI_LEN]) };
+                    // SAFETY: the payload has `group_reach` of the width from the values'
+                    // start (below `unchecked`), and the column fits the vector path.
+                    unsafe { mini::<false, BITMAP, TOTALS>(src, &m, whole, day_lanes, &mut acc) };
                     // SAFETY: `phase < period`, the length of `bits` and `next`. `next` is
                     // `ClassMask::next_phase`'s table, read without its bounds check.
-                    book!(&m, *bits.add(phase));
+                    book!(&m, unsafe { *bits.add(phase) });
                     step!(m, next_at);
-                    phase = *next.add(phase) as usize;
+                    // SAFETY: as above.
+                    phase = unsafe { *next.add(phase) } as usize;
                 }
                 summed!(n);
             }
             // The mini-block at `lo`, where the run or the part ends.
-            let k = desc.offset_from(descs) as usize;
+            // SAFETY: `desc` points into the descriptors or one past them.
+            let k = unsafe { desc.offset_from(descs) } as usize;
             let lo = k * MINI_LEN;
             if k >= unchecked || lo >= stop {
                 break;
@@ -633,13 +697,15 @@ impl IntColumn<'_> {
                 let marked = walk.piece(lo, 0, MINI_LEN);
                 let day_lanes = walk.spread(marked);
                 // SAFETY: as in the loop above.
-                mini::<false, BITMAP, TOTALS>(
-                    src_at.add(m.values_at()),
-                    &m,
-                    whole,
-                    day_lanes,
-                    &mut acc,
-                );
+                unsafe {
+                    mini::<false, BITMAP, TOTALS>(
+                        src_at.add(m.values_at()),
+                        &m,
+                        whole,
+                        day_lanes,
+                        &mut acc,
+                    )
+                };
                 book!(&m, marked);
                 advance!(m, next_at);
                 // Lane 0 of the next mini-block, in the run that holds it.
@@ -653,22 +719,26 @@ impl IntColumn<'_> {
                 // to the end, booked with the base (the local sums are for whole ones).
                 let (m, next_at) = frame!(self.base(), reference!());
                 let lanes_in = lane_bits(0, to - lo);
-                // SAFETY: `phase < period`, the payload has `group_reach` of the width
-                // from the values' start (checked above); AVX2 is enabled.
-                let day_lanes = &*(lanes.add(phase) as *const [u32; MINI_LEN]);
                 let run = LaneRun::of(lanes_in);
-                mini::<true, BITMAP, TOTALS>(
-                    src_at.add(m.values_at()),
-                    &m,
-                    run,
-                    day_lanes,
-                    &mut acc,
-                );
-                sums.frames
-                    .book::<BITMAP>(&m, lanes_in, *bits.add(phase) & lanes_in);
+                // SAFETY: `phase < period`, the length of `bits` and `next` (the lanes
+                // hold `period + 64` entries); the payload has `group_reach` of the width
+                // from the values' start (below `unchecked`).
+                unsafe {
+                    let day_lanes = &*(lanes.add(phase) as *const [u32; MINI_LEN]);
+                    mini::<true, BITMAP, TOTALS>(
+                        src_at.add(m.values_at()),
+                        &m,
+                        run,
+                        day_lanes,
+                        &mut acc,
+                    );
+                    sums.frames
+                        .book::<BITMAP>(&m, lanes_in, *bits.add(phase) & lanes_in);
+                }
                 // Not counted: the loop ends here, and the lanes are widened after it.
                 step!(m, next_at);
-                phase = *next.add(phase) as usize;
+                // SAFETY: as above.
+                phase = unsafe { *next.add(phase) } as usize;
                 tail = true;
                 break;
             } else {
@@ -677,9 +747,15 @@ impl IntColumn<'_> {
             let runs = walk.runs;
             run_end = runs.get(walk.r + 1).map_or(to, |n| n.start.min(to));
         }
-        let k = desc.offset_from(descs) as usize;
+        // SAFETY: `desc` and `src_at` point into (or one past) their arrays.
+        let (k, at) = unsafe {
+            (
+                desc.offset_from(descs) as usize,
+                src_at.offset_from(payload) as usize,
+            )
+        };
         let (summed, whole_n) = (k > k0, k - k0 - tail as usize);
-        minis.set_position(k, src_at.offset_from(payload) as usize, split_bit);
+        minis.set_position(k, at, split_bit);
         let f = &mut sums.frames;
         let base = self.base();
         f.total = f
@@ -690,7 +766,8 @@ impl IntColumn<'_> {
         f.count += count;
         sums.lanes = acc;
         // The general loop counts up to `FLUSH_EVERY` from here.
-        sums.flush();
+        // SAFETY: AVX2 is enabled where this function is inlined.
+        unsafe { sums.flush() };
         if summed {
             // The walk goes on at the next mini-block, lane 0 at `phase` in run `r`.
             walk.skipped(mask.prev_phase(phase), run_end);
@@ -698,6 +775,10 @@ impl IntColumn<'_> {
         summed
     }
 
+    /// The body of [`IntColumn::class_sums_avx2`] for one kind of column and query.
+    ///
+    /// # Safety
+    /// Must be inlined into a function with AVX2, POPCNT, BMI1 and BMI2 enabled.
     #[inline(always)]
     unsafe fn class_sums_with<
         S: RefSum,
@@ -714,7 +795,10 @@ impl IntColumn<'_> {
         if from >= to {
             return;
         }
-        let mut sums = Part::<S>::new();
+        let mut sums = {
+            // SAFETY: AVX2 is enabled where this function is inlined.
+            unsafe { Part::<S>::new() }
+        };
         // Cuts at or before `from` leave their parts empty.
         let mut part = cuts.partition_point(|&c| c <= from);
         // Zeroed on first use: most calls never need it.
@@ -730,9 +814,13 @@ impl IntColumn<'_> {
                     true => cuts.get(part).map_or(to, |&c| c.min(to)),
                     false => to,
                 };
-                if self.stretch::<S, BITMAP, TOTALS>(
-                    &mut minis, &mut walk, phase, end, stop, mask, &mut sums,
-                ) {
+                // SAFETY: `stop` is at most `to`, the walk's range end.
+                let summed = unsafe {
+                    self.stretch::<S, BITMAP, TOTALS>(
+                        &mut minis, &mut walk, phase, end, stop, mask, &mut sums,
+                    )
+                };
+                if summed {
                     k = minis.index();
                     continue;
                 }
@@ -774,30 +862,40 @@ impl IntColumn<'_> {
                         } else {
                             pad.get_or_insert_default().load(values).bytes().as_ptr()
                         };
-                        // SAFETY: AVX2 is enabled here; `src` has `group_reach(w)` readable
-                        // bytes (checked above, or the padded copy of 64 * 8 + 16 bytes);
-                        // w <= 25.
                         // `r` is one run of lanes: the range's, cut below a cut or above one.
                         let run = LaneRun::of(r);
-                        if r == u64::MAX {
-                            mini::<false, BITMAP, true>(src, &m, run, mm.lanes, &mut sums.lanes);
-                        } else {
-                            mini::<true, BITMAP, true>(src, &m, run, mm.lanes, &mut sums.lanes);
+                        // SAFETY: `src` has `group_reach(w)` readable bytes (checked above,
+                        // or the padded copy of 64 * 8 + 16 bytes); `vector_fits` holds.
+                        unsafe {
+                            if r == u64::MAX {
+                                mini::<false, BITMAP, true>(
+                                    src,
+                                    &m,
+                                    run,
+                                    mm.lanes,
+                                    &mut sums.lanes,
+                                );
+                            } else {
+                                mini::<true, BITMAP, true>(src, &m, run, mm.lanes, &mut sums.lanes);
+                            }
                         }
-                        sums.add_frame::<BITMAP>(&m, r, d);
+                        // SAFETY: AVX2 is enabled where this function is inlined.
+                        unsafe { sums.add_frame::<BITMAP>(&m, r, d) };
                     }
                 }
                 if mine == u64::MAX {
                     break;
                 }
                 // The cut falls inside this mini-block: close the part.
-                sums.close(&mut out[part]);
+                // SAFETY: AVX2 is enabled where this function is inlined.
+                unsafe { sums.close(&mut out[part]) };
                 part += 1;
                 range &= !mine;
                 marked &= !mine;
             }
             k += 1;
         }
-        sums.close(&mut out[part.min(cuts.len())]);
+        // SAFETY: AVX2 is enabled where this function is inlined.
+        unsafe { sums.close(&mut out[part.min(cuts.len())]) };
     }
 }
