@@ -13,7 +13,10 @@ pub(super) struct IdKey(u64, u64);
 
 impl IdKey {
     // Big-endian: the words compare as the bytes do (an order, not a stored format).
-    #[allow(clippy::big_endian_bytes)]
+    #[expect(
+        clippy::big_endian_bytes,
+        reason = "big-endian words compare as the bytes do (an order, not a stored format)"
+    )]
     pub(super) fn of(id: &str) -> IdKey {
         let mut b = [0u8; 16];
         let n = id.len().min(16);

@@ -138,7 +138,13 @@ pub(crate) enum Levels {
     Bitmap,
     /// The low bit of each packed value (format version 1; still read, and written by
     /// tests that keep its decoders covered).
-    #[cfg_attr(not(test), allow(dead_code))]
+    #[cfg_attr(
+        not(test),
+        expect(
+            dead_code,
+            reason = "written only by the tests that cover its decoders"
+        )
+    )]
     LowBit,
 }
 

@@ -42,7 +42,10 @@ impl DescTotals {
     /// scan kernel (callgrind, 300-meter scan).
     /// `descs` are the descriptors and `more` the column's bytes from them on: on x86-64
     /// [`DescTotals::of_sse2`] reads them 16 at a time from there when it can.
-    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
+    #[cfg_attr(
+        not(target_arch = "x86_64"),
+        expect(unused_variables, reason = "`more` is read by the SSE2 path only")
+    )]
     pub(super) fn of(descs: &[u8], more: &[u8]) -> DescTotals {
         #[cfg(target_arch = "x86_64")]
         if let Some(t) = Self::of_sse2(descs, more) {
