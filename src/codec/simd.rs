@@ -7,8 +7,8 @@
 //! value's 4 bytes into its 32-bit lane, a per-lane shift, and a mask. The shuffle and shift
 //! patterns depend only on `w` and are compile-time constants.
 //!
-//! Q: why 25? A: a value may start at bit 7 of its first byte, and 7 + 25 = 32 bits is the
-//! most one 32-bit lane holds. Wider widths (rare for metered data) take the portable path.
+//! The vector path stops at 25 bits: a value may start at bit 7 of its first byte, and
+//! 7 + 25 = 32 bits is the most one 32-bit lane holds. Wider widths (rare for metered data) take the portable path.
 
 use super::bitpack::{Padded, MINI_LEN};
 
@@ -96,8 +96,8 @@ pub(crate) mod x86 {
     }
 
     /// Shuffle and shift patterns and the value mask of every vector width, for
-    /// [`Pattern`] (the mask from the table is one load; computed, it took four
-    /// instructions per mini-block).
+    /// [`Pattern`] (the mask is one load from the table, cheaper than computing it per
+    /// mini-block).
     static PATTERNS: [WidthConsts; MAX_SIMD_WIDTH as usize + 1] = {
         let mut t = [WidthConsts {
             shuf: [0; 32],

@@ -15,8 +15,8 @@
 //! One code path serves every packed width up to 25 and both frame kinds: the unpacking
 //! constants of the width are loaded per mini-block and a plain frame is a two-level one
 //! with no upper lanes, so successive mini-blocks of different widths and kinds cost no
-//! indirect call or unpredictable branch (measured: a table of width-specialised kernels
-//! was slower, with the indirect call mispredicted on most mini-blocks). Mini-blocks cut by
+//! indirect call or unpredictable branch (a table of width-specialised kernels would
+//! mispredict its indirect call on most mini-blocks). Mini-blocks cut by
 //! the range (the first and last of a column at most) also mask their lanes. A mini-block
 //! is read in place when [`group_reach`] bytes of its width from the values' start are
 //! readable: in the column or after it (a block's column is followed by its CRC and the
@@ -25,11 +25,11 @@
 //!
 //! Mini-blocks wholly inside the range and one part (nearly all of a regular series)
 //! take a loop of their own, [`IntColumn::stretch`], that steps the phase and reads the
-//! next frame without the range and cut bookkeeping of the general loop (callgrind,
-//! 300-meter scan: 13% fewer kernel instructions). It also takes the mini-blocks where a
-//! gap in the series starts a new phase run (their marked lanes pieced from the runs)
-//! and a column's partial last one, so a block with gaps is mostly one call (callgrind,
-//! 300-meter scan at 0.5% gaps: 36.8 M -> 35.5 M instructions).
+//! next frame without the range and cut bookkeeping of the general loop. It also takes
+//! the mini-blocks where a gap in the series starts a new phase run (their marked lanes
+//! pieced from the runs) and a column's partial last one, so a block with gaps is mostly
+//! one call. The instruction counts behind these choices come from `scan_repeat` under
+//! callgrind (see that example).
 
 use super::mask::{lane_bits, phase_at, ClassMask, MaskWalk, MiniMask};
 use super::ClassQuery;
@@ -41,9 +41,9 @@ use std::arch::x86_64::*;
 
 /// Mini-blocks between widenings of the 32-bit lane accumulators in the general loop
 /// (the in-place loop of [`IntColumn::stretch`] derives a longer interval from the
-/// column's widths). Q: why 8? A: a lane gets 8 values per mini-block, each an offset
-/// below 2^24 plus a split below [`MAX_VECTOR_SPLIT`] (2^25) or a plain offset below 2^25,
-/// so below 2^29 per mini-block and 2^32 over 8.
+/// column's widths). A lane gets 8 values per mini-block, each an offset below 2^24 plus a
+/// split below [`MAX_VECTOR_SPLIT`] (2^25) or a plain offset below 2^25, so below 2^29 per
+/// mini-block and 2^32 over 8.
 const FLUSH_EVERY: usize = 8;
 
 /// Two-level splits at or above this take the scalar path (they would overflow lanes).
@@ -51,9 +51,9 @@ const MAX_VECTOR_SPLIT: u64 = 1 << 25;
 
 /// Bytes ahead of the current mini-block to prefetch, two cache lines per mini-block (one
 /// takes 100-140 bytes of 15-minute data): about ten mini-blocks ahead, into the next
-/// block near a block's end. Q: why not the hardware prefetcher alone? A: blocks are a few
-/// KiB, too short for it to ramp up. Against one line at 384 bytes the full-fleet scan was
-/// about 10% faster; 2048 bytes or a third line measured the same (A/B in `BENCHMARKS.md`).
+/// block near a block's end. The hardware prefetcher alone does not do: blocks are a few
+/// KiB, too short for it to ramp up (the two-thread fleet scan of `scan_repeat` is the
+/// benchmark for this distance).
 const PREFETCH_AHEAD: usize = 1024;
 
 /// Bytes past a mini-block that reading its values in place may touch: the last group of
@@ -419,24 +419,19 @@ impl IntColumn<'_> {
     /// mini-blocks, whose 8 references (`ref_width` bytes) are unpacked at once by the
     /// vector path into a small array; the lanes are widened only when the column's
     /// widths say that 8 more mini-blocks might not fit them (for metered data, every few
-    /// hundred). Callgrind, steady-state 300-meter scan: with the column-wide check and
-    /// the batches, 152 -> 132 instructions a mini-block plus about 60 a batch (about 6
-    /// mini-blocks, gaps cutting the groups), 32.6 M -> 31.2 M for the whole scan. Without
-    /// the totals (`TOTALS` false) and with a plain frame's split left unmasked (its zero
-    /// level bitmap books none), 113 a mini-block: the loop no longer spills the
-    /// registers it shuffled around the split's read (28.1 M for the whole scan).
+    /// hundred). Without the totals (`TOTALS` false) the loop adds the day lanes only, and
+    /// it leaves a plain frame's split unmasked (its zero level bitmap books none), which
+    /// keeps fewer values in registers.
     ///
-    /// The walk's state (index, payload offset, reference and split bit positions) and
-    /// the part's scalar sums are kept in locals for the loop and written back after it:
-    /// read through `minis` and `sums` on every mini-block, they were spilled and
-    /// reloaded (callgrind, 300-meter scan: kernel 39.3 M -> 35.8 M instructions; about 85
-    /// of a mini-block's instructions are the vector work). The loop walks descriptor and
-    /// payload pointers, reads references and splits with BMI2 (`shrx`, `bzhi`: no mask
-    /// or shift count in a register), steps the phase through a table (no period and
-    /// step in registers), books each reference once per lane, and adds the column's
-    /// base once after the loop rather than to every reference (callgrind, 300-meter
-    /// scan: 170 -> 151 instructions per mini-block with the 128-byte-aligned width
-    /// constants of `simd::x86` and the groups read through a stepped pointer).
+    /// Everything the loop updates per mini-block is a local, written back after it: the
+    /// walk's state (index, payload offset, reference and split bit positions) and the
+    /// part's scalar sums, read through `minis` and `sums`, would be spilled and reloaded
+    /// on every mini-block. The loop walks descriptor and payload pointers, reads
+    /// references and splits with BMI2 (`shrx`, `bzhi`: no mask or shift count in a
+    /// register), steps the phase through a table (no period and step in registers),
+    /// books each reference once per lane, and adds the column's base once after the loop
+    /// rather than to every reference. Its instructions per mini-block are measured by
+    /// `scan_repeat` under callgrind.
     ///
     /// # Safety
     /// Must be inlined into a function with AVX2, POPCNT, BMI1 and BMI2 enabled; `stop`
