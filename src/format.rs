@@ -122,6 +122,12 @@ pub const ENV_BODY: usize = ENV_HEADER_CRC + U32;
 mod tests {
     use super::*;
 
+    /// The checksum is the IEEE CRC-32 (zlib's), as docs/FORMAT.md says: its check value.
+    #[test]
+    fn checksum_is_the_ieee_crc32() {
+        assert_eq!(crc32fast::hash(b"123456789"), 0xCBF4_3926);
+    }
+
     #[test]
     fn layout_matches_the_spec() {
         assert_eq!(HEADER_LEN, 16);
