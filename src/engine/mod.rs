@@ -16,5 +16,6 @@ pub(crate) mod options;
 pub(crate) mod read;
 pub(crate) mod recovery;
 pub(crate) mod retention;
+pub(crate) mod state;
 pub(crate) mod timestamp;
 pub(crate) mod window;
