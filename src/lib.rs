@@ -8,6 +8,7 @@ pub mod error;
 pub mod fleet;
 pub mod format;
 mod fsutil;
+pub mod hj212;
 pub mod monitor;
 mod query;
 mod scan;
