@@ -22,8 +22,7 @@
 mod common;
 
 use clap::Parser;
-use common::import::{self, ImportConfig, ImportError};
-use common::time::Tz;
+use common::import::{self, InputArgs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -46,12 +45,8 @@ use std::process::ExitCode;
         Exit status: 0 on success, 2 when bad lines stopped the import, 1 on other errors."
 )]
 struct Args {
-    /// Store directory (created if missing).
-    #[arg(long)]
-    store: PathBuf,
-    /// Readings file, CSV or gzip-compressed CSV.
-    #[arg(long)]
-    input: PathBuf,
+    #[command(flatten)]
+    input: InputArgs,
     /// Meter catalog, CSV with a header: meter_id,enterprise_id,role required; interval_s
     /// (seconds, default 900, or `irregular`), kind (interval_energy, cumulative_register,
     /// power, other) and unit (default kWh) optional; further columns ignored. Its meters
@@ -60,28 +55,11 @@ struct Args {
     /// that group meters by enterprise read them. A bad line here stops the import.
     #[arg(long, value_name = "meters.csv")]
     meters: Option<PathBuf>,
-    /// Time zone of local date-times in the file: an offset like +08:00 or an IANA name
-    /// like Asia/Shanghai.
-    #[arg(long, default_value = "+08:00", value_parser = Tz::parse)]
-    tz: Tz,
-    /// Import the good lines of a file with bad ones (in one pass), and report the bad.
-    #[arg(long)]
-    skip_bad: bool,
-    /// No progress bars.
-    #[arg(long, short)]
-    quiet: bool,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let cfg = ImportConfig {
-        store: args.store,
-        input: args.input,
-        meters: args.meters,
-        tz: args.tz,
-        skip_bad: args.skip_bad,
-        progress: !args.quiet,
-    };
+    let cfg = args.input.config(args.meters);
     match import::run(&cfg) {
         Ok(r) => {
             let rate = r.rows as f64 / r.seconds.max(1e-9);
@@ -108,14 +86,6 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Err(e @ ImportError::BadLines { .. }) => {
-            // The list of bad lines ends with a newline.
-            eprint!("{e}");
-            ExitCode::from(2)
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
+        Err(e) => import::failure(&e),
     }
 }

@@ -8,17 +8,10 @@ use meterstore::hj212::{
 };
 use proptest::prelude::*;
 
-const VECTOR: &[u8] = b"##0101QN=20160801085857223;ST=32;CN=1062;PW=100000;MN=010000A8900016F000169DC0;Flag=5;CP=&&RtdInterval=30&&1C80\r\n";
+mod hj212_support;
+use hj212_support::framed;
 
-/// A frame around `data` with its correct CRC, for frames whose content is bad.
-fn framed(data: &str) -> Vec<u8> {
-    format!(
-        "##{:04}{data}{:04X}\r\n",
-        data.len(),
-        crc16(data.as_bytes())
-    )
-    .into_bytes()
-}
+const VECTOR: &[u8] = b"##0101QN=20160801085857223;ST=32;CN=1062;PW=100000;MN=010000A8900016F000169DC0;Flag=5;CP=&&RtdInterval=30&&1C80\r\n";
 
 /// The standard's real-time data example (CN 2011), two pollutants.
 const REALTIME: &str =

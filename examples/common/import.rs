@@ -45,7 +45,8 @@ pub struct BadLines {
 }
 
 impl BadLines {
-    fn push(&mut self, line: u64, reason: String) {
+    /// Records a rejected line.
+    pub fn push(&mut self, line: u64, reason: String) {
         self.count += 1;
         if self.listed.len() < MAX_LISTED_BAD_LINES {
             self.listed.push(BadLine { line, reason });
@@ -101,8 +102,60 @@ impl fmt::Display for ImportError {
 
 impl std::error::Error for ImportError {}
 
-fn failed(e: impl fmt::Display) -> ImportError {
+/// An [`ImportError::Failed`] with `e`'s message.
+pub fn failed(e: impl fmt::Display) -> ImportError {
     ImportError::Failed(e.to_string())
+}
+
+/// The command-line arguments the import examples share.
+#[derive(clap::Args, Debug)]
+pub struct InputArgs {
+    /// Store directory (created if missing).
+    #[arg(long)]
+    pub store: PathBuf,
+    /// Input file, plain or gzip-compressed.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Time zone of local date-times in the input: an offset like +08:00 or an IANA name
+    /// like Asia/Shanghai.
+    #[arg(long, default_value = "+08:00", value_parser = Tz::parse)]
+    pub tz: Tz,
+    /// Import the good lines of a file with bad ones (in one pass), and report the bad.
+    #[arg(long)]
+    pub skip_bad: bool,
+    /// No progress bars.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+impl InputArgs {
+    /// The import these arguments ask for, with a meters file.
+    pub fn config(self, meters: Option<PathBuf>) -> ImportConfig {
+        ImportConfig {
+            store: self.store,
+            input: self.input,
+            meters,
+            tz: self.tz,
+            skip_bad: self.skip_bad,
+            progress: !self.quiet,
+        }
+    }
+}
+
+/// Prints a failed import's error and gives the exit status: 2 when bad lines stopped
+/// it (nothing imported), 1 otherwise.
+pub fn failure(e: &ImportError) -> std::process::ExitCode {
+    match e {
+        // The list of bad lines ends with a newline.
+        ImportError::BadLines { .. } => {
+            eprint!("{e}");
+            std::process::ExitCode::from(2)
+        }
+        ImportError::Failed(_) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 /// What to import.
