@@ -1,7 +1,7 @@
 //! HJ 212 data to meter readings through the catalog, and the catalog's HJ 212 sources
 //! (version-2 CATALOG files, version-1 files still open, CSV columns).
 
-use meterstore::hj212::{self, crc16, FrameErrorKind, Hj212Map, MappedReading};
+use meterstore::hj212::{self, FrameErrorKind, Hj212Map, MappedReading};
 use meterstore::monitor::{Catalog, CatalogMeter, Enterprise, Hj212Source, MeterRole};
 use meterstore::{Quantity, UtcOffset, Zone};
 use std::path::Path;
