@@ -554,6 +554,23 @@ proptest! {
         }
     }
 
+    /// The CRC against the standard's bit-by-bit description.
+    #[test]
+    fn crc_matches_the_bitwise_algorithm(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+        let mut crc: u16 = 0xFFFF;
+        for &b in &bytes {
+            crc = (crc >> 8) ^ u16::from(b);
+            for _ in 0..8 {
+                let low = crc & 1;
+                crc >>= 1;
+                if low != 0 {
+                    crc ^= 0xA001;
+                }
+            }
+        }
+        prop_assert_eq!(crc16(&bytes), crc);
+    }
+
     #[test]
     fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
         let _ = hj212::parse(&bytes);

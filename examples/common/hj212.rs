@@ -152,6 +152,7 @@ fn scan(
     let mut parts: Reassembler<u64> = Reassembler::new(MAX_PENDING_MESSAGES);
     let mut batch: Vec<MappedReading<'_>> = Vec::new();
     let mut buf = Vec::new();
+    let mut whole = Vec::new();
     let mut line = 0u64;
     loop {
         buf.clear();
@@ -168,7 +169,7 @@ fn scan(
         }
         report.frames += 1;
         // A log keeps one frame per line, with or without its CR.
-        let mut whole = Vec::with_capacity(frame.len() + 2);
+        whole.clear();
         whole.extend_from_slice(frame);
         whole.extend_from_slice(b"\r\n");
         let outcome = hj212::parse(&whole)

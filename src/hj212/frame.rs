@@ -25,20 +25,35 @@ pub(super) const DATA_AT: usize = LEN_AT + 4;
 /// The CRC of HJ 212-2017 appendix A over `data`: start at 0xFFFF; for each byte,
 /// `crc = (crc >> 8) ^ byte`, then eight times shift right and XOR 0xA001 when the bit
 /// shifted out was set. (Not CRC-16/MODBUS, which XORs the byte into the low end.)
+///
+/// After `(crc >> 8) ^ byte` the register holds at most 8 bits, so the eight shifts
+/// depend on that byte alone and one table lookup replaces them.
 pub fn crc16(data: &[u8]) -> u16 {
-    let mut crc: u16 = 0xFFFF;
-    for &b in data {
-        crc = (crc >> 8) ^ u16::from(b);
-        for _ in 0..8 {
-            let low = crc & 1;
-            crc >>= 1;
-            if low != 0 {
-                crc ^= 0xA001;
-            }
-        }
-    }
-    crc
+    data.iter().fold(0xFFFF, |crc, &b| {
+        CRC_TABLE[usize::from((crc >> 8) as u8 ^ b)]
+    })
 }
+
+/// The eight shift-and-XOR rounds of [`crc16`] applied to each byte value.
+const CRC_TABLE: [u16; 256] = {
+    let mut t = [0u16; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut crc = i as u16;
+        let mut k = 0;
+        while k < 8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xA001
+            } else {
+                crc >> 1
+            };
+            k += 1;
+        }
+        t[i] = crc;
+        i += 1;
+    }
+    t
+};
 
 /// Wraps a data segment into a frame. The caller keeps `data` at most
 /// [`MAX_DATA_LEN`] bytes.

@@ -10,7 +10,7 @@
 //! keeps an interval's value.
 
 use super::message::{CpValue, Message, DATA_CNS};
-use super::{FrameError, FrameErrorKind};
+use super::{split_key, FrameError, FrameErrorKind};
 use crate::monitor::Catalog;
 use crate::scan::Zone;
 use crate::types::Quantity;
@@ -114,19 +114,22 @@ impl Hj212Map {
             .data_time()
             .ok_or_else(|| bad(format!("CN {} data has no DataTime", msg.cn)))?;
         let ts = dt.to_utc(&self.zone).map_err(bad)?;
+        // Every `code-Suffix` sub-item with its key split once.
+        let parts: Vec<(&str, &str, &CpValue)> = msg
+            .fields()
+            .filter_map(|f| split_key(&f.key).map(|(c, s)| (c, s, &f.value)))
+            .filter(|(c, _, _)| !c.is_empty())
+            .collect();
         let number = |code: &str, suffix: &str| {
-            msg.fields().find_map(|f| match f.value {
-                CpValue::Number(v) if split_key(&f.key) == Some((code, suffix)) => Some(v),
+            parts.iter().find_map(|&(c, s, v)| match v {
+                CpValue::Number(x) if c == code && s == suffix => Some(*x),
                 _ => None,
             })
         };
         let start = out.len();
         let mut seen: Vec<&str> = Vec::new();
-        for f in msg.fields() {
-            let Some((code, _)) = split_key(&f.key) else {
-                continue;
-            };
-            if !matches!(f.value, CpValue::Number(_)) || seen.contains(&code) {
+        for &(code, _, v) in &parts {
+            if !matches!(v, CpValue::Number(_)) || seen.contains(&code) {
                 continue;
             }
             seen.push(code);
@@ -166,8 +169,8 @@ impl Hj212Map {
                     )));
                 }
             }
-            let flag = msg.fields().find_map(|g| match g.value {
-                CpValue::Flag(c) if split_key(&g.key) == Some((code, "Flag")) => Some(c),
+            let flag = parts.iter().find_map(|&(c, s, v)| match v {
+                CpValue::Flag(f) if c == code && s == "Flag" => Some(*f),
                 _ => None,
             });
             out.push(MappedReading {
@@ -180,9 +183,4 @@ impl Hj212Map {
         outcome.readings = out.len() - start;
         Ok(outcome)
     }
-}
-
-/// `code-Suffix` split at the last `-`.
-fn split_key(key: &str) -> Option<(&str, &str)> {
-    key.rsplit_once('-').filter(|(c, _)| !c.is_empty())
 }

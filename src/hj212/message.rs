@@ -224,7 +224,7 @@ pub(super) fn parse_data(d: &[u8], base: usize) -> Result<Message, FrameError> {
     let mut cp = None;
     let mut at = 0;
     while at < s.len() {
-        let Some(eq) = s[at..].find('=') else {
+        let Some(eq) = find(&s[at..], b'=') else {
             return Err(field_err(
                 base + at,
                 format!("{:?} is not KEY=VALUE", &s[at..]),
@@ -239,7 +239,7 @@ pub(super) fn parse_data(d: &[u8], base: usize) -> Result<Message, FrameError> {
         let Some(idx) = HEADER_FIELDS.iter().position(|h| *h == key) else {
             return Err(field_err(base + at, format!("unknown field {key:?}")));
         };
-        let Some(semi) = s[vstart..].find(';') else {
+        let Some(semi) = find(&s[vstart..], b';') else {
             return Err(field_err(
                 base + at,
                 format!("field {key} does not end with ';' (CP=&&...&& comes last)"),
@@ -405,12 +405,12 @@ fn parse_cp(v: &str, base: usize) -> Result<Cp, FrameError> {
         return Ok(cp);
     }
     let mut at = base + 2;
-    for item in inner.split(';') {
+    for item in pieces(inner, b';') {
         if item.is_empty() {
             return Err(field_err(at, "empty CP item".into()));
         }
         let mut fields = Vec::new();
-        for sub in item.split(',') {
+        for sub in pieces(item, b',') {
             fields.push(parse_sub(sub, at, &mut cp.time_at)?);
             at += sub.len() + 1;
         }
@@ -434,13 +434,13 @@ fn parse_sub(sub: &str, at: usize, time_at: &mut Vec<usize>) -> Result<CpField, 
         ));
     }
     let vat = at + key.len() + 1;
-    if let Some(k) = value.find(['=', '&']) {
+    if let Some(k) = value.bytes().position(|b| b == b'=' || b == b'&') {
         return Err(field_err(
             vat + k,
             format!("value of {key} holds {:?}", &value[k..k + 1]),
         ));
     }
-    let suffix = key.rsplit_once('-');
+    let suffix = super::split_key(key);
     let value = if key == "DataTime" {
         time_at.push(at);
         CpValue::Time(DataTime::parse(value).ok_or_else(|| {
@@ -493,4 +493,28 @@ fn parse_number(v: &str) -> Option<f64> {
         return None;
     }
     v.parse::<f64>().ok().filter(|x| x.is_finite())
+}
+
+/// Position of the first `b` in `s`. (A byte loop: the pieces are a few bytes long, too
+/// short for a vectorised search to pay.)
+fn find(s: &str, b: u8) -> Option<usize> {
+    s.bytes().position(|x| x == b)
+}
+
+/// The pieces of `s` between `sep` bytes (ASCII), like `str::split`.
+fn pieces(s: &str, sep: u8) -> impl Iterator<Item = &str> {
+    let mut rest = Some(s);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        match find(r, sep) {
+            Some(k) => {
+                rest = Some(&r[k + 1..]);
+                Some(&r[..k])
+            }
+            None => {
+                rest = None;
+                Some(r)
+            }
+        }
+    })
 }

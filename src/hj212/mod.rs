@@ -126,3 +126,10 @@ pub(crate) fn is_code(s: &str) -> bool {
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
 }
+
+/// A CP key `code-Suffix` split at its last `-`, or `None` without one. (The code may be
+/// empty here; the parser rejects that for typed suffixes.)
+pub(crate) fn split_key(key: &str) -> Option<(&str, &str)> {
+    let k = key.bytes().rposition(|b| b == b'-')?;
+    Some((&key[..k], &key[k + 1..]))
+}
