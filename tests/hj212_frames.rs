@@ -99,6 +99,9 @@ fn the_ack_is_9014_echoing_the_qn() {
         )
     );
     assert_eq!(ack.ack(), None, "an acknowledgement asks for none");
+    // Commands other than uploads are answered with 9011/9012, not 9014.
+    assert!(hj212::parse(VECTOR).unwrap().wants_ack());
+    assert_eq!(hj212::parse(VECTOR).unwrap().ack(), None);
     assert_eq!(hj212::parse(&framed(MINUTE)).unwrap().ack(), None);
 }
 

@@ -171,10 +171,12 @@ impl Message {
         self.cp.iter().flatten()
     }
 
-    /// The 9014 data acknowledgement of this message when it asks for one (Flag bit A):
-    /// the same QN, PW and MN, ST 91, the sender's protocol version in Flag, empty CP.
+    /// The 9014 data acknowledgement of an upload (CN 2xxx) that asks for one (Flag
+    /// bit A): the same QN, PW and MN, ST 91, the sender's protocol version in Flag,
+    /// empty CP. Other commands are answered with 9011/9012, not built here.
     pub fn ack(&self) -> Option<Message> {
-        self.wants_ack().then(|| Message {
+        let upload = (2000..3000).contains(&self.cn);
+        (upload && self.wants_ack()).then(|| Message {
             qn: self.qn.clone(),
             st: "91".to_owned(),
             cn: 9014,

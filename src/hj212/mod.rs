@@ -15,15 +15,26 @@
 //!   day) into readings of the catalog's meters (columns `hj212_mn` and `hj212_code`).
 //!
 //! ```
-//! use meterstore::hj212;
+//! use meterstore::hj212::{self, CpField, CpValue, DataTime};
+//! // The standard's test vector: CRC 1C80 over the 101-byte data segment.
 //! let frame = b"##0101QN=20160801085857223;ST=32;CN=1062;PW=100000;\
 //!     MN=010000A8900016F000169DC0;Flag=5;CP=&&RtdInterval=30&&1C80\r\n";
 //! let msg = hj212::parse(frame)?;
 //! assert_eq!((msg.cn, msg.mn.as_str()), (1062, "010000A8900016F000169DC0"));
-//! let ack = msg.ack().expect("Flag=5 asks for an acknowledgement");
+//! // Real-time data from the same station, asking for an acknowledgement (Flag=5).
+//! let time = DataTime::parse("20160801085857").expect("a date-time");
+//! let data = hj212::Message {
+//!     cn: 2011,
+//!     cp: vec![
+//!         vec![CpField { key: "DataTime".into(), value: CpValue::Time(time) }],
+//!         vec![CpField { key: "i33201-Rtd".into(), value: CpValue::Number(1234.5) }],
+//!     ],
+//!     ..msg
+//! };
+//! assert_eq!(hj212::parse(&data.encode()?)?, data);
+//! let ack = data.ack().expect("Flag bit A asks for an acknowledgement");
 //! assert_eq!(ack.data_segment(),
 //!     "QN=20160801085857223;ST=91;CN=9014;PW=100000;MN=010000A8900016F000169DC0;Flag=4;CP=&&&&");
-//! assert_eq!(hj212::parse(&ack.encode()?)?, ack);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
