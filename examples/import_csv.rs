@@ -23,8 +23,7 @@ mod common;
 
 use clap::Parser;
 use common::cli::{self, outln};
-use common::import::{self, ImportConfig, ImportError};
-use common::time::Tz;
+use common::import::{self, InputArgs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -49,13 +48,8 @@ use std::process::ExitCode;
     after_help = cli::IMPORT_EXIT_HELP
 )]
 struct Args {
-    /// Store directory: an existing store, or a new or empty directory (created once the
-    /// input is checked). A directory holding other files is refused (status 2).
-    #[arg(long)]
-    store: PathBuf,
-    /// Readings file, CSV or gzip-compressed CSV.
-    #[arg(long)]
-    input: PathBuf,
+    #[command(flatten)]
+    input: InputArgs,
     /// Meter catalog, CSV with a header: meter_id,enterprise_id,role required; interval_s
     /// (seconds, default 900, or `irregular`), kind (interval_energy, cumulative_register,
     /// power, other) and unit (default kWh) optional; further columns ignored. Its meters
@@ -64,16 +58,6 @@ struct Args {
     /// that group meters by enterprise read them. A bad line here stops the import.
     #[arg(long, value_name = "meters.csv")]
     meters: Option<PathBuf>,
-    /// Time zone of local date-times in the file: an offset like +08:00 or an IANA name
-    /// like Asia/Shanghai.
-    #[arg(long, default_value = "+08:00", value_parser = Tz::parse, allow_hyphen_values = true)]
-    tz: Tz,
-    /// Import the good lines of a file with bad ones (in one pass), and report the bad.
-    #[arg(long)]
-    skip_bad: bool,
-    /// No progress bars.
-    #[arg(long, short)]
-    quiet: bool,
 }
 
 fn main() -> ExitCode {
@@ -81,22 +65,8 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let cfg = ImportConfig {
-        store: args.store,
-        input: args.input,
-        meters: args.meters,
-        tz: args.tz,
-        skip_bad: args.skip_bad,
-        progress: !args.quiet,
-    };
-    let r = import::run(&cfg).map_err(|e| {
-        let code = match e {
-            ImportError::BadLines { .. } | ImportError::Refused(_) => cli::BAD_INPUT,
-            ImportError::AfterCommit { .. } => cli::COMMITTED_THEN_FAILED,
-            ImportError::Failed(_) => cli::FAILED,
-        };
-        cli::fail(code, e.to_string())
-    })?;
+    let cfg = args.input.config(args.meters);
+    let r = import::run(&cfg).map_err(import::failure)?;
     let rate = r.rows as f64 / r.seconds.max(1e-9);
     if !r.skipped.is_empty() {
         eprint!("skipped {} bad lines:\n{}", r.skipped.count, r.skipped);

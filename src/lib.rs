@@ -9,6 +9,7 @@ pub mod error;
 pub mod fleet;
 mod format;
 mod fsutil;
+pub mod hj212;
 pub mod monitor;
 mod query;
 mod scan;

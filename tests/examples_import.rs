@@ -62,14 +62,7 @@ fn gzip(src: &Path, dst: &Path) {
 
 /// Everything in the store, read back through the public API.
 fn stored(dir: &Path) -> Rows {
-    let s = Store::open(dir, Options::default()).unwrap();
-    let mut rows = Rows::new();
-    for id in s.meter_ids() {
-        for (t, v) in s.history(&id, i64::MIN..i64::MAX).unwrap() {
-            rows.insert((id.clone(), t), v);
-        }
-    }
-    rows
+    common::all_readings(dir).unwrap()
 }
 
 fn bad_lines(r: Result<import::ImportReport, ImportError>) -> (PathBuf, import::BadLines) {

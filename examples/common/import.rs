@@ -45,7 +45,8 @@ pub struct BadLines {
 }
 
 impl BadLines {
-    fn push(&mut self, line: u64, reason: String) {
+    /// Records a rejected line.
+    pub fn push(&mut self, line: u64, reason: String) {
         self.count += 1;
         if self.listed.len() < MAX_LISTED_BAD_LINES {
             self.listed.push(BadLine { line, reason });
@@ -119,8 +120,58 @@ impl fmt::Display for ImportError {
 
 impl std::error::Error for ImportError {}
 
-fn failed(e: impl fmt::Display) -> ImportError {
+/// An [`ImportError::Failed`] with `e`'s message.
+pub fn failed(e: impl fmt::Display) -> ImportError {
     ImportError::Failed(e.to_string())
+}
+
+/// The command-line arguments the import examples share.
+#[derive(clap::Args, Debug)]
+pub struct InputArgs {
+    /// Store directory: an existing store, or a new or empty directory (created once the
+    /// input is checked). A directory holding other files is refused (status 2).
+    #[arg(long)]
+    pub store: PathBuf,
+    /// Input file, plain or gzip-compressed.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Time zone of local date-times in the input: an offset like +08:00 or an IANA name
+    /// like Asia/Shanghai.
+    #[arg(long, default_value = "+08:00", value_parser = Tz::parse, allow_hyphen_values = true)]
+    pub tz: Tz,
+    /// Import the good lines of a file with bad ones (in one pass), and report the bad.
+    #[arg(long)]
+    pub skip_bad: bool,
+    /// No progress bars.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+impl InputArgs {
+    /// The import these arguments ask for, with a meters file.
+    pub fn config(self, meters: Option<PathBuf>) -> ImportConfig {
+        ImportConfig {
+            store: self.store,
+            input: self.input,
+            meters,
+            tz: self.tz,
+            skip_bad: self.skip_bad,
+            progress: !self.quiet,
+        }
+    }
+}
+
+/// A failed import as the tool's error, with its exit status (see
+/// [`cli::IMPORT_EXIT_HELP`](super::cli::IMPORT_EXIT_HELP)): bad input or a refused
+/// directory 2, committed readings and a later step failed 3, anything else 1.
+pub fn failure(e: ImportError) -> Box<dyn std::error::Error> {
+    use super::cli;
+    let code = match e {
+        ImportError::BadLines { .. } | ImportError::Refused(_) => cli::BAD_INPUT,
+        ImportError::AfterCommit { .. } => cli::COMMITTED_THEN_FAILED,
+        ImportError::Failed(_) => cli::FAILED,
+    };
+    cli::fail(code, e.to_string())
 }
 
 /// What to import.

@@ -1,5 +1,5 @@
 //! Code shared by the examples (and run by their tests in `tests/examples_*.rs`): time
-//! parsing, the CSV import, the history query and its table and CSV output, and the
+//! parsing, the CSV and HJ 212 imports, the history query and its table and CSV output, and the
 //! load-curve SVG. Each example's `main` only parses its arguments and calls in here.
 //!
 //! Include it with `mod common;` from an example, or with
@@ -10,6 +10,7 @@ pub mod cli;
 pub mod dirs;
 pub mod fleet;
 pub mod history;
+pub mod hj212;
 pub mod imbalance;
 pub mod import;
 pub mod lines;
@@ -26,6 +27,21 @@ use std::path::Path;
 /// is an error, not a new, empty store.
 pub fn open_existing(dir: &Path) -> meterstore::Result<meterstore::Store> {
     meterstore::Store::open_read_only(dir)
+}
+
+/// Every reading of every meter in the store at `dir`, by (meter, timestamp): what the
+/// import tests compare with their input.
+pub fn all_readings(
+    dir: &Path,
+) -> meterstore::Result<std::collections::BTreeMap<(String, i64), f64>> {
+    let store = open_existing(dir)?;
+    let mut rows = std::collections::BTreeMap::new();
+    for id in store.meter_ids() {
+        for (t, v) in store.history(&id, i64::MIN..i64::MAX)? {
+            rows.insert((id.clone(), t), v);
+        }
+    }
+    Ok(rows)
 }
 
 /// Opens a file for reading, decompressing it if it is gzip (recognised by its magic

@@ -17,12 +17,14 @@
 //! | `unit` | no | default `kWh` |
 //! | `multiplier` | no | CT/PT multiplier from the start, default 1 |
 //! | `multiplier_changes` | no | `;`-separated `TIME=VALUE`, TIME in RFC 3339 or Unix seconds |
+//! | `hj212_mn`, `hj212_code` | no | the HJ 212 station and code that feed the meter, both or neither (empty: none; columns absent: unchanged) |
 //!
 //! Either every row is imported or none: a bad row (missing or malformed field, unknown
 //! role, a meter listed twice) makes the import fail with every bad row's line number
 //! and the catalog unchanged.
 
 use super::catalog::{Catalog, CatalogMeter, Enterprise, MeterRole, MultiplierChange};
+use super::catalog_hj212::Hj212Source;
 use crate::types::Quantity;
 
 /// One rejected row.
@@ -69,7 +71,7 @@ pub struct ImportReport {
     pub meters_replaced: usize,
 }
 
-const COLUMNS: [&str; 14] = [
+const COLUMNS: [&str; 16] = [
     "meter_id",
     "enterprise_id",
     "role",
@@ -84,6 +86,8 @@ const COLUMNS: [&str; 14] = [
     "unit",
     "multiplier",
     "multiplier_changes",
+    "hj212_mn",
+    "hj212_code",
 ];
 
 fn parse_time(s: &str) -> Option<i64> {
@@ -143,6 +147,7 @@ impl Catalog {
                 }],
             });
         }
+        let hj212_columns = col[14] != usize::MAX || col[15] != usize::MAX;
         let mut next = self.clone();
         let mut report = ImportReport::default();
         let mut seen = std::collections::HashMap::new();
@@ -228,6 +233,17 @@ impl Catalog {
             if !ok {
                 continue;
             }
+            let hj212 = match (get(14), get(15)) {
+                ("", "") => None,
+                (mn, code) if !mn.is_empty() && !code.is_empty() => Some(Hj212Source {
+                    mn: mn.to_owned(),
+                    code: code.to_owned(),
+                }),
+                _ => {
+                    err("hj212_mn and hj212_code must be given both or neither".into());
+                    continue;
+                }
+            };
             let mut e = next.enterprise(ent).cloned().unwrap_or_else(|| {
                 report.enterprises_added += 1;
                 Enterprise {
@@ -268,7 +284,11 @@ impl Catalog {
             };
             let res = next
                 .upsert_enterprise(e)
-                .and_then(|()| next.upsert_meter(m));
+                .and_then(|()| next.upsert_meter(m))
+                .and_then(|()| match hj212_columns {
+                    true => next.set_hj212_source(id, hj212),
+                    false => Ok(()),
+                });
             match res {
                 Ok(()) if replaced => report.meters_replaced += 1,
                 Ok(()) => report.meters_added += 1,

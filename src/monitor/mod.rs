@@ -8,6 +8,7 @@
 //! - [`Catalog`]: enterprises, meters and roles (建档立卡), CT/PT multipliers, learned and
 //!   manual thresholds, suppression windows (报备) and emergency periods (停限产), saved
 //!   as `CATALOG` in the store directory; [`Catalog::import_rows`] imports meter rows.
+//!   A meter may name the HJ 212 station and code that feed it ([`Hj212Source`]).
 //! - [`Catalog::learn`] / [`learn_normal`]: normal running power per facility and per
 //!   time-of-day slot, learned with robust statistics that ignore off periods.
 //! - [`RuleConfig`] and [`RuleId`]: the rules, their parameters and defaults (the table
@@ -38,6 +39,7 @@ mod alarm;
 mod batch;
 mod catalog;
 mod catalog_file;
+mod catalog_hj212;
 mod import;
 mod learn;
 mod rules;
@@ -49,6 +51,7 @@ pub use catalog::{
     Catalog, CatalogMeter, CatalogVersion, EmergencyPeriod, Enterprise, ManualThreshold, MeterRole,
     MultiplierChange, Suppression, CATALOG_FILE, CATALOG_MAGIC,
 };
+pub use catalog_hj212::Hj212Source;
 pub use import::{ImportError, ImportReport, RowError};
 pub use learn::{learn_normal, power_kw, LearnOptions, LearnReport, NormalPower};
 pub use rules::{RuleConfig, RuleId};

@@ -70,6 +70,11 @@ impl Zone {
         &self.name
     }
 
+    /// The jiff zone, for turning local civil times into instants.
+    pub(crate) fn tz(&self) -> &TimeZone {
+        &self.tz
+    }
+
     /// Offset from UTC in force at `ts`, in seconds.
     pub fn offset_at(&self, ts: i64) -> i32 {
         match jiff::Timestamp::from_second(ts) {
