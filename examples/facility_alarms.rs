@@ -49,6 +49,11 @@ struct Args {
     /// Write the batch alarms to this CSV file instead of standard output.
     #[arg(long)]
     csv: Option<PathBuf>,
+    /// With --store: write the store's catalog as CSV (the columns import_csv --meters
+    /// reads) to this file and stop. An export for people and other tools: the store's
+    /// CATALOG stays the one source.
+    #[arg(long, value_name = "OUT.csv")]
+    export_catalog: Option<PathBuf>,
     /// Replay mode: keep the sample store in this directory.
     #[arg(long)]
     keep: Option<PathBuf>,
@@ -97,6 +102,19 @@ fn meter_field(a: &Alarm) -> String {
 fn batch(args: &Args, dir: &std::path::Path) -> Result<(), Box<dyn Error>> {
     let store = common::open_existing(dir)?;
     let catalog = Catalog::load(&store)?;
+    if let Some(out) = &args.export_catalog {
+        let mut w = csv::Writer::from_path(out).map_err(|e| format!("{}: {e}", out.display()))?;
+        for row in catalog.export_rows() {
+            w.write_record(&row)?;
+        }
+        w.flush()?;
+        eprintln!(
+            "wrote {} meters to {}",
+            catalog.meters().count(),
+            out.display()
+        );
+        return Ok(());
+    }
     if catalog.meters().next().is_none() {
         return Err(format!("{}: the catalog is empty (no CATALOG file?)", dir.display()).into());
     }

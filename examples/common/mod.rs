@@ -10,6 +10,7 @@ pub mod fleet;
 pub mod history;
 pub mod imbalance;
 pub mod import;
+pub mod infer;
 pub mod plot;
 pub mod time;
 

@@ -49,7 +49,7 @@ pub use catalog::{
     Catalog, CatalogMeter, CatalogVersion, EmergencyPeriod, Enterprise, ManualThreshold, MeterRole,
     MultiplierChange, Suppression, CATALOG_FILE, CATALOG_MAGIC,
 };
-pub use import::{ImportError, ImportReport, RowError};
+pub use import::{kind_name, parse_kind, ImportError, ImportReport, RowError};
 pub use learn::{learn_normal, power_kw, LearnOptions, LearnReport, NormalPower};
 pub use rules::{RuleConfig, RuleId};
 pub use stream::{Monitor, MonitorStats, MAX_AHEAD_S};
