@@ -6,10 +6,14 @@
 //! days interval by interval through `Store::append` and the streaming monitor, printing
 //! alarms as they open and close. `--keep DIR` keeps that store (with its catalog) in DIR.
 //!
-//! With `--store DIR [--from T] [--to T] [--csv OUT]`: evaluates the store's catalog and
-//! history in batch mode and writes one CSV row per alarm,
-//! `rule,enterprise_id,meter_id,start,end,evidence` (RFC 3339 times, `end` empty while
-//! open), to OUT or standard output. T is RFC 3339 or Unix seconds.
+//! With `--store DIR [--from T] [--to T] [--train-days 14] [--relearn] [--tz ZONE]
+//! [--csv OUT]`: the store's catalog (STORE/CATALOG, as `import_csv --meters` writes it)
+//! and history in batch mode. Production and treatment meters without learned thresholds
+//! learn them from the first `--train-days` days of their own readings (every one with
+//! `--relearn`), and the thresholds are saved in the catalog; the range after the training
+//! is evaluated, and one CSV row per alarm, `rule,enterprise_id,meter_id,start,end,
+//! evidence` (start and end UTC Unix seconds, `end` empty while open), goes to OUT or
+//! standard output. T is RFC 3339 or Unix seconds; ZONE a fixed offset or an IANA name.
 //!
 //! ```text
 //! cargo run --release --example facility_alarms
@@ -28,7 +32,7 @@ use meterstore::fleet::{Fleet, FleetConfig};
 use meterstore::monitor::{
     evaluate, Alarm, AlarmEvent, Catalog, LearnOptions, Monitor, RuleConfig,
 };
-use meterstore::{Agg, Bucket, Options, Reading, Store, SyncPolicy, UtcOffset};
+use meterstore::{Options, Reading, Store, SyncPolicy, UtcOffset, Zone};
 use std::error::Error;
 use std::path::PathBuf;
 
@@ -40,7 +44,8 @@ struct Args {
     /// Evaluate this store in batch mode.
     #[arg(long)]
     store: Option<PathBuf>,
-    /// Start of the batch range (RFC 3339 or Unix seconds); default: first reading.
+    /// Start of the batch range (RFC 3339 or Unix seconds); default: the end of the
+    /// latest training window (or the first reading when nothing is learned).
     #[arg(long)]
     from: Option<String>,
     /// End of the batch range (exclusive); default: after the last reading.
@@ -49,6 +54,16 @@ struct Args {
     /// Write the batch alarms to this CSV file instead of standard output.
     #[arg(long)]
     csv: Option<PathBuf>,
+    /// Days at the start of each meter's readings that its thresholds are learned from.
+    #[arg(long, default_value_t = 14)]
+    train_days: u32,
+    /// Learn every meter's thresholds again, also those the catalog holds.
+    #[arg(long)]
+    relearn: bool,
+    /// Time zone of local days, the day window and time-of-day slots: +08:00 or an IANA
+    /// name such as Asia/Shanghai.
+    #[arg(long, default_value = "+08:00")]
+    tz: String,
     /// With --store: write the store's catalog as CSV (the columns import_csv --meters
     /// reads) to this file and stop. An export for people and other tools: the store's
     /// CATALOG stays the one source.
@@ -98,10 +113,11 @@ fn meter_field(a: &Alarm) -> String {
     }
 }
 
-/// Batch mode: the store's catalog and history over a range, as CSV.
+/// Batch mode: learns missing thresholds, evaluates the store's catalog and history over
+/// a range, writes the alarms as CSV.
 fn batch(args: &Args, dir: &std::path::Path) -> Result<(), Box<dyn Error>> {
     let store = common::open_existing(dir)?;
-    let catalog = Catalog::load(&store)?;
+    let mut catalog = Catalog::load(&store)?;
     if let Some(out) = &args.export_catalog {
         let mut w = csv::Writer::from_path(out).map_err(|e| format!("{}: {e}", out.display()))?;
         for row in catalog.export_rows() {
@@ -116,42 +132,65 @@ fn batch(args: &Args, dir: &std::path::Path) -> Result<(), Box<dyn Error>> {
         return Ok(());
     }
     if catalog.meters().next().is_none() {
-        return Err(format!("{}: the catalog is empty (no CATALOG file?)", dir.display()).into());
+        return Err(format!(
+            "{}: the store has no catalog (import one with import_csv --meters meters.csv)",
+            dir.display()
+        )
+        .into());
     }
-    // The data's extent, from monthly counts and the last month's history.
-    let (mut lo, mut hi) = (i64::MAX, i64::MIN);
-    for m in catalog.meters() {
-        let Ok(months) = store.aggregate(
-            &m.id,
-            i64::MIN..i64::MAX,
-            Bucket::Month,
-            UtcOffset::CHINA,
-            Agg::Count,
-        ) else {
-            continue;
-        };
-        if let (Some(first), Some(last)) = (months.first(), months.last()) {
-            if let Some((t, _)) = store.history(&m.id, first.start..i64::MAX)?.next() {
-                lo = lo.min(t);
-            }
-            if let Some((t, _)) = store.history(&m.id, last.start..i64::MAX)?.last() {
-                hi = hi.max(t + m.interval_s.unwrap_or(1) as i64);
-            }
-        }
+    let zone = Zone::parse(&args.tz)?;
+    let Some(extent) = catalog.data_extent(&store)? else {
+        return Err("the catalog's meters have no readings".into());
+    };
+    let learn = LearnOptions {
+        offset: UtcOffset::from_seconds(zone.offset_at(extent.start))?,
+        ..LearnOptions::default()
+    };
+    let report = catalog.learn_from_start(
+        &store,
+        i64::from(args.train_days) * 86_400,
+        args.relearn,
+        &learn,
+    )?;
+    if !report.learned.is_empty() {
+        catalog.save(&store)?;
+        eprintln!(
+            "learned the thresholds of {} meters from their first {} days; saved in {}",
+            report.learned.len(),
+            args.train_days,
+            Catalog::path_in(dir).display()
+        );
     }
+    for (id, why) in &report.skipped {
+        eprintln!("not learned: {id}: {why}");
+    }
+    let trained_end = catalog
+        .meters()
+        .filter_map(|m| catalog.learned(&m.id).map(|l| l.trained.end))
+        .max();
     let from = match &args.from {
         Some(s) => parse_time(s)?,
-        None => lo,
+        None => trained_end.unwrap_or(extent.start).max(extent.start),
     };
     let to = match &args.to {
         Some(s) => parse_time(s)?,
-        None => hi,
+        None => extent.end,
     };
     if from >= to {
-        return Err("no data in the range".into());
+        return Err(format!(
+            "nothing to evaluate: the range {} .. {} is empty (the training takes the first {} days)",
+            rfc3339(from),
+            rfc3339(to),
+            args.train_days
+        )
+        .into());
     }
+    let cfg = RuleConfig {
+        zone,
+        ..RuleConfig::default()
+    };
     let t = std::time::Instant::now();
-    let alarms = evaluate(&store, &catalog, &RuleConfig::default(), from..to)?;
+    let alarms = evaluate(&store, &catalog, &cfg, from..to)?;
     eprintln!(
         "{} alarms over {} .. {} in {:.2} s",
         alarms.len(),
@@ -160,7 +199,7 @@ fn batch(args: &Args, dir: &std::path::Path) -> Result<(), Box<dyn Error>> {
         t.elapsed().as_secs_f64()
     );
     let out: Box<dyn std::io::Write> = match &args.csv {
-        Some(p) => Box::new(std::fs::File::create(p)?),
+        Some(p) => Box::new(std::fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()))?),
         None => Box::new(std::io::stdout().lock()),
     };
     let mut w = csv::Writer::from_writer(out);
@@ -177,8 +216,8 @@ fn batch(args: &Args, dir: &std::path::Path) -> Result<(), Box<dyn Error>> {
             a.rule.as_str().to_owned(),
             a.enterprise.clone(),
             meter_field(a),
-            rfc3339(a.start),
-            a.end.map(rfc3339).unwrap_or_default(),
+            a.start.to_string(),
+            a.end.map(|e| e.to_string()).unwrap_or_default(),
             a.evidence.to_string(),
         ])?;
     }

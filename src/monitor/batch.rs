@@ -119,7 +119,7 @@ pub(crate) fn baseline_kw(
             &m.meta.id,
             base.clone(),
             Bucket::Month,
-            cfg.offset,
+            fixed_offset(cfg, base.start),
             Agg::Sum,
         ) {
             Ok(b) => b,
@@ -154,8 +154,10 @@ impl Dense {
         } else {
             0
         };
+        // A register's last interval needs the reading at its end.
+        let n = n + usize::from(m.meta.kind == crate::Quantity::CumulativeRegister);
         let mut vals = vec![f64::NAN; n];
-        match store.history(&m.meta.id, first..range.end) {
+        match store.history(&m.meta.id, first..first.saturating_add(n as i64 * m.iv)) {
             Ok(h) => {
                 for (t, v) in h {
                     let k = (t - first) / m.iv;
@@ -196,7 +198,7 @@ pub(crate) fn span_power(
     let mut t = align_up(span.start, m.iv);
     while t < span.end {
         expected += 1;
-        if let Some(p) = value(t).and_then(|v| m.power(t, v)) {
+        if let Some(p) = m.power_at(t, &value) {
             sum += p;
             n += 1;
         }
@@ -269,11 +271,11 @@ fn evaluate_into(
             let mut t = align_up(range.start, tm.iv);
             let mut prod = vec![None; f.production.len()];
             while t + tm.iv <= range.end {
-                let tp = val(f.treatment, t).and_then(|v| tm.power(t, v));
+                let tp = tm.power_at(t, |t| val(f.treatment, t));
                 for (slot, &p) in prod.iter_mut().zip(&f.production) {
                     let pm = &plan.meters[p];
                     let pt = t.div_euclid(pm.iv) * pm.iv;
-                    *slot = val(p, pt).and_then(|v| pm.power(pt, v));
+                    *slot = pm.power_at(pt, |t| val(p, t));
                 }
                 let states = classify_facility(&plan, f, cfg, t, tp, &prod);
                 for ((s, tr), st) in subs.iter_mut().zip(states) {
@@ -354,7 +356,7 @@ fn night_figures(
     cfg: &RuleConfig,
     range: &Range<i64>,
 ) -> Result<NightFigures> {
-    let zone = Zone::fixed(cfg.offset);
+    let zone = cfg.zone.clone();
     let mut membership: HashMap<String, String> = HashMap::new();
     let mut info: HashMap<&str, &MeterInfo> = HashMap::new();
     for d in plan
@@ -417,12 +419,21 @@ fn night_figures(
     Ok(NightFigures { zone, by_ent })
 }
 
-/// UTC instant of the local midnight starting `date` in the rules' fixed offset.
+/// UTC instant of the start of local day `date` in the rules' zone: the day start of its
+/// noon, which lies in the day whatever the offset.
 fn local_midnight(cfg: &RuleConfig, date: LocalDate) -> i64 {
     let d = jiff::civil::Date::new(date.year, date.month as i8, date.day as i8)
         .map(|d| d.to_zoned(jiff::tz::TimeZone::UTC));
     match d {
-        Ok(Ok(z)) => z.timestamp().as_second() - cfg.offset.seconds() as i64,
+        Ok(Ok(z)) => {
+            let noon = z.timestamp().as_second() + 12 * 3600;
+            cfg.day_start(noon - cfg.zone.offset_at(noon) as i64)
+        }
         _ => i64::MIN,
     }
+}
+
+/// The zone's offset at `ts` as a fixed offset, for [`Store::aggregate`]'s buckets.
+fn fixed_offset(cfg: &RuleConfig, ts: i64) -> crate::UtcOffset {
+    crate::UtcOffset::from_seconds(cfg.zone.offset_at(ts)).unwrap_or(crate::UtcOffset::UTC)
 }

@@ -6,8 +6,8 @@
 use super::alarm::{Obs, UnitState};
 use super::catalog::{Catalog, CatalogMeter, MeterRole, Suppression};
 use super::learn::NormalPower;
-use crate::scan::DayWindow;
-use crate::types::{Quantity, UtcOffset};
+use crate::scan::{DayWindow, Zone};
+use crate::types::UtcOffset;
 use std::ops::Range;
 
 /// Stable identifiers of the rules.
@@ -94,8 +94,9 @@ impl std::fmt::Display for RuleId {
 pub struct RuleConfig {
     /// Rules to evaluate. Default: all.
     pub rules: Vec<RuleId>,
-    /// Local time of days and time-of-day slots. Default UTC+08:00.
-    pub offset: UtcOffset,
+    /// Time zone of local days and of the day window: a fixed offset or an IANA zone
+    /// (days of 23 and 25 hours come out right). Default UTC+08:00.
+    pub zone: Zone,
     /// Consecutive bad intervals that open a 产治不同步 alarm. Default 4 (one hour at
     /// 15 minutes).
     pub mismatch_intervals: u32,
@@ -132,7 +133,7 @@ impl Default for RuleConfig {
     fn default() -> Self {
         RuleConfig {
             rules: RuleId::ALL.to_vec(),
-            offset: UtcOffset::CHINA,
+            zone: Zone::fixed(UtcOffset::CHINA),
             mismatch_intervals: 4,
             stopped_intervals: 4,
             underperforming_intervals: 8,
@@ -156,13 +157,12 @@ impl RuleConfig {
 
     /// Start of the local day holding `ts`.
     pub(crate) fn day_start(&self, ts: i64) -> i64 {
-        let off = self.offset.seconds() as i64;
-        (ts + off).div_euclid(86_400) * 86_400 - off
+        self.zone.day_start(ts)
     }
 
     /// Whether `ts` lies in the day window.
     pub(crate) fn is_day(&self, ts: i64) -> bool {
-        let m = (ts + self.offset.seconds() as i64).rem_euclid(86_400) / 60;
+        let m = (ts + self.zone.offset_at(ts) as i64).rem_euclid(86_400) / 60;
         self.day_window.contains_minute(m as u32)
     }
 
@@ -224,6 +224,7 @@ pub(crate) struct MeterInfo {
 }
 
 impl MeterInfo {
+    /// Power of one reading at `ts` (not for registers: see [`MeterInfo::power_at`]).
     pub(crate) fn power(&self, ts: i64, value: f64) -> Option<f64> {
         super::learn::power_kw(
             self.meta.kind,
@@ -231,6 +232,11 @@ impl MeterInfo {
             value,
             self.meta.multiplier_at(ts),
         )
+    }
+
+    /// Power over the interval starting at `t`, `value` giving the meter's readings.
+    pub(crate) fn power_at(&self, t: i64, value: impl Fn(i64) -> Option<f64>) -> Option<f64> {
+        super::learn::interval_power(&self.meta, self.iv, t, value)
     }
 }
 
@@ -279,8 +285,7 @@ impl Plan {
                 })
             })
             .collect();
-        let has_power =
-            |i: &MeterInfo| matches!(i.meta.kind, Quantity::IntervalEnergy | Quantity::Power);
+        let has_power = |i: &MeterInfo| super::learn::has_power(i.meta.kind);
         let sup = |e: &str| -> Vec<Suppression> {
             cat.suppressions()
                 .iter()
