@@ -259,6 +259,9 @@ pub(crate) struct DayPlan {
     pub suppressions: Vec<Suppression>,
     /// For 停限产: the period, required cut and baseline window.
     pub period: Option<(Range<i64>, f64, Range<i64>)>,
+    /// For 昼伏夜出: the sum of the members' off levels (kW), which night power must
+    /// exceed for the night to count as production.
+    pub floor_kw: f64,
 }
 
 /// Everything to evaluate, derived from a catalog and a configuration.
@@ -324,12 +327,17 @@ impl Plan {
                 }
             }
             if cfg.enabled(RuleId::NightProduction) && !production.is_empty() {
+                let floor_kw = production
+                    .iter()
+                    .filter_map(|&i| meters[i].profile.as_ref().map(|p| p.off_kw))
+                    .sum();
                 days.push(DayPlan {
                     rule: RuleId::NightProduction,
                     enterprise: e.id.clone(),
                     members: production.clone(),
                     suppressions: sup(&e.id),
                     period: None,
+                    floor_kw,
                 });
             }
             if cfg.enabled(RuleId::EmergencyCutMissed) {
@@ -351,6 +359,7 @@ impl Plan {
                         members: members.clone(),
                         suppressions: sup(&e.id),
                         period: Some((p.range.clone(), p.required_cut, base)),
+                        floor_kw: 0.0,
                     });
                 }
             }
@@ -559,7 +568,9 @@ pub(crate) fn classify_night(
     } else {
         return UnitState::Good;
     };
-    if ratio > cfg.night_threshold {
+    // A night that is not production (a weekend's idle load with a shutdown ramp in it)
+    // is no night production, whatever the ratio to an idle day.
+    if ratio > cfg.night_threshold && night > d.floor_kw {
         UnitState::Bad(Obs {
             value: ratio,
             threshold: cfg.night_threshold,
