@@ -27,12 +27,12 @@
 )]
 mod common;
 
+use common::alarms::{self, meter_field, rfc3339, BatchRequest};
+
 use clap::Parser;
 use meterstore::fleet::{Fleet, FleetConfig};
-use meterstore::monitor::{
-    evaluate, Alarm, AlarmEvent, Catalog, LearnOptions, Monitor, RuleConfig,
-};
-use meterstore::{Options, Reading, Store, SyncPolicy, UtcOffset, Zone};
+use meterstore::monitor::{AlarmEvent, LearnOptions, Monitor, RuleConfig};
+use meterstore::{Options, Reading, Store, SyncPolicy};
 use std::error::Error;
 use std::path::PathBuf;
 
@@ -83,146 +83,22 @@ struct Args {
 fn main() -> Result<(), Box<dyn Error>> {
     let args = Args::parse();
     match &args.store {
-        Some(dir) => batch(&args, dir),
+        Some(dir) => {
+            let req = BatchRequest {
+                store: dir.clone(),
+                from: args.from.clone(),
+                to: args.to.clone(),
+                train_days: args.train_days,
+                relearn: args.relearn,
+                tz: args.tz.clone(),
+                csv: args.csv.clone(),
+                export_catalog: args.export_catalog.clone(),
+            };
+            alarms::batch(&req)?;
+            Ok(())
+        }
         None => replay(&args),
     }
-}
-
-fn rfc3339(t: i64) -> String {
-    let off =
-        jiff::tz::Offset::from_seconds(UtcOffset::CHINA.seconds()).unwrap_or(jiff::tz::Offset::UTC);
-    jiff::Timestamp::from_second(t)
-        .map(|ts| ts.display_with_offset(off).to_string())
-        .unwrap_or_else(|_| t.to_string())
-}
-
-fn parse_time(s: &str) -> Result<i64, Box<dyn Error>> {
-    if let Ok(t) = s.parse::<i64>() {
-        return Ok(t);
-    }
-    Ok(s.parse::<jiff::Timestamp>()
-        .map_err(|e| format!("{s:?} is neither RFC 3339 nor Unix seconds: {e}"))?
-        .as_second())
-}
-
-fn meter_field(a: &Alarm) -> String {
-    match a.rule {
-        meterstore::monitor::RuleId::NightProduction
-        | meterstore::monitor::RuleId::EmergencyCutMissed => a.meters.join(";"),
-        _ => a.meters.first().cloned().unwrap_or_default(),
-    }
-}
-
-/// Batch mode: learns missing thresholds, evaluates the store's catalog and history over
-/// a range, writes the alarms as CSV.
-fn batch(args: &Args, dir: &std::path::Path) -> Result<(), Box<dyn Error>> {
-    let store = common::open_existing(dir)?;
-    let mut catalog = Catalog::load(&store)?;
-    if let Some(out) = &args.export_catalog {
-        let mut w = csv::Writer::from_path(out).map_err(|e| format!("{}: {e}", out.display()))?;
-        for row in catalog.export_rows() {
-            w.write_record(&row)?;
-        }
-        w.flush()?;
-        eprintln!(
-            "wrote {} meters to {}",
-            catalog.meters().count(),
-            out.display()
-        );
-        return Ok(());
-    }
-    if catalog.meters().next().is_none() {
-        return Err(format!(
-            "{}: the store has no catalog (import one with import_csv --meters meters.csv)",
-            dir.display()
-        )
-        .into());
-    }
-    let zone = Zone::parse(&args.tz)?;
-    let Some(extent) = catalog.data_extent(&store)? else {
-        return Err("the catalog's meters have no readings".into());
-    };
-    let learn = LearnOptions {
-        offset: UtcOffset::from_seconds(zone.offset_at(extent.start))?,
-        ..LearnOptions::default()
-    };
-    let report = catalog.learn_from_start(
-        &store,
-        i64::from(args.train_days) * 86_400,
-        args.relearn,
-        &learn,
-    )?;
-    if !report.learned.is_empty() {
-        catalog.save(&store)?;
-        eprintln!(
-            "learned the thresholds of {} meters from their first {} days; saved in {}",
-            report.learned.len(),
-            args.train_days,
-            Catalog::path_in(dir).display()
-        );
-    }
-    for (id, why) in &report.skipped {
-        eprintln!("not learned: {id}: {why}");
-    }
-    let trained_end = catalog
-        .meters()
-        .filter_map(|m| catalog.learned(&m.id).map(|l| l.trained.end))
-        .max();
-    let from = match &args.from {
-        Some(s) => parse_time(s)?,
-        None => trained_end.unwrap_or(extent.start).max(extent.start),
-    };
-    let to = match &args.to {
-        Some(s) => parse_time(s)?,
-        None => extent.end,
-    };
-    if from >= to {
-        return Err(format!(
-            "nothing to evaluate: the range {} .. {} is empty (the training takes the first {} days)",
-            rfc3339(from),
-            rfc3339(to),
-            args.train_days
-        )
-        .into());
-    }
-    let cfg = RuleConfig {
-        zone,
-        ..RuleConfig::default()
-    };
-    let t = std::time::Instant::now();
-    let alarms = evaluate(&store, &catalog, &cfg, from..to)?;
-    eprintln!(
-        "{} alarms over {} .. {} in {:.2} s",
-        alarms.len(),
-        rfc3339(from),
-        rfc3339(to),
-        t.elapsed().as_secs_f64()
-    );
-    let out: Box<dyn std::io::Write> = match &args.csv {
-        Some(p) => Box::new(std::fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()))?),
-        None => Box::new(std::io::stdout().lock()),
-    };
-    let mut w = csv::Writer::from_writer(out);
-    w.write_record([
-        "rule",
-        "enterprise_id",
-        "meter_id",
-        "start",
-        "end",
-        "evidence",
-    ])?;
-    for a in &alarms {
-        w.write_record([
-            a.rule.as_str().to_owned(),
-            a.enterprise.clone(),
-            meter_field(a),
-            a.start.to_string(),
-            a.end.map(|e| e.to_string()).unwrap_or_default(),
-            a.evidence.to_string(),
-        ])?;
-    }
-    w.flush()?;
-    Ok(())
 }
 
 /// Replay mode: a sample fleet through the streaming monitor.

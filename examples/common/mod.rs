@@ -6,6 +6,7 @@
 //! `#[path = "../examples/common/mod.rs"] mod common;` from a test, under
 //! `#[allow(dead_code)]`: every includer compiles all of it and uses a part.
 
+pub mod alarms;
 pub mod fleet;
 pub mod history;
 pub mod imbalance;

@@ -155,7 +155,7 @@ fn schedule(shape: &Shape, night: bool, saturday: bool, ramp_s: f64, local: i64)
 
 impl GenFleet {
     pub fn new(shape: Shape) -> GenFleet {
-        let start = 1_717_171_200 - OFFSET + 2 * DAY; // Monday 2024-06-03 00:00 local
+        let start = 1_717_171_200 + 2 * DAY; // Monday 2024-06-03 00:00 local
         let iv = shape.interval_s as i64;
         let n = shape.days as i64 * DAY / iv;
         let mut rng = Rng::new(shape.seed);
