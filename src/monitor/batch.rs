@@ -6,8 +6,8 @@
 use super::alarm::{Alarm, AlarmEvent, Subject, Tracker};
 use super::catalog::Catalog;
 use super::rules::{
-    classify_emergency, classify_facility, classify_night, classify_silent, rule_shape, Combined,
-    DayPlan, FacilityPlan, MeterInfo, Plan, RuleConfig, RuleId,
+    classify_emergency, classify_facility, classify_night, classify_silent, facility_unit,
+    rule_shape, unit_power, Combined, DayPlan, FacilityPlan, MeterInfo, Plan, RuleConfig, RuleId,
 };
 use crate::error::{Error, Result};
 use crate::query::{Agg, Bucket};
@@ -268,22 +268,21 @@ fn evaluate_into(
         for f in plan.facilities.iter().filter(|f| f.enterprise == ent) {
             let mut subs = facility_subjects(&plan, f, cfg);
             let tm = &plan.meters[f.treatment];
-            let mut t = align_up(range.start, tm.iv);
+            let u = facility_unit(tm.iv);
+            let mut t = align_up(range.start, u);
             let mut prod = vec![None; f.production.len()];
-            while t + tm.iv <= range.end {
-                let tp = tm.power_at(t, |t| val(f.treatment, t));
+            while t + u <= range.end {
+                let tp = unit_power(tm, t, u, |t| val(f.treatment, t)).0;
                 for (slot, &p) in prod.iter_mut().zip(&f.production) {
-                    let pm = &plan.meters[p];
-                    let pt = t.div_euclid(pm.iv) * pm.iv;
-                    *slot = pm.power_at(pt, |t| val(p, t));
+                    *slot = unit_power(&plan.meters[p], t, u, |t| val(p, t)).0;
                 }
                 let states = classify_facility(&plan, f, cfg, t, tp, &prod);
                 for ((s, tr), st) in subs.iter_mut().zip(states) {
                     if cfg.enabled(s.rule) {
-                        tr.feed(s, t, t + tm.iv, st, events);
+                        tr.feed(s, t, t + u, st, events);
                     }
                 }
-                t += tm.iv;
+                t += u;
             }
             open.extend(subs.iter().filter_map(|(s, tr)| tr.open_alarm(s)));
         }

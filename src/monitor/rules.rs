@@ -70,13 +70,14 @@ impl std::fmt::Display for RuleId {
     }
 }
 
-/// Parameters of the rules. The defaults are the ones measured on generated fleets.
+/// Parameters of the rules. The defaults are the ones measured on generated fleets;
+/// docs/MONITORING.md describes every rule with its definition and defaults.
 ///
 /// | rule | subject | unit | bad when | opens after |
 /// |---|---|---|---|---|
-/// | `production_treatment_mismatch` 产治不同步 | treatment meter | interval | production running and treatment off or below `underperforming_share` x normal | `mismatch_intervals` (4) |
-/// | `treatment_stopped` 治污设施停运 | treatment meter | interval | treatment off while it should run | `stopped_intervals` (4) |
-/// | `treatment_underperforming` 低效运行 | treatment meter | interval | treatment on but below `underperforming_share` (0.6) x normal while it should run | `underperforming_intervals` (8) |
+/// | `production_treatment_mismatch` 产治不同步 | treatment meter | unit | production running and treatment off or below `underperforming_share` x normal | `mismatch_intervals` (4) |
+/// | `treatment_stopped` 治污设施停运 | treatment meter | unit | treatment off while it should run | `stopped_intervals` (4) |
+/// | `treatment_underperforming` 低效运行 | treatment meter | unit | treatment on but below `underperforming_share` (0.6) x normal while it should run | `underperforming_intervals` (8) |
 /// | `night_production` 昼伏夜出 | enterprise | local day | production night/day power ratio > `night_threshold` (1.5) | `night_days` (1) |
 /// | `meter_silent` 联网异常 | meter | interval | no reading | `silent_intervals + 1` (17) |
 /// | `emergency_cut_missed` 停限产 | enterprise | local day of a declared period | day's mean power > (1 - required cut) x baseline | `emergency_days` (1) |
@@ -87,9 +88,15 @@ impl std::fmt::Display for RuleId {
 /// every production meter reported and none runs, and is unknown otherwise. A treatment
 /// facility *should run* when production runs, or, for an enterprise without production
 /// meters, in time-of-day slots where it ran in at least half the training readings.
-/// Intervals without the needed readings are unknown: they neither open nor close an
-/// alarm, unless more than `max_unknown_intervals` (4) follow each other. A unit inside a
-/// suppression window (报备) of the rule counts as good.
+/// The facility rules judge *units*: the whole number of the treatment meter's intervals
+/// closest to a quarter hour (one interval for meters of 15 minutes or more), each
+/// meter's power over a unit the mean of its intervals' powers. A unit in which a meter
+/// has the power of fewer than 3/4 of its intervals (HJ 212's 45 of 60 minutes) is
+/// unknown: unknown units neither open nor close an alarm, unless more than
+/// `max_unknown_intervals` (4) follow each other. A day is judged by the day rules when
+/// readings cover at least `min_day_coverage` (20/24, HJ 212's 20 of 24 hours) of its day
+/// window and of its night. A unit inside a suppression window (报备) of the rule counts
+/// as good.
 #[derive(Debug, Clone)]
 pub struct RuleConfig {
     /// Rules to evaluate. Default: all.
@@ -97,12 +104,12 @@ pub struct RuleConfig {
     /// Time zone of local days and of the day window: a fixed offset or an IANA zone
     /// (days of 23 and 25 hours come out right). Default UTC+08:00.
     pub zone: Zone,
-    /// Consecutive bad intervals that open a 产治不同步 alarm. Default 4 (one hour at
-    /// 15 minutes).
+    /// Consecutive bad units that open a 产治不同步 alarm. Default 4 (one hour of
+    /// quarter-hour units).
     pub mismatch_intervals: u32,
-    /// Consecutive off intervals that open a `treatment_stopped` alarm. Default 4.
+    /// Consecutive off units that open a `treatment_stopped` alarm. Default 4.
     pub stopped_intervals: u32,
-    /// Consecutive low intervals that open a `treatment_underperforming` alarm.
+    /// Consecutive low units that open a `treatment_underperforming` alarm.
     /// Default 8 (two hours).
     pub underperforming_intervals: u32,
     /// Share of normal running power below which a running facility is low. Default 0.6.
@@ -117,7 +124,8 @@ pub struct RuleConfig {
     /// Consecutive bad days that open a `night_production` alarm. Default 1.
     pub night_days: u32,
     /// Share of a day's window (and of the night) that readings must cover for a day to
-    /// be judged (by day and night rules). Default 0.5.
+    /// be judged (by day and night rules). Default 20/24, the share of hours HJ 212
+    /// needs for a valid day.
     pub min_day_coverage: f64,
     /// A meter is silent after more than this many intervals without a reading.
     /// Default 16 (four hours at 15 minutes).
@@ -142,7 +150,7 @@ impl Default for RuleConfig {
             day_window: DayWindow::default(),
             night_threshold: 1.5,
             night_days: 1,
-            min_day_coverage: 0.5,
+            min_day_coverage: 20.0 / 24.0,
             silent_intervals: 16,
             emergency_baseline_days: 7,
             emergency_days: 1,
@@ -238,6 +246,49 @@ impl MeterInfo {
     pub(crate) fn power_at(&self, t: i64, value: impl Fn(i64) -> Option<f64>) -> Option<f64> {
         super::learn::interval_power(&self.meta, self.iv, t, value)
     }
+}
+
+/// Shortest unit of the facility rules, seconds: a quarter hour.
+pub(crate) const MIN_UNIT_S: i64 = 900;
+
+/// Share of a unit's intervals that must have a power for the unit to be judged: 3/4,
+/// as HJ 212 counts an hour valid with 45 of its 60 minutes.
+pub(crate) const MIN_UNIT_SHARE: f64 = 0.75;
+
+/// The facility rules' unit for a treatment meter of interval `iv`: the whole number of
+/// intervals closest to a quarter hour, at least one.
+pub(crate) fn facility_unit(iv: i64) -> i64 {
+    let k = ((MIN_UNIT_S as f64 / iv as f64).round() as i64).max(1);
+    k * iv
+}
+
+/// Mean power of meter `m` over the unit `[t, t + u)`: the mean of its intervals' powers
+/// there when at least [`MIN_UNIT_SHARE`] of them have one (`None` otherwise); for a meter
+/// whose interval is at least `u`, the power of its interval holding `t`. The flag says
+/// whether every interval has its power (nothing that arrives later can change it).
+pub(crate) fn unit_power(
+    m: &MeterInfo,
+    t: i64,
+    u: i64,
+    value: impl Fn(i64) -> Option<f64>,
+) -> (Option<f64>, bool) {
+    if m.iv >= u {
+        let pt = t.div_euclid(m.iv) * m.iv;
+        let p = m.power_at(pt, &value);
+        return (p, p.is_some());
+    }
+    let (mut sum, mut n, mut total) = (0.0, 0u32, 0u32);
+    let mut s = super::batch::align_up(t, m.iv);
+    while s < t + u {
+        total += 1;
+        if let Some(p) = m.power_at(s, &value) {
+            sum += p;
+            n += 1;
+        }
+        s += m.iv;
+    }
+    let judged = total > 0 && n as f64 >= MIN_UNIT_SHARE * total as f64;
+    (judged.then(|| sum / n as f64), n == total)
 }
 
 /// One treatment facility with its enterprise's production meters: the subject of the
@@ -413,7 +464,7 @@ pub(crate) fn classify_facility(
     let Some(tprof) = &tm.profile else {
         return [UnitState::Unknown; 3];
     };
-    let span = t..t + tm.iv;
+    let span = t..t + facility_unit(tm.iv);
     let mut running = Run::No;
     let mut prod_kw = 0.0;
     for (&i, p) in f.production.iter().zip(prod) {
@@ -676,5 +727,50 @@ pub(crate) fn rule_shape(cfg: &RuleConfig, r: RuleId) -> (&'static str, Option<&
         RuleId::EmergencyCutMissed => {
             ("consumption_share", Some("baseline_kw"), cfg.emergency_days)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::Quantity;
+
+    fn meter(kind: Quantity, iv: i64) -> MeterInfo {
+        let mut meta = CatalogMeter::new("M", "E", MeterRole::Treatment);
+        meta.kind = kind;
+        meta.interval_s = Some(iv as u32);
+        MeterInfo {
+            meta,
+            iv,
+            profile: None,
+        }
+    }
+
+    #[test]
+    fn a_unit_needs_three_quarters_of_its_intervals() {
+        assert_eq!(
+            [60, 300, 420, 900, 3600].map(facility_unit),
+            [900, 900, 840, 900, 3600]
+        );
+        let m = meter(Quantity::Power, 60);
+        let first = |n: i64| move |t: i64| (t < n * 60).then_some(2.0);
+        assert_eq!(unit_power(&m, 0, 900, first(15)), (Some(2.0), true));
+        assert_eq!(unit_power(&m, 0, 900, first(12)), (Some(2.0), false));
+        assert_eq!(unit_power(&m, 0, 900, first(11)), (None, false));
+        // A register: 1 kWh a minute is 60 kW; a negative step (a replaced meter) and the
+        // missing reading after the unit leave two of fifteen intervals out.
+        let r = meter(Quantity::CumulativeRegister, 60);
+        let reg = |t: i64| match t / 60 {
+            k @ 0..=6 => Some(100.0 + k as f64),
+            k @ 7..=14 => Some(k as f64),
+            _ => None,
+        };
+        assert_eq!(unit_power(&r, 0, 900, reg), (Some(60.0), false));
+        // A meter slower than the unit gives its interval's power.
+        let h = meter(Quantity::IntervalEnergy, 3600);
+        assert_eq!(
+            unit_power(&h, 1800, 900, |t| (t == 0).then_some(5.0)).0,
+            Some(5.0)
+        );
     }
 }

@@ -24,8 +24,8 @@ use super::batch::{
 };
 use super::catalog::Catalog;
 use super::rules::{
-    classify_emergency, classify_facility, classify_night, classify_silent, combine, DayFigures,
-    Plan, RuleConfig, RuleId,
+    classify_emergency, classify_facility, classify_night, classify_silent, combine, facility_unit,
+    unit_power, DayFigures, Plan, RuleConfig, RuleId,
 };
 use crate::error::Result;
 use crate::types::{Quantity, Reading};
@@ -207,7 +207,7 @@ impl<'s> Monitor<'s> {
                 deps[p].push(Dep::Fac(k));
             }
             let subs = facility_subjects(&plan, f, &cfg);
-            let iv = plan.meters[f.treatment].iv;
+            let iv = facility_unit(plan.meters[f.treatment].iv);
             fac.push(FacRun {
                 enabled: [0, 1, 2].map(|j| cfg.enabled(subs[j].0.rule)),
                 subs,
@@ -413,6 +413,16 @@ impl<'s> Monitor<'s> {
         }
     }
 
+    /// Power of meter `i` over the facility unit `[t, t + u)`, and whether it is final.
+    fn unit_power(&self, i: usize, t: i64, u: i64) -> (Option<f64>, bool) {
+        let m = &self.plan.meters[i];
+        if m.iv >= u {
+            let p = self.power(i, t.div_euclid(m.iv) * m.iv);
+            return (p, p.is_some());
+        }
+        unit_power(m, t, u, |t| self.value(i, t))
+    }
+
     fn advance(&mut self, d: Dep, out: &mut Vec<AlarmEvent>) -> Result<()> {
         match d {
             Dep::Fac(k) => self.advance_facility(k, out),
@@ -444,17 +454,16 @@ impl<'s> Monitor<'s> {
         prod.resize(f.production.len(), None);
         loop {
             let t = self.fac[k].next;
-            let tp = self.power(f.treatment, t);
-            let mut complete = tp.is_some();
+            let (tp, mut complete) = self.unit_power(f.treatment, t, iv);
             for (slot, &p) in prod.iter_mut().zip(&f.production) {
                 let piv = self.bufs[p].iv;
-                let pt = t.div_euclid(piv) * piv;
-                *slot = if pt >= self.start {
-                    self.power(p, pt)
+                let (pp, all) = if t.div_euclid(piv) * piv >= self.start {
+                    self.unit_power(p, t, iv)
                 } else {
-                    None
+                    (None, false)
                 };
-                complete &= slot.is_some();
+                *slot = pp;
+                complete &= all;
             }
             if !(complete || t + iv <= self.wm) {
                 break;
