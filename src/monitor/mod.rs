@@ -1,4 +1,5 @@
-//! Enterprise profiles and treatment-facility monitoring with alarms (issue 5).
+//! Enterprise profiles and treatment-facility monitoring with alarms; the rules, their
+//! defaults and their accuracy are described in docs/MONITORING.md.
 //!
 //! This layer sits above the storage: it reads history only through the public query
 //! API ([`Store::history`](crate::Store::history), [`Store::aggregate`](crate::Store::aggregate),
@@ -8,8 +9,9 @@
 //! - [`Catalog`]: enterprises, meters and roles (建档立卡), CT/PT multipliers, learned and
 //!   manual thresholds, suppression windows (报备) and emergency periods (停限产), saved
 //!   as `CATALOG` in the store directory; [`Catalog::import_rows`] imports meter rows.
-//! - [`Catalog::learn`] / [`learn_normal`]: normal running power per facility and per
-//!   time-of-day slot, learned with robust statistics that ignore off periods.
+//! - [`Catalog::learn`], [`Catalog::learn_from_start`] / [`learn_normal`]: normal running
+//!   power per facility and per time-of-day slot, and the off level relative to its own
+//!   idle level, learned with robust statistics that ignore off periods.
 //! - [`RuleConfig`] and [`RuleId`]: the rules, their parameters and defaults (the table
 //!   on [`RuleConfig`]).
 //! - [`evaluate`]: batch evaluation over a time range; [`Monitor`]: streaming evaluation
