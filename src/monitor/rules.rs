@@ -163,9 +163,24 @@ impl RuleConfig {
         self.rules.contains(&r)
     }
 
-    /// Start of the local day holding `ts`.
+    /// Start of the local day holding `ts`: its local midnight in the zone (the offset
+    /// in force at midnight, so days of 23 and 25 hours come out right).
     pub(crate) fn day_start(&self, ts: i64) -> i64 {
-        self.zone.day_start(ts)
+        let off = self.zone.offset_at(ts) as i64;
+        let midnight = (ts + off).div_euclid(86_400) * 86_400;
+        if self.zone.fixed_offset().is_some() {
+            return midnight - off;
+        }
+        // The offset at midnight may differ from the one at `ts`; midnight itself may
+        // fall in a skipped hour, then the day starts at the change.
+        let guess = midnight - off;
+        let at = self.zone.offset_at(guess) as i64;
+        let start = midnight - at;
+        if self.zone.offset_at(start) as i64 == at && start <= ts {
+            start
+        } else {
+            guess.min(ts)
+        }
     }
 
     /// Whether `ts` lies in the day window.
@@ -744,6 +759,24 @@ mod tests {
             iv,
             profile: None,
         }
+    }
+
+    #[test]
+    fn local_days_of_23_and_25_hours() {
+        let cfg = RuleConfig {
+            zone: Zone::iana("Europe/Berlin").unwrap(),
+            ..RuleConfig::default()
+        };
+        // 2024-03-31 (23 h): noon CEST is 10:00 UTC, the day starts 2024-03-30T23:00Z.
+        assert_eq!(cfg.day_start(1_711_879_200), 1_711_839_600);
+        // 2024-10-27 (25 h): 20:00 CET is 19:00 UTC, the day starts 2024-10-26T22:00Z.
+        assert_eq!(cfg.day_start(1_730_055_600), 1_729_980_000);
+        // 01:30 local on 2024-03-31, before the change: the same day start.
+        assert_eq!(cfg.day_start(1_711_845_000), 1_711_839_600);
+        // 08:00 local is in the day window in summer and in winter.
+        assert!(cfg.is_day(1_719_813_600)); // 2024-07-01T06:00Z
+        assert!(cfg.is_day(1_704_092_400)); // 2024-01-01T07:00Z
+        assert!(!cfg.is_day(1_704_088_800)); // 2024-01-01T06:00Z = 07:00 CET
     }
 
     #[test]

@@ -97,25 +97,6 @@ impl Zone {
         out
     }
 
-    /// First instant of the local day holding `ts` (its local midnight, or the first
-    /// instant after it when a daylight-saving change skips midnight).
-    pub fn day_start(&self, ts: i64) -> i64 {
-        if let Some(off) = self.fixed {
-            let off = off as i64;
-            return (ts + off).div_euclid(86_400) * 86_400 - off;
-        }
-        let start = jiff::Timestamp::from_second(ts)
-            .ok()
-            .and_then(|t| t.to_zoned(self.tz.clone()).start_of_day().ok());
-        match start {
-            Some(z) => z.timestamp().as_second(),
-            None => {
-                let off = self.offset_at(ts) as i64;
-                (ts + off).div_euclid(86_400) * 86_400 - off
-            }
-        }
-    }
-
     /// Local calendar date of `ts`.
     pub fn date_of(&self, ts: i64) -> Result<LocalDate> {
         Ok(LocalDate::from(self.civil_date(ts)?))
