@@ -82,7 +82,7 @@ struct Args {
     /// like Asia/Shanghai.
     #[arg(long, default_value = "+08:00", value_parser = Tz::parse)]
     tz: Tz,
-    /// Import the good lines of a file with bad ones (in one pass), and report the bad.
+    /// Import the good lines of a file with bad ones, and report the bad.
     #[arg(long)]
     skip_bad: bool,
     /// No progress bars.

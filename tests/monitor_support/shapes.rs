@@ -408,11 +408,8 @@ fn gen_meter(
         };
         register += e / mult;
         if !gone {
-            let v = match shape.kind {
-                Quantity::CumulativeRegister => (value * 1000.0).round() / 1000.0,
-                Quantity::Power => (value * 1000.0).round() / 1000.0,
-                _ => (value * 1000.0).round() / 1000.0,
-            };
+            // Wh resolution, as meters record.
+            let v = (value * 1000.0).round() / 1000.0;
             readings.push((t, v));
         }
     }
