@@ -141,3 +141,44 @@ fn import_then_alarms_then_imbalance() {
         assert_eq!(row.stats.flagged, fleet.night[&row.id], "{}", row.id);
     }
 }
+
+#[test]
+fn alarms_of_a_store_without_catalog_or_with_a_bad_zone_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let req = |store: &std::path::Path, tz: &str| BatchRequest {
+        store: store.to_owned(),
+        from: None,
+        to: None,
+        train_days: 14,
+        relearn: false,
+        tz: tz.into(),
+        csv: Some(dir.path().join("a.csv")),
+        export_catalog: None,
+    };
+    // No store at all: not created.
+    let missing = dir.path().join("nothing");
+    assert!(alarms::batch(&req(&missing, "+08:00")).is_err());
+    assert!(!missing.exists());
+    // A store without a catalog.
+    let store = dir.path().join("store");
+    Store::open(&store, Options::default()).unwrap();
+    let e = alarms::batch(&req(&store, "+08:00"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("import_csv --meters"), "{e}");
+    // A catalog, but a zone that does not exist.
+    let mut cat = Catalog::new();
+    cat.import_rows([
+        (
+            1,
+            vec!["meter_id".into(), "enterprise_id".into(), "role".into()],
+        ),
+        (2, vec!["M1".into(), "E1".into(), "treatment".into()]),
+    ])
+    .unwrap();
+    cat.save_dir(&store).unwrap();
+    let e = alarms::batch(&req(&store, "Mars/Olympus"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("Mars/Olympus"), "{e}");
+}
