@@ -115,3 +115,70 @@ fn one_minute_units_need_three_quarters_of_their_minutes() {
         .iter()
         .all(|a| a.evidence.units == 8 || a.rule == RuleId::MeterSilent));
 }
+
+#[test]
+fn emergency_cuts_of_register_meters() {
+    use meterstore::monitor::EmergencyPeriod;
+    let dir = tempfile::tempdir().unwrap();
+    let opts = Options {
+        sync: SyncPolicy::Never,
+        ..Options::default()
+    };
+    let store = Store::open(dir.path(), opts).unwrap();
+    let mut cat = Catalog::new();
+    cat.upsert_enterprise(Enterprise {
+        id: "E1".into(),
+        ..Enterprise::default()
+    })
+    .unwrap();
+    let meta = MeterMeta {
+        kind: Quantity::CumulativeRegister,
+        interval_s: Some(900),
+        unit: "kWh".into(),
+    };
+    let mut m = CatalogMeter::new("R1", "E1", MeterRole::Main);
+    (m.kind, m.interval_s) = (meta.kind, meta.interval_s);
+    cat.upsert_meter(m).unwrap();
+    store.register_meter("R1", meta).unwrap();
+    // 100 kW for 7 days, then 90 kW for a day (not cut by 30%), then 60 kW (cut).
+    let day = 24 * H;
+    let mut reg = 5000.0;
+    let mut batch = Vec::new();
+    for k in 0..9 * 96 {
+        let t = T0 + k * 900;
+        batch.push((t, reg));
+        let kw = match (t - T0) / day {
+            0..=6 => 100.0,
+            7 => 90.0,
+            _ => 60.0,
+        };
+        reg += kw * 0.25;
+    }
+    let readings: Vec<Reading> = batch
+        .iter()
+        .map(|&(ts, value)| Reading {
+            meter: "R1",
+            ts,
+            value,
+        })
+        .collect();
+    store.append(&readings).unwrap();
+    cat.add_emergency(EmergencyPeriod {
+        name: "orange".into(),
+        range: T0 + 7 * day..T0 + 9 * day,
+        required_cut: 0.3,
+        enterprises: vec![],
+        baseline: None,
+    })
+    .unwrap();
+    let cfg = RuleConfig {
+        rules: vec![RuleId::EmergencyCutMissed],
+        ..RuleConfig::default()
+    };
+    let alarms = evaluate(&store, &cat, &cfg, T0..T0 + 9 * day).unwrap();
+    assert_eq!(alarms.len(), 1, "{alarms:#?}");
+    let a = &alarms[0];
+    assert_eq!((a.start, a.end), (T0 + 7 * day, Some(T0 + 8 * day)));
+    assert!((a.evidence.mean - 0.9).abs() < 1e-9, "{a:#?}");
+    assert!((a.evidence.context.unwrap().1 - 100.0).abs() < 1e-9);
+}

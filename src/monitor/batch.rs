@@ -102,7 +102,8 @@ pub(crate) fn day_unit(cfg: &RuleConfig, d: &DayPlan, start: i64) -> Option<Rang
 }
 
 /// Mean power of an emergency rule's members over its baseline window, from
-/// [`Store::aggregate`]; `None` when no member has readings there.
+/// [`Store::aggregate`] (for registers, the mean of their intervals' powers from
+/// [`Store::history`]); `None` when no member has readings there.
 pub(crate) fn baseline_kw(
     store: &Store,
     plan: &Plan,
@@ -115,6 +116,18 @@ pub(crate) fn baseline_kw(
     let mut total = None;
     for &i in &d.members {
         let m = &plan.meters[i];
+        if m.meta.kind == crate::Quantity::CumulativeRegister {
+            // A register's power comes from differences: the mean of its intervals'.
+            let p = match super::learn::power_samples(store, &m.meta, base.clone()) {
+                Ok(p) => p,
+                Err(Error::UnknownMeter(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            if !p.is_empty() {
+                *total.get_or_insert(0.0) += p.iter().map(|s| s.1).sum::<f64>() / p.len() as f64;
+            }
+            continue;
+        }
         let buckets = match store.aggregate(
             &m.meta.id,
             base.clone(),
