@@ -78,7 +78,7 @@ impl std::fmt::Display for RuleId {
 /// | `production_treatment_mismatch` 产治不同步 | treatment meter | unit | production running and treatment off or below `underperforming_share` x normal | `mismatch_intervals` (4) |
 /// | `treatment_stopped` 治污设施停运 | treatment meter | unit | treatment off while it should run | `stopped_intervals` (4) |
 /// | `treatment_underperforming` 低效运行 | treatment meter | unit | treatment on but below `underperforming_share` (0.6) x normal while it should run | `underperforming_intervals` (8) |
-/// | `night_production` 昼伏夜出 | enterprise | local day | production night/day power ratio > `night_threshold` (1.5) | `night_days` (1) |
+/// | `night_production` 昼伏夜出 | enterprise | local day | production night/day power ratio > `night_threshold` (1.5), night power above the sum of the members' off levels | `night_days` (1) |
 /// | `meter_silent` 联网异常 | meter | interval | no reading | `silent_intervals + 1` (17) |
 /// | `emergency_cut_missed` 停限产 | enterprise | local day of a declared period | day's mean power > (1 - required cut) x baseline | `emergency_days` (1) |
 ///
