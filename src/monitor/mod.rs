@@ -44,6 +44,7 @@ mod import;
 mod learn;
 mod rules;
 mod stream;
+mod units;
 
 pub use alarm::{Alarm, AlarmEvent, Evidence};
 pub use batch::{evaluate, sort_alarms};
