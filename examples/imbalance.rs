@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release --example imbalance -- --store target/quickstart/store --csv out.csv
-//! cargo run --release --example imbalance -- --store DIR --by enterprise --enterprises meters.csv
+//! cargo run --release --example imbalance -- --store DIR --by enterprise
 //! ```
 
 #[allow(
@@ -57,8 +57,8 @@ struct Args {
     #[arg(long, value_enum, default_value = "meter")]
     by: ByArg,
     /// meter_id,enterprise_id[,role,...] membership (with a role column, production meters
-    /// only); default DIR/enterprises.csv as written by import_csv --meters, else the
-    /// production meters of the store's monitoring catalog.
+    /// only) instead of the production meters of the store's monitoring catalog
+    /// (STORE/CATALOG, written by import_csv --meters).
     #[arg(long)]
     enterprises: Option<PathBuf>,
     /// Write every row, sorted by id, to this CSV file.

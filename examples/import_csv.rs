@@ -23,7 +23,8 @@ mod common;
 
 use clap::Parser;
 use common::cli::{self, outln};
-use common::import::{self, InputArgs};
+use common::import::{self, InputArgs, NewMeterDefaults};
+use meterstore::Quantity;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -41,8 +42,11 @@ use std::process::ExitCode;
         timestamp or value, a timestamp off the meter's interval grid), the bad lines are \
         listed with their line numbers and nothing is imported, unless --skip-bad. Importing \
         the same file again changes nothing: the later write of a (meter, timestamp) wins, with \
-        the same value. Meters not yet in the store are registered as 15-minute interval energy \
-        in kWh, unless --meters says otherwise. Memory stays bounded whatever the file's size: \
+        the same value. Meters not yet in the store are registered with the interval their \
+        timestamps keep (the most common step, if at least half the steps are that and every \
+        timestamp is on its grid; irregular otherwise), as power in kW when the value column or \
+        meter id ends in kw, else as interval energy in kWh; --meters, --interval, --kind and \
+        --unit say otherwise, and the tool prints what it registered. Memory stays bounded whatever the file's size: \
         rows are streamed and appended in batches of 100,000 readings, and the store flushes \
         its 256 MiB memtable to segments (peak RSS 0.4 to 0.7 GB for 1 GB files).",
     after_help = cli::IMPORT_EXIT_HELP
@@ -50,14 +54,44 @@ use std::process::ExitCode;
 struct Args {
     #[command(flatten)]
     input: InputArgs,
-    /// Meter catalog, CSV with a header: meter_id,enterprise_id,role required; interval_s
-    /// (seconds, default 900, or `irregular`), kind (interval_energy, cumulative_register,
-    /// power, other) and unit (default kWh) optional; further columns ignored. Its meters
-    /// are registered in the store, and its meter_id,enterprise_id,role rows are written
-    /// to STORE/enterprises.csv (merged with the rows already there), where the examples
-    /// that group meters by enterprise read them. A bad line here stops the import.
+    /// Meter catalog, CSV with a header: meter_id, enterprise_id and role required; the
+    /// other columns of the monitoring catalog optional (enterprise_name, industry,
+    /// process, pollutants, district, facility, kind, interval_s, unit, multiplier,
+    /// multiplier_changes, hj212_mn, hj212_code; see docs/MONITORING.md). It is imported
+    /// into the store's catalog (STORE/CATALOG), which imbalance --by enterprise and
+    /// facility_alarms read: a meter listed again replaces its entry. An empty interval_s,
+    /// kind or unit is inferred as for any new meter. A bad line here stops the import.
     #[arg(long, value_name = "meters.csv")]
     meters: Option<PathBuf>,
+    /// Interval of meters new to the store, seconds or `irregular` (default: inferred
+    /// from each meter's timestamps).
+    #[arg(long, value_parser = parse_interval)]
+    interval: Option<Option<u32>>,
+    /// Quantity of meters new to the store: interval_energy, cumulative_register, power or
+    /// other (default: power for a value column or meter id ending in kw, else
+    /// interval_energy).
+    #[arg(long, value_parser = parse_kind)]
+    kind: Option<Quantity>,
+    /// Unit of meters new to the store (default: kW for power named so, else kWh).
+    #[arg(long)]
+    unit: Option<String>,
+}
+
+fn parse_interval(s: &str) -> Result<Option<u32>, String> {
+    match s {
+        "irregular" | "none" => Ok(None),
+        _ => match s.parse::<u32>() {
+            Ok(v) if v > 0 => Ok(Some(v)),
+            _ => Err(format!(
+                "{s:?} is not a positive number of seconds or `irregular`"
+            )),
+        },
+    }
+}
+
+fn parse_kind(s: &str) -> Result<Quantity, String> {
+    meterstore::monitor::parse_kind(s)
+        .ok_or_else(|| format!("{s:?} is not interval_energy, cumulative_register, power or other"))
 }
 
 fn main() -> ExitCode {
@@ -65,7 +99,12 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let cfg = args.input.config(args.meters);
+    let mut cfg = args.input.config(args.meters);
+    cfg.defaults = NewMeterDefaults {
+        interval_s: args.interval,
+        kind: args.kind,
+        unit: args.unit,
+    };
     let r = import::run(&cfg).map_err(import::failure)?;
     let rate = r.rows as f64 / r.seconds.max(1e-9);
     if !r.skipped.is_empty() {
@@ -81,13 +120,21 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         r.validate_seconds,
         cfg.store.display()
     )?;
-    if r.catalog_meters > 0 {
+    if let Some(c) = &r.catalog {
         outln!(
-            "catalog: {} meters registered, enterprises written to {}",
+            "catalog {}: {} meters listed ({} added, {} replaced), {} enterprises added",
+            cfg.store.join(meterstore::monitor::CATALOG_FILE).display(),
             r.catalog_meters,
-            cfg.store.join(import::ENTERPRISES_FILE).display()
+            c.meters_added,
+            c.meters_replaced,
+            c.enterprises_added
         )?;
     }
     outln!("{} meters new to the store", r.new_meters)?;
+    for (what, ids) in common::infer::groups(&r.inferred) {
+        let shown = ids.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+        let more = if ids.len() > 5 { ", ..." } else { "" };
+        outln!("  {} meters: {what}: {shown}{more}", ids.len())?;
+    }
     Ok(())
 }

@@ -203,6 +203,7 @@ fn cfg(s: &Setup, input: &Path) -> ImportConfig {
         tz: Tz::parse("+08:00").unwrap(),
         skip_bad: false,
         progress: false,
+        defaults: Default::default(),
     }
 }
 

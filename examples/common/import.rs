@@ -3,8 +3,10 @@
 //! whole file, then import in batches) so that a file with bad lines imports nothing,
 //! and an optional meter catalog (`meter_id,enterprise_id,role`, ...).
 
+pub use super::infer::{infer, GridStats, Inferred, NewMeterDefaults, Source};
 use super::time::{parse_timestamp, Tz};
 use super::{byte_progress, open_input};
+use meterstore::monitor::{Catalog, ImportReport as CatalogReport};
 use meterstore::{MeterMeta, Options, Quantity, Reading, Store, UnknownMeters};
 use std::collections::HashMap;
 use std::fmt;
@@ -17,9 +19,6 @@ use std::time::Instant;
 pub const BATCH_READINGS: usize = 100_000;
 /// Bad lines listed with their reason; the rest are counted.
 pub const MAX_LISTED_BAD_LINES: usize = 20;
-/// The enterprise catalog that `--meters` leaves in the store directory, for the
-/// examples that group meters by enterprise.
-pub const ENTERPRISES_FILE: &str = "enterprises.csv";
 /// Longest meter id the store accepts, in bytes; checked while validating so that the
 /// import pass never meets a batch the store rejects.
 const MAX_METER_ID_BYTES: usize = 256;
@@ -157,6 +156,7 @@ impl InputArgs {
             tz: self.tz,
             skip_bad: self.skip_bad,
             progress: !self.quiet,
+            defaults: NewMeterDefaults::default(),
         }
     }
 }
@@ -189,6 +189,8 @@ pub struct ImportConfig {
     pub skip_bad: bool,
     /// Show progress bars.
     pub progress: bool,
+    /// What to register meters new to the store with, where not inferred.
+    pub defaults: NewMeterDefaults,
 }
 
 /// What an import did.
@@ -202,32 +204,23 @@ pub struct ImportReport {
     pub skipped: BadLines,
     /// Meters registered by this import (from the catalog or first seen in the readings).
     pub new_meters: usize,
-    /// Meters listed in the catalog.
+    /// What the new meters were registered with, and where it came from.
+    pub inferred: Vec<(String, Inferred)>,
+    /// Meters listed in the catalog file.
     pub catalog_meters: usize,
+    /// What importing the catalog file changed in the store's catalog.
+    pub catalog: Option<CatalogReport>,
     /// Wall time of the whole import, seconds.
     pub seconds: f64,
-    /// Of which the validating first pass (0 with `skip_bad`, which makes one pass).
+    /// Of which the validating first pass (which also finds new meters' grids).
     pub validate_seconds: f64,
 }
 
-/// One meter of the catalog.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CatalogEntry {
-    /// External meter id.
-    pub meter_id: String,
-    /// The enterprise it belongs to.
-    pub enterprise_id: String,
-    /// Its role there, e.g. `production` or `treatment`.
-    pub role: String,
-    /// Metadata to register it with.
-    pub meta: MeterMeta,
-}
-
-/// Runs an import: validates the catalog and (unless `skip_bad`) the whole readings file,
-/// then registers the catalog's meters, writes [`ENTERPRISES_FILE`], and appends the
-/// readings in batches. Meters first seen in the readings are registered with the
-/// default metadata (15-minute interval energy in kWh). A failure of the store in the
-/// import pass leaves the batches appended before it.
+/// Runs an import: reads the catalog file into the store's monitoring catalog (checked
+/// whole, nothing written on a bad line), reads the readings file once to check every line
+/// and find the grid of every meter new to the store, registers the new meters with what
+/// was found (see `infer`), saves the catalog, and appends the readings in batches. A
+/// failure of the store in the import pass leaves the batches appended before it.
 pub fn run(cfg: &ImportConfig) -> Result<ImportReport, ImportError> {
     let started = Instant::now();
     let open = || {
@@ -246,58 +239,87 @@ pub fn run(cfg: &ImportConfig) -> Result<ImportReport, ImportError> {
         super::dirs::DirState::Store(_) => Some(open()?),
         _ => None,
     };
-    let catalog = match &cfg.meters {
-        Some(p) => read_catalog(p, store.as_ref())?,
-        None => Vec::new(),
+    let mut listed = match &cfg.meters {
+        Some(p) => Some(read_catalog(p, &cfg.store, store.as_ref())?),
+        None => None,
     };
-    let listed: HashMap<&str, &MeterMeta> = catalog
-        .iter()
-        .map(|c| (c.meter_id.as_str(), &c.meta))
-        .collect();
-    let mut validate_seconds = 0.0;
-    if !cfg.skip_bad {
-        let t = Instant::now();
-        let existing = store.as_ref();
-        let interval_of = |id: &str| -> Option<u32> {
-            match (listed.get(id), existing.and_then(|s| s.meter_meta(id))) {
-                (Some(m), _) => m.interval_s,
-                (None, Some(m)) => m.interval_s,
-                (None, None) => MeterMeta::default().interval_s,
-            }
-        };
-        let pass = scan(cfg, "validating", &interval_of, None)?;
-        validate_seconds = t.elapsed().as_secs_f64();
-        if !pass.bad.is_empty() {
-            return Err(ImportError::BadLines {
-                file: cfg.input.clone(),
-                bad: pass.bad,
-            });
+    let t = Instant::now();
+    let existing = store.as_ref();
+    let grid_of = |id: &str| -> Grid {
+        let given = listed.as_ref().and_then(|l| l.given.get(id));
+        match (
+            given.and_then(|g| g.interval_s),
+            existing.and_then(|s| s.meter_meta(id)),
+        ) {
+            (Some(iv), _) => Grid::Known(iv),
+            (None, Some(m)) => Grid::Known(m.interval_s),
+            (None, None) => cfg.defaults.interval_s.map_or(Grid::Infer, Grid::Known),
         }
+    };
+    let first = scan(cfg, "validating", &grid_of, None)?;
+    let validate_seconds = t.elapsed().as_secs_f64();
+    if !cfg.skip_bad && !first.pass.bad.is_empty() {
+        return Err(ImportError::BadLines {
+            file: cfg.input.clone(),
+            bad: first.pass.bad,
+        });
+    }
+    // Meters new to the store: those of the readings (in file order), then those only
+    // in the catalog; the catalog's given fields win over anything inferred.
+    let known = |id: &str| existing.is_some_and(|s| s.meter_meta(id).is_some());
+    let mut inferred: Vec<(String, Inferred)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let catalog_ids = listed.as_ref().map_or(Vec::new(), |l| l.ids.clone());
+    let readings_ids = first
+        .meters
+        .ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id, Some(i)));
+    for (id, i) in readings_ids.chain(catalog_ids.iter().map(|id| (id, None))) {
+        if known(id) || !seen.insert(id.clone()) {
+            continue;
+        }
+        let stats = i.and_then(|i| first.meters.stats.get(i));
+        let mut inf = infer(id, &first.value_name, stats, &cfg.defaults);
+        if let Some(g) = listed.as_ref().and_then(|l| l.given.get(id)) {
+            g.apply(&mut inf);
+        }
+        inferred.push((id.clone(), inf));
     }
     let store = match store.take() {
         Some(s) => s,
         None => open()?,
     };
     let before = store.meter_ids().len();
-    // The catalog's meters are registered in one durable write (`register_meters`), before
-    // the readings, since their grids decide what the readings may hold.
-    let list: Vec<(String, MeterMeta)> = catalog
+    // New meters are registered in one durable write (`register_meters`), before the
+    // readings, since their grids decide what the readings may hold.
+    let list: Vec<(String, MeterMeta)> = inferred
         .iter()
-        .map(|c| (c.meter_id.clone(), c.meta.clone()))
+        .map(|(id, i)| (id.clone(), i.meta.clone()))
         .collect();
     store.register_meters(&list).map_err(failed)?;
-    if !catalog.is_empty() {
-        write_enterprises(&cfg.store, &catalog)?;
+    let mut catalog_report = None;
+    if let Some(l) = &mut listed {
+        // The catalog describes its meters as the store holds them.
+        for id in &l.ids {
+            if let (Some(meta), Some(m)) = (store.meter_meta(id), l.catalog.meter(id)) {
+                let mut m = m.clone();
+                (m.kind, m.interval_s, m.unit) = (meta.kind, meta.interval_s, meta.unit);
+                l.catalog.upsert_meter(m).map_err(failed)?;
+            }
+        }
+        l.catalog.save(&store).map_err(failed)?;
+        catalog_report = Some(l.report);
     }
-    // The store knows every grid now but those of meters new to it, which get the
-    // default one.
-    let default = MeterMeta::default();
-    let interval_of = |id: &str| -> Option<u32> {
-        store
-            .meter_meta(id)
-            .map_or(default.interval_s, |m| m.interval_s)
+    let grid_of = |id: &str| -> Grid {
+        Grid::Known(
+            store
+                .meter_meta(id)
+                .map_or(MeterMeta::default().interval_s, |m| m.interval_s),
+        )
     };
-    let pass = scan(cfg, "importing", &interval_of, Some(&store))?;
+    let pass = scan(cfg, "importing", &grid_of, Some(&store))?.pass;
     let new_meters = store.meter_ids().len() - before;
     store.close().map_err(|e| ImportError::AfterCommit {
         imported: pass.imported,
@@ -308,7 +330,9 @@ pub fn run(cfg: &ImportConfig) -> Result<ImportReport, ImportError> {
         imported: pass.imported,
         skipped: pass.bad,
         new_meters,
-        catalog_meters: catalog.len(),
+        inferred,
+        catalog_meters: catalog_ids.len(),
+        catalog: catalog_report,
         seconds: started.elapsed().as_secs_f64(),
         validate_seconds,
     })
@@ -378,23 +402,34 @@ fn field<'r>(rec: &'r csv::ByteRecord, i: usize, name: &str) -> Result<&'r str, 
     std::str::from_utf8(f).map_err(|_| format!("{name} is not valid UTF-8"))
 }
 
-/// Meter ids seen in a file, each with its interval: batches refer to them by index.
+/// A meter's grid while reading the file: known (`None` for irregular), or to be found
+/// from its timestamps.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Grid {
+    Known(Option<u32>),
+    Infer,
+}
+
+/// Meter ids seen in a file, each with its grid (and, for grids to find, the timestamps'
+/// statistics): batches refer to them by index.
 #[derive(Default)]
 struct Meters {
     index: HashMap<String, u32>,
     ids: Vec<String>,
-    intervals: Vec<Option<u32>>,
+    grids: Vec<Grid>,
+    stats: Vec<GridStats>,
 }
 
 impl Meters {
-    fn get(&mut self, id: &str, interval_of: &dyn Fn(&str) -> Option<u32>) -> u32 {
+    fn get(&mut self, id: &str, grid_of: &dyn Fn(&str) -> Grid) -> u32 {
         if let Some(&i) = self.index.get(id) {
             return i;
         }
         let i = self.ids.len() as u32;
         self.index.insert(id.to_owned(), i);
         self.ids.push(id.to_owned());
-        self.intervals.push(interval_of(id));
+        self.grids.push(grid_of(id));
+        self.stats.push(GridStats::default());
         i
     }
 }
@@ -406,14 +441,21 @@ struct Pass {
     bad: BadLines,
 }
 
+/// A pass and what it saw: the meters and the value column's name.
+struct Scanned {
+    pass: Pass,
+    meters: Meters,
+    value_name: String,
+}
+
 /// Reads the readings file once, checking every row; with a store, appends the good
 /// rows in batches of [`BATCH_READINGS`].
 fn scan(
     cfg: &ImportConfig,
     step: &str,
-    interval_of: &dyn Fn(&str) -> Option<u32>,
+    grid_of: &dyn Fn(&str) -> Grid,
     store: Option<&Store>,
-) -> Result<Pass, ImportError> {
+) -> Result<Scanned, ImportError> {
     let len = std::fs::metadata(&cfg.input).map_or(0, |m| m.len());
     let pb = byte_progress(len, step, cfg.progress);
     let input = open_input(&cfg.input, Some(&pb)).map_err(failed)?;
@@ -438,6 +480,10 @@ fn scan(
         )));
     }
     let cols = columns(&rec).map_err(|e| failed(format!("{}: {e}", cfg.input.display())))?;
+    let value_name = header_names(&rec)
+        .get(cols.value)
+        .cloned()
+        .unwrap_or_default();
     let width = rec.len();
     let mut meters = Meters::default();
     let mut batch: Vec<(u32, i64, f64)> = Vec::with_capacity(store.map_or(0, |_| BATCH_READINGS));
@@ -474,16 +520,18 @@ fn scan(
             // Files usually list one meter's rows together: check the last one first.
             let m = match last {
                 Some(m) if meters.ids[m as usize] == id => m,
-                _ => meters.get(id, interval_of),
+                _ => meters.get(id, grid_of),
             };
             last = Some(m);
-            if let Some(iv) = meters.intervals[m as usize] {
-                if ts.rem_euclid(i64::from(iv)) != 0 {
+            match meters.grids[m as usize] {
+                Grid::Known(Some(iv)) if ts.rem_euclid(i64::from(iv)) != 0 => {
                     return Err(format!(
                         "{} {ts_text} is off meter {id}'s {iv} s interval grid",
                         cols.ts_name
                     ));
                 }
+                Grid::Infer => meters.stats[m as usize].add(ts),
+                Grid::Known(_) => {}
             }
             Ok((m, ts, value))
         })();
@@ -507,7 +555,11 @@ fn scan(
     }
     pass.imported += append(store, &meters, &mut batch, pass.imported)?;
     pb.finish_and_clear();
-    Ok(pass)
+    Ok(Scanned {
+        pass,
+        meters,
+        value_name,
+    })
 }
 
 /// Appends and empties the batch; returns how many readings it held. `committed`
@@ -544,32 +596,55 @@ fn append(
     Ok(n)
 }
 
-/// Parses `interval_energy`, `cumulative_register`, `power` or `other` (case, `_`, `-`
-/// and spaces ignored; `energy` and `register` accepted too).
-fn parse_kind(s: &str) -> Result<Quantity, String> {
-    let k: String = s
-        .chars()
-        .filter(|c| !matches!(c, '_' | '-' | ' '))
-        .collect::<String>()
-        .to_lowercase();
-    Ok(match k.as_str() {
-        "" | "intervalenergy" | "energy" => Quantity::IntervalEnergy,
-        "cumulativeregister" | "register" | "cumulative" => Quantity::CumulativeRegister,
-        "power" => Quantity::Power,
-        "other" => Quantity::Other,
-        _ => {
-            return Err(format!(
-                "kind {s:?} is not interval_energy, cumulative_register, power or other"
-            ))
-        }
-    })
+/// The fields a catalog row gives for its meter's registration (`None` where empty, so
+/// the store's value or an inferred one is taken).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Given {
+    /// `interval_s` (`Some(None)` for irregular).
+    pub interval_s: Option<Option<u32>>,
+    /// `kind`.
+    pub kind: Option<Quantity>,
+    /// `unit`.
+    pub unit: Option<String>,
 }
 
-/// Reads and checks the catalog: `meter_id,enterprise_id,role` required, `interval_s`
-/// (seconds, empty for 900, `irregular` for none), `kind` and `unit` optional, further
-/// columns ignored. A meter listed twice, or already in the store with other metadata,
-/// is a bad line; any bad line stops the import before anything is written.
-pub fn read_catalog(path: &Path, store: Option<&Store>) -> Result<Vec<CatalogEntry>, ImportError> {
+impl Given {
+    fn apply(&self, inf: &mut Inferred) {
+        if let Some(iv) = self.interval_s {
+            (inf.meta.interval_s, inf.interval_from) = (iv, Source::Flag);
+        }
+        if let Some(k) = self.kind {
+            (inf.meta.kind, inf.kind_from) = (k, Source::Flag);
+        }
+        if let Some(u) = &self.unit {
+            (inf.meta.unit, inf.kind_from) = (u.clone(), Source::Flag);
+        }
+    }
+}
+
+/// A catalog file read into the store's catalog (not saved yet).
+#[derive(Debug, Clone)]
+pub struct CatalogFile {
+    /// The store's catalog with the file's rows imported.
+    pub catalog: Catalog,
+    /// The file's meter ids, in file order.
+    pub ids: Vec<String>,
+    /// What each row gives for its meter's registration.
+    pub given: HashMap<String, Given>,
+    /// What the import changed.
+    pub report: CatalogReport,
+}
+
+/// Reads a catalog file (the columns of [`Catalog::import_rows`]) into the catalog of the
+/// store in `dir` (an empty one when there is none): a meter listed again replaces its
+/// entry, and enterprises take the non-empty fields. A bad row, or a meter already in the
+/// store with another interval, kind or unit than its row gives, is a bad line; any bad
+/// line stops the import before anything is written.
+pub fn read_catalog(
+    path: &Path,
+    dir: &Path,
+    store: Option<&Store>,
+) -> Result<CatalogFile, ImportError> {
     let input = open_input(path, None).map_err(failed)?;
     let (input, notes) = super::lines::guard(input);
     let mut rdr = csv::ReaderBuilder::new()
@@ -577,149 +652,86 @@ pub fn read_catalog(path: &Path, store: Option<&Store>) -> Result<Vec<CatalogEnt
         .flexible(true)
         .from_reader(input);
     let at = |e: csv::Error| failed(format!("{}: {e}", path.display()));
-    let mut rec = csv::ByteRecord::new();
-    if !rdr.read_byte_record(&mut rec).map_err(at)? {
-        return Err(failed(format!("{}: empty file, no header", path.display())));
-    }
-    let names = header_names(&rec);
-    let col = |n: &str| names.iter().position(|x| x == n);
-    let (Some(mc), Some(ec), Some(rc)) = (col("meter_id"), col("enterprise_id"), col("role"))
-    else {
-        return Err(failed(format!(
-            "{}: the header ({}) needs meter_id, enterprise_id and role",
-            path.display(),
-            names.join(",")
-        )));
-    };
-    let (ic, kc, uc) = (col("interval_s"), col("kind"), col("unit"));
-    let default = MeterMeta::default();
-    let mut out: Vec<CatalogEntry> = Vec::new();
-    let mut seen: HashMap<String, u64> = HashMap::new();
+    let mut rows: Vec<(usize, Vec<String>)> = Vec::new();
     let mut bad = BadLines::default();
+    let mut rec = csv::ByteRecord::new();
     while rdr.read_byte_record(&mut rec).map_err(at)? {
         let line = rec.position().map_or(0, |p| p.line());
-        let noted = notes.take_before(rdr.position().byte());
-        let entry = (|| -> Result<CatalogEntry, String> {
-            if let Some(reason) = noted {
-                return Err(reason);
-            }
-            let get = |c: Option<usize>, name: &str| -> Result<String, String> {
-                match c {
-                    Some(i) if i >= rec.len() => Err(format!("no {name} field")),
-                    Some(i) => field(&rec, i, name).map(str::to_owned),
-                    None => Ok(String::new()),
-                }
-            };
-            let (meter_id, enterprise_id, role) = (
-                get(Some(mc), "meter_id")?,
-                get(Some(ec), "enterprise_id")?,
-                get(Some(rc), "role")?,
-            );
-            if meter_id.is_empty() || meter_id.len() > MAX_METER_ID_BYTES {
-                return Err(format!("meter_id must be 1 to {MAX_METER_ID_BYTES} bytes"));
-            }
-            if enterprise_id.is_empty() || role.is_empty() {
-                return Err("enterprise_id and role must not be empty".into());
-            }
-            let interval = get(ic, "interval_s")?;
-            let interval_s = match interval.to_lowercase().as_str() {
-                "" => default.interval_s,
-                "irregular" | "none" => None,
-                s => match s.parse::<u32>() {
-                    Ok(n) if n > 0 => Some(n),
-                    _ => {
-                        return Err(format!(
-                            "interval_s {interval:?} is not a positive integer, empty or irregular"
-                        ))
-                    }
-                },
-            };
-            let unit = get(uc, "unit")?;
-            if unit.len() > 255 {
-                return Err("unit longer than 255 bytes".into());
-            }
-            let meta = MeterMeta {
-                kind: parse_kind(&get(kc, "kind")?)?,
-                interval_s,
-                unit: if unit.is_empty() {
-                    default.unit.clone()
-                } else {
-                    unit
-                },
-            };
-            if let Some(first) = seen.get(&meter_id) {
-                return Err(format!(
-                    "meter {meter_id} is listed twice (first on line {first})"
-                ));
-            }
-            if let Some(have) = store.and_then(|s| s.meter_meta(&meter_id)) {
-                if have != meta {
-                    return Err(format!(
-                        "meter {meter_id} is already in the store as {have:?}, not {meta:?}"
-                    ));
-                }
-            }
-            Ok(CatalogEntry {
-                meter_id,
-                enterprise_id,
-                role,
-                meta,
-            })
-        })();
-        match entry {
-            Ok(e) => {
-                seen.insert(e.meter_id.clone(), line);
-                out.push(e);
-            }
-            Err(reason) => bad.push(line, reason),
+        if let Some(reason) = notes.take_before(rdr.position().byte()) {
+            bad.push(line, reason);
+            continue;
+        }
+        let fields: Result<Vec<String>, String> = (0..rec.len())
+            .map(|i| field(&rec, i, "field").map(str::to_owned))
+            .collect();
+        match fields {
+            Ok(f) => rows.push((line as usize, f)),
+            Err(e) => bad.push(line, e),
         }
     }
+    let Some((_, header)) = rows.first() else {
+        return Err(failed(format!("{}: empty file, no header", path.display())));
+    };
+    let names: Vec<String> = header
+        .iter()
+        .map(|h| h.trim_start_matches('\u{feff}').to_lowercase())
+        .collect();
+    let col = |n: &str| names.iter().position(|x| x == n);
+    let (ic, kc, uc, mc) = (col("interval_s"), col("kind"), col("unit"), col("meter_id"));
+    let base = if store.is_some() {
+        Catalog::load_dir(dir).map_err(failed)?
+    } else {
+        Catalog::new()
+    };
+    let mut catalog = base;
+    let report = match catalog.import_rows(rows.clone()) {
+        Ok(r) => r,
+        Err(e) => {
+            for r in e.rows {
+                bad.push(r.line as u64, r.message);
+            }
+            CatalogReport::default()
+        }
+    };
+    let mut ids = Vec::new();
+    let mut given = HashMap::new();
+    for (line, f) in rows.iter().skip(1) {
+        let get = |c: Option<usize>| c.and_then(|c| f.get(c)).filter(|v| !v.is_empty());
+        let Some(id) = get(mc) else { continue };
+        let Some(m) = catalog.meter(id) else { continue };
+        let g = Given {
+            interval_s: get(ic).map(|_| m.interval_s),
+            kind: get(kc).map(|_| m.kind),
+            unit: get(uc).map(|_| m.unit.clone()),
+        };
+        if let Some(have) = store.and_then(|s| s.meter_meta(id)) {
+            let differs = g.interval_s.is_some_and(|v| v != have.interval_s)
+                || g.kind.is_some_and(|v| v != have.kind)
+                || g.unit.as_ref().is_some_and(|v| *v != have.unit);
+            if differs {
+                bad.push(
+                    *line as u64,
+                    format!(
+                        "meter {id} is already in the store as {have:?}, not {:?}",
+                        (m.kind, m.interval_s, &m.unit)
+                    ),
+                );
+            }
+        }
+        ids.push(id.clone());
+        given.insert(id.clone(), g);
+    }
     if !bad.is_empty() {
+        bad.listed.sort_by_key(|b| b.line);
         return Err(ImportError::BadLines {
             file: path.to_owned(),
             bad,
         });
     }
-    Ok(out)
-}
-
-/// Writes the catalog's `meter_id,enterprise_id,role` rows to [`ENTERPRISES_FILE`] in
-/// the store directory, merged with the rows already there (a meter listed again takes
-/// its new row). Replaced atomically: written aside, then renamed over.
-pub fn write_enterprises(dir: &Path, catalog: &[CatalogEntry]) -> Result<(), ImportError> {
-    let path = dir.join(ENTERPRISES_FILE);
-    let mut rows: Vec<[String; 3]> = Vec::new();
-    if path.exists() {
-        let mut rdr = csv::Reader::from_path(&path).map_err(failed)?;
-        for r in rdr.records() {
-            let r = r.map_err(|e| failed(format!("{}: {e}", path.display())))?;
-            let f = |i: usize| r.get(i).unwrap_or_default().to_owned();
-            rows.push([f(0), f(1), f(2)]);
-        }
-    }
-    let mut at: HashMap<String, usize> = rows
-        .iter()
-        .enumerate()
-        .map(|(i, r)| (r[0].clone(), i))
-        .collect();
-    for c in catalog {
-        let row = [c.meter_id.clone(), c.enterprise_id.clone(), c.role.clone()];
-        match at.get(&c.meter_id) {
-            Some(&i) => rows[i] = row,
-            None => {
-                at.insert(c.meter_id.clone(), rows.len());
-                rows.push(row);
-            }
-        }
-    }
-    let tmp = dir.join(format!("{ENTERPRISES_FILE}.tmp"));
-    let mut w = csv::Writer::from_path(&tmp).map_err(failed)?;
-    w.write_record(["meter_id", "enterprise_id", "role"])
-        .map_err(failed)?;
-    for r in &rows {
-        w.write_record(r).map_err(failed)?;
-    }
-    w.flush().map_err(failed)?;
-    drop(w);
-    std::fs::rename(&tmp, &path).map_err(|e| failed(format!("{}: {e}", path.display())))
+    Ok(CatalogFile {
+        catalog,
+        ids,
+        given,
+        report,
+    })
 }

@@ -6,6 +6,7 @@
 //! `#[path = "../examples/common/mod.rs"] mod common;` from a test, under
 //! `#[allow(dead_code)]`: every includer compiles all of it and uses a part.
 
+pub mod alarms;
 pub mod cli;
 pub mod dirs;
 pub mod fleet;
@@ -13,6 +14,7 @@ pub mod history;
 pub mod hj212;
 pub mod imbalance;
 pub mod import;
+pub mod infer;
 pub mod lines;
 pub mod plot;
 pub mod time;
@@ -27,6 +29,17 @@ use std::path::Path;
 /// is an error, not a new, empty store.
 pub fn open_existing(dir: &Path) -> meterstore::Result<meterstore::Store> {
     meterstore::Store::open_read_only(dir)
+}
+
+/// Opens the existing store at `dir` as its writer, for a tool that changes it (such as
+/// `facility_alarms`, which keeps learned thresholds in the catalog): a path that holds no
+/// store is an error, and a store that another writer holds is [`meterstore::Error::Locked`].
+pub fn open_writer(dir: &Path) -> meterstore::Result<meterstore::Store> {
+    let opts = meterstore::Options {
+        create_if_missing: false,
+        ..meterstore::Options::default()
+    };
+    meterstore::Store::open(dir, opts)
 }
 
 /// Every reading of every meter in the store at `dir`, by (meter, timestamp): what the

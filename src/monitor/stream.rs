@@ -24,8 +24,8 @@ use super::batch::{
 };
 use super::catalog::Catalog;
 use super::rules::{
-    classify_emergency, classify_facility, classify_night, classify_silent, combine, DayFigures,
-    Plan, RuleConfig, RuleId,
+    classify_emergency, classify_facility, classify_night, classify_silent, combine, facility_unit,
+    unit_power, DayFigures, Plan, RuleConfig, RuleId,
 };
 use crate::error::Result;
 use crate::types::{Quantity, Reading};
@@ -207,7 +207,7 @@ impl<'s> Monitor<'s> {
                 deps[p].push(Dep::Fac(k));
             }
             let subs = facility_subjects(&plan, f, &cfg);
-            let iv = plan.meters[f.treatment].iv;
+            let iv = facility_unit(plan.meters[f.treatment].iv);
             fac.push(FacRun {
                 enabled: [0, 1, 2].map(|j| cfg.enabled(subs[j].0.rule)),
                 subs,
@@ -330,12 +330,14 @@ impl<'s> Monitor<'s> {
             // Decide what this reading completes now, while its data is in cache.
             let deps = std::mem::take(&mut self.deps[i]);
             let mut res = Ok(());
+            // A register's day also needs the reading at its end (its last difference).
+            let reg = self.plan.meters[i].meta.kind == Quantity::CumulativeRegister;
             for &d in &deps {
                 if let (true, Dep::Day(k)) = (new, d) {
                     if self.days[k]
                         .unit
                         .as_ref()
-                        .is_some_and(|u| u.contains(&r.ts))
+                        .is_some_and(|u| u.contains(&r.ts) || (reg && r.ts == u.end))
                     {
                         self.days[k].have += 1;
                     }
@@ -401,15 +403,24 @@ impl<'s> Monitor<'s> {
         b.get(t.div_euclid(b.iv))
     }
 
-    /// Power of meter `i`'s reading at `t`, if present.
+    /// Power of meter `i` over its interval starting at `t`, if its readings are in.
     fn power(&self, i: usize, t: i64) -> Option<f64> {
-        let v = self.value(i, t)?;
         let f = self.bufs[i].factor;
         if f.is_nan() {
-            self.plan.meters[i].power(t, v)
+            self.plan.meters[i].power_at(t, |t| self.value(i, t))
         } else {
-            Some(v * f)
+            Some(self.value(i, t)? * f)
         }
+    }
+
+    /// Power of meter `i` over the facility unit `[t, t + u)`, and whether it is final.
+    fn unit_power(&self, i: usize, t: i64, u: i64) -> (Option<f64>, bool) {
+        let m = &self.plan.meters[i];
+        if m.iv >= u {
+            let p = self.power(i, t.div_euclid(m.iv) * m.iv);
+            return (p, p.is_some());
+        }
+        unit_power(m, t, u, |t| self.value(i, t))
     }
 
     fn advance(&mut self, d: Dep, out: &mut Vec<AlarmEvent>) -> Result<()> {
@@ -443,17 +454,16 @@ impl<'s> Monitor<'s> {
         prod.resize(f.production.len(), None);
         loop {
             let t = self.fac[k].next;
-            let tp = self.power(f.treatment, t);
-            let mut complete = tp.is_some();
+            let (tp, mut complete) = self.unit_power(f.treatment, t, iv);
             for (slot, &p) in prod.iter_mut().zip(&f.production) {
                 let piv = self.bufs[p].iv;
-                let pt = t.div_euclid(piv) * piv;
-                *slot = if pt >= self.start {
-                    self.power(p, pt)
+                let (pp, all) = if t.div_euclid(piv) * piv >= self.start {
+                    self.unit_power(p, t, iv)
                 } else {
-                    None
+                    (None, false)
                 };
-                complete &= slot.is_some();
+                *slot = pp;
+                complete &= all;
             }
             if !(complete || t + iv <= self.wm) {
                 break;
@@ -476,8 +486,10 @@ impl<'s> Monitor<'s> {
         if let Some(u) = &unit {
             for &m in &d.members {
                 let iv = self.plan.meters[m].iv;
+                let reg = self.plan.meters[m].meta.kind == Quantity::CumulativeRegister;
+                let end = u.end + i64::from(reg);
                 let mut t = align_up(u.start, iv);
-                while t < u.end {
+                while t < end {
                     need += 1;
                     have += self.value(m, t).is_some() as u64;
                     t += iv;
@@ -540,11 +552,18 @@ impl<'s> Monitor<'s> {
         let mut f = DayFigures::default();
         let mut t = align_up(u.start, info.iv);
         while t < u.end {
-            if let Some(v) = self.value(m, t) {
-                let e = match info.meta.kind {
-                    Quantity::Power => v * hours,
-                    _ => v,
-                };
+            let e = match info.meta.kind {
+                Quantity::Power => self.value(m, t).map(|v| v * hours),
+                // The day/night scan's register energy: the difference to the next
+                // reading, none across a gap or for a negative step.
+                Quantity::CumulativeRegister => self
+                    .value(m, t + info.iv)
+                    .zip(self.value(m, t))
+                    .map(|(b, a)| b - a)
+                    .filter(|d| *d >= 0.0),
+                _ => self.value(m, t),
+            };
+            if let Some(e) = e {
                 if self.cfg.is_day(t) {
                     f.day_kwh += e;
                     f.day_hours += hours;
