@@ -10,6 +10,65 @@ use crate::codec::simd::MAX_SIMD_WIDTH;
 use crate::scan::kernel::mask::{lane_bits, phase_at, ClassMask, MaskWalk};
 use std::arch::x86_64::*;
 
+/// The frames' sums of the whole mini-blocks the in-place loop takes, without the
+/// column's base (added once after the loop rather than to every reference): the raw
+/// references once per lane (every lane is in range) and once per marked lane, with the
+/// splits of upper-level lanes, and the marked count.
+struct WholeSums<S> {
+    total: S,
+    day: S,
+    count: u64,
+}
+
+impl<S: RefSum> WholeSums<S> {
+    /// Books whole mini-block `m` with marked lanes `marked`; the totals only when
+    /// `TOTALS`.
+    #[inline(always)]
+    fn book<const BITMAP: bool, const TOTALS: bool>(&mut self, m: &Mini, marked: u64) {
+        let n_marked = marked.count_ones();
+        if TOTALS {
+            self.total = self.total.add_times(m.reference, MINI_LEN as u32);
+        }
+        self.day = self.day.add_times(m.reference, n_marked);
+        self.count += n_marked as u64;
+        if BITMAP {
+            let split = m.split as u64;
+            if TOTALS {
+                self.total = self.total.add_split(split, m.levels.count_ones());
+            }
+            self.day = self.day.add_split(split, (m.levels & marked).count_ones());
+        }
+    }
+}
+
+/// The mini-blocks summed into the in-place loop's lane accumulators since they were last
+/// widened, and how many fit them.
+struct LaneCount {
+    in_lanes: usize,
+    /// Mini-blocks whose values fit a lane's 32 bits, from the column's widths.
+    widen_every: usize,
+}
+
+impl LaneCount {
+    /// Counts `n` mini-blocks summed into `acc`; widens it into `sums` when 8 more might
+    /// not fit.
+    ///
+    /// # Safety
+    /// Must be inlined into a function with AVX2 enabled.
+    #[inline(always)]
+    unsafe fn summed<S>(&mut self, n: usize, acc: &mut Lanes, sums: &mut Part<S>) {
+        self.in_lanes += n;
+        if self.in_lanes > self.widen_every - FLUSH_EVERY {
+            // SAFETY: the caller's contract.
+            unsafe {
+                widen(&mut acc.total, &mut sums.wide_total);
+                widen(&mut acc.marked, &mut sums.wide_marked);
+            }
+            self.in_lanes = 0;
+        }
+    }
+}
+
 impl IntColumn<'_> {
     /// Sums the mini-blocks from `minis`' next one on while they lie wholly inside the
     /// range and the current part (up to `stop`): the loop of the common case, without
@@ -100,10 +159,11 @@ impl IntColumn<'_> {
             total: sums.lanes.total,
             marked: sums.lanes.marked,
         };
-        // The frames' sums of whole mini-blocks without the column's base, which is
-        // added once after the loop: the raw references once per lane (every lane is in
-        // range) and per marked lane, with the splits of upper-level lanes.
-        let (mut total, mut day, mut count) = (S::ZERO, S::ZERO, 0u64);
+        let mut whole_sums = WholeSums {
+            total: S::ZERO,
+            day: S::ZERO,
+            count: 0,
+        };
         let whole = LaneRun::of(u64::MAX);
         let (mut phase, mut run_end) = (phase, run_end);
         // The reference offset of the mini-block at `desc`, read from the packed array.
@@ -158,23 +218,10 @@ impl IntColumn<'_> {
                     + 1
             }
         };
-        let widen_every = 1usize << (29 - value_bits.min(26)).min(24);
-        // Mini-blocks summed into the lanes since they were last widened.
-        let mut in_lanes = 0usize;
-        // Counts `n` mini-blocks summed into the lanes; widens them when 8 more might
-        // not fit.
-        macro_rules! summed {
-            ($n:expr) => {{
-                in_lanes += $n;
-                if in_lanes > widen_every - FLUSH_EVERY {
-                    // SAFETY: AVX2 is enabled where this function is inlined.
-                    unsafe { widen(&mut acc.total, &mut sums.wide_total) };
-                    // SAFETY: AVX2 is enabled where this function is inlined.
-                    unsafe { widen(&mut acc.marked, &mut sums.wide_marked) };
-                    in_lanes = 0;
-                }
-            }};
-        }
+        let mut lane_count = LaneCount {
+            in_lanes: 0,
+            widen_every: 1usize << (29 - value_bits.min(26)).min(24),
+        };
         // Moves past the mini-block `m` (ending at `next_at`).
         macro_rules! step {
             ($m:expr, $next_at:expr) => {{
@@ -182,32 +229,6 @@ impl IntColumn<'_> {
                 src_at = $next_at;
                 // SAFETY: at most one past the last descriptor.
                 desc = unsafe { desc.add(1) };
-            }};
-        }
-        // Moves past the mini-block `m` and counts it.
-        macro_rules! advance {
-            ($m:expr, $next_at:expr) => {{
-                step!($m, $next_at);
-                summed!(1);
-            }};
-        }
-        // Books whole mini-block `m` with marked lanes `marked` in the local sums.
-        macro_rules! book {
-            ($m:expr, $marked:expr) => {{
-                let (m, marked): (&Mini, u64) = ($m, $marked);
-                let n_marked = marked.count_ones();
-                if TOTALS {
-                    total = total.add_times(m.reference, MINI_LEN as u32);
-                }
-                day = day.add_times(m.reference, n_marked);
-                count += n_marked as u64;
-                if BITMAP {
-                    let split = m.split as u64;
-                    if TOTALS {
-                        total = total.add_split(split, m.levels.count_ones());
-                    }
-                    day = day.add_split(split, (m.levels & marked).count_ones());
-                }
             }};
         }
         // Whether the range's partial last mini-block was summed (booked apart).
@@ -277,12 +298,13 @@ impl IntColumn<'_> {
                     unsafe { mini::<false, BITMAP, TOTALS>(src, &m, whole, day_lanes, &mut acc) };
                     // SAFETY: `phase < period`, the length of `bits` and `next`. `next` is
                     // `ClassMask::next_phase`'s table, read without its bounds check.
-                    book!(&m, unsafe { *bits.add(phase) });
+                    whole_sums.book::<BITMAP, TOTALS>(&m, unsafe { *bits.add(phase) });
                     step!(m, next_at);
                     // SAFETY: as above.
                     phase = unsafe { *next.add(phase) } as usize;
                 }
-                summed!(n);
+                // SAFETY: AVX2 is enabled where this function is inlined.
+                unsafe { lane_count.summed(n, &mut acc, sums) };
             }
             // The mini-block at `lo`, where the run or the part ends.
             // SAFETY: `desc` points into the descriptors or one past them.
@@ -310,8 +332,10 @@ impl IntColumn<'_> {
                         &mut acc,
                     )
                 };
-                book!(&m, marked);
-                advance!(m, next_at);
+                whole_sums.book::<BITMAP, TOTALS>(&m, marked);
+                step!(m, next_at);
+                // SAFETY: AVX2 is enabled where this function is inlined.
+                unsafe { lane_count.summed(1, &mut acc, sums) };
                 // Lane 0 of the next mini-block, in the run that holds it.
                 let runs = walk.runs;
                 while walk.r + 1 < runs.len() && runs[walk.r + 1].start <= lo + MINI_LEN {
@@ -365,9 +389,12 @@ impl IntColumn<'_> {
         f.total = f
             .total
             .add_times(base, (whole_n * MINI_LEN) as u32)
-            .plus(total);
-        f.day = f.day.add_times(base, count as u32).plus(day);
-        f.count += count;
+            .plus(whole_sums.total);
+        f.day = f
+            .day
+            .add_times(base, whole_sums.count as u32)
+            .plus(whole_sums.day);
+        f.count += whole_sums.count;
         sums.lanes = acc;
         // The general loop counts up to `FLUSH_EVERY` from here.
         // SAFETY: AVX2 is enabled where this function is inlined.
