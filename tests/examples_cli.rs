@@ -158,7 +158,7 @@ fn a_closed_standard_output_ends_every_tool_quietly() {
     // Stopped early, but what it stored is a store with its catalog: run the batch mode
     // on it, writing CSV to the closed pipe.
     let mut alarms = example("facility_alarms");
-    alarms.arg("--store").arg(&kept);
+    alarms.arg("--store").arg(&kept).args(["--train-days", "2"]);
     let o = closed_stdout(alarms);
     quiet_success("facility_alarms batch", &o);
 }
