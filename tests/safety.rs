@@ -215,15 +215,7 @@ fn a_reader_in_a_loop_beside_a_writer_never_fails_nor_sees_part_of_a_batch() {
     let stop = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|sc| {
         sc.spawn(|| {
-            for d in 0..40 {
-                w.append(&day("A", JAN + d * 86_400, 1.0)).unwrap();
-                if d % 3 == 2 {
-                    w.flush().unwrap();
-                }
-                if d % 7 == 6 {
-                    w.compact_all().unwrap();
-                }
-            }
+            write_forty_days(&w);
             stop.store(true, std::sync::atomic::Ordering::SeqCst);
         });
         let mut seen = 0;
@@ -235,4 +227,67 @@ fn a_reader_in_a_loop_beside_a_writer_never_fails_nor_sees_part_of_a_batch() {
             seen = n;
         }
     });
+}
+
+/// Forty daily batches of meter A, with flushes and compactions in between.
+fn write_forty_days(w: &Store) {
+    for d in 0..40 {
+        w.append(&day("A", JAN + d * 86_400, 1.0)).unwrap();
+        if d % 3 == 2 {
+            w.flush().unwrap();
+        }
+        if d % 7 == 6 {
+            w.compact_all().unwrap();
+        }
+    }
+}
+
+/// Set in the child process of the next test: the store it writes.
+const WRITER_CHILD_ENV: &str = "METERSTORE_SAFETY_WRITER_DIR";
+
+/// The writer process of the next test.
+#[test]
+fn writer_child() {
+    let Ok(dir) = std::env::var(WRITER_CHILD_ENV) else {
+        return;
+    };
+    let w = Store::open(&dir, opts()).unwrap();
+    write_forty_days(&w);
+    w.close().unwrap();
+}
+
+#[test]
+fn a_reader_process_beside_a_writer_process_never_fails_nor_sees_part_of_a_batch() {
+    if std::env::var(WRITER_CHILD_ENV).is_ok() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let w = Store::open(dir.path(), opts()).unwrap();
+        w.register_meter("A", MeterMeta::default()).unwrap();
+    }
+    let r = Store::open_read_only(dir.path()).unwrap();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["writer_child", "--exact", "--test-threads=1"])
+        .env(WRITER_CHILD_ENV, dir.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut seen = 0;
+    let mut reads = 0;
+    loop {
+        let done = child.try_wait().unwrap();
+        r.refresh().unwrap();
+        let n = all(&r, "A").len();
+        assert_eq!(n % 96, 0, "a partial batch: {n} readings");
+        assert!(n >= seen, "went back from {seen} to {n}");
+        seen = n;
+        reads += 1;
+        if let Some(status) = done {
+            assert!(status.success());
+            break;
+        }
+    }
+    r.refresh().unwrap();
+    assert_eq!(all(&r, "A").len(), 40 * 96, "after {reads} reads");
 }

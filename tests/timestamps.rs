@@ -203,3 +203,73 @@ proptest! {
         prop_assert_eq!(r.history("A", i64::MIN..i64::MAX).unwrap().count(), model.len());
     }
 }
+
+/// The monitor fed readings and clock moves at the extremes, in a thread that must
+/// finish within a minute (a hang fails the test instead of stalling it).
+fn monitor_run(start: i64, stamps: Vec<i64>, advance: i64) -> Result<(), String> {
+    use meterstore::monitor::{Catalog, CatalogMeter, Enterprise, MeterRole, Monitor, RuleConfig};
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path(), opts(Window::Month)).unwrap();
+        let mut cat = Catalog::new();
+        cat.upsert_enterprise(Enterprise {
+            id: "E1".into(),
+            ..Enterprise::default()
+        })
+        .unwrap();
+        for (id, role) in [("P", MeterRole::Production), ("T", MeterRole::Treatment)] {
+            s.register_meter(id, MeterMeta::default()).unwrap();
+            let mut m = CatalogMeter::new(id, "E1", role);
+            m.interval_s = Some(900);
+            cat.upsert_meter(m).unwrap();
+        }
+        let mut mon = Monitor::new(&s, &cat, RuleConfig::default(), start, 3600);
+        let mut res = Ok(());
+        for &ts in &stamps {
+            let batch = [
+                Reading {
+                    meter: "P",
+                    ts,
+                    value: 5.0,
+                },
+                Reading {
+                    meter: "T",
+                    ts,
+                    value: 0.0,
+                },
+            ];
+            // Out-of-range readings are refused by the store; the monitor gets what it
+            // would get from a caller that skips the store.
+            let _ = s.append(&batch);
+            if let Err(e) = mon.on_append(&batch) {
+                res = Err(e.to_string());
+            }
+        }
+        // Far moves are refused; the largest allowed one is decided.
+        if mon.advance_to(advance).is_err() {
+            let step = mon
+                .watermark()
+                .saturating_add(meterstore::monitor::MAX_ADVANCE_S);
+            if let Err(e) = mon.advance_to(step.min(advance)) {
+                res = Err(e.to_string());
+            }
+        }
+        tx.send(res).unwrap();
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(60))
+        .map_err(|_| "the monitor did not finish within a minute".to_string())?
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn the_monitor_takes_extreme_times_without_panics_or_hangs(
+        start in any_ts(),
+        stamps in prop::collection::vec(any_ts().prop_map(|t| t.div_euclid(900).saturating_mul(900)), 0..4),
+        advance in any_ts(),
+    ) {
+        prop_assert_eq!(monitor_run(start, stamps, advance), Ok(()));
+    }
+}

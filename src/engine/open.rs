@@ -122,8 +122,8 @@ pub(crate) fn segment_files(dir: &Path) -> Result<Vec<u64>> {
     Ok(out)
 }
 
-/// A store's files, loaded and checked against each other (checks 1 to 3 of the module
-/// docs; check 4 is the log's).
+/// A store's files, loaded and checked against each other (the checks of the module
+/// docs).
 pub(crate) struct Checked {
     pub manifest: Manifest,
     pub meters: Meters,

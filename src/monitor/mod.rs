@@ -58,4 +58,4 @@ pub use catalog_hj212::Hj212Source;
 pub use import::{kind_name, parse_kind, ImportError, ImportReport, RowError};
 pub use learn::{learn_normal, power_kw, LearnOptions, LearnReport, NormalPower};
 pub use rules::{RuleConfig, RuleId};
-pub use stream::{Monitor, MonitorStats, MAX_AHEAD_S};
+pub use stream::{Monitor, MonitorStats, MAX_ADVANCE_S, MAX_AHEAD_S};

@@ -27,7 +27,7 @@ use super::rules::{
     classify_emergency, classify_facility, classify_night, classify_silent, combine, facility_unit,
     unit_power, DayFigures, Plan, RuleConfig, RuleId,
 };
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::types::{Quantity, Reading};
 use crate::Store;
 use std::collections::{HashMap, VecDeque};
@@ -47,12 +47,16 @@ pub struct MonitorStats {
     pub late_dropped: u64,
     /// Readings of meters the catalog does not have (or irregular ones), ignored.
     pub unknown_meter: u64,
-    /// Readings before the monitor's start, or off their meter's grid, ignored.
+    /// Readings before the monitor's start, after year 9998, or off their meter's grid,
+    /// ignored.
     pub ignored: u64,
     /// Readings more than [`MAX_AHEAD_S`] ahead of the newest reading seen (or of the
     /// start), ignored: a wrong clock must not decide weeks of units at once.
     pub too_new: u64,
 }
+
+/// How far one [`Monitor::advance_to`] may move the watermark, seconds: 3,660 days.
+pub const MAX_ADVANCE_S: i64 = 3_660 * 86_400;
 
 /// How far ahead of the newest reading seen (or of the start) a reading may be, seconds:
 /// 31 days. Call [`Monitor::advance_to`] to move the monitor across a longer silence.
@@ -183,6 +187,9 @@ pub struct Monitor<'s> {
     scratch: Vec<Option<f64>>,
 }
 
+/// The widest range of timestamps a store accepts: the monitor's clock stays in it.
+const SUPPORTED: std::ops::Range<i64> = crate::Options::SUPPORTED_TIMESTAMPS;
+
 impl<'s> Monitor<'s> {
     /// A monitor of `catalog`'s enterprises under `cfg`, judging units from `start` on
     /// (UTC Unix seconds), accepting readings up to `lateness_s` late. `store` answers
@@ -194,6 +201,10 @@ impl<'s> Monitor<'s> {
         start: i64,
         lateness_s: i64,
     ) -> Monitor<'s> {
+        // Times outside the calendar a store supports are clamped to it, so that unit
+        // and day arithmetic never leaves i64.
+        let start = start.clamp(SUPPORTED.start, SUPPORTED.end);
+        let lateness_s = lateness_s.clamp(0, SUPPORTED.end - SUPPORTED.start);
         let plan = Plan::new(catalog, &cfg);
         let mut deps: Vec<Vec<Dep>> = vec![Vec::new(); plan.meters.len()];
         let mut index = IdMap::default();
@@ -312,7 +323,11 @@ impl<'s> Monitor<'s> {
                 continue;
             };
             let iv = self.bufs[i].iv;
-            if r.ts < self.start || r.ts.rem_euclid(iv) != 0 || !r.value.is_finite() {
+            if r.ts < self.start
+                || r.ts >= SUPPORTED.end
+                || r.ts.rem_euclid(iv) != 0
+                || !r.value.is_finite()
+            {
                 self.stats.ignored += 1;
                 continue;
             }
@@ -360,7 +375,22 @@ impl<'s> Monitor<'s> {
 
     /// Declares that every reading before `t` has been fed (e.g. at the end of a replay,
     /// or on a clock tick): units ending by `t` are decided with what is there.
+    ///
+    /// One call moves the watermark at most [`MAX_ADVANCE_S`] (ten years): every unit in
+    /// between is decided one by one, so a time far off (a timestamp in milliseconds, or
+    /// `i64::MAX`) is refused with [`Error::InvalidArgument`] instead of deciding
+    /// millennia of intervals. Times after year 9998 count as its end.
     pub fn advance_to(&mut self, t: i64) -> Result<Vec<AlarmEvent>> {
+        let t = t.min(SUPPORTED.end);
+        if t.saturating_sub(self.wm) > MAX_ADVANCE_S {
+            return Err(Error::InvalidArgument(format!(
+                "advance_to({t}) would move the monitor {} days past its watermark {}, more \
+                 than the {} days one call may; advance in steps",
+                t.saturating_sub(self.wm) / 86_400,
+                self.wm,
+                MAX_ADVANCE_S / 86_400
+            )));
+        }
         let mut out = Vec::new();
         if t > self.wm {
             self.wm = t;
