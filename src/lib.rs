@@ -2,6 +2,8 @@
 #![deny(missing_docs)]
 #![deny(clippy::host_endian_bytes, clippy::big_endian_bytes)]
 
+#[cfg(feature = "arrow")]
+pub mod arrow;
 pub mod codec;
 mod engine;
 pub mod error;
