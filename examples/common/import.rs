@@ -26,11 +26,14 @@ const MAX_METER_ID_BYTES: usize = 256;
 /// Names of the timestamp column, lowercase.
 const TS_NAMES: [&str; 4] = ["ts", "timestamp", "time", "datetime"];
 
-/// One rejected line.
+/// One rejected line (of a CSV file) or row (of a Parquet file).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BadLine {
-    /// 1-based line number in the (decompressed) file; the header is line 1.
+    /// 1-based line number in the (decompressed) CSV file, where the header is line 1; or
+    /// 1-based row number in a Parquet file.
     pub line: u64,
+    /// The file, when the input is a directory of files.
+    pub file: Option<PathBuf>,
     /// Why it was rejected.
     pub reason: String,
 }
@@ -42,13 +45,20 @@ pub struct BadLines {
     pub count: u64,
     /// The first ones.
     pub listed: Vec<BadLine>,
+    /// Whether the numbers are Parquet rows rather than CSV lines.
+    pub rows: bool,
 }
 
 impl BadLines {
     fn push(&mut self, line: u64, reason: String) {
+        self.push_in(None, line, reason);
+    }
+
+    fn push_in(&mut self, file: Option<&Path>, line: u64, reason: String) {
         self.count += 1;
         if self.listed.len() < MAX_LISTED_BAD_LINES {
-            self.listed.push(BadLine { line, reason });
+            let file = file.map(Path::to_owned);
+            self.listed.push(BadLine { line, file, reason });
         }
     }
 
@@ -60,8 +70,12 @@ impl BadLines {
 
 impl fmt::Display for BadLines {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = if self.rows { "row" } else { "line" };
         for b in &self.listed {
-            writeln!(f, "  line {}: {}", b.line, b.reason)?;
+            match &b.file {
+                Some(file) => writeln!(f, "  {} {what} {}: {}", file.display(), b.line, b.reason)?,
+                None => writeln!(f, "  {what} {}: {}", b.line, b.reason)?,
+            }
         }
         let more = self.count - self.listed.len() as u64;
         if more > 0 {
@@ -100,6 +114,12 @@ impl fmt::Display for ImportError {
 }
 
 impl std::error::Error for ImportError {}
+
+impl From<String> for ImportError {
+    fn from(m: String) -> ImportError {
+        ImportError::Failed(m)
+    }
+}
 
 fn failed(e: impl fmt::Display) -> ImportError {
     ImportError::Failed(e.to_string())
@@ -177,6 +197,9 @@ pub fn run(cfg: &ImportConfig) -> Result<ImportReport, ImportError> {
     };
     let catalog = match &cfg.meters {
         Some(p) => read_catalog(p, store.as_ref())?,
+        #[cfg(feature = "arrow")]
+        None => read_parquet_catalog(&cfg.input, store.as_ref())?.unwrap_or_default(),
+        #[cfg(not(feature = "arrow"))]
         None => Vec::new(),
     };
     let listed: HashMap<&str, &MeterMeta> = catalog
@@ -215,7 +238,7 @@ pub fn run(cfg: &ImportConfig) -> Result<ImportReport, ImportError> {
         .map(|c| (c.meter_id.clone(), c.meta.clone()))
         .collect();
     store.register_meters(&list).map_err(failed)?;
-    if !catalog.is_empty() {
+    if catalog.iter().any(|c| !c.enterprise_id.is_empty()) {
         write_enterprises(&cfg.store, &catalog)?;
     }
     // The store knows every grid now but those of meters new to it, which get the
@@ -332,14 +355,154 @@ struct Pass {
     bad: BadLines,
 }
 
-/// Reads the readings file once, checking every row; with a store, appends the good
-/// rows in batches of [`BATCH_READINGS`].
+/// The checks and batching of one pass, whatever the input's format: every row of every
+/// source goes through [`Checker::row`].
+struct Checker<'s> {
+    skip_bad: bool,
+    interval_of: &'s dyn Fn(&str) -> Option<u32>,
+    store: Option<&'s Store>,
+    meters: Meters,
+    batch: Vec<(u32, i64, f64)>,
+    pass: Pass,
+    last: Option<u32>,
+}
+
+impl Checker<'_> {
+    /// Checks one row (`parsed`: the source's reading of it, or why it has none) at line
+    /// or row `line` of `file`; with a store, adds it to the batch and appends a full one.
+    /// `ts_text` is the timestamp as written, for messages.
+    fn row(
+        &mut self,
+        file: Option<&Path>,
+        line: u64,
+        ts_name: &str,
+        ts_text: Option<&str>,
+        parsed: Result<(&str, i64, f64), String>,
+    ) -> Result<(), ImportError> {
+        self.pass.rows += 1;
+        let checked = parsed.and_then(|(id, ts, value)| {
+            if id.is_empty() || id.len() > MAX_METER_ID_BYTES {
+                return Err(format!("meter_id must be 1 to {MAX_METER_ID_BYTES} bytes"));
+            }
+            if !value.is_finite() {
+                return Err(format!("value {value} is not finite"));
+            }
+            // Files usually list one meter's rows together: check the last one first.
+            let m = match self.last {
+                Some(m) if self.meters.ids[m as usize] == id => m,
+                _ => self.meters.get(id, self.interval_of),
+            };
+            self.last = Some(m);
+            if let Some(iv) = self.meters.intervals[m as usize] {
+                if ts.rem_euclid(i64::from(iv)) != 0 {
+                    let shown = ts_text.map_or_else(|| ts.to_string(), str::to_owned);
+                    return Err(format!(
+                        "{ts_name} {shown} is off meter {id}'s {iv} s interval grid"
+                    ));
+                }
+            }
+            Ok((m, ts, value))
+        });
+        match checked {
+            Ok(r) if self.store.is_some() => {
+                self.batch.push(r);
+                if self.batch.len() == BATCH_READINGS {
+                    self.pass.imported += append(self.store, &self.meters, &mut self.batch)?;
+                }
+            }
+            Ok(_) => {}
+            Err(reason) if !self.skip_bad && self.store.is_some() => {
+                // The first pass found no bad row: the input changed since.
+                let what = if self.pass.bad.rows { "row" } else { "line" };
+                let file = file.map_or(String::new(), |f| format!("{}: ", f.display()));
+                return Err(failed(format!(
+                    "input changed while importing: {file}{what} {line}: {reason}"
+                )));
+            }
+            Err(reason) => self.pass.bad.push_in(file, line, reason),
+        }
+        Ok(())
+    }
+}
+
+/// Reads the readings input once, checking every row; with a store, appends the good
+/// rows in batches of [`BATCH_READINGS`]. The input is CSV (plain or gzip), or Parquet
+/// (a file, or a directory of files: see `parquet_rows`) when built with the `arrow`
+/// feature.
 fn scan(
     cfg: &ImportConfig,
     step: &str,
     interval_of: &dyn Fn(&str) -> Option<u32>,
     store: Option<&Store>,
 ) -> Result<Pass, ImportError> {
+    let mut ck = Checker {
+        skip_bad: cfg.skip_bad,
+        interval_of,
+        store,
+        meters: Meters::default(),
+        batch: Vec::with_capacity(store.map_or(0, |_| BATCH_READINGS)),
+        pass: Pass {
+            rows: 0,
+            imported: 0,
+            bad: BadLines::default(),
+        },
+        last: None,
+    };
+    if parquet_input(&cfg.input)? {
+        scan_parquet(cfg, step, &mut ck)?;
+    } else {
+        scan_csv(cfg, step, &mut ck)?;
+    }
+    ck.pass.imported += append(store, &ck.meters, &mut ck.batch)?;
+    Ok(ck.pass)
+}
+
+/// Whether the input is Parquet; an error when it is and this build cannot read it.
+fn parquet_input(input: &Path) -> Result<bool, ImportError> {
+    #[cfg(feature = "arrow")]
+    return Ok(super::parquet_rows::is_parquet(input));
+    #[cfg(not(feature = "arrow"))]
+    {
+        let mut magic = [0u8; 4];
+        let parquet = input.is_dir()
+            || std::fs::File::open(input)
+                .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+                .is_ok_and(|_| &magic == b"PAR1");
+        match parquet {
+            true => Err(failed(format!(
+                "{} is Parquet: build with --features arrow to import it",
+                input.display()
+            ))),
+            false => Ok(false),
+        }
+    }
+}
+
+#[cfg(feature = "arrow")]
+fn scan_parquet(cfg: &ImportConfig, step: &str, ck: &mut Checker<'_>) -> Result<(), ImportError> {
+    use super::parquet_rows;
+    ck.pass.bad.rows = true;
+    let files = parquet_rows::data_files(&cfg.input)?;
+    let pb = super::row_progress(parquet_rows::count_rows(&files)?, step, cfg.progress);
+    let in_dir = cfg.input.is_dir();
+    for file in &files {
+        let shown = in_dir.then(|| file.strip_prefix(&cfg.input).unwrap_or(file));
+        parquet_rows::for_each_row(file, &cfg.tz, &mut |row, parsed| {
+            pb.inc(1);
+            ck.row(shown, row, "ts", None, parsed)
+        })?;
+    }
+    pb.finish_and_clear();
+    Ok(())
+}
+
+#[cfg(not(feature = "arrow"))]
+fn scan_parquet(_: &ImportConfig, _: &str, _: &mut Checker<'_>) -> Result<(), ImportError> {
+    Err(failed("Parquet input needs the arrow feature"))
+}
+
+/// The rows of a CSV input.
+fn scan_csv(cfg: &ImportConfig, step: &str, ck: &mut Checker<'_>) -> Result<(), ImportError> {
     let len = std::fs::metadata(&cfg.input).map_or(0, |m| m.len());
     let pb = byte_progress(len, step, cfg.progress);
     let input = open_input(&cfg.input, Some(&pb)).map_err(failed)?;
@@ -358,71 +521,25 @@ fn scan(
     }
     let cols = columns(&rec).map_err(|e| failed(format!("{}: {e}", cfg.input.display())))?;
     let width = rec.len();
-    let mut meters = Meters::default();
-    let mut batch: Vec<(u32, i64, f64)> = Vec::with_capacity(store.map_or(0, |_| BATCH_READINGS));
-    let mut pass = Pass {
-        rows: 0,
-        imported: 0,
-        bad: BadLines::default(),
-    };
-    let mut last: Option<u32> = None;
     while rdr.read_byte_record(&mut rec).map_err(at)? {
-        pass.rows += 1;
         let line = rec.position().map_or(0, |p| p.line());
-        let parsed = (|| -> Result<(u32, i64, f64), String> {
+        let ts_text = field(&rec, cols.ts, &cols.ts_name).ok();
+        let parsed = (|| -> Result<(&str, i64, f64), String> {
             if rec.len() != width {
                 return Err(format!("expected {width} fields, found {}", rec.len()));
             }
             let id = field(&rec, cols.meter, "meter_id")?;
-            if id.is_empty() || id.len() > MAX_METER_ID_BYTES {
-                return Err(format!("meter_id must be 1 to {MAX_METER_ID_BYTES} bytes"));
-            }
-            let ts_text = field(&rec, cols.ts, &cols.ts_name)?;
-            let ts = parse_timestamp(ts_text, &cfg.tz)?;
+            let ts = parse_timestamp(field(&rec, cols.ts, &cols.ts_name)?, &cfg.tz)?;
             let v_text = field(&rec, cols.value, "value")?;
             let value: f64 = v_text
                 .parse()
                 .map_err(|_| format!("value {v_text:?} is not a number"))?;
-            if !value.is_finite() {
-                return Err(format!("value {v_text:?} is not finite"));
-            }
-            // Files usually list one meter's rows together: check the last one first.
-            let m = match last {
-                Some(m) if meters.ids[m as usize] == id => m,
-                _ => meters.get(id, interval_of),
-            };
-            last = Some(m);
-            if let Some(iv) = meters.intervals[m as usize] {
-                if ts.rem_euclid(i64::from(iv)) != 0 {
-                    return Err(format!(
-                        "{} {ts_text} is off meter {id}'s {iv} s interval grid",
-                        cols.ts_name
-                    ));
-                }
-            }
-            Ok((m, ts, value))
+            Ok((id, ts, value))
         })();
-        match parsed {
-            Ok(r) if store.is_some() => {
-                batch.push(r);
-                if batch.len() == BATCH_READINGS {
-                    pass.imported += append(store, &meters, &mut batch)?;
-                }
-            }
-            Ok(_) => {}
-            Err(reason) if !cfg.skip_bad && store.is_some() => {
-                // The first pass found no bad line: the file changed since.
-                return Err(failed(format!(
-                    "{} changed while importing: line {line}: {reason}",
-                    cfg.input.display()
-                )));
-            }
-            Err(reason) => pass.bad.push(line, reason),
-        }
+        ck.row(None, line, &cols.ts_name, ts_text, parsed)?;
     }
-    pass.imported += append(store, &meters, &mut batch)?;
     pb.finish_and_clear();
-    Ok(pass)
+    Ok(())
 }
 
 /// Appends and empties the batch; returns how many readings it held.
@@ -498,32 +615,71 @@ pub fn read_catalog(path: &Path, store: Option<&Store>) -> Result<Vec<CatalogEnt
         )));
     };
     let (ic, kc, uc) = (col("interval_s"), col("kind"), col("unit"));
-    let default = MeterMeta::default();
-    let mut out: Vec<CatalogEntry> = Vec::new();
-    let mut seen: HashMap<String, u64> = HashMap::new();
-    let mut bad = BadLines::default();
+    let mut rows = Vec::new();
     while rdr.read_byte_record(&mut rec).map_err(at)? {
         let line = rec.position().map_or(0, |p| p.line());
-        let entry = (|| -> Result<CatalogEntry, String> {
-            let get = |c: Option<usize>, name: &str| -> Result<String, String> {
-                match c {
-                    Some(i) if i >= rec.len() => Err(format!("no {name} field")),
-                    Some(i) => field(&rec, i, name).map(str::to_owned),
-                    None => Ok(String::new()),
-                }
-            };
-            let (meter_id, enterprise_id, role) = (
+        let get = |c: Option<usize>, name: &str| -> Result<String, String> {
+            match c {
+                Some(i) if i >= rec.len() => Err(format!("no {name} field")),
+                Some(i) => field(&rec, i, name).map(str::to_owned),
+                None => Ok(String::new()),
+            }
+        };
+        let fields = (|| -> Result<[String; 6], String> {
+            Ok([
                 get(Some(mc), "meter_id")?,
                 get(Some(ec), "enterprise_id")?,
                 get(Some(rc), "role")?,
-            );
+                get(ic, "interval_s")?,
+                get(kc, "kind")?,
+                get(uc, "unit")?,
+            ])
+        })();
+        rows.push((line, fields));
+    }
+    check_catalog(path, rows, true, store)
+}
+
+/// The meters of an `export_parquet` output's `meters.parquet`, checked as
+/// [`read_catalog`] checks a CSV catalog, but a meter without an enterprise is allowed
+/// (it is registered, and left out of [`ENTERPRISES_FILE`]). `None` when `input` has no
+/// such file.
+#[cfg(feature = "arrow")]
+pub fn read_parquet_catalog(
+    input: &Path,
+    store: Option<&Store>,
+) -> Result<Option<Vec<CatalogEntry>>, ImportError> {
+    let Some((path, rows)) = super::parquet_rows::read_meters(input)? else {
+        return Ok(None);
+    };
+    let rows = rows.into_iter().map(|(i, f)| (i, Ok(f))).collect();
+    check_catalog(&path, rows, false, store).map(Some)
+}
+
+/// Checks catalog rows (`meter_id, enterprise_id, role, interval_s, kind, unit`, or why
+/// a row could not be read): all good, or every bad row listed.
+fn check_catalog(
+    path: &Path,
+    rows: Vec<(u64, Result<[String; 6], String>)>,
+    need_enterprise: bool,
+    store: Option<&Store>,
+) -> Result<Vec<CatalogEntry>, ImportError> {
+    let default = MeterMeta::default();
+    let mut out: Vec<CatalogEntry> = Vec::new();
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    let mut bad = BadLines {
+        rows: !need_enterprise,
+        ..BadLines::default()
+    };
+    for (line, fields) in rows {
+        let entry = fields.and_then(|f| {
+            let [meter_id, enterprise_id, role, interval, kind, unit] = f;
             if meter_id.is_empty() || meter_id.len() > MAX_METER_ID_BYTES {
                 return Err(format!("meter_id must be 1 to {MAX_METER_ID_BYTES} bytes"));
             }
-            if enterprise_id.is_empty() || role.is_empty() {
+            if need_enterprise && (enterprise_id.is_empty() || role.is_empty()) {
                 return Err("enterprise_id and role must not be empty".into());
             }
-            let interval = get(ic, "interval_s")?;
             let interval_s = match interval.to_lowercase().as_str() {
                 "" => default.interval_s,
                 "irregular" | "none" => None,
@@ -536,12 +692,11 @@ pub fn read_catalog(path: &Path, store: Option<&Store>) -> Result<Vec<CatalogEnt
                     }
                 },
             };
-            let unit = get(uc, "unit")?;
             if unit.len() > 255 {
                 return Err("unit longer than 255 bytes".into());
             }
             let meta = MeterMeta {
-                kind: parse_kind(&get(kc, "kind")?)?,
+                kind: parse_kind(&kind)?,
                 interval_s,
                 unit: if unit.is_empty() {
                     default.unit.clone()
@@ -567,7 +722,7 @@ pub fn read_catalog(path: &Path, store: Option<&Store>) -> Result<Vec<CatalogEnt
                 role,
                 meta,
             })
-        })();
+        });
         match entry {
             Ok(e) => {
                 seen.insert(e.meter_id.clone(), line);
@@ -604,7 +759,7 @@ pub fn write_enterprises(dir: &Path, catalog: &[CatalogEntry]) -> Result<(), Imp
         .enumerate()
         .map(|(i, r)| (r[0].clone(), i))
         .collect();
-    for c in catalog {
+    for c in catalog.iter().filter(|c| !c.enterprise_id.is_empty()) {
         let row = [c.meter_id.clone(), c.enterprise_id.clone(), c.role.clone()];
         match at.get(&c.meter_id) {
             Some(&i) => rows[i] = row,
