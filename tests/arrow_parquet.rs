@@ -10,11 +10,13 @@ mod common;
 use common::import::{self, ImportConfig, ImportError};
 use common::time::Tz;
 use meterstore::arrow::arrow_array::cast::AsArray;
-use meterstore::arrow::arrow_array::types::{Float64Type, TimestampSecondType};
+use meterstore::arrow::arrow_array::types::{
+    Float64Type, TimestampMillisecondType, TimestampSecondType,
+};
 use meterstore::arrow::arrow_array::{
     Array, ArrayRef, Float64Array, RecordBatch, StringArray, TimestampSecondArray,
 };
-use meterstore::arrow::arrow_schema::{DataType, Field, Schema};
+use meterstore::arrow::arrow_schema::{DataType, Field, Schema, TimeUnit};
 use meterstore::arrow::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use meterstore::arrow::parquet::arrow::ArrowWriter;
 use meterstore::arrow::parquet::basic::Compression;
@@ -195,14 +197,15 @@ fn export_then_import_gives_identical_histories() {
         }
         let mut prev: Option<(String, i64)> = None;
         for b in read_parquet(&path) {
+            // Parquet has no timestamp in seconds: milliseconds, adjusted to UTC.
             assert_eq!(
                 b.schema().field(1).data_type(),
-                readings_schema().field(1).data_type()
+                &DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
             );
             let ids = ids(b.column(0));
-            let ts = b.column(1).as_primitive::<TimestampSecondType>();
+            let ts = b.column(1).as_primitive::<TimestampMillisecondType>();
             for (i, id) in ids.into_iter().enumerate() {
-                let t = ts.value(i);
+                let t = ts.value(i) / 1000;
                 let dt = jiff::Timestamp::from_second(t)
                     .unwrap()
                     .to_zoned(jiff::tz::TimeZone::UTC);

@@ -6,7 +6,10 @@ use crate::error::{Error, Result};
 use crate::monitor::Catalog;
 use crate::store::Snapshot;
 use crate::types::{civil_from_days, month_start, next_month_start, UtcOffset};
-use arrow_array::RecordBatch;
+use arrow_array::cast::AsArray;
+use arrow_array::types::TimestampSecondType;
+use arrow_array::{RecordBatch, TimestampMillisecondArray};
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::SortingColumn;
@@ -17,7 +20,7 @@ use std::fs::File;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// Name of the meter catalog file at the top of an export.
 pub const METERS_FILE: &str = "meters.parquet";
@@ -110,6 +113,40 @@ fn writer_props() -> WriterProperties {
         .build()
 }
 
+/// The schema of a reading file: [`readings_schema`] with `ts` in milliseconds, since
+/// Parquet's timestamp type has no seconds (a `Timestamp(Second)` column would be written
+/// as a bare 64-bit integer, which DuckDB and Spark read as a number, not a time).
+fn file_schema() -> SchemaRef {
+    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+    SCHEMA
+        .get_or_init(|| {
+            let r = readings_schema();
+            let ts = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
+            Arc::new(Schema::new(vec![
+                r.field(0).clone(),
+                Field::new("ts", ts, false),
+                r.field(2).clone(),
+            ]))
+        })
+        .clone()
+}
+
+/// A [`readings_schema`] batch as a [`file_schema`] batch; an error for a timestamp
+/// beyond the range of milliseconds in 64 bits (about 292 million years).
+fn to_file_batch(batch: RecordBatch) -> std::result::Result<RecordBatch, String> {
+    let secs = batch.column(1).as_primitive::<TimestampSecondType>();
+    let millis: Vec<i64> = secs
+        .values()
+        .iter()
+        .map(|t| t.checked_mul(1000).ok_or(*t))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|t| format!("timestamp {t} s is beyond Parquet's millisecond range"))?;
+    let ts = TimestampMillisecondArray::from(millis).with_timezone("UTC");
+    let mut cols = batch.columns().to_vec();
+    cols[1] = Arc::new(ts);
+    RecordBatch::try_new(file_schema(), cols).map_err(|e| e.to_string())
+}
+
 /// `month=YYYY-MM/shard=NN`, the shard zero-padded to at least two digits (as many as
 /// the largest shard number needs).
 fn partition_dir(month_start: i64, shard: u32, shards: u32) -> PathBuf {
@@ -133,7 +170,7 @@ impl Part {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let tmp = path.with_extension("parquet.tmp");
         let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        let writer = ArrowWriter::try_new(file, readings_schema(), Some(writer_props()))
+        let writer = ArrowWriter::try_new(file, file_schema(), Some(writer_props()))
             .map_err(|e| io_err(&tmp, e))?;
         Ok(Part {
             rel,
@@ -147,7 +184,7 @@ impl Part {
         if self.rows.is_empty() {
             return Ok(());
         }
-        let batch: RecordBatch = self.rows.finish();
+        let batch = to_file_batch(self.rows.finish()).map_err(|e| io_err(&self.tmp, e))?;
         self.writer.write(&batch).map_err(|e| io_err(&self.tmp, e))
     }
 
@@ -168,7 +205,8 @@ impl Part {
 /// `month=YYYY-MM/shard=NN/part-00000.parquet` (the calendar month of the reading's
 /// timestamp in UTC; the shard by [`shard_of`](super::shard_of)), one file per month and
 /// shard that holds readings, each sorted by `(meter_id, ts)` with the columns of
-/// [`readings_schema`], plus [`METERS_FILE`] ([`meters_batch`] with `catalog`).
+/// [`readings_schema`] (`ts` as a Parquet timestamp in milliseconds, adjusted to UTC:
+/// Parquet has no seconds), plus [`METERS_FILE`] ([`meters_batch`] with `catalog`).
 ///
 /// `out` must not exist or be an empty directory. Files are written under a `.tmp` name
 /// and renamed when complete. `progress` is called with the number of readings of each
