@@ -76,6 +76,9 @@ fn reader(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>, String> 
 /// One converted row: meter id, UTC Unix seconds, value.
 pub type Row<'a> = (&'a str, i64, f64);
 
+/// What [`for_each_row`] calls per row: its 1-based number, and the row or why it is bad.
+pub type OnRow<'f, E> = dyn FnMut(u64, Result<Row<'_>, String>) -> Result<(), E> + 'f;
+
 /// Names of the timestamp column, lowercase (as in the CSV import).
 const TS_NAMES: [&str; 4] = ["ts", "timestamp", "time", "datetime"];
 
@@ -87,7 +90,7 @@ const TS_NAMES: [&str; 4] = ["ts", "timestamp", "time", "datetime"];
 pub fn for_each_row<E: From<String>>(
     path: &Path,
     tz: &Tz,
-    f: &mut dyn FnMut(u64, Result<Row<'_>, String>) -> Result<(), E>,
+    f: &mut OnRow<'_, E>,
 ) -> Result<(), E> {
     let at = |e: &dyn std::fmt::Display| E::from(format!("{}: {e}", path.display()));
     let builder = reader(path).map_err(E::from)?;
@@ -307,9 +310,12 @@ impl<'a> Values<'a> {
 /// `interval_s` of null is `irregular`).
 pub type MeterFields = [String; 6];
 
+/// The catalog file's path and its meters with their row numbers.
+pub type MetersFile = (PathBuf, Vec<(u64, MeterFields)>);
+
 /// The meters of `input`'s [`METERS_FILE`] (an `export_parquet` output), with their
 /// 1-based row numbers; `None` when `input` is no directory or has no such file.
-pub fn read_meters(input: &Path) -> Result<Option<(PathBuf, Vec<(u64, MeterFields)>)>, String> {
+pub fn read_meters(input: &Path) -> Result<Option<MetersFile>, String> {
     let path = input.join(METERS_FILE);
     if !input.is_dir() || !path.exists() {
         return Ok(None);
