@@ -43,13 +43,19 @@ use std::process::ExitCode;
         in kWh, unless --meters says otherwise. Memory stays bounded whatever the file's size: \
         rows are streamed and appended in batches of 100,000 readings, and the store flushes \
         its 256 MiB memtable to segments (peak RSS 0.4 to 0.7 GB for 1 GB files).\n\n\
+        Built with --features arrow, the input may also be Parquet: a file (recognised by its \
+        PAR1 magic) or a directory of .parquet files such as an export_parquet output, whose \
+        meters.parquet then registers the meters. Columns as in CSV (meter_id, one timestamp \
+        column, one value column); a timestamp without a time zone is read in --tz. Bad rows \
+        are named by file and row number, with the same all-or-nothing rule.\n\n\
         Exit status: 0 on success, 2 when bad lines stopped the import, 1 on other errors."
 )]
 struct Args {
     /// Store directory (created if missing).
     #[arg(long)]
     store: PathBuf,
-    /// Readings file, CSV or gzip-compressed CSV.
+    /// Readings file, CSV or gzip-compressed CSV; with the arrow feature also a Parquet
+    /// file or a directory of them.
     #[arg(long)]
     input: PathBuf,
     /// Meter catalog, CSV with a header: meter_id,enterprise_id,role required; interval_s

@@ -254,8 +254,12 @@ def main():
     bad += check("duckdb", rows, scale, native_m, native_e, membership, a.threshold)
 
     if a.spark:
+        # Local mode on the loopback interface only.
+        os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
         from pyspark.sql import SparkSession
         spark = (SparkSession.builder.master("local[2]").appName("meterstore-cross")
+                 .config("spark.driver.host", "127.0.0.1")
+                 .config("spark.driver.bindAddress", "127.0.0.1")
                  .config("spark.sql.session.timeZone", "UTC")
                  .config("spark.ui.enabled", "false").getOrCreate())
         spark.sparkContext.setLogLevel("ERROR")

@@ -87,11 +87,7 @@ const TS_NAMES: [&str; 4] = ["ts", "timestamp", "time", "datetime"];
 /// timestamp column (a Parquet timestamp in any unit, whole seconds, read in `tz` when it
 /// has no time zone; or 64-bit Unix seconds) and exactly one more column, the value
 /// (floating point, 32- or 64-bit integer, or decimal).
-pub fn for_each_row<E: From<String>>(
-    path: &Path,
-    tz: &Tz,
-    f: &mut OnRow<'_, E>,
-) -> Result<(), E> {
+pub fn for_each_row<E: From<String>>(path: &Path, tz: &Tz, f: &mut OnRow<'_, E>) -> Result<(), E> {
     let at = |e: &dyn std::fmt::Display| E::from(format!("{}: {e}", path.display()));
     let builder = reader(path).map_err(E::from)?;
     let schema = builder.schema().clone();
