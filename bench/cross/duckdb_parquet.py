@@ -49,8 +49,8 @@ m AS (
 e AS (
   SELECT r.meter_id, r.t, m.kind, m.step,
          CASE WHEN m.kind = 'cumulative_register' THEN
-              CASE WHEN lead(r.t) OVER w = r.t + m.step AND lead(r.v) OVER w >= r.v
-                   THEN lead(r.v) OVER w - r.v END
+              CASE WHEN (lead(r.t) OVER w) = r.t + m.step AND (lead(r.v) OVER w) >= r.v
+                   THEN (lead(r.v) OVER w) - r.v END
               ELSE r.v END AS units
   FROM r JOIN m ON r.meter_id = m.meter_id
   WINDOW w AS (PARTITION BY r.meter_id ORDER BY r.t)
@@ -219,7 +219,14 @@ def main():
     con.execute(f"CREATE VIEW meters AS SELECT * FROM read_parquet('{out}/meters.parquet')")
     membership = dict(con.execute(
         "SELECT meter_id, enterprise_id FROM meters WHERE role = 'production'").fetchall())
-    irregular = con.execute("SELECT count(*) FROM meters WHERE interval_s IS NULL").fetchone()[0]
+    # Irregular meters are left out on both sides, and so are enterprises with one.
+    irregular = {m for (m,) in con.execute("SELECT meter_id FROM meters WHERE interval_s IS NULL").fetchall()}
+    for m in irregular:
+        native_m.pop(m, None)
+    if native_e is not None:
+        for e in {membership[m] for m in irregular if m in membership}:
+            native_e.pop(e, None)
+        membership = {m: e for m, e in membership.items() if e in native_e}
 
     # The partitions: shard is FNV-1a 64 of the id modulo N, month the UTC month of ts.
     bad = 0
@@ -246,7 +253,7 @@ def main():
         sys.exit("the values are not decimals of at most 9 places: no exact comparison possible")
     n = con.execute("SELECT count(*) FROM readings").fetchone()[0]
     print(f"{n} readings, {len(native_m)} native meter results, resolution 10^-{scale}, "
-          f"{irregular} irregular meters left out")
+          f"{len(irregular)} irregular meters (and their enterprises) left out")
 
     t = time.perf_counter()
     rows = con.execute(query(a.day, a.tz, scale, "CAST(epoch(ts) AS BIGINT)")).fetchall()
