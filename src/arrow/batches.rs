@@ -56,12 +56,31 @@ pub struct ReadingsBuilder {
     keys: Vec<i32>,
     ts: Vec<i64>,
     vals: Vec<f64>,
+    /// Rows reserved after each [`finish`](Self::finish).
+    capacity: usize,
 }
 
 impl ReadingsBuilder {
     /// An empty builder.
     pub fn new() -> ReadingsBuilder {
         ReadingsBuilder::default()
+    }
+
+    /// An empty builder with room for `rows` rows, and again after each
+    /// [`finish`](Self::finish) (each batch takes the buffers it was built in).
+    pub fn with_capacity(rows: usize) -> ReadingsBuilder {
+        let mut b = ReadingsBuilder {
+            capacity: rows,
+            ..ReadingsBuilder::default()
+        };
+        b.reserve();
+        b
+    }
+
+    fn reserve(&mut self) {
+        self.keys.reserve(self.capacity);
+        self.ts.reserve(self.capacity);
+        self.vals.reserve(self.capacity);
     }
 
     /// Adds the readings of `history` not yet iterated, as rows of `meter`.
@@ -109,6 +128,7 @@ impl ReadingsBuilder {
             DictionaryArray::try_new(keys, Arc::new(ids)).expect("keys index the dictionary");
         let ts = TimestampSecondArray::from(std::mem::take(&mut self.ts)).with_timezone(UTC);
         let vals = Float64Array::from(std::mem::take(&mut self.vals));
+        self.reserve();
         batch(
             readings_schema(),
             vec![Arc::new(meter), Arc::new(ts), Arc::new(vals)],
