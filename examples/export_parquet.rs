@@ -8,11 +8,11 @@
 //!
 //! Writes `OUT/month=YYYY-MM/shard=NN/part-00000.parquet` (the month of each reading in
 //! UTC; the shard is FNV-1a 64 of the meter id's UTF-8 bytes modulo N) with the columns
-//! `meter_id` (string), `ts` (timestamp, seconds, UTC) and `value` (double), sorted by
-//! `(meter_id, ts)`, ZSTD, full statistics; and `OUT/meters.parquet`, the meter catalog
+//! `meter_id` (string), `ts` (timestamp, milliseconds, UTC) and `value` (double), sorted
+//! by `(meter_id, ts)`, ZSTD, full statistics; and `OUT/meters.parquet`, the meter catalog
 //! (metadata, shard, and enterprise, role, facility and district from the store's
-//! monitoring catalog `CATALOG`, or enterprise and role from its `enterprises.csv`, which
-//! wins where both list a meter, as in the `imbalance` tool).
+//! monitoring catalog `STORE/CATALOG`). The store is opened read-only, so the export runs
+//! beside a writer and sees one snapshot of it.
 
 #[allow(
     dead_code,
@@ -21,21 +21,25 @@
 mod common;
 
 use clap::Parser;
+use common::cli::{self, outln};
 use common::time::{parse_bound, Tz};
 use indicatif::{ProgressBar, ProgressStyle};
 use meterstore::arrow::{export_parquet, ExportOptions};
-use meterstore::monitor::{Catalog, CatalogMeter, Enterprise, MeterRole};
-use std::path::{Path, PathBuf};
+use meterstore::monitor::Catalog;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
 #[derive(Parser)]
-#[command(about = "Export a store's readings as Hive-partitioned Parquet (month=YYYY-MM/shard=NN)")]
+#[command(
+    about = "Export a store's readings as Hive-partitioned Parquet (month=YYYY-MM/shard=NN)",
+    after_help = cli::READ_EXIT_HELP
+)]
 struct Args {
-    /// Store directory (only read).
+    /// Store directory (only read; a writer may have it open).
     #[arg(long)]
     store: PathBuf,
-    /// Output directory; must not exist or be empty.
+    /// Output directory; must not exist or be empty (anything else is refused, status 2).
     #[arg(long)]
     out: PathBuf,
     /// Range start: RFC 3339 or a UTC date YYYY-MM-DD (default: all).
@@ -55,45 +59,19 @@ struct Args {
     quiet: bool,
 }
 
-/// The store's monitoring catalog, its meters' enterprise and role replaced by the rows
-/// of `enterprises.csv` (written by `import_csv --meters`) where that file exists, as the
-/// `imbalance` tool reads them.
-fn catalog(store: &Path) -> Result<Catalog, String> {
-    let mut cat = Catalog::load_dir(store).map_err(|e| e.to_string())?;
-    let csv = store.join(common::import::ENTERPRISES_FILE);
-    if !csv.exists() {
-        return Ok(cat);
-    }
-    let mut rdr = csv::Reader::from_path(&csv).map_err(|e| format!("{}: {e}", csv.display()))?;
-    for (i, rec) in rdr.records().enumerate() {
-        let rec = rec.map_err(|e| format!("{} line {}: {e}", csv.display(), i + 2))?;
-        let (Some(meter), Some(ent), Some(role)) = (rec.get(0), rec.get(1), rec.get(2)) else {
-            continue;
-        };
-        if cat.enterprise(ent).is_none() {
-            let e = Enterprise {
-                id: ent.to_owned(),
-                ..Enterprise::default()
-            };
-            cat.upsert_enterprise(e).map_err(|e| e.to_string())?;
-        }
-        let role = MeterRole::parse(role).unwrap_or(MeterRole::Other);
-        cat.upsert_meter(CatalogMeter::new(meter, ent, role))
-            .map_err(|e| format!("{} line {}: {e}", csv.display(), i + 2))?;
-    }
-    Ok(cat)
-}
-
-fn run(a: &Args) -> Result<(), String> {
+fn run(a: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    let usage = |m: String| cli::fail(cli::BAD_INPUT, m);
     let utc = Tz::parse("+00:00")?;
     let bound = |s: &Option<String>, end: bool| s.as_deref().map(|s| parse_bound(s, &utc, end));
-    let from = bound(&a.from, false).transpose()?.unwrap_or(i64::MIN);
-    let to = bound(&a.to, true).transpose()?.unwrap_or(i64::MAX);
+    let from = bound(&a.from, false).transpose().map_err(usage)?;
+    let to = bound(&a.to, true).transpose().map_err(usage)?;
+    let (from, to) = (from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX));
     if from >= to {
-        return Err("--from must be before --to".into());
+        return Err(usage("--from must be before --to".into()));
     }
-    let catalog = catalog(&a.store)?;
-    let store = common::open_existing(&a.store).map_err(|e| e.to_string())?;
+    common::dirs::check_new_output(&a.out).map_err(usage)?;
+    let store = common::open_existing(&a.store)?;
+    let catalog = Catalog::load(&store)?;
     let snap = store.snapshot();
     let pb = if a.quiet {
         ProgressBar::hidden()
@@ -112,11 +90,10 @@ fn run(a: &Args) -> Result<(), String> {
         threads: a.threads,
     };
     let started = Instant::now();
-    let report = export_parquet(&snap, &catalog, &a.out, &opts, &|n| pb.inc(n))
-        .map_err(|e| e.to_string())?;
+    let report = export_parquet(&snap, &catalog, &a.out, &opts, &|n| pb.inc(n))?;
     pb.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
-    println!(
+    outln!(
         "exported {} readings of {} meters to {} files ({} bytes, {:.3} B/reading) and {} \
          in {secs:.2} s ({:.1} M readings/s)",
         report.readings,
@@ -126,17 +103,10 @@ fn run(a: &Args) -> Result<(), String> {
         report.bytes as f64 / report.readings.max(1) as f64,
         a.out.join(meterstore::arrow::METERS_FILE).display(),
         report.readings as f64 / secs.max(1e-9) / 1e6,
-    );
+    )?;
     Ok(())
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::finish(run(&Args::parse()))
 }

@@ -6,10 +6,14 @@
 //! days interval by interval through `Store::append` and the streaming monitor, printing
 //! alarms as they open and close. `--keep DIR` keeps that store (with its catalog) in DIR.
 //!
-//! With `--store DIR [--from T] [--to T] [--csv OUT]`: evaluates the store's catalog and
-//! history in batch mode and writes one CSV row per alarm,
-//! `rule,enterprise_id,meter_id,start,end,evidence` (RFC 3339 times, `end` empty while
-//! open), to OUT or standard output. T is RFC 3339 or Unix seconds.
+//! With `--store DIR [--from T] [--to T] [--train-days 14] [--relearn] [--tz ZONE]
+//! [--csv OUT]`: the store's catalog (STORE/CATALOG, as `import_csv --meters` writes it)
+//! and history in batch mode. Production and treatment meters without learned thresholds
+//! learn them from the first `--train-days` days of their own readings (every one with
+//! `--relearn`), and the thresholds are saved in the catalog; the range after the training
+//! is evaluated, and one CSV row per alarm, `rule,enterprise_id,meter_id,start,end,
+//! evidence` (start and end UTC Unix seconds, `end` empty while open), goes to OUT or
+//! standard output. T is RFC 3339 or Unix seconds; ZONE a fixed offset or an IANA name.
 //!
 //! ```text
 //! cargo run --release --example facility_alarms
@@ -23,162 +27,97 @@
 )]
 mod common;
 
+use common::alarms::{self, meter_field, rfc3339, BatchRequest};
+
 use clap::Parser;
+use common::cli::{self, outln};
 use meterstore::fleet::{Fleet, FleetConfig};
-use meterstore::monitor::{
-    evaluate, Alarm, AlarmEvent, Catalog, LearnOptions, Monitor, RuleConfig,
-};
-use meterstore::{Agg, Bucket, Options, Reading, Store, SyncPolicy, UtcOffset};
+use meterstore::monitor::{AlarmEvent, LearnOptions, Monitor, RuleConfig};
+use meterstore::{Options, Reading, Store, SyncPolicy};
 use std::error::Error;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 #[derive(Parser)]
 #[command(
-    about = "Treatment-facility alarms: streaming replay of a sample fleet, or batch evaluation of a store"
+    about = "Treatment-facility alarms: streaming replay of a sample fleet, or batch evaluation of a store",
+    after_help = cli::WRITE_EXIT_HELP
 )]
 struct Args {
     /// Evaluate this store in batch mode.
     #[arg(long)]
     store: Option<PathBuf>,
-    /// Start of the batch range (RFC 3339 or Unix seconds); default: first reading.
-    #[arg(long)]
+    /// Start of the batch range (RFC 3339 or Unix seconds); default: the end of the
+    /// latest training window (or the first reading when nothing is learned).
+    #[arg(long, allow_hyphen_values = true)]
     from: Option<String>,
     /// End of the batch range (exclusive); default: after the last reading.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     to: Option<String>,
     /// Write the batch alarms to this CSV file instead of standard output.
     #[arg(long)]
     csv: Option<PathBuf>,
-    /// Replay mode: keep the sample store in this directory.
+    /// Days at the start of each meter's readings that its thresholds are learned from.
+    #[arg(long, default_value_t = 14)]
+    train_days: u32,
+    /// Learn every meter's thresholds again, also those the catalog holds.
+    #[arg(long)]
+    relearn: bool,
+    /// Time zone of local days, the day window and time-of-day slots: +08:00 or an IANA
+    /// name such as Asia/Shanghai.
+    #[arg(long, default_value = "+08:00", allow_hyphen_values = true)]
+    tz: String,
+    /// With --store: write the store's catalog as CSV (the columns import_csv --meters
+    /// reads) to this file and stop. An export for people and other tools: the store's
+    /// CATALOG stays the one source.
+    #[arg(long, value_name = "OUT.csv")]
+    export_catalog: Option<PathBuf>,
+    /// Replay mode: keep the sample store in this directory, which must be new or empty
+    /// (an existing store or other files there are refused, status 2).
     #[arg(long)]
     keep: Option<PathBuf>,
-    /// Replay mode: number of enterprises.
-    #[arg(long, default_value_t = 30)]
-    enterprises: usize,
-    /// Replay mode: days of data (the first 7 train the thresholds).
-    #[arg(long, default_value_t = 14)]
+    /// Replay mode: number of enterprises, 1 to 100,000.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    enterprises: u32,
+    /// Replay mode: days of data, 8 to 3650 (the first 7 train the thresholds).
+    #[arg(long, default_value_t = 14, value_parser = clap::value_parser!(u32).range(8..=3650))]
     days: u32,
 }
 
-fn main() -> Result<(), Box<dyn Error>> {
+fn main() -> ExitCode {
     let args = Args::parse();
-    match &args.store {
-        Some(dir) => batch(&args, dir),
-        None => replay(&args),
-    }
-}
-
-fn rfc3339(t: i64) -> String {
-    let off =
-        jiff::tz::Offset::from_seconds(UtcOffset::CHINA.seconds()).unwrap_or(jiff::tz::Offset::UTC);
-    jiff::Timestamp::from_second(t)
-        .map(|ts| ts.display_with_offset(off).to_string())
-        .unwrap_or_else(|_| t.to_string())
-}
-
-fn parse_time(s: &str) -> Result<i64, Box<dyn Error>> {
-    if let Ok(t) = s.parse::<i64>() {
-        return Ok(t);
-    }
-    Ok(s.parse::<jiff::Timestamp>()
-        .map_err(|e| format!("{s:?} is neither RFC 3339 nor Unix seconds: {e}"))?
-        .as_second())
-}
-
-fn meter_field(a: &Alarm) -> String {
-    match a.rule {
-        meterstore::monitor::RuleId::NightProduction
-        | meterstore::monitor::RuleId::EmergencyCutMissed => a.meters.join(";"),
-        _ => a.meters.first().cloned().unwrap_or_default(),
-    }
-}
-
-/// Batch mode: the store's catalog and history over a range, as CSV.
-fn batch(args: &Args, dir: &std::path::Path) -> Result<(), Box<dyn Error>> {
-    let store = common::open_existing(dir)?;
-    let catalog = Catalog::load(&store)?;
-    if catalog.meters().next().is_none() {
-        return Err(format!("{}: the catalog is empty (no CATALOG file?)", dir.display()).into());
-    }
-    // The data's extent, from monthly counts and the last month's history.
-    let (mut lo, mut hi) = (i64::MAX, i64::MIN);
-    for m in catalog.meters() {
-        let Ok(months) = store.aggregate(
-            &m.id,
-            i64::MIN..i64::MAX,
-            Bucket::Month,
-            UtcOffset::CHINA,
-            Agg::Count,
-        ) else {
-            continue;
-        };
-        if let (Some(first), Some(last)) = (months.first(), months.last()) {
-            if let Some((t, _)) = store.history(&m.id, first.start..i64::MAX)?.next() {
-                lo = lo.min(t);
-            }
-            if let Some((t, _)) = store.history(&m.id, last.start..i64::MAX)?.last() {
-                hi = hi.max(t + m.interval_s.unwrap_or(1) as i64);
-            }
+    cli::finish(match &args.store {
+        Some(dir) => {
+            let req = BatchRequest {
+                store: dir.clone(),
+                from: args.from.clone(),
+                to: args.to.clone(),
+                train_days: args.train_days,
+                relearn: args.relearn,
+                tz: args.tz.clone(),
+                csv: args.csv.clone(),
+                export_catalog: args.export_catalog.clone(),
+            };
+            alarms::batch(&req).map(|_| ())
         }
-    }
-    let from = match &args.from {
-        Some(s) => parse_time(s)?,
-        None => lo,
-    };
-    let to = match &args.to {
-        Some(s) => parse_time(s)?,
-        None => hi,
-    };
-    if from >= to {
-        return Err("no data in the range".into());
-    }
-    let t = std::time::Instant::now();
-    let alarms = evaluate(&store, &catalog, &RuleConfig::default(), from..to)?;
-    eprintln!(
-        "{} alarms over {} .. {} in {:.2} s",
-        alarms.len(),
-        rfc3339(from),
-        rfc3339(to),
-        t.elapsed().as_secs_f64()
-    );
-    let out: Box<dyn std::io::Write> = match &args.csv {
-        Some(p) => Box::new(std::fs::File::create(p)?),
-        None => Box::new(std::io::stdout().lock()),
-    };
-    let mut w = csv::Writer::from_writer(out);
-    w.write_record([
-        "rule",
-        "enterprise_id",
-        "meter_id",
-        "start",
-        "end",
-        "evidence",
-    ])?;
-    for a in &alarms {
-        w.write_record([
-            a.rule.as_str().to_owned(),
-            a.enterprise.clone(),
-            meter_field(a),
-            rfc3339(a.start),
-            a.end.map(rfc3339).unwrap_or_default(),
-            a.evidence.to_string(),
-        ])?;
-    }
-    w.flush()?;
-    Ok(())
+        None => replay(&args),
+    })
 }
 
 /// Replay mode: a sample fleet through the streaming monitor.
 fn replay(args: &Args) -> Result<(), Box<dyn Error>> {
     let cfg = FleetConfig {
-        enterprises: args.enterprises,
-        days: args.days.max(8),
+        enterprises: args.enterprises as usize,
+        days: args.days,
         night_producer_share: 0.15,
         switch_off_share: 0.3,
         ..FleetConfig::default()
     };
     let (start, days) = (cfg.start, cfg.days as i64);
     let fleet = Fleet::new(cfg);
+    if let Some(dir) = &args.keep {
+        common::dirs::check_new_store(dir).map_err(|e| cli::fail(cli::BAD_INPUT, e))?;
+    }
     let tmp = tempfile::tempdir()?;
     let dir = args.keep.clone().unwrap_or_else(|| tmp.path().to_owned());
     let opts = Options {
@@ -209,16 +148,16 @@ fn replay(args: &Args) -> Result<(), Box<dyn Error>> {
     }
     let report = catalog.learn(&store, start..train_end, &LearnOptions::default())?;
     catalog.save(&store)?;
-    println!(
+    outln!(
         "{} meters of {} enterprises; learned normal power of {} meters from the first week:",
         fleet.meters().len(),
         args.enterprises,
         report.learned.len()
-    );
+    )?;
     for line in catalog.threshold_table().lines().take(9) {
-        println!("  {line}");
+        outln!("  {line}")?;
     }
-    println!("  ...\nreplaying {} days interval by interval:", days - 7);
+    outln!("  ...\nreplaying {} days interval by interval:", days - 7)?;
     let mut mon = Monitor::new(&store, &catalog, RuleConfig::default(), train_end, 0);
     let mut replay = common::fleet::Replay::new(&fleet, &series, train_end);
     let end = start + days * 86_400;
@@ -247,7 +186,7 @@ fn replay(args: &Args) -> Result<(), Box<dyn Error>> {
             let name = catalog
                 .enterprise(&a.enterprise)
                 .map_or("", |e| e.name.as_str());
-            println!(
+            outln!(
                 "{} {verb} {:<29} {} ({name}) {} since {}{} | {}",
                 rfc3339(t),
                 a.rule.as_str(),
@@ -258,25 +197,25 @@ fn replay(args: &Args) -> Result<(), Box<dyn Error>> {
                     .map(|e| format!(" until {}", rfc3339(e)))
                     .unwrap_or_default(),
                 a.evidence
-            );
+            )?;
         }
         t += 900;
     }
     let still = mon.open_alarms();
-    println!(
+    outln!(
         "{readings} readings replayed in {:.2} s: {opened} alarms opened, {closed} closed, {} still open",
         t0.elapsed().as_secs_f64(),
         still.len()
-    );
-    println!(
+    )?;
+    outln!(
         "streaming monitor: {:.2} s for {readings} readings of {} meters = {:.2} M readings/s",
         in_monitor,
         fleet.meters().len(),
         readings as f64 / in_monitor.max(1e-9) / 1e6
-    );
+    )?;
     if let Some(dir) = &args.keep {
         store.close()?;
-        println!("store and catalog kept in {}", dir.display());
+        outln!("store and catalog kept in {}", dir.display())?;
     }
     Ok(())
 }

@@ -7,31 +7,45 @@
 //! cargo run --release --example fleet_bench -- --dir /tmp/fleet --reuse --export /tmp/fleet-export
 //! ```
 
+#[allow(
+    dead_code,
+    reason = "the module is shared: this example uses part of it"
+)]
+mod common;
+
 use clap::Parser;
+use common::cli::{self, outln};
 use meterstore::fleet::Fleet;
 use meterstore::{DayNightScan, MeterFilter, Options, Reading, Store, UnknownMeters};
 use std::io::Write;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]
-#[command(about = "Fleet benchmark: ingest, size, open, history, decode and day/night scan")]
+#[command(
+    about = "Fleet benchmark: ingest, size, open, history, decode and day/night scan",
+    after_help = cli::WRITE_EXIT_HELP
+)]
 struct Args {
-    /// Number of meters (about a third of them per enterprise trio).
-    #[arg(long, default_value_t = 1000)]
-    meters: usize,
-    /// Days of 15-minute readings.
-    #[arg(long, default_value_t = 365)]
+    /// Number of meters, 1 to 10,000,000 (rounded up to whole enterprises of three).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    meters: u32,
+    /// Days of 15-minute readings, 1 to 36500.
+    #[arg(long, default_value_t = 365, value_parser = clap::value_parser!(u32).range(1..=36_500))]
     days: u32,
-    /// Store directory (created; must be empty unless --reuse).
+    /// Store directory: a new or empty one, or one that fleet_bench made before, which it
+    /// clears and builds again (or reads again with --reuse). Any other directory that
+    /// holds files is refused and left alone (status 2).
     #[arg(long, default_value = "target/fleet_bench")]
     dir: PathBuf,
-    /// Reuse the store in --dir instead of building it.
+    /// Reuse the store that an earlier fleet_bench run built in --dir instead of building
+    /// it.
     #[arg(long)]
     reuse: bool,
-    /// Timed repetitions of each query; the median is reported.
-    #[arg(long, default_value_t = 5)]
-    runs: usize,
+    /// Timed repetitions of each query, 1 to 10,000; the median is reported.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    runs: u32,
     /// Write readings.bin and meta.json for bench/peers/peers.py into this directory.
     #[arg(long)]
     export: Option<PathBuf>,
@@ -120,19 +134,21 @@ fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
     (r, t.elapsed())
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = Args::parse();
-    let fleet = Fleet::with_meters(args.meters, args.days);
+fn main() -> ExitCode {
+    cli::finish(run(Args::parse()))
+}
+
+fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let fleet = Fleet::with_meters(args.meters as usize, args.days);
     let opts = Options {
         unknown_meters: UnknownMeters::Register(fleet.meta()),
         ..Options::default()
     };
     let mut rows: Vec<(String, String)> = Vec::new();
 
-    if !args.reuse {
-        if args.dir.exists() {
-            std::fs::remove_dir_all(&args.dir)?;
-        }
+    let reuse = common::dirs::claim(&args.dir, "fleet_bench", args.reuse)
+        .map_err(|e| cli::fail(cli::BAD_INPUT, e))?;
+    if !reuse {
         let store = Store::open(&args.dir, opts.clone())?;
         let mut ingest = Duration::ZERO;
         let mut readings = 0usize;
@@ -239,7 +255,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut probes = Vec::new();
         let mut flagged = 0;
         let mut stolen = Some((0, 0));
-        for _ in 0..args.runs.max(1) {
+        for _ in 0..args.runs {
             probes.extend(host_check(threads));
             let before = cpu_ticks();
             let (r, d) = timed(|| store.day_night(&MeterFilter::All, i64::MIN..i64::MAX, &scan));
@@ -294,14 +310,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
 
-    println!(
+    outln!(
         "\n| fleet: {} meters x {} days of 15-min readings | |",
         ids.len(),
         args.days
-    );
-    println!("|---|---|");
+    )?;
+    outln!("|---|---|")?;
     for (k, v) in &rows {
-        println!("| {k} | {v} |");
+        outln!("| {k} | {v} |")?;
     }
 
     if let Some(dir) = &args.export {

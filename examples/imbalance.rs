@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release --example imbalance -- --store target/quickstart/store --csv out.csv
-//! cargo run --release --example imbalance -- --store DIR --by enterprise --enterprises meters.csv
+//! cargo run --release --example imbalance -- --store DIR --by enterprise
 //! ```
 
 #[allow(
@@ -13,8 +13,13 @@
 mod common;
 
 use clap::{Parser, ValueEnum};
+use common::cli;
 use common::imbalance::{self, By, Request};
+use common::time::Tz;
+use meterstore::DayWindow;
+use std::io::Write;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 #[derive(Clone, Copy, ValueEnum)]
 enum ByArg {
@@ -23,32 +28,37 @@ enum ByArg {
 }
 
 #[derive(Parser)]
-#[command(about = "Day/night imbalance (night production) scan of a meterstore store")]
+#[command(
+    about = "Day/night imbalance (night production) scan of a meterstore store",
+    after_help = cli::READ_EXIT_HELP
+)]
 struct Args {
     /// Store directory.
     #[arg(long)]
     store: PathBuf,
-    /// Range start: RFC 3339 or a local date YYYY-MM-DD (default: first reading).
+    /// Range start: an RFC 3339 instant with Z or any offset, or a local date YYYY-MM-DD or
+    /// date-time "YYYY-MM-DD HH:MM" in --tz (default: first reading).
     #[arg(long)]
     from: Option<String>,
-    /// Range end: RFC 3339, or a local date YYYY-MM-DD taken as its whole day (default: last reading).
+    /// Range end, exclusive: an RFC 3339 instant, a local date-time in --tz, or a local date
+    /// YYYY-MM-DD taken as its whole day (default: last reading).
     #[arg(long)]
     to: Option<String>,
     /// Day window in local time; may cross midnight (22:00-06:00).
-    #[arg(long, default_value = "08:00-20:00")]
+    #[arg(long, default_value = "08:00-20:00", value_parser = parse_window)]
     day: String,
     /// Time zone: a fixed offset (+08:00) or an IANA name (Europe/London).
-    #[arg(long, default_value = "+08:00")]
+    #[arg(long, default_value = "+08:00", value_parser = parse_tz, allow_hyphen_values = true)]
     tz: String,
     /// Flag when average night power exceeds this times average day power.
-    #[arg(long, default_value_t = 1.5)]
+    #[arg(long, default_value_t = 1.5, value_parser = cli::positive)]
     threshold: f64,
     /// One row per meter or per enterprise.
     #[arg(long, value_enum, default_value = "meter")]
     by: ByArg,
     /// meter_id,enterprise_id[,role,...] membership (with a role column, production meters
-    /// only); default DIR/enterprises.csv as written by import_csv --meters, else the
-    /// production meters of the store's monitoring catalog.
+    /// only) instead of the production meters of the store's monitoring catalog
+    /// (STORE/CATALOG, written by import_csv --meters).
     #[arg(long)]
     enterprises: Option<PathBuf>,
     /// Write every row, sorted by id, to this CSV file.
@@ -56,8 +66,23 @@ struct Args {
     csv: Option<PathBuf>,
 }
 
-fn main() {
-    let a = Args::parse();
+/// A day window that `DayWindow` accepts, kept as given.
+fn parse_window(s: &str) -> Result<String, String> {
+    DayWindow::parse(s).map_err(|e| e.to_string())?;
+    Ok(s.to_owned())
+}
+
+/// A zone that `Tz` accepts, kept as given.
+fn parse_tz(s: &str) -> Result<String, String> {
+    Tz::parse(s)?;
+    Ok(s.to_owned())
+}
+
+fn main() -> ExitCode {
+    cli::finish(run(Args::parse()))
+}
+
+fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
     let by = match a.by {
         ByArg::Meter => By::Meter,
         ByArg::Enterprise => By::Enterprise,
@@ -72,17 +97,15 @@ fn main() {
         by,
         enterprises: a.enterprises,
     };
-    let result = imbalance::scan(&req).and_then(|rows| {
-        imbalance::print(&mut std::io::stdout().lock(), &rows, by).map_err(|e| e.to_string())?;
-        if let Some(path) = &a.csv {
-            let f = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
-            imbalance::write_csv(f, &rows, by)?;
-            eprintln!("wrote {} rows to {}", rows.len(), path.display());
-        }
-        Ok(())
-    });
-    if let Err(e) = result {
-        eprintln!("error: {e}");
-        std::process::exit(1);
+    let rows = imbalance::scan(&req)?;
+    // The file first: a table cut short by a closed pipe (`| head`) still leaves it.
+    if let Some(path) = &a.csv {
+        let f = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        imbalance::write_csv(f, &rows, by)?;
+        eprintln!("wrote {} rows to {}", rows.len(), path.display());
     }
+    let mut out = std::io::BufWriter::new(cli::stdout());
+    imbalance::print(&mut out, &rows, by)?;
+    out.flush()?;
+    Ok(())
 }

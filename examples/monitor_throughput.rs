@@ -14,20 +14,36 @@
 )]
 mod common;
 
+use clap::Parser;
+use common::cli::{self, outln};
 use meterstore::fleet::{Fleet, FleetConfig, Role};
 use meterstore::monitor::{
     Catalog, CatalogMeter, Enterprise, ManualThreshold, MeterRole, Monitor, RuleConfig,
 };
 use meterstore::{Options, Store};
+use std::process::ExitCode;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1);
-    let meters: usize = args
-        .next()
-        .map(|a| a.parse())
-        .transpose()?
-        .unwrap_or(10_000);
-    let days: u32 = args.next().map(|a| a.parse()).transpose()?.unwrap_or(7);
+#[derive(Parser)]
+#[command(
+    about = "Streaming monitor throughput: readings per second through Monitor::on_append",
+    after_help = cli::READ_EXIT_HELP
+)]
+struct Args {
+    /// Meters of the generated fleet, 1 to 10,000,000 (rounded up to whole enterprises of
+    /// three).
+    #[arg(default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    meters: u32,
+    /// Days of 15-minute readings, 1 to 3650.
+    #[arg(default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    days: u32,
+}
+
+fn main() -> ExitCode {
+    cli::finish(run(Args::parse()))
+}
+
+fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let (meters, days) = (args.meters as usize, args.days);
     let fleet = Fleet::new(FleetConfig {
         enterprises: meters.div_ceil(3),
         days,
@@ -72,11 +88,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         secs += clock.elapsed().as_secs_f64();
         t += 900;
     }
-    println!(
+    outln!(
         "{} meters, {days} days: {readings} readings, {events} alarm events, {secs:.3} s in the \
          monitor = {:.2} M readings/s",
         series.len(),
         readings as f64 / secs / 1e6
-    );
+    )?;
     Ok(())
 }

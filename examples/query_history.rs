@@ -15,9 +15,11 @@
 mod common;
 
 use clap::Parser;
+use common::cli;
 use common::history::{self, HistoryQuery, QueryError};
 use common::time::{parse_bound, Tz};
 use meterstore::{Agg, Bucket, DayWindow};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -30,7 +32,9 @@ use std::process::ExitCode;
         With --bucket, values are aggregated per bucket aligned to local time. Buckets use a \
         fixed UTC offset: for an IANA zone, the offset in force at the start of the range (a \
         note says so when the zone changes offset within the range).\n\n\
-        An unknown meter id exits with status 2 and suggests the closest registered ids."
+        An unknown meter id exits with status 2 and suggests the closest registered ids; so \
+        does a --bucket range of more than 1,000,000 buckets.",
+    after_help = cli::READ_EXIT_HELP
 )]
 struct Args {
     /// Store directory.
@@ -39,18 +43,21 @@ struct Args {
     /// Meter id.
     #[arg(long)]
     meter: String,
-    /// Start: RFC 3339 (2024-03-01T00:00:00+08:00) or a local date 2024-03-01 in --tz.
-    /// Default: the first reading.
+    /// Start: an RFC 3339 instant with Z or any offset (2024-03-01T12:00:00-05:00), or a
+    /// local date 2024-03-01 or date-time "2024-03-01 12:00" in --tz. Default: the first
+    /// reading.
     #[arg(long, value_name = "T")]
     from: Option<String>,
-    /// End, exclusive: RFC 3339, or a local date meaning the end of that day (so
-    /// --from 2024-03-01 --to 2024-03-31 is all of March). Default: after the last reading.
+    /// End, exclusive: an RFC 3339 instant, a local date-time in --tz, or a local date
+    /// meaning the end of that day (so --from 2024-03-01 --to 2024-03-31 is all of
+    /// March). Default: after the last reading.
     #[arg(long, value_name = "T")]
     to: Option<String>,
     /// Time zone of dates, of the table and of night hours: +08:00 or Area/City.
-    #[arg(long, default_value = "+08:00", value_parser = Tz::parse)]
+    #[arg(long, default_value = "+08:00", value_parser = Tz::parse, allow_hyphen_values = true)]
     tz: Tz,
-    /// Aggregate per bucket: 15m, hour, day or month.
+    /// Aggregate per bucket: 15m, hour, day or month. Every bucket of the range is a row;
+    /// a range of more than 1,000,000 buckets is refused (status 2).
     #[arg(long, value_parser = history::parse_bucket)]
     bucket: Option<Bucket>,
     /// Aggregate with --bucket: sum, avg, min or max. Default: sum for interval energy,
@@ -124,11 +131,9 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             wrote.push("tip: --bucket hour (or day) draws a long range more readably".into());
         }
     }
-    let stdout = std::io::stdout();
-    match history::write_table(&mut std::io::BufWriter::new(stdout.lock()), &view, &args.tz) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-        r => r?,
-    }
+    let mut out = std::io::BufWriter::new(cli::stdout());
+    history::write_table(&mut out, &view, &args.tz)?;
+    out.flush()?;
     for w in wrote {
         eprintln!("{w}");
     }
@@ -137,14 +142,16 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            let unknown = e
-                .downcast_ref::<QueryError>()
-                .is_some_and(|q| matches!(q, QueryError::UnknownMeter { .. }));
-            ExitCode::from(if unknown { 2 } else { 1 })
+    cli::finish(run(&args).map_err(|e| {
+        let usage = e.downcast_ref::<QueryError>().is_some_and(|q| {
+            matches!(
+                q,
+                QueryError::UnknownMeter { .. } | QueryError::TooManyBuckets { .. }
+            )
+        });
+        match usage {
+            true => cli::fail(cli::BAD_INPUT, e.to_string()),
+            false => e,
         }
-    }
+    }))
 }

@@ -11,6 +11,8 @@
 )]
 mod common;
 
+use clap::Parser;
+use common::cli::{self, outln};
 use common::history::{self, HistoryQuery};
 use common::time::Tz;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -22,30 +24,59 @@ use meterstore::{
 };
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Instant;
 
 /// Days of history used to learn each facility's normal running power.
 const TRAINING_DAYS: i64 = 14;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+#[derive(Parser)]
+#[command(
+    about = "The main job on built-in sample data: store a generated city of enterprises, \
+        find night producers and switched-off treatment facilities, plot one suspect",
+    long_about = "The main job on built-in sample data: build a city of enterprises with \
+        production and treatment meters (15-minute readings), store it in DIR/store, reopen \
+        it, scan day against night, learn each treatment facility's normal power from the \
+        first 14 days and evaluate the alarm rules on the rest, and show one suspect's \
+        consumption as a table and a load-curve SVG in DIR.\n\n\
+        DIR/store must be new, empty, or a store an earlier quickstart made there (it is \
+        rebuilt); any other directory there is refused and left alone.",
+    after_help = cli::WRITE_EXIT_HELP
+)]
+struct Args {
+    /// Enterprises of the sample city (about three meters each), 1 to 100,000.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    enterprises: u32,
+    /// Days of readings, 15 to 3650 (the first 14 train the alarm thresholds).
+    #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u32).range(15..=3650))]
+    days: u32,
+    /// Output directory: the store goes to DIR/store, the load curve to DIR.
+    #[arg(long, value_name = "DIR", default_value = "target/quickstart")]
+    dir: PathBuf,
+}
+
+fn main() -> ExitCode {
+    cli::finish(run(Args::parse()))
+}
+
+fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let t0 = Instant::now();
-    // 1,000 enterprises (about 3,000 meters), 90 days of 15-minute readings.
     let fleet = Fleet::new(FleetConfig {
-        enterprises: 1000,
-        days: 90,
+        enterprises: args.enterprises as usize,
+        days: args.days,
         ..FleetConfig::default()
     });
-    // A fixed place, so the other examples can be pointed at it afterwards.
-    let out = PathBuf::from("target/quickstart");
+    // A fixed place by default, so the other examples can be pointed at it afterwards.
+    let out = args.dir;
     let dir = out.join("store");
-    let _ = std::fs::remove_dir_all(&dir);
-    println!(
+    common::dirs::claim(&dir, "quickstart", false).map_err(|e| cli::fail(cli::BAD_INPUT, e))?;
+    outln!(
         "meterstore quickstart: {} meters of {} enterprises, {} days of 15-minute readings\nstore: {}",
         fleet.meters().len(),
         fleet.config().enterprises,
         fleet.config().days,
         dir.display()
-    );
+    )?;
 
     // 1. Store the fleet, one batch per meter, and the enterprise catalog beside it.
     let opts = Options {
@@ -64,11 +95,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         store.flush()?;
         bar.finish_and_clear();
-        println!(
+        outln!(
             "stored {readings} readings in {} bytes ({:.2} bytes/reading, timestamps included)",
             store.segment_bytes(),
             store.segment_bytes() as f64 / readings as f64
-        );
+        )?;
         common::fleet::catalog(&fleet)?.save(&store)?;
     }
 
@@ -89,26 +120,32 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect();
     let mut enterprises = EnterpriseDayNight::aggregate(&meters, &membership, 1.5);
     let flagged = enterprises.iter().filter(|e| e.total.flagged).count();
-    println!(
+    outln!(
         "\nday/night scan of {} meters in {:.1} ms: {flagged} of {} enterprises draw more than 1.5x their day load at night",
         meters.len(),
         scanned.as_secs_f64() * 1e3,
         enterprises.len()
-    );
+    )?;
     enterprises.sort_by(|a, b| {
         b.total
             .ratio
             .unwrap_or(0.0)
             .total_cmp(&a.total.ratio.unwrap_or(0.0))
     });
-    println!("\ntop suspected night producers (day 08:00-20:00, UTC+08:00):");
-    println!(
+    outln!("\ntop suspected night producers (day 08:00-20:00, UTC+08:00):")?;
+    outln!(
         "{:<8} {:>6} {:>12} {:>12} {:>9} {:>9} {:>7}",
-        "enterpr.", "meters", "day kWh", "night kWh", "day kW", "night kW", "ratio"
-    );
+        "enterpr.",
+        "meters",
+        "day kWh",
+        "night kWh",
+        "day kW",
+        "night kW",
+        "ratio"
+    )?;
     for e in enterprises.iter().take(10) {
         let t = &e.total;
-        println!(
+        outln!(
             "{:<8} {:>6} {:>12.1} {:>12.1} {:>9.1} {:>9.1} {:>7.2}",
             e.enterprise,
             e.meters.len(),
@@ -117,7 +154,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             t.day_kw.unwrap_or(0.0),
             t.night_kw.unwrap_or(0.0),
             t.ratio.unwrap_or(f64::NAN)
-        );
+        )?;
     }
     let truth: HashMap<&str, bool> = fleet
         .meters()
@@ -132,7 +169,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .iter()
         .filter(|e| truth[e.enterprise.as_str()])
         .count();
-    println!("ground truth: {actual} night producers; {flagged} flagged, {hits} of them real");
+    outln!("ground truth: {actual} night producers; {flagged} flagged, {hits} of them real")?;
 
     // 3. Learn each facility's normal running power, then evaluate the alarm rules.
     let start = fleet.config().start;
@@ -147,35 +184,35 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for a in &alarms {
         *per_rule.entry(a.rule.as_str()).or_default() += 1;
     }
-    println!(
+    outln!(
         "\nalarms from day {TRAINING_DAYS} on, with thresholds learned for {} meters from the first {TRAINING_DAYS} days ({:.1} s):",
         learned.learned.len(),
         t.elapsed().as_secs_f64()
-    );
+    )?;
     for (rule, n) in &per_rule {
-        println!("  {rule:<32} {n}");
+        outln!("  {rule:<32} {n}")?;
     }
     let open: Vec<_> = alarms.iter().filter(|a| a.end.is_none()).collect();
-    println!("still open at the end of the data: {}", open.len());
+    outln!("still open at the end of the data: {}", open.len())?;
     for a in open.iter().take(5) {
-        println!(
+        outln!(
             "  {} {} [{}]: {}",
             a.rule.as_str(),
             a.enterprise,
             a.meters.join(","),
             a.evidence
-        );
+        )?;
     }
     if let Some(a) = alarms
         .iter()
         .find(|a| a.rule == RuleId::ProductionTreatmentMismatch)
     {
-        println!(
+        outln!(
             "first treatment switch-off found: {} at {}: {}",
             a.enterprise,
             Zone::fixed(UtcOffset::CHINA).date_of(a.start)?,
             a.evidence
-        );
+        )?;
     }
 
     // 4. One suspect's daily consumption, and its last week as a load curve.
@@ -188,18 +225,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             UtcOffset::CHINA,
             Agg::Sum,
         )?;
-        println!(
+        outln!(
             "\nlast 7 days of meter {meter} (enterprise {}), kWh per local day:",
             top.enterprise
-        );
+        )?;
         let zone = Zone::fixed(UtcOffset::CHINA);
         for d in days.iter().rev().take(7).rev() {
-            println!(
+            outln!(
                 "  {}  {:>10.3} kWh  from {} readings",
                 zone.date_of(d.start)?,
                 d.value,
                 d.count
-            );
+            )?;
         }
         let tz = Tz::fixed(UtcOffset::CHINA);
         let q = HistoryQuery {
@@ -211,16 +248,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let view = history::query(&store, &q, &tz).map_err(|e| format!("{e:?}"))?;
         let svg = out.join(format!("{meter}.svg"));
         let drawn = history::load_curve(&view, &tz, DayWindow::default()).write_svg(&svg)?;
-        println!(
+        outln!(
             "load curve of its last 7 days ({} points, night shaded): {}",
             drawn.points,
             svg.display()
-        );
+        )?;
     }
-    println!(
+    outln!(
         "\ndone in {:.1} s. Next: cargo run --release --example query_history -- --store {} --meter M000001 --bucket day",
         t0.elapsed().as_secs_f64(),
         dir.display()
-    );
+    )?;
     Ok(())
 }

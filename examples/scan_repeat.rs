@@ -25,24 +25,28 @@
 mod common;
 
 use clap::Parser;
+use common::cli::{self, outln};
 use meterstore::{DayNightScan, MeterFilter};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]
-#[command(about = "Repeat the whole-store day/night scan and time each one")]
+#[command(
+    about = "Repeat the whole-store day/night scan and time each one",
+    after_help = cli::READ_EXIT_HELP
+)]
 struct Args {
     /// Store directory.
     #[arg(long)]
     store: String,
-    /// Scans to run.
-    #[arg(long, default_value_t = 8)]
-    scans: usize,
-    /// Worker threads per scan (0: one per core).
-    #[arg(long, default_value_t = 1)]
-    threads: usize,
-    /// Seconds to sleep before each scan.
-    #[arg(long, default_value_t = 0.0)]
+    /// Scans to run, 1 to 1,000,000.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    scans: u32,
+    /// Worker threads per scan (0: one per core), at most 1024.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(0..=1024))]
+    threads: u16,
+    /// Seconds to sleep before each scan (a number of zero or more).
+    #[arg(long, default_value_t = 0.0, value_parser = cli::non_negative)]
     pause: f64,
     /// Per local day results too.
     #[arg(long)]
@@ -59,26 +63,17 @@ fn minor_faults() -> Option<u64> {
 }
 
 fn main() -> ExitCode {
-    match run(&Args::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::finish(run(&Args::parse()))
 }
 
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
-    if !args.pause.is_finite() || args.pause < 0.0 {
-        return Err(format!("--pause {} must be a non-negative number", args.pause).into());
-    }
     let store = common::open_existing(args.store.as_ref())?;
     let scan = DayNightScan {
-        threads: args.threads,
+        threads: usize::from(args.threads),
         daily: args.daily,
         ..DayNightScan::default()
     };
-    println!("scan  time  minor faults  meters");
+    outln!("scan  time  minor faults  meters")?;
     for i in 1..=args.scans {
         std::thread::sleep(Duration::from_secs_f64(args.pause));
         let faults = minor_faults();
@@ -89,11 +84,11 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             (Some(a), Some(b)) => (b - a).to_string(),
             _ => "-".to_string(),
         };
-        println!(
+        outln!(
             "{i}  {:.3} ms  {faults}  {}",
             took.as_secs_f64() * 1e3,
             results.len()
-        );
+        )?;
     }
     Ok(())
 }

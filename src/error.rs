@@ -78,6 +78,27 @@ pub enum Error {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 
+    /// A file the store needs is missing, or does not fit the others (a stale or foreign
+    /// copy). Nothing was changed; `meterstore::verify` and `meterstore::repair` look
+    /// at the store as a whole.
+    #[error("store damaged: {path}: {what}")]
+    Damaged {
+        /// The missing or mismatched file.
+        path: PathBuf,
+        /// What is wrong with it.
+        what: String,
+    },
+
+    /// A write (append, registration, flush, compaction, retention) on a store opened
+    /// with [`Store::open_read_only`](crate::Store::open_read_only).
+    #[error("store {path} is open read-only: {op} needs Store::open")]
+    ReadOnly {
+        /// The store directory.
+        path: PathBuf,
+        /// The refused operation.
+        op: &'static str,
+    },
+
     /// Another process holds the store's write lock.
     #[error("store {path} is locked by another process")]
     Locked {
@@ -92,6 +113,14 @@ impl Error {
         Error::Io {
             path: path.into(),
             source,
+        }
+    }
+
+    /// Builds an [`Error::Damaged`].
+    pub(crate) fn damaged(path: impl Into<PathBuf>, what: impl Into<String>) -> Self {
+        Error::Damaged {
+            path: path.into(),
+            what: what.into(),
         }
     }
 

@@ -50,6 +50,10 @@ pub const SEGMENT_MAGIC: [u8; 8] = *b"MTRSEG\r\n";
 pub const MANIFEST_MAGIC: [u8; 8] = *b"MTRMANI\n";
 /// Magic of the METERS catalog file.
 pub const METERS_MAGIC: [u8; 8] = *b"MTRMETR\n";
+/// Version byte of the MANIFEST and METERS envelopes this build writes. Versions 1 and 2
+/// (the store's format version, written before the metadata had its own) have the same
+/// layout without the cross-checks between the two files; this build reads them.
+pub const METADATA_VERSION: u8 = 3;
 
 // Segment header.
 /// Offset of the version byte in a segment header.
@@ -100,20 +104,11 @@ pub const BLOCK_OVERHEAD: usize = BLOCK_BODY + U32;
 /// Flag bit: the body is a zstd frame.
 pub const BLOCK_FLAG_ZSTD: u8 = 1;
 
-/// Most readings in one block. Q: why 4096? A: a month of 15-minute readings (2976) fits
-/// in one block, so month buckets are answered from block statistics; the decoded block
+/// Most readings in one block, 4096: a month of 15-minute readings (2976) fits in one
+/// block, so month buckets are answered from block statistics; the decoded block
 /// (32 KiB of i64) stays in L1/L2 during a scan; and the 72-byte index entry costs under
 /// 0.02 bytes a reading.
 pub const BLOCK_LEN: usize = 4096;
-
-/// zstd level for block bodies and the share of the plain size a frame must stay under to
-/// be kept. Q: why 75%? A: a scan pays the decompression on every read, which makes a
-/// block about two and a half times as costly to scan as a packed one. At 90% the
-/// 10,000-meter benchmark fleet had 3.9% of its blocks compressed for an 11% saving each
-/// (0.3% of the store) and spent 6% of a full scan in zstd; a quarter off is worth it.
-pub const ZSTD_LEVEL: i32 = 3;
-/// See [`ZSTD_LEVEL`].
-pub const ZSTD_KEEP_RATIO: f64 = 0.75;
 
 // Envelope of MANIFEST and METERS.
 /// Offset of the version byte in an envelope.
@@ -130,6 +125,12 @@ pub const ENV_BODY: usize = ENV_HEADER_CRC + U32;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The checksum is the IEEE CRC-32 (zlib's), as docs/FORMAT.md says: its check value.
+    #[test]
+    fn checksum_is_the_ieee_crc32() {
+        assert_eq!(crc32fast::hash(b"123456789"), 0xCBF4_3926);
+    }
 
     #[test]
     fn layout_matches_the_spec() {

@@ -19,7 +19,13 @@ impl Bucket {
     /// Start of the bucket holding `ts`.
     pub fn start(self, ts: i64, offset: UtcOffset) -> i64 {
         let off = offset.seconds() as i64;
-        let fixed = |w: i64| (ts + off).div_euclid(w) * w - off;
+        // Saturating: a bucket at the ends of i64 is cut short, never wrapped.
+        let fixed = |w: i64| {
+            ts.saturating_add(off)
+                .div_euclid(w)
+                .saturating_mul(w)
+                .saturating_sub(off)
+        };
         match self {
             Bucket::Minutes15 => fixed(900),
             Bucket::Hour => fixed(3600),
@@ -31,9 +37,9 @@ impl Bucket {
     /// Start of the bucket after the one holding `ts`.
     pub fn next(self, ts: i64, offset: UtcOffset) -> i64 {
         match self {
-            Bucket::Minutes15 => self.start(ts, offset) + 900,
-            Bucket::Hour => self.start(ts, offset) + 3600,
-            Bucket::Day => self.start(ts, offset) + 86_400,
+            Bucket::Minutes15 => self.start(ts, offset).saturating_add(900),
+            Bucket::Hour => self.start(ts, offset).saturating_add(3600),
+            Bucket::Day => self.start(ts, offset).saturating_add(86_400),
             Bucket::Month => next_month_start(ts, offset),
         }
     }
@@ -173,6 +179,21 @@ impl Bucketer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn buckets_saturate_at_the_ends_of_i64() {
+        for b in [Bucket::Minutes15, Bucket::Hour, Bucket::Day, Bucket::Month] {
+            for off in [
+                UtcOffset::CHINA,
+                UtcOffset::from_seconds(-12 * 3600).unwrap(),
+            ] {
+                for ts in [i64::MIN, i64::MIN + 5, i64::MAX - 5, i64::MAX] {
+                    let (s, n) = (b.start(ts, off), b.next(ts, off));
+                    assert!(s <= n, "{b:?} {ts}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn buckets_align_to_local_time() {

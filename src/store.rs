@@ -7,6 +7,7 @@ use crate::engine::inner::{Inner, Trigger};
 use crate::engine::read;
 use crate::engine::recovery::RecoveryReport;
 use crate::engine::retention::RetentionReport;
+use crate::engine::state::State;
 use crate::error::{Error, Result};
 use crate::query::{Agg, Bucket, BucketValue};
 use crate::types::{MeterMeta, Reading, UtcOffset};
@@ -15,7 +16,6 @@ use std::path::Path;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, RwLockReadGuard};
 
-pub(crate) use crate::engine::inner::State;
 pub use crate::engine::options::{CompactionOptions, Options, UnknownMeters};
 pub(crate) use crate::engine::read::{collect_runs, merge_runs};
 pub use crate::engine::read::{History, Snapshot};
@@ -88,11 +88,19 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens the store in `dir`, creating it if needed. Validates every live segment's
-    /// header, footer and index, removes unfinished temporary files and segment files that
-    /// the manifest does not list, and replays the write-ahead log (see
-    /// [`Store::recovery_report`]). A second open of the same directory, from this process
-    /// or another, fails with [`Error::Locked`] while the first is open.
+    /// Opens the store in `dir` for writing, creating it if the directory holds no store
+    /// (and [`Options::create_if_missing`] is on). Checks that every file the store needs
+    /// is there and fits the others (MANIFEST, METERS, every live segment's header, footer
+    /// and index, the log files MANIFEST needs): a missing, damaged or stale file is an
+    /// error naming it ([`Error::Damaged`], [`Error::Corrupt`], ...), and nothing is
+    /// changed. Then it replays the write-ahead log, cutting a torn tail off its last
+    /// file, and removes its own unfinished temporary files and the segment files the
+    /// manifest superseded (see [`Store::recovery_report`]).
+    ///
+    /// The writer holds an exclusive OS lock (`flock`) on the directory itself for as long
+    /// as the store is open: a second writer, from this process or another, fails with
+    /// [`Error::Locked`], whatever happens to the files inside. Readers
+    /// ([`Store::open_read_only`]) take no lock.
     pub fn open(dir: impl AsRef<Path>, opts: Options) -> Result<Store> {
         let background = opts.background_flush;
         let inner = Arc::new(Inner::open(dir.as_ref(), opts)?);
@@ -104,6 +112,37 @@ impl Store {
             inner,
             _flusher: flusher,
         })
+    }
+
+    /// Opens the store in `dir` for reading only, beside a writer or without one. It takes
+    /// no lock and never writes, truncates or deletes anything. It sees the segments of the
+    /// newest manifest and, replayed into memory, the log records not yet flushed (what
+    /// the writer has acknowledged or is writing right now); a bad region at the end of
+    /// the last log file (a record being written, or a torn tail) ends that replay and is
+    /// counted in [`Store::recovery_report`]. The same checks as [`Store::open`] apply:
+    /// a missing, damaged or stale file is an error naming it.
+    ///
+    /// The view stays as it was at open (segments stay mapped even when the writer's
+    /// compaction deletes their files) until [`Store::refresh`]. Appends, registrations,
+    /// flushes, compactions and retention return [`Error::ReadOnly`].
+    pub fn open_read_only(dir: impl AsRef<Path>) -> Result<Store> {
+        let inner = Inner::open_read_only(dir.as_ref(), Options::default())?;
+        Ok(Store {
+            inner: Arc::new(inner),
+            _flusher: None,
+        })
+    }
+
+    /// For a store opened with [`Store::open_read_only`]: moves to the newest manifest
+    /// and log, reusing the segments already mapped; returns what was replayed of the log.
+    /// For a writer, which always sees everything, returns [`Store::recovery_report`].
+    pub fn refresh(&self) -> Result<RecoveryReport> {
+        self.inner.refresh()
+    }
+
+    /// Whether the store was opened with [`Store::open_read_only`].
+    pub fn is_read_only(&self) -> bool {
+        self.inner.read_only()
     }
 
     /// The store's directory.
@@ -214,7 +253,10 @@ impl Store {
     /// Flushes what is buffered and closes the store. Dropping a store without `close`
     /// is safe too: the log holds what was appended.
     pub fn close(self) -> Result<()> {
-        self.flush()
+        match self.is_read_only() {
+            true => Ok(()),
+            false => self.flush(),
+        }
     }
 
     /// Counters since open and current sizes.
@@ -274,8 +316,9 @@ impl Store {
         read::aggregate(&self.state(), meter, range, bucket, offset, agg)
     }
 
-    /// Missing intervals of a regular meter within `range`, as half-open `[start, end)`
-    /// spans of the meter's grid; consecutive missing slots form one span.
+    /// Missing intervals of a regular meter within `range` (clamped to
+    /// [`Options::SUPPORTED_TIMESTAMPS`]), as half-open `[start, end)` spans of the meter's
+    /// grid; consecutive missing slots form one span.
     pub fn gaps(&self, meter: &str, range: Range<i64>) -> Result<Vec<Range<i64>>> {
         read::gaps(&self.state(), meter, range)
     }

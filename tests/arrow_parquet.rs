@@ -120,6 +120,7 @@ fn import_cfg(store: &Path, input: &Path) -> ImportConfig {
         tz: Tz::parse("+08:00").unwrap(),
         skip_bad: false,
         progress: false,
+        defaults: import::NewMeterDefaults::default(),
     }
 }
 
@@ -256,6 +257,18 @@ fn export_then_import_gives_identical_histories() {
     assert_eq!(r.imported, total as u64);
     let copy = Store::open(&b, Options::default()).unwrap();
     assert_eq!(dump(&copy), before);
+    // meters.parquet filled the new store's catalog: the same meters with the same
+    // enterprises and roles; the meters without an enterprise are only registered.
+    let copied = Catalog::load(&copy).unwrap();
+    assert_eq!(r.catalog_meters, before.len());
+    for id in before.keys() {
+        let (a, b) = (cat.meter(id), copied.meter(id));
+        assert_eq!(a.is_some(), b.is_some(), "{id}");
+        if let (Some(a), Some(b)) = (a, b) {
+            assert_eq!((&a.enterprise, a.role), (&b.enterprise, b.role), "{id}");
+        }
+    }
+    assert!(copied.meter("X-irregular").is_none());
     drop(copy);
     // Importing again changes nothing.
     import::run(&import_cfg(&b, &out)).unwrap();
@@ -374,7 +387,11 @@ fn bad_parquet_rows_are_named_and_nothing_is_imported() {
         vec![Some(t), Some(t + 1)],
         vec![Some(1.0), Some(2.0)],
     );
-    match import::run(&import_cfg(&tmp.path().join("new"), &d)) {
+    // Meters new to the store on a 15-minute grid, as `import_csv --interval 900` gives
+    // them (inferred, M1's grid would be the 1 s its two timestamps keep).
+    let mut cfg = import_cfg(&tmp.path().join("new"), &d);
+    cfg.defaults.interval_s = Some(Some(900));
+    match import::run(&cfg) {
         Err(e @ ImportError::BadLines { .. }) => {
             let text = e.to_string();
             assert!(

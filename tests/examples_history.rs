@@ -268,6 +268,94 @@ fn dates_in_bounds_are_local_days() {
     );
 }
 
+#[test]
+fn rfc3339_bounds_are_instants_whatever_their_offset() {
+    // Every zone reads an RFC 3339 bound the same way: the zone only places dates.
+    for zone in ["+08:00", "-05:00", "Europe/London"] {
+        let tz = Tz::parse(zone).unwrap();
+        for end in [false, true] {
+            let at = |s: &str| parse_bound(s, &tz, end);
+            // 2024-01-01T01:00+08:00 = 2023-12-31T17:00Z = 12:00-05:00.
+            let want = JAN1 + 3600;
+            assert_eq!(at("2024-01-01T01:00:00+08:00"), Ok(want), "{zone}");
+            assert_eq!(at("2023-12-31T17:00:00Z"), Ok(want), "{zone}");
+            assert_eq!(at("2023-12-31T12:00:00-05:00"), Ok(want), "{zone}");
+            // A fraction rounds up: [from, to) keeps the readings on whole seconds at or
+            // after `from` and before `to`.
+            assert_eq!(at("2023-12-31T12:00:00.25-05:00"), Ok(want + 1), "{zone}");
+            assert_eq!(at("2023-12-31T12:00:00.000-05:00"), Ok(want), "{zone}");
+        }
+    }
+    let tz = cst();
+    // A local date-time without an offset is in --tz.
+    assert_eq!(parse_bound("2024-01-01 01:00", &tz, false), Ok(JAN1 + 3600));
+    assert_eq!(
+        parse_bound("2024-01-01T01:00:30", &tz, true),
+        Ok(JAN1 + 3630)
+    );
+    // Neither a date nor an instant.
+    for bad in ["2024-01-01T01", "2024-1-1", "2024-01-01 25:00", "tomorrow"] {
+        assert!(parse_bound(bad, &tz, false).is_err(), "{bad}");
+    }
+    // Before the epoch, a fraction still rounds up.
+    assert_eq!(parse_bound("1969-12-31T23:59:58.5Z", &tz, false), Ok(-1));
+}
+
+#[test]
+fn an_hour_given_with_an_offset_selects_that_hour() {
+    let (_d, s, rows) = store();
+    // 02:00 to 03:00 local (+08:00), written with three different offsets.
+    for (from, to) in [
+        ("2024-01-01T02:00:00+08:00", "2024-01-01T03:00:00+08:00"),
+        ("2023-12-31T18:00:00Z", "2023-12-31T19:00:00Z"),
+        ("2023-12-31T13:00:00-05:00", "2023-12-31T14:00:00-05:00"),
+    ] {
+        let f = parse_bound(from, &cst(), false).unwrap();
+        let t = parse_bound(to, &cst(), true).unwrap();
+        let v = query(&s, Some(f), Some(t), None);
+        let Rows::Readings(got) = &v.rows else {
+            panic!("readings expected")
+        };
+        let want: Vec<(i64, f64)> = rows
+            .iter()
+            .copied()
+            .filter(|r| (JAN1 + 7200..JAN1 + 10_800).contains(&r.0))
+            .collect();
+        assert_eq!(got, &want, "{from} .. {to}");
+        assert_eq!(got.len(), 4);
+    }
+}
+
+#[test]
+fn a_bucket_range_far_wider_than_the_data_is_refused_not_allocated() {
+    let (_d, s, _) = store();
+    let tz = cst();
+    let from = parse_bound("1970-01-01", &tz, false).unwrap();
+    let to = parse_bound("2199-12-31", &tz, true).unwrap();
+    for b in [Bucket::Minutes15, Bucket::Hour] {
+        let q = HistoryQuery {
+            meter: "M000001".into(),
+            from: Some(from),
+            to: Some(to),
+            bucket: Some((b, Agg::Sum)),
+        };
+        match history::query(&s, &q, &tz) {
+            Err(QueryError::TooManyBuckets { count, .. }) => {
+                assert!(count > history::MAX_BUCKETS, "{count}")
+            }
+            other => panic!("{b:?}: {other:?}"),
+        }
+    }
+    // Daily buckets over the same 230 years fit: 84,006 rows (56 leap days), one of
+    // them with readings.
+    let v = query(&s, Some(from), Some(to), Some((Bucket::Day, Agg::Sum)));
+    let Rows::Buckets { rows, .. } = &v.rows else {
+        panic!("buckets expected")
+    };
+    assert_eq!(rows.len(), 84_006);
+    assert_eq!(rows.iter().filter(|r| r.count > 0).count(), 1);
+}
+
 /// Elements of a well-formed SVG document: checks that it parses, that every element
 /// closes, and that the root is `<svg>`; returns each element's name and attributes.
 fn svg_elements(svg: &str) -> Vec<(String, Vec<(String, String)>)> {

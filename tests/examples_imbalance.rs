@@ -119,6 +119,27 @@ fn bad_arguments_are_errors() {
 }
 
 #[test]
+fn an_instant_with_an_offset_bounds_the_scan_to_that_instant() {
+    // 09:00 to 10:00 local is day time: one hour at 10 kW day load for M1, and no night.
+    let (_d, mut req) = fixture();
+    req.from = Some("2024-01-02T09:00:00+08:00".into());
+    req.to = Some("2024-01-02T10:00:00+08:00".into());
+    let rows = scan(&req).unwrap();
+    let m1 = rows.iter().find(|r| r.id == "M1").unwrap();
+    assert_eq!(m1.stats.day_kwh, 10.0);
+    assert_eq!(m1.stats.night_kwh, 0.0);
+    // The same hour written in UTC and at -05:00.
+    for (from, to) in [
+        ("2024-01-02T01:00:00Z", "2024-01-02T02:00:00Z"),
+        ("2024-01-01T20:00:00-05:00", "2024-01-01T21:00:00-05:00"),
+    ] {
+        req.from = Some(from.into());
+        req.to = Some(to.into());
+        assert_eq!(scan(&req).unwrap(), rows, "{from} .. {to}");
+    }
+}
+
+#[test]
 fn per_enterprise_from_the_store_catalog() {
     use meterstore::monitor::{Catalog, CatalogMeter, Enterprise, MeterRole};
     let (_d, mut req) = fixture();

@@ -7,9 +7,10 @@
 #[path = "../examples/common/mod.rs"]
 mod common;
 
-use common::import::{self, ImportConfig, ImportError, ENTERPRISES_FILE};
+use common::import::{self, ImportConfig, ImportError, NewMeterDefaults};
 use common::time::{parse_timestamp, Tz};
 use meterstore::fleet::Fleet;
+use meterstore::monitor::{Catalog, MeterRole};
 use meterstore::{MeterMeta, Options, Quantity, Store};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -25,6 +26,7 @@ fn cfg(store: &Path, input: &Path) -> ImportConfig {
         tz: Tz::parse("+08:00").unwrap(),
         skip_bad: false,
         progress: false,
+        defaults: NewMeterDefaults::default(),
     }
 }
 
@@ -62,14 +64,7 @@ fn gzip(src: &Path, dst: &Path) {
 
 /// Everything in the store, read back through the public API.
 fn stored(dir: &Path) -> Rows {
-    let s = Store::open(dir, Options::default()).unwrap();
-    let mut rows = Rows::new();
-    for id in s.meter_ids() {
-        for (t, v) in s.history(&id, i64::MIN..i64::MAX).unwrap() {
-            rows.insert((id.clone(), t), v);
-        }
-    }
-    rows
+    common::all_readings(dir).unwrap()
 }
 
 fn bad_lines(r: Result<import::ImportReport, ImportError>) -> (PathBuf, import::BadLines) {
@@ -140,7 +135,15 @@ fn bad_lines_are_listed_and_nothing_is_imported() {
     let input = dir.path().join("bad.csv");
     std::fs::write(&input, BAD).unwrap();
     let store = dir.path().join("store");
-    let (file, bad) = bad_lines(import::run(&cfg(&store, &input)));
+    // New meters on a 15-minute grid (inferred, M1 would be irregular).
+    let grid = |store: &Path, input: &Path| ImportConfig {
+        defaults: NewMeterDefaults {
+            interval_s: Some(Some(900)),
+            ..NewMeterDefaults::default()
+        },
+        ..cfg(store, input)
+    };
+    let (file, bad) = bad_lines(import::run(&grid(&store, &input)));
     assert_eq!(file, input);
     let lines: Vec<u64> = bad.listed.iter().map(|b| b.line).collect();
     assert_eq!(lines, vec![3, 4, 5, 6, 7, 8, 10]);
@@ -163,7 +166,7 @@ fn bad_lines_are_listed_and_nothing_is_imported() {
     // Into an existing store: its contents stay as they were.
     let good = dir.path().join("good.csv");
     std::fs::write(&good, "meter_id,ts,value\nM1,1704038400,7\n").unwrap();
-    import::run(&cfg(&store, &good)).unwrap();
+    import::run(&grid(&store, &good)).unwrap();
     let before = stored(&store);
     bad_lines(import::run(&cfg(&store, &input)));
     assert_eq!(stored(&store), before);
@@ -175,11 +178,10 @@ fn skip_bad_imports_the_good_lines() {
     let input = dir.path().join("bad.csv");
     std::fs::write(&input, BAD).unwrap();
     let store = dir.path().join("store");
-    let r = import::run(&ImportConfig {
-        skip_bad: true,
-        ..cfg(&store, &input)
-    })
-    .unwrap();
+    let mut c = cfg(&store, &input);
+    c.skip_bad = true;
+    c.defaults.interval_s = Some(Some(900));
+    let r = import::run(&c).unwrap();
     assert_eq!((r.rows, r.imported, r.skipped.count), (10, 3, 7));
     let rows = stored(&store);
     let want: Rows = [
@@ -190,6 +192,90 @@ fn skip_bad_imports_the_good_lines() {
     .into_iter()
     .collect();
     assert_eq!(rows, want);
+}
+
+/// Line 3 opens a quote that never closes; line 6 opens one that a stray quote on line
+/// 8 would close, were fields allowed to span lines; line 12 does it after blank lines;
+/// the others are good, quoted or not, with either line end.
+const STRAY_QUOTES: &str = "meter_id,ts,kwh
+M1,1704038400,1.5
+M1,\"1704039300,2.5
+M1,1704040200,3.5
+\"M1\",\"1704041100\",\"4.5\"
+M2,1704038400,\"5.5
+M2,1704039300,6.5
+M2,1704040200\",7.5
+\"M\"\"3\",1704038400,8.5\r
+
+
+\"M3,1704039300,9.5\r
+M3,1704040200,10.5
+";
+
+#[test]
+fn a_stray_quote_is_a_bad_line_and_swallows_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("quotes.csv");
+    std::fs::write(&input, STRAY_QUOTES).unwrap();
+    let store = dir.path().join("store");
+    // Refused whole, each bad line named.
+    let (_, bad) = bad_lines(import::run(&cfg(&store, &input)));
+    let lines: Vec<u64> = bad.listed.iter().map(|b| b.line).collect();
+    // The CSV parser numbers a record after blank lines from the end of the record
+    // before them (line 9 here), so only the first three numbers are exact.
+    assert_eq!(lines[..3], [3, 6, 8], "{bad}");
+    assert_eq!(lines.len(), 4, "{bad}");
+    assert!(bad.listed[0].reason.contains("quote"), "{bad}");
+    assert!(!store.exists());
+    // With --skip-bad, the lines after a stray quote are imported.
+    let r = import::run(&ImportConfig {
+        skip_bad: true,
+        ..cfg(&store, &input)
+    })
+    .unwrap();
+    assert_eq!((r.rows, r.imported, r.skipped.count), (10, 6, 4));
+    let want: Rows = [
+        (("M1".to_owned(), 1_704_038_400), 1.5),
+        (("M1".to_owned(), 1_704_040_200), 3.5),
+        (("M1".to_owned(), 1_704_041_100), 4.5),
+        (("M2".to_owned(), 1_704_039_300), 6.5),
+        (("M\"3".to_owned(), 1_704_038_400), 8.5),
+        (("M3".to_owned(), 1_704_040_200), 10.5),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(stored(&store), want);
+}
+
+#[test]
+fn a_quote_left_open_to_the_end_or_a_huge_line_is_one_bad_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("open.csv");
+    let mut text = String::from("meter_id,ts,kwh\nM1,1704038400,1.5\n");
+    // An unterminated quote on the last line, with no line end after it.
+    text.push_str("M1,1704039300,\"2.5");
+    std::fs::write(&input, &text).unwrap();
+    let (_, bad) = bad_lines(import::run(&cfg(&dir.path().join("a"), &input)));
+    assert_eq!(bad.listed.iter().map(|b| b.line).collect::<Vec<_>>(), [3]);
+    // A line of 3 MB (longer than a read of the guard) with quotes in it, and good
+    // lines around it.
+    let mut text = String::from("meter_id,ts,kwh\nM1,1704038400,1.5\nM1,\"");
+    text.push_str(&"x\"".repeat(1_500_000));
+    text.push_str(",1\nM1,1704039300,2.5\n");
+    std::fs::write(&input, &text).unwrap();
+    let store = dir.path().join("b");
+    let r = import::run(&ImportConfig {
+        skip_bad: true,
+        ..cfg(&store, &input)
+    })
+    .unwrap();
+    assert_eq!((r.rows, r.imported, r.skipped.count), (3, 2, 1));
+    assert_eq!(r.skipped.listed[0].line, 3);
+    assert!(
+        r.skipped.listed[0].reason.contains("longer than"),
+        "{}",
+        r.skipped
+    );
 }
 
 #[test]
@@ -231,7 +317,7 @@ fn local_times_that_daylight_saving_skips_or_repeats_are_bad_lines() {
     let cst = Tz::parse("+08:00").unwrap();
     for (s, t) in [
         ("1704038400", 1_704_038_400),
-        ("-900", -900),
+        ("0", 0),
         ("2024-01-01 00:00", 1_704_038_400),
         ("2024-01-01T00:00:00", 1_704_038_400),
         ("2024-01-01 00:00:00", 1_704_038_400),
@@ -246,29 +332,73 @@ fn local_times_that_daylight_saving_skips_or_repeats_are_bad_lines() {
         "2024-01-01 24:00",
         "1.5",
         "2024-01-01T00:00:00.5Z",
+        "-900",
+        "7258118400",
+        "2200-01-01T00:00:00Z",
+        "9999-12-31 23:45",
     ] {
         assert!(parse_timestamp(s, &cst).is_err(), "{s}");
     }
 }
 
 #[test]
-fn the_catalog_registers_meters_and_leaves_enterprises_csv() {
+fn timestamps_in_milliseconds_or_microseconds_are_named_and_refused_whole() {
+    let cst = Tz::parse("+08:00").unwrap();
+    for (s, unit) in [
+        ("1704038400000", "milliseconds"),
+        ("1704038400000000", "microseconds"),
+        ("1704038400000000000", "nanoseconds"),
+    ] {
+        let e = parse_timestamp(s, &cst).unwrap_err();
+        assert!(e.contains(unit), "{s}: {e}");
+        assert!(
+            e.contains("1704038400 s would be 2023-12-31T16:00:00Z"),
+            "{e}"
+        );
+    }
+    // Out of range, but no plausible date in another unit either.
+    let e = parse_timestamp("9000000000", &cst).unwrap_err();
+    assert!(
+        e.contains("outside the range") && e.contains("2255-"),
+        "{e}"
+    );
+    let e = parse_timestamp("-1", &cst).unwrap_err();
+    assert!(e.contains("1969-12-31T23:59:59Z"), "{e}");
+    // A file of milliseconds is refused before anything is stored, line by line.
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("ms.csv");
+    let rows: String = (0..5i64)
+        .map(|k| format!("M1,{},1.5\n", (1_704_038_400 + k * 900) * 1000))
+        .collect();
+    std::fs::write(&input, format!("meter_id,ts,kwh\n{rows}")).unwrap();
+    let store = dir.path().join("store");
+    let (_, bad) = bad_lines(import::run(&cfg(&store, &input)));
+    assert_eq!(bad.count, 5);
+    assert_eq!(bad.listed[0].line, 2);
+    assert!(bad.listed[0].reason.contains("milliseconds"), "{bad}");
+    assert!(!store.exists());
+}
+
+#[test]
+fn the_catalog_registers_meters_and_is_the_stores_catalog() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
     let meters = dir.path().join("meters.csv");
     std::fs::write(
         &meters,
-        "meter_id,enterprise_id,role,interval_s,kind,unit,address\n\
-         P1,E1,production,3600,,,Main St 1\n\
-         T1,E1,treatment,,power,kW,Main St 1\n\
-         X1,E2,production,irregular,other,V,\n",
+        "meter_id,enterprise_id,role,interval_s,kind,unit,facility,multiplier\n\
+         P1,E1,production,3600,,,line 1,\n\
+         T1,E1,treatment,,power,kW,bag filter,40\n\
+         X1,E2,production,irregular,other,V,,\n",
     )
     .unwrap();
     let input = dir.path().join("r.csv");
-    // P1 is hourly, so 00:15 is off its grid; X1 has no grid.
+    // P1 is hourly, so 00:15 is off its grid; X1 has no grid; T1's grid comes from its
+    // timestamps (5 minutes).
     std::fs::write(
         &input,
-        "meter_id,ts,v\nP1,2024-01-01 01:00,5\nT1,2024-01-01 00:15,2\nX1,1704038401,230.5\n",
+        "meter_id,ts,v\nP1,2024-01-01 01:00,5\nT1,2024-01-01 00:15,2\nT1,2024-01-01 00:20,2\n\
+         T1,2024-01-01 00:25,2\nX1,1704038401,230.5\n",
     )
     .unwrap();
     let r = import::run(&ImportConfig {
@@ -276,32 +406,41 @@ fn the_catalog_registers_meters_and_leaves_enterprises_csv() {
         ..cfg(&store, &input)
     })
     .unwrap();
-    assert_eq!((r.catalog_meters, r.new_meters, r.imported), (3, 3, 3));
+    assert_eq!((r.catalog_meters, r.new_meters, r.imported), (3, 3, 5));
     let s = Store::open(&store, Options::default()).unwrap();
     assert_eq!(s.meter_meta("P1").unwrap().interval_s, Some(3600));
     let t1 = s.meter_meta("T1").unwrap();
     assert_eq!(
         (t1.kind, t1.interval_s, t1.unit.as_str()),
-        (Quantity::Power, Some(900), "kW")
+        (Quantity::Power, Some(300), "kW")
     );
     assert_eq!(s.meter_meta("X1").unwrap().interval_s, None);
     drop(s);
-    let ent = std::fs::read_to_string(store.join(ENTERPRISES_FILE)).unwrap();
+    // One catalog: the store's CATALOG, with every column, as the store holds the meters.
+    assert!(!store.join("enterprises.csv").exists());
+    let cat = Catalog::load_dir(&store).unwrap();
+    let t1 = cat.meter("T1").unwrap();
     assert_eq!(
-        ent,
-        "meter_id,enterprise_id,role\nP1,E1,production\nT1,E1,treatment\nX1,E2,production\n"
+        (
+            t1.role,
+            t1.interval_s,
+            t1.facility.as_str(),
+            t1.multiplier_at(0)
+        ),
+        (MeterRole::Treatment, Some(300), "bag filter", 40.0)
     );
+    assert_eq!(cat.meters().count(), 3);
 
-    // A second catalog: rows merge by meter id.
+    // A second catalog updates the first: X1 moves to E3, Q1 is new.
     let more = dir.path().join("more.csv");
     std::fs::write(
         &more,
-        "meter_id,enterprise_id,role\nX1,E3,production\nQ1,E3,treatment\n",
+        "meter_id,enterprise_id,role,interval_s\nX1,E3,production,900\nQ1,E3,treatment,\n",
     )
     .unwrap();
     let empty = dir.path().join("empty.csv");
     std::fs::write(&empty, "meter_id,ts,v\n").unwrap();
-    // X1 is in the store as irregular: listing it with the default grid conflicts.
+    // X1 is in the store as irregular: listing it with a 900 s grid conflicts.
     let (file, bad) = bad_lines(import::run(&ImportConfig {
         meters: Some(more.clone()),
         ..cfg(&store, &empty)
@@ -309,10 +448,14 @@ fn the_catalog_registers_meters_and_leaves_enterprises_csv() {
     assert_eq!(file, more);
     assert_eq!(bad.listed[0].line, 2);
     assert!(bad.listed[0].reason.contains("already in the store"));
+    assert_eq!(
+        Catalog::load_dir(&store).unwrap(),
+        cat,
+        "rejected: unchanged"
+    );
     std::fs::write(
         &more,
-        "meter_id,enterprise_id,role,interval_s,kind,unit\n\
-         X1,E3,production,irregular,other,V\nQ1,E3,treatment,,,\n",
+        "meter_id,enterprise_id,role,interval_s\nX1,E3,production,\nQ1,E3,treatment,\n",
     )
     .unwrap();
     import::run(&ImportConfig {
@@ -320,11 +463,94 @@ fn the_catalog_registers_meters_and_leaves_enterprises_csv() {
         ..cfg(&store, &empty)
     })
     .unwrap();
-    let ent = std::fs::read_to_string(store.join(ENTERPRISES_FILE)).unwrap();
+    let cat = Catalog::load_dir(&store).unwrap();
+    let ids: Vec<(&str, &str)> = cat
+        .meters()
+        .map(|m| (m.id.as_str(), m.enterprise.as_str()))
+        .collect();
     assert_eq!(
-        ent,
-        "meter_id,enterprise_id,role\nP1,E1,production\nT1,E1,treatment\nX1,E3,production\n\
-         Q1,E3,treatment\n"
+        ids,
+        [("P1", "E1"), ("Q1", "E3"), ("T1", "E1"), ("X1", "E3")]
+    );
+    assert_eq!(cat.meter("X1").unwrap().interval_s, None, "as in the store");
+    // Q1 has no readings: the default grid.
+    assert_eq!(cat.meter("Q1").unwrap().interval_s, Some(900));
+}
+
+#[test]
+fn new_meters_get_their_grid_from_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let input = dir.path().join("r.csv");
+    let t0 = 1_704_038_400i64;
+    let mut text = String::from("meter_id,ts,value\n");
+    // 1-, 5-, 15-, 30- and 60-minute meters with gaps, a 1-minute power channel, and one
+    // at random seconds.
+    let grids = [
+        ("m1", 60),
+        ("m5", 300),
+        ("m15", 900),
+        ("m30", 1800),
+        ("m60", 3600),
+    ];
+    for (id, iv) in grids {
+        for k in (0..400i64).filter(|k| k % 7 != 3 && !(50..60).contains(k)) {
+            text.push_str(&format!("{id},{},1.5\n", t0 + k * iv));
+        }
+    }
+    for k in 0..300i64 {
+        text.push_str(&format!("hh.active_kw,{},0.4\n", t0 + k * 60));
+    }
+    let mut x = t0;
+    for k in 0..300i64 {
+        x += 20 + (k * 7919) % 97;
+        text.push_str(&format!("odd,{x},1\n"));
+    }
+    std::fs::write(&input, text).unwrap();
+    let r = import::run(&cfg(&store, &input)).unwrap();
+    assert_eq!(r.new_meters, 7);
+    let s = Store::open(&store, Options::default()).unwrap();
+    for (id, iv) in grids {
+        let m = s.meter_meta(id).unwrap();
+        assert_eq!(
+            (m.interval_s, m.kind),
+            (Some(iv as u32), Quantity::IntervalEnergy),
+            "{id}"
+        );
+    }
+    let hh = s.meter_meta("hh.active_kw").unwrap();
+    assert_eq!(
+        (hh.interval_s, hh.kind, hh.unit.as_str()),
+        (Some(60), Quantity::Power, "kW")
+    );
+    assert_eq!(s.meter_meta("odd").unwrap().interval_s, None);
+    assert_eq!(s.history("odd", i64::MIN..i64::MAX).unwrap().count(), 300);
+    drop(s);
+    let groups = common::infer::groups(&r.inferred);
+    assert!(groups
+        .keys()
+        .any(|k| k.starts_with("60 s interval (from the data), power in kW")));
+
+    // Overrides: every new meter gets what the flags say; off-grid lines are bad.
+    let store2 = dir.path().join("store2");
+    let mut c = cfg(&store2, &input);
+    c.defaults = NewMeterDefaults {
+        interval_s: Some(Some(900)),
+        kind: Some(Quantity::Power),
+        unit: Some("MW".into()),
+    };
+    let (_, bad) = bad_lines(import::run(&c));
+    assert!(bad.listed[0]
+        .reason
+        .contains("off meter m1's 900 s interval grid"));
+    c.defaults.interval_s = Some(None);
+    let r = import::run(&c).unwrap();
+    assert_eq!(r.new_meters, 7);
+    let s = Store::open(&store2, Options::default()).unwrap();
+    let m = s.meter_meta("m15").unwrap();
+    assert_eq!(
+        (m.interval_s, m.kind, m.unit.as_str()),
+        (None, Quantity::Power, "MW")
     );
 }
 
@@ -339,7 +565,7 @@ fn a_bad_catalog_imports_nothing() {
          A,E1,production,900,\n\
          B,E1,,900,\n\
          A,E2,production,900,\n\
-         C,E2,treatment,0,\n\
+         C,E2,treatment,-5,\n\
          D,E2,treatment,,battery\n",
     )
     .unwrap();
@@ -356,8 +582,6 @@ fn a_bad_catalog_imports_nothing() {
         .map(|b| (b.line, b.reason.is_empty()))
         .collect();
     assert_eq!(got, vec![(3, false), (4, false), (5, false), (6, false)]);
-    assert!(bad.listed[1]
-        .reason
-        .contains("listed twice (first on line 2)"));
+    assert!(bad.listed[1].reason.contains("already listed on line 2"));
     assert!(!store.exists());
 }

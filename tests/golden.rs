@@ -5,11 +5,18 @@
 //! Write the fixture of a new format version (keeping the old fixtures), after adding it
 //! to `FIXTURES`: `cargo test --test golden -- --ignored write_golden_fixture`
 
+mod support;
+
 use meterstore::{verify_segment, Error, MeterMeta, Options, Quantity, Reading, Store};
 use std::path::{Path, PathBuf};
 
 /// One store per format version, oldest first; the last is what this version writes.
-const FIXTURES: [&str; 2] = ["tests/fixtures/golden_v1", "tests/fixtures/golden_v2"];
+/// `golden_v3` is segment version 2 with version-3 MANIFEST and METERS.
+const FIXTURES: [&str; 3] = [
+    "tests/fixtures/golden_v1",
+    "tests/fixtures/golden_v2",
+    "tests/fixtures/golden_v3",
+];
 
 /// The fixture of the version this build writes.
 fn current() -> &'static str {
@@ -87,9 +94,7 @@ fn write_golden_fixture() {
     let dir = Path::new(current());
     let _ = std::fs::remove_dir_all(dir);
     write_store(dir);
-    std::fs::remove_file(dir.join("LOCK")).unwrap();
-    // The log holds no records after the flush; the store recreates it at open.
-    std::fs::remove_dir_all(dir.join("wal")).unwrap();
+    // The log holds no records after the flush, but MANIFEST names its file: it stays.
 }
 
 /// Replaces a file's content. Unlink and create rather than truncate: ext4 forces the data
@@ -101,10 +106,7 @@ fn rewrite(path: &Path, bytes: &[u8]) {
 
 fn copy_fixture(fixture: &str) -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
-    for e in std::fs::read_dir(fixture).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), tmp.path().join(e.file_name())).unwrap();
-    }
+    support::copy_dir(Path::new(fixture), tmp.path());
     let seg = std::fs::read_dir(tmp.path())
         .unwrap()
         .map(|e| e.unwrap().path())

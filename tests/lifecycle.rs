@@ -2,10 +2,13 @@
 //! compacted data, compaction rewrites only windows with new data, retention drops whole
 //! windows, and a second open of the same directory is refused.
 
+mod support;
+
 use meterstore::{
     CompactionOptions, Error, MeterMeta, Options, Reading, Store, SyncPolicy, UnknownMeters, Window,
 };
 use std::path::Path;
+use support::day;
 
 /// 2024-01-01T00:00+08:00.
 const JAN: i64 = 1_704_038_400;
@@ -21,17 +24,6 @@ fn opts() -> Options {
         },
         ..Options::default()
     }
-}
-
-/// A day of 15-minute readings of `meter` starting at `day`, all `value`.
-fn day(meter: &str, day: i64, value: f64) -> Vec<Reading<'_>> {
-    (0..96)
-        .map(|k| Reading {
-            meter,
-            ts: day + k * 900,
-            value,
-        })
-        .collect()
 }
 
 fn all(s: &Store, m: &str) -> Vec<(i64, f64)> {

@@ -178,3 +178,24 @@ M12,,production,900
     assert_eq!(err.rows[0].line, 1);
     assert!(err.to_string().contains("enterprise_id"), "{err}");
 }
+
+#[test]
+fn exported_rows_import_to_the_same_meters() {
+    let mut c = sample();
+    let mut reg = CatalogMeter::new("M3", "E1", MeterRole::Main);
+    reg.kind = Quantity::CumulativeRegister;
+    reg.interval_s = None;
+    c.upsert_meter(reg).unwrap();
+    let rows_out = c.export_rows();
+    assert_eq!(rows_out[0][0], "meter_id");
+    assert_eq!(rows_out.len(), 4);
+    let mut back = Catalog::new();
+    back.import_rows(rows_out.into_iter().enumerate().map(|(i, r)| (i + 1, r)))
+        .unwrap();
+    let meters = |c: &Catalog| c.meters().cloned().collect::<Vec<_>>();
+    assert_eq!(meters(&back), meters(&c));
+    assert_eq!(
+        back.enterprises().collect::<Vec<_>>(),
+        c.enterprises().collect::<Vec<_>>()
+    );
+}

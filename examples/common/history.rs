@@ -13,6 +13,11 @@ use std::ops::Range;
 /// one stretch of the curve (the store's day/night scan uses the same hour).
 const IRREGULAR_MAX_STEP_S: i64 = 3600;
 
+/// Most buckets a query lists: 15-minute buckets over 28 years, hours over 114. Every
+/// bucket of the range is a row (empty ones too), so a range far wider than the data
+/// would otherwise fill memory with empty rows.
+pub const MAX_BUCKETS: u64 = 1_000_000;
+
 /// What to read.
 #[derive(Debug, Clone)]
 pub struct HistoryQuery {
@@ -38,6 +43,13 @@ pub enum QueryError {
         /// Meters in the store.
         known: usize,
     },
+    /// The range holds more than [`MAX_BUCKETS`] buckets.
+    TooManyBuckets {
+        /// The bucket width's name.
+        bucket: &'static str,
+        /// Buckets in the range, at least.
+        count: u64,
+    },
     /// The store failed.
     Store(meterstore::Error),
 }
@@ -56,6 +68,11 @@ impl fmt::Display for QueryError {
                 }
                 Ok(())
             }
+            QueryError::TooManyBuckets { bucket, count } => write!(
+                f,
+                "the range holds {count} buckets ({bucket} each), more than the {MAX_BUCKETS} \
+                 a query lists: narrow it with --from/--to or use a wider --bucket"
+            ),
             QueryError::Store(e) => write!(f, "{e}"),
         }
     }
@@ -185,6 +202,23 @@ pub fn query(store: &Store, q: &HistoryQuery, tz: &Tz) -> Result<HistoryView, Qu
             at..at
         }
     };
+    if let Some((bucket, _)) = q.bucket {
+        // Buckets are at least this wide (a fixed offset: no short days).
+        let narrowest: i64 = match bucket {
+            Bucket::Minutes15 => 900,
+            Bucket::Hour => 3600,
+            Bucket::Day => 86_400,
+            Bucket::Month => 28 * 86_400,
+        };
+        let span = i128::from(range.end) - i128::from(range.start);
+        let count = u64::try_from(span.max(0) / i128::from(narrowest)).unwrap_or(u64::MAX);
+        if count > MAX_BUCKETS {
+            return Err(QueryError::TooManyBuckets {
+                bucket: bucket_name(bucket),
+                count,
+            });
+        }
+    }
     let gaps = if meta.interval_s.is_some() && range.start < range.end {
         store.gaps(&q.meter, range.clone())?
     } else {

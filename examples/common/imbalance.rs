@@ -22,9 +22,10 @@ pub enum By {
 pub struct Request {
     /// Store directory.
     pub store: PathBuf,
-    /// Range start (RFC 3339 or local date), or the first reading.
+    /// Range start (RFC 3339 instant, local date or date-time), or the first reading.
     pub from: Option<String>,
-    /// Range end (RFC 3339 or local date, inclusive day), or the last reading.
+    /// Range end (RFC 3339 instant, local date-time, or local date as an inclusive day),
+    /// or the last reading.
     pub to: Option<String>,
     /// Day window, e.g. `08:00-20:00`.
     pub day: String,
@@ -90,7 +91,7 @@ pub fn catalog_membership(store: &Path) -> Result<HashMap<String, String>, Strin
         .map(|m| (m.id.clone(), m.enterprise.clone()))
         .collect();
     if membership.is_empty() {
-        return Err("--by enterprise needs --enterprises meters.csv, DIR/enterprises.csv (import_csv --meters) or a catalog with production meters in the store".into());
+        return Err("--by enterprise needs a catalog with production meters in the store (import_csv --meters) or --enterprises meters.csv".into());
     }
     Ok(membership)
 }
@@ -136,9 +137,6 @@ pub fn scan(req: &Request) -> Result<Vec<Row>, String> {
         By::Enterprise => {
             let membership = match &req.enterprises {
                 Some(p) => read_membership(p)?,
-                None if req.store.join("enterprises.csv").exists() => {
-                    read_membership(&req.store.join("enterprises.csv"))?
-                }
                 None => catalog_membership(&req.store)?,
             };
             EnterpriseDayNight::aggregate(&meters, &membership, req.threshold)

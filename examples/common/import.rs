@@ -3,8 +3,10 @@
 //! whole file, then import in batches) so that a file with bad lines imports nothing,
 //! and an optional meter catalog (`meter_id,enterprise_id,role`, ...).
 
+pub use super::infer::{infer, GridStats, Inferred, NewMeterDefaults, Source};
 use super::time::{parse_timestamp, Tz};
 use super::{byte_progress, open_input};
+use meterstore::monitor::{Catalog, ImportReport as CatalogReport};
 use meterstore::{MeterMeta, Options, Quantity, Reading, Store, UnknownMeters};
 use std::collections::HashMap;
 use std::fmt;
@@ -17,9 +19,6 @@ use std::time::Instant;
 pub const BATCH_READINGS: usize = 100_000;
 /// Bad lines listed with their reason; the rest are counted.
 pub const MAX_LISTED_BAD_LINES: usize = 20;
-/// The enterprise catalog that `--meters` leaves in the store directory, for the
-/// examples that group meters by enterprise.
-pub const ENTERPRISES_FILE: &str = "enterprises.csv";
 /// Longest meter id the store accepts, in bytes; checked while validating so that the
 /// import pass never meets a batch the store rejects.
 const MAX_METER_ID_BYTES: usize = 256;
@@ -50,15 +49,26 @@ pub struct BadLines {
 }
 
 impl BadLines {
-    fn push(&mut self, line: u64, reason: String) {
+    /// Records a rejected line.
+    pub fn push(&mut self, line: u64, reason: String) {
         self.push_in(None, line, reason);
     }
 
-    fn push_in(&mut self, file: Option<&Path>, line: u64, reason: String) {
+    /// Records a rejected line or row of `file`, one of a directory's files.
+    pub fn push_in(&mut self, file: Option<&Path>, line: u64, reason: String) {
         self.count += 1;
         if self.listed.len() < MAX_LISTED_BAD_LINES {
             let file = file.map(Path::to_owned);
             self.listed.push(BadLine { line, file, reason });
+        }
+    }
+
+    /// "row" or "line", as the numbers count.
+    fn what(&self) -> &'static str {
+        if self.rows {
+            "row"
+        } else {
+            "line"
         }
     }
 
@@ -70,7 +80,7 @@ impl BadLines {
 
 impl fmt::Display for BadLines {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let what = if self.rows { "row" } else { "line" };
+        let what = self.what();
         for b in &self.listed {
             match &b.file {
                 Some(file) => writeln!(f, "  {} {what} {}: {}", file.display(), b.line, b.reason)?,
@@ -95,7 +105,20 @@ pub enum ImportError {
         /// Its bad lines.
         bad: BadLines,
     },
-    /// Anything else (unreadable file, a header without the needed columns, the store).
+    /// The store directory is refused (not a directory, or neither a store nor empty):
+    /// nothing was read or changed.
+    Refused(String),
+    /// Every reading was appended, and so committed (durable in the store), and closing
+    /// the store afterwards (its flush to segments or the compaction after it) failed.
+    AfterCommit {
+        /// Readings committed.
+        imported: u64,
+        /// What failed.
+        error: String,
+    },
+    /// Anything else (unreadable file, a header without the needed columns, the store);
+    /// for a failure while appending, the message says how many readings were committed
+    /// before it.
     Failed(String),
 }
 
@@ -104,11 +127,17 @@ impl fmt::Display for ImportError {
         match self {
             ImportError::BadLines { file, bad } => write!(
                 f,
-                "{}: {} bad lines, nothing imported (--skip-bad imports the good ones)\n{bad}",
+                "{}: {} bad {}s, nothing imported (--skip-bad imports the good ones)\n{bad}",
                 file.display(),
-                bad.count
+                bad.count,
+                bad.what()
             ),
-            ImportError::Failed(m) => f.write_str(m),
+            ImportError::AfterCommit { imported, error } => write!(
+                f,
+                "all {imported} readings were imported and committed (durable in the store, \
+                 where they stay); then closing the store (flush or compaction) failed: {error}"
+            ),
+            ImportError::Refused(m) | ImportError::Failed(m) => f.write_str(m),
         }
     }
 }
@@ -121,14 +150,65 @@ impl From<String> for ImportError {
     }
 }
 
-fn failed(e: impl fmt::Display) -> ImportError {
+/// An [`ImportError::Failed`] with `e`'s message.
+pub fn failed(e: impl fmt::Display) -> ImportError {
     ImportError::Failed(e.to_string())
+}
+
+/// The command-line arguments the import examples share.
+#[derive(clap::Args, Debug)]
+pub struct InputArgs {
+    /// Store directory: an existing store, or a new or empty directory (created once the
+    /// input is checked). A directory holding other files is refused (status 2).
+    #[arg(long)]
+    pub store: PathBuf,
+    /// Input file, plain or gzip-compressed.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Time zone of local date-times in the input: an offset like +08:00 or an IANA name
+    /// like Asia/Shanghai.
+    #[arg(long, default_value = "+08:00", value_parser = Tz::parse, allow_hyphen_values = true)]
+    pub tz: Tz,
+    /// Import the good lines of a file with bad ones (in one pass), and report the bad.
+    #[arg(long)]
+    pub skip_bad: bool,
+    /// No progress bars.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+impl InputArgs {
+    /// The import these arguments ask for, with a meters file.
+    pub fn config(self, meters: Option<PathBuf>) -> ImportConfig {
+        ImportConfig {
+            store: self.store,
+            input: self.input,
+            meters,
+            tz: self.tz,
+            skip_bad: self.skip_bad,
+            progress: !self.quiet,
+            defaults: NewMeterDefaults::default(),
+        }
+    }
+}
+
+/// A failed import as the tool's error, with its exit status (see
+/// [`cli::IMPORT_EXIT_HELP`](super::cli::IMPORT_EXIT_HELP)): bad input or a refused
+/// directory 2, committed readings and a later step failed 3, anything else 1.
+pub fn failure(e: ImportError) -> Box<dyn std::error::Error> {
+    use super::cli;
+    let code = match e {
+        ImportError::BadLines { .. } | ImportError::Refused(_) => cli::BAD_INPUT,
+        ImportError::AfterCommit { .. } => cli::COMMITTED_THEN_FAILED,
+        ImportError::Failed(_) => cli::FAILED,
+    };
+    cli::fail(code, e.to_string())
 }
 
 /// What to import.
 #[derive(Debug, Clone)]
 pub struct ImportConfig {
-    /// Store directory (created if missing).
+    /// Store directory: a store, an empty directory or a new one.
     pub store: PathBuf,
     /// The readings file, plain or gzip.
     pub input: PathBuf,
@@ -140,6 +220,8 @@ pub struct ImportConfig {
     pub skip_bad: bool,
     /// Show progress bars.
     pub progress: bool,
+    /// What to register meters new to the store with, where not inferred.
+    pub defaults: NewMeterDefaults,
 }
 
 /// What an import did.
@@ -153,32 +235,23 @@ pub struct ImportReport {
     pub skipped: BadLines,
     /// Meters registered by this import (from the catalog or first seen in the readings).
     pub new_meters: usize,
-    /// Meters listed in the catalog.
+    /// What the new meters were registered with, and where it came from.
+    pub inferred: Vec<(String, Inferred)>,
+    /// Meters listed in the catalog file.
     pub catalog_meters: usize,
+    /// What importing the catalog file changed in the store's catalog.
+    pub catalog: Option<CatalogReport>,
     /// Wall time of the whole import, seconds.
     pub seconds: f64,
-    /// Of which the validating first pass (0 with `skip_bad`, which makes one pass).
+    /// Of which the validating first pass (which also finds new meters' grids).
     pub validate_seconds: f64,
 }
 
-/// One meter of the catalog.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CatalogEntry {
-    /// External meter id.
-    pub meter_id: String,
-    /// The enterprise it belongs to.
-    pub enterprise_id: String,
-    /// Its role there, e.g. `production` or `treatment`.
-    pub role: String,
-    /// Metadata to register it with.
-    pub meta: MeterMeta,
-}
-
-/// Runs an import: validates the catalog and (unless `skip_bad`) the whole readings file,
-/// then registers the catalog's meters, writes [`ENTERPRISES_FILE`], and appends the
-/// readings in batches. Meters first seen in the readings are registered with the
-/// default metadata (15-minute interval energy in kWh). A failure of the store in the
-/// import pass leaves the batches appended before it.
+/// Runs an import: reads the catalog file into the store's monitoring catalog (checked
+/// whole, nothing written on a bad line), reads the readings file once to check every line
+/// and find the grid of every meter new to the store, registers the new meters with what
+/// was found (see `infer`), saves the catalog, and appends the readings in batches. A
+/// failure of the store in the import pass leaves the batches appended before it.
 pub fn run(cfg: &ImportConfig) -> Result<ImportReport, ImportError> {
     let started = Instant::now();
     let open = || {
@@ -188,76 +261,112 @@ pub fn run(cfg: &ImportConfig) -> Result<ImportReport, ImportError> {
         };
         Store::open(&cfg.store, opts).map_err(failed)
     };
+    // A directory that is neither a store nor empty is someone else's: opening a store
+    // there would clear files that look like a store's leftovers.
+    let state = super::dirs::check_store_target(&cfg.store).map_err(ImportError::Refused)?;
     // An existing store is opened (and locked) first, since its meters' grids decide
     // which timestamps are valid; a new one is only created once the input is known good.
-    let mut store = if cfg.store.exists() {
-        Some(open()?)
-    } else {
-        None
+    let mut store = match state {
+        super::dirs::DirState::Store(_) => Some(open()?),
+        _ => None,
     };
-    let catalog = match &cfg.meters {
-        Some(p) => read_catalog(p, store.as_ref())?,
+    let mut listed = match &cfg.meters {
+        Some(p) => Some(read_catalog(p, &cfg.store, store.as_ref())?),
         #[cfg(feature = "arrow")]
-        None => read_parquet_catalog(&cfg.input, store.as_ref())?.unwrap_or_default(),
+        None => read_parquet_catalog(&cfg.input, &cfg.store, store.as_ref())?,
         #[cfg(not(feature = "arrow"))]
-        None => Vec::new(),
+        None => None,
     };
-    let listed: HashMap<&str, &MeterMeta> = catalog
-        .iter()
-        .map(|c| (c.meter_id.as_str(), &c.meta))
-        .collect();
-    let mut validate_seconds = 0.0;
-    if !cfg.skip_bad {
-        let t = Instant::now();
-        let existing = store.as_ref();
-        let interval_of = |id: &str| -> Option<u32> {
-            match (listed.get(id), existing.and_then(|s| s.meter_meta(id))) {
-                (Some(m), _) => m.interval_s,
-                (None, Some(m)) => m.interval_s,
-                (None, None) => MeterMeta::default().interval_s,
-            }
-        };
-        let pass = scan(cfg, "validating", &interval_of, None)?;
-        validate_seconds = t.elapsed().as_secs_f64();
-        if !pass.bad.is_empty() {
-            return Err(ImportError::BadLines {
-                file: cfg.input.clone(),
-                bad: pass.bad,
-            });
+    let t = Instant::now();
+    let existing = store.as_ref();
+    let grid_of = |id: &str| -> Grid {
+        let given = listed.as_ref().and_then(|l| l.given.get(id));
+        match (
+            given.and_then(|g| g.interval_s),
+            existing.and_then(|s| s.meter_meta(id)),
+        ) {
+            (Some(iv), _) => Grid::Known(iv),
+            (None, Some(m)) => Grid::Known(m.interval_s),
+            (None, None) => cfg.defaults.interval_s.map_or(Grid::Infer, Grid::Known),
         }
+    };
+    let first = scan(cfg, "validating", &grid_of, None)?;
+    let validate_seconds = t.elapsed().as_secs_f64();
+    if !cfg.skip_bad && !first.pass.bad.is_empty() {
+        return Err(ImportError::BadLines {
+            file: cfg.input.clone(),
+            bad: first.pass.bad,
+        });
+    }
+    // Meters new to the store: those of the readings (in file order), then those only
+    // in the catalog; the catalog's given fields win over anything inferred.
+    let known = |id: &str| existing.is_some_and(|s| s.meter_meta(id).is_some());
+    let mut inferred: Vec<(String, Inferred)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let catalog_ids = listed.as_ref().map_or(Vec::new(), |l| l.ids.clone());
+    let readings_ids = first
+        .meters
+        .ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id, Some(i)));
+    for (id, i) in readings_ids.chain(catalog_ids.iter().map(|id| (id, None))) {
+        if known(id) || !seen.insert(id.clone()) {
+            continue;
+        }
+        let stats = i.and_then(|i| first.meters.stats.get(i));
+        let mut inf = infer(id, &first.value_name, stats, &cfg.defaults);
+        if let Some(g) = listed.as_ref().and_then(|l| l.given.get(id)) {
+            g.apply(&mut inf);
+        }
+        inferred.push((id.clone(), inf));
     }
     let store = match store.take() {
         Some(s) => s,
         None => open()?,
     };
     let before = store.meter_ids().len();
-    // The catalog's meters are registered in one durable write (`register_meters`), before
-    // the readings, since their grids decide what the readings may hold.
-    let list: Vec<(String, MeterMeta)> = catalog
+    // New meters are registered in one durable write (`register_meters`), before the
+    // readings, since their grids decide what the readings may hold.
+    let list: Vec<(String, MeterMeta)> = inferred
         .iter()
-        .map(|c| (c.meter_id.clone(), c.meta.clone()))
+        .map(|(id, i)| (id.clone(), i.meta.clone()))
         .collect();
     store.register_meters(&list).map_err(failed)?;
-    if catalog.iter().any(|c| !c.enterprise_id.is_empty()) {
-        write_enterprises(&cfg.store, &catalog)?;
+    let mut catalog_report = None;
+    if let Some(l) = &mut listed {
+        // The catalog describes its meters as the store holds them.
+        for id in &l.ids {
+            if let (Some(meta), Some(m)) = (store.meter_meta(id), l.catalog.meter(id)) {
+                let mut m = m.clone();
+                (m.kind, m.interval_s, m.unit) = (meta.kind, meta.interval_s, meta.unit);
+                l.catalog.upsert_meter(m).map_err(failed)?;
+            }
+        }
+        l.catalog.save(&store).map_err(failed)?;
+        catalog_report = Some(l.report);
     }
-    // The store knows every grid now but those of meters new to it, which get the
-    // default one.
-    let default = MeterMeta::default();
-    let interval_of = |id: &str| -> Option<u32> {
-        store
-            .meter_meta(id)
-            .map_or(default.interval_s, |m| m.interval_s)
+    let grid_of = |id: &str| -> Grid {
+        Grid::Known(
+            store
+                .meter_meta(id)
+                .map_or(MeterMeta::default().interval_s, |m| m.interval_s),
+        )
     };
-    let pass = scan(cfg, "importing", &interval_of, Some(&store))?;
+    let pass = scan(cfg, "importing", &grid_of, Some(&store))?.pass;
     let new_meters = store.meter_ids().len() - before;
-    store.close().map_err(failed)?;
+    store.close().map_err(|e| ImportError::AfterCommit {
+        imported: pass.imported,
+        error: e.to_string(),
+    })?;
     Ok(ImportReport {
         rows: pass.rows,
         imported: pass.imported,
         skipped: pass.bad,
         new_meters,
-        catalog_meters: catalog.len(),
+        inferred,
+        catalog_meters: catalog_ids.len(),
+        catalog: catalog_report,
         seconds: started.elapsed().as_secs_f64(),
         validate_seconds,
     })
@@ -327,41 +436,61 @@ fn field<'r>(rec: &'r csv::ByteRecord, i: usize, name: &str) -> Result<&'r str, 
     std::str::from_utf8(f).map_err(|_| format!("{name} is not valid UTF-8"))
 }
 
-/// Meter ids seen in a file, each with its interval: batches refer to them by index.
+/// A meter's grid while reading the file: known (`None` for irregular), or to be found
+/// from its timestamps.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Grid {
+    Known(Option<u32>),
+    Infer,
+}
+
+/// Meter ids seen in a file, each with its grid (and, for grids to find, the timestamps'
+/// statistics): batches refer to them by index.
 #[derive(Default)]
 struct Meters {
     index: HashMap<String, u32>,
     ids: Vec<String>,
-    intervals: Vec<Option<u32>>,
+    grids: Vec<Grid>,
+    stats: Vec<GridStats>,
 }
 
 impl Meters {
-    fn get(&mut self, id: &str, interval_of: &dyn Fn(&str) -> Option<u32>) -> u32 {
+    fn get(&mut self, id: &str, grid_of: &dyn Fn(&str) -> Grid) -> u32 {
         if let Some(&i) = self.index.get(id) {
             return i;
         }
         let i = self.ids.len() as u32;
         self.index.insert(id.to_owned(), i);
         self.ids.push(id.to_owned());
-        self.intervals.push(interval_of(id));
+        self.grids.push(grid_of(id));
+        self.stats.push(GridStats::default());
         i
     }
 }
 
-/// A pass over the readings file.
+/// A pass over the readings input.
 struct Pass {
     rows: u64,
     imported: u64,
     bad: BadLines,
 }
 
+/// A pass and what it saw: the meters and the value column's name.
+struct Scanned {
+    pass: Pass,
+    meters: Meters,
+    value_name: String,
+}
+
 /// The checks and batching of one pass, whatever the input's format: every row of every
 /// source goes through [`Checker::row`].
 struct Checker<'s> {
+    input: &'s Path,
     skip_bad: bool,
-    interval_of: &'s dyn Fn(&str) -> Option<u32>,
+    grid_of: &'s dyn Fn(&str) -> Grid,
     store: Option<&'s Store>,
     meters: Meters,
+    value_name: String,
     batch: Vec<(u32, i64, f64)>,
     pass: Pass,
     last: Option<u32>,
@@ -369,8 +498,8 @@ struct Checker<'s> {
 
 impl Checker<'_> {
     /// Checks one row (`parsed`: the source's reading of it, or why it has none) at line
-    /// or row `line` of `file`; with a store, adds it to the batch and appends a full one.
-    /// `ts_text` is the timestamp as written, for messages.
+    /// or row `line` of `file` (one of a directory's files); with a store, adds it to the
+    /// batch and appends a full one. `ts_text` is the timestamp as written, for messages.
     fn row(
         &mut self,
         file: Option<&Path>,
@@ -390,16 +519,18 @@ impl Checker<'_> {
             // Files usually list one meter's rows together: check the last one first.
             let m = match self.last {
                 Some(m) if self.meters.ids[m as usize] == id => m,
-                _ => self.meters.get(id, self.interval_of),
+                _ => self.meters.get(id, self.grid_of),
             };
             self.last = Some(m);
-            if let Some(iv) = self.meters.intervals[m as usize] {
-                if ts.rem_euclid(i64::from(iv)) != 0 {
+            match self.meters.grids[m as usize] {
+                Grid::Known(Some(iv)) if ts.rem_euclid(i64::from(iv)) != 0 => {
                     let shown = ts_text.map_or_else(|| ts.to_string(), str::to_owned);
                     return Err(format!(
                         "{ts_name} {shown} is off meter {id}'s {iv} s interval grid"
                     ));
                 }
+                Grid::Infer => self.meters.stats[m as usize].add(ts),
+                Grid::Known(_) => {}
             }
             Ok((m, ts, value))
         });
@@ -407,20 +538,33 @@ impl Checker<'_> {
             Ok(r) if self.store.is_some() => {
                 self.batch.push(r);
                 if self.batch.len() == BATCH_READINGS {
-                    self.pass.imported += append(self.store, &self.meters, &mut self.batch)?;
+                    self.append()?;
                 }
             }
             Ok(_) => {}
             Err(reason) if !self.skip_bad && self.store.is_some() => {
                 // The first pass found no bad row: the input changed since.
-                let what = if self.pass.bad.rows { "row" } else { "line" };
                 let file = file.map_or(String::new(), |f| format!("{}: ", f.display()));
                 return Err(failed(format!(
-                    "input changed while importing: {file}{what} {line}: {reason}"
+                    "{} changed while importing: {file}{} {line}: {reason}",
+                    self.input.display(),
+                    self.pass.bad.what()
                 )));
             }
             Err(reason) => self.pass.bad.push_in(file, line, reason),
         }
+        Ok(())
+    }
+
+    /// Appends and empties the batch.
+    fn append(&mut self) -> Result<(), ImportError> {
+        let n = append(
+            self.store,
+            &self.meters,
+            &mut self.batch,
+            self.pass.imported,
+        )?;
+        self.pass.imported += n;
         Ok(())
     }
 }
@@ -432,14 +576,16 @@ impl Checker<'_> {
 fn scan(
     cfg: &ImportConfig,
     step: &str,
-    interval_of: &dyn Fn(&str) -> Option<u32>,
+    grid_of: &dyn Fn(&str) -> Grid,
     store: Option<&Store>,
-) -> Result<Pass, ImportError> {
+) -> Result<Scanned, ImportError> {
     let mut ck = Checker {
+        input: &cfg.input,
         skip_bad: cfg.skip_bad,
-        interval_of,
+        grid_of,
         store,
         meters: Meters::default(),
+        value_name: String::new(),
         batch: Vec::with_capacity(store.map_or(0, |_| BATCH_READINGS)),
         pass: Pass {
             rows: 0,
@@ -453,8 +599,12 @@ fn scan(
     } else {
         scan_csv(cfg, step, &mut ck)?;
     }
-    ck.pass.imported += append(store, &ck.meters, &mut ck.batch)?;
-    Ok(ck.pass)
+    ck.append()?;
+    Ok(Scanned {
+        pass: ck.pass,
+        meters: ck.meters,
+        value_name: ck.value_name,
+    })
 }
 
 /// Whether the input is Parquet; an error when it is and this build cannot read it.
@@ -478,6 +628,7 @@ fn parquet_input(input: &Path) -> Result<bool, ImportError> {
     }
 }
 
+/// The rows of a Parquet input: a file, or every data file of a directory.
 #[cfg(feature = "arrow")]
 fn scan_parquet(cfg: &ImportConfig, step: &str, ck: &mut Checker<'_>) -> Result<(), ImportError> {
     use super::parquet_rows;
@@ -487,10 +638,13 @@ fn scan_parquet(cfg: &ImportConfig, step: &str, ck: &mut Checker<'_>) -> Result<
     let in_dir = cfg.input.is_dir();
     for file in &files {
         let shown = in_dir.then(|| file.strip_prefix(&cfg.input).unwrap_or(file));
-        parquet_rows::for_each_row(file, &cfg.tz, &mut |row, parsed| {
+        let value_name = parquet_rows::for_each_row(file, &cfg.tz, &mut |row, parsed| {
             pb.inc(1);
             ck.row(shown, row, "ts", None, parsed)
         })?;
+        if ck.value_name.is_empty() {
+            ck.value_name = value_name;
+        }
     }
     pb.finish_and_clear();
     Ok(())
@@ -506,6 +660,7 @@ fn scan_csv(cfg: &ImportConfig, step: &str, ck: &mut Checker<'_>) -> Result<(), 
     let len = std::fs::metadata(&cfg.input).map_or(0, |m| m.len());
     let pb = byte_progress(len, step, cfg.progress);
     let input = open_input(&cfg.input, Some(&pb)).map_err(failed)?;
+    let (input, notes) = super::lines::guard(input);
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -519,12 +674,26 @@ fn scan_csv(cfg: &ImportConfig, step: &str, ck: &mut Checker<'_>) -> Result<(), 
             cfg.input.display()
         )));
     }
+    if let Some(reason) = notes.take_before(rdr.position().byte()) {
+        return Err(failed(format!(
+            "{}: the header (line 1): {reason}",
+            cfg.input.display()
+        )));
+    }
     let cols = columns(&rec).map_err(|e| failed(format!("{}: {e}", cfg.input.display())))?;
+    ck.value_name = header_names(&rec)
+        .get(cols.value)
+        .cloned()
+        .unwrap_or_default();
     let width = rec.len();
     while rdr.read_byte_record(&mut rec).map_err(at)? {
         let line = rec.position().map_or(0, |p| p.line());
+        let noted = notes.take_before(rdr.position().byte());
         let ts_text = field(&rec, cols.ts, &cols.ts_name).ok();
         let parsed = (|| -> Result<(&str, i64, f64), String> {
+            if let Some(reason) = noted {
+                return Err(reason);
+            }
             if rec.len() != width {
                 return Err(format!("expected {width} fields, found {}", rec.len()));
             }
@@ -542,11 +711,13 @@ fn scan_csv(cfg: &ImportConfig, step: &str, ck: &mut Checker<'_>) -> Result<(), 
     Ok(())
 }
 
-/// Appends and empties the batch; returns how many readings it held.
+/// Appends and empties the batch; returns how many readings it held. `committed`
+/// readings were appended before it, which a failure names.
 fn append(
     store: Option<&Store>,
     meters: &Meters,
     batch: &mut Vec<(u32, i64, f64)>,
+    committed: u64,
 ) -> Result<u64, ImportError> {
     let Some(store) = store else {
         return Ok(0);
@@ -562,221 +733,217 @@ fn append(
             value,
         })
         .collect();
-    store.append(&readings).map_err(failed)?;
+    store.append(&readings).map_err(|e| {
+        failed(format!(
+            "{e} (the store keeps this batch of {} readings whole or not at all; the \
+             {committed} readings appended before it were committed and stay in the store)",
+            readings.len()
+        ))
+    })?;
     let n = batch.len() as u64;
     batch.clear();
     Ok(n)
 }
 
-/// Parses `interval_energy`, `cumulative_register`, `power` or `other` (case, `_`, `-`
-/// and spaces ignored; `energy` and `register` accepted too).
-fn parse_kind(s: &str) -> Result<Quantity, String> {
-    let k: String = s
-        .chars()
-        .filter(|c| !matches!(c, '_' | '-' | ' '))
-        .collect::<String>()
-        .to_lowercase();
-    Ok(match k.as_str() {
-        "" | "intervalenergy" | "energy" => Quantity::IntervalEnergy,
-        "cumulativeregister" | "register" | "cumulative" => Quantity::CumulativeRegister,
-        "power" => Quantity::Power,
-        "other" => Quantity::Other,
-        _ => {
-            return Err(format!(
-                "kind {s:?} is not interval_energy, cumulative_register, power or other"
-            ))
-        }
-    })
+/// The fields a catalog row gives for its meter's registration (`None` where empty, so
+/// the store's value or an inferred one is taken).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Given {
+    /// `interval_s` (`Some(None)` for irregular).
+    pub interval_s: Option<Option<u32>>,
+    /// `kind`.
+    pub kind: Option<Quantity>,
+    /// `unit`.
+    pub unit: Option<String>,
 }
 
-/// Reads and checks the catalog: `meter_id,enterprise_id,role` required, `interval_s`
-/// (seconds, empty for 900, `irregular` for none), `kind` and `unit` optional, further
-/// columns ignored. A meter listed twice, or already in the store with other metadata,
-/// is a bad line; any bad line stops the import before anything is written.
-pub fn read_catalog(path: &Path, store: Option<&Store>) -> Result<Vec<CatalogEntry>, ImportError> {
+impl Given {
+    fn apply(&self, inf: &mut Inferred) {
+        if let Some(iv) = self.interval_s {
+            (inf.meta.interval_s, inf.interval_from) = (iv, Source::Flag);
+        }
+        if let Some(k) = self.kind {
+            (inf.meta.kind, inf.kind_from) = (k, Source::Flag);
+        }
+        if let Some(u) = &self.unit {
+            (inf.meta.unit, inf.kind_from) = (u.clone(), Source::Flag);
+        }
+    }
+}
+
+/// A catalog file read into the store's catalog (not saved yet).
+#[derive(Debug, Clone)]
+pub struct CatalogFile {
+    /// The store's catalog with the file's rows imported.
+    pub catalog: Catalog,
+    /// The file's meter ids, in file order.
+    pub ids: Vec<String>,
+    /// What each row gives for its meter's registration.
+    pub given: HashMap<String, Given>,
+    /// What the import changed.
+    pub report: CatalogReport,
+}
+
+/// Reads a catalog file (the columns of [`Catalog::import_rows`]) into the catalog of the
+/// store in `dir` (an empty one when there is none): a meter listed again replaces its
+/// entry, and enterprises take the non-empty fields. A bad row, or a meter already in the
+/// store with another interval, kind or unit than its row gives, is a bad line; any bad
+/// line stops the import before anything is written.
+pub fn read_catalog(
+    path: &Path,
+    dir: &Path,
+    store: Option<&Store>,
+) -> Result<CatalogFile, ImportError> {
     let input = open_input(path, None).map_err(failed)?;
+    let (input, notes) = super::lines::guard(input);
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .from_reader(input);
     let at = |e: csv::Error| failed(format!("{}: {e}", path.display()));
+    let mut rows: Vec<(usize, Vec<String>)> = Vec::new();
+    let mut bad = BadLines::default();
     let mut rec = csv::ByteRecord::new();
-    if !rdr.read_byte_record(&mut rec).map_err(at)? {
-        return Err(failed(format!("{}: empty file, no header", path.display())));
-    }
-    let names = header_names(&rec);
-    let col = |n: &str| names.iter().position(|x| x == n);
-    let (Some(mc), Some(ec), Some(rc)) = (col("meter_id"), col("enterprise_id"), col("role"))
-    else {
-        return Err(failed(format!(
-            "{}: the header ({}) needs meter_id, enterprise_id and role",
-            path.display(),
-            names.join(",")
-        )));
-    };
-    let (ic, kc, uc) = (col("interval_s"), col("kind"), col("unit"));
-    let mut rows = Vec::new();
     while rdr.read_byte_record(&mut rec).map_err(at)? {
         let line = rec.position().map_or(0, |p| p.line());
-        let get = |c: Option<usize>, name: &str| -> Result<String, String> {
-            match c {
-                Some(i) if i >= rec.len() => Err(format!("no {name} field")),
-                Some(i) => field(&rec, i, name).map(str::to_owned),
-                None => Ok(String::new()),
-            }
-        };
-        let fields = (|| -> Result<[String; 6], String> {
-            Ok([
-                get(Some(mc), "meter_id")?,
-                get(Some(ec), "enterprise_id")?,
-                get(Some(rc), "role")?,
-                get(ic, "interval_s")?,
-                get(kc, "kind")?,
-                get(uc, "unit")?,
-            ])
-        })();
-        rows.push((line, fields));
+        if let Some(reason) = notes.take_before(rdr.position().byte()) {
+            bad.push(line, reason);
+            continue;
+        }
+        let fields: Result<Vec<String>, String> = (0..rec.len())
+            .map(|i| field(&rec, i, "field").map(str::to_owned))
+            .collect();
+        match fields {
+            Ok(f) => rows.push((line as usize, f)),
+            Err(e) => bad.push(line, e),
+        }
     }
-    check_catalog(path, rows, true, store)
+    let Some((_, header)) = rows.first() else {
+        return Err(failed(format!("{}: empty file, no header", path.display())));
+    };
+    let names: Vec<String> = header
+        .iter()
+        .map(|h| h.trim_start_matches('\u{feff}').to_lowercase())
+        .collect();
+    let col = |n: &str| names.iter().position(|x| x == n);
+    let (ic, kc, uc, mc) = (col("interval_s"), col("kind"), col("unit"), col("meter_id"));
+    let mut file = CatalogFile::import(dir, store, rows.clone(), &mut bad)?;
+    for (line, f) in rows.iter().skip(1) {
+        let get = |c: Option<usize>| c.and_then(|c| f.get(c)).filter(|v| !v.is_empty());
+        let Some(id) = get(mc) else { continue };
+        let Some(m) = file.catalog.meter(id) else {
+            continue;
+        };
+        let g = Given {
+            interval_s: get(ic).map(|_| m.interval_s),
+            kind: get(kc).map(|_| m.kind),
+            unit: get(uc).map(|_| m.unit.clone()),
+        };
+        file.give(*line as u64, id, g, store, &mut bad);
+    }
+    file.checked(path, bad)
 }
 
-/// The meters of an `export_parquet` output's `meters.parquet`, checked as
-/// [`read_catalog`] checks a CSV catalog, but a meter without an enterprise is allowed
-/// (it is registered, and left out of [`ENTERPRISES_FILE`]). `None` when `input` has no
-/// such file.
+/// The meters of an `export_parquet` output's `meters.parquet` (`None` when `input` has
+/// no such file), read as [`read_catalog`] reads a CSV catalog: its meters with an
+/// enterprise go into the store's catalog (with their role, facility and district), and
+/// every meter is registered with the kind, interval and unit the file gives.
 #[cfg(feature = "arrow")]
 pub fn read_parquet_catalog(
     input: &Path,
+    dir: &Path,
     store: Option<&Store>,
-) -> Result<Option<Vec<CatalogEntry>>, ImportError> {
-    let Some((path, rows)) = super::parquet_rows::read_meters(input)? else {
+) -> Result<Option<CatalogFile>, ImportError> {
+    let Some((path, meters)) = super::parquet_rows::read_meters(input)? else {
         return Ok(None);
     };
-    let rows = rows.into_iter().map(|(i, f)| (i, Ok(f))).collect();
-    check_catalog(&path, rows, false, store).map(Some)
-}
-
-/// Checks catalog rows (`meter_id, enterprise_id, role, interval_s, kind, unit`, or why
-/// a row could not be read): all good, or every bad row listed.
-fn check_catalog(
-    path: &Path,
-    rows: Vec<(u64, Result<[String; 6], String>)>,
-    need_enterprise: bool,
-    store: Option<&Store>,
-) -> Result<Vec<CatalogEntry>, ImportError> {
-    let default = MeterMeta::default();
-    let mut out: Vec<CatalogEntry> = Vec::new();
-    let mut seen: HashMap<String, u64> = HashMap::new();
     let mut bad = BadLines {
-        rows: !need_enterprise,
+        rows: true,
         ..BadLines::default()
     };
-    for (line, fields) in rows {
-        let entry = fields.and_then(|f| {
-            let [meter_id, enterprise_id, role, interval, kind, unit] = f;
-            if meter_id.is_empty() || meter_id.len() > MAX_METER_ID_BYTES {
-                return Err(format!("meter_id must be 1 to {MAX_METER_ID_BYTES} bytes"));
-            }
-            if need_enterprise && (enterprise_id.is_empty() || role.is_empty()) {
-                return Err("enterprise_id and role must not be empty".into());
-            }
-            let interval_s = match interval.to_lowercase().as_str() {
-                "" => default.interval_s,
-                "irregular" | "none" => None,
-                s => match s.parse::<u32>() {
-                    Ok(n) if n > 0 => Some(n),
-                    _ => {
-                        return Err(format!(
-                            "interval_s {interval:?} is not a positive integer, empty or irregular"
-                        ))
-                    }
-                },
-            };
-            if unit.len() > 255 {
-                return Err("unit longer than 255 bytes".into());
-            }
-            let meta = MeterMeta {
-                kind: parse_kind(&kind)?,
-                interval_s,
-                unit: if unit.is_empty() {
-                    default.unit.clone()
-                } else {
-                    unit
-                },
-            };
-            if let Some(first) = seen.get(&meter_id) {
-                return Err(format!(
-                    "meter {meter_id} is listed twice (first on line {first})"
-                ));
-            }
-            if let Some(have) = store.and_then(|s| s.meter_meta(&meter_id)) {
-                if have != meta {
-                    return Err(format!(
-                        "meter {meter_id} is already in the store as {have:?}, not {meta:?}"
-                    ));
-                }
-            }
-            Ok(CatalogEntry {
-                meter_id,
-                enterprise_id,
-                role,
-                meta,
-            })
-        });
-        match entry {
-            Ok(e) => {
-                seen.insert(e.meter_id.clone(), line);
-                out.push(e);
-            }
-            Err(reason) => bad.push(line, reason),
+    let header = ["meter_id", "enterprise_id", "role", "facility", "district"];
+    let rows = std::iter::once((0, header.map(str::to_owned).to_vec())).chain(
+        meters
+            .iter()
+            .filter(|m| !m.fields[0].is_empty() && !m.fields[1].is_empty())
+            .map(|m| (m.row as usize, m.fields.to_vec())),
+    );
+    let mut file = CatalogFile::import(dir, store, rows, &mut bad)?;
+    for m in meters {
+        match m.given {
+            Ok(g) => file.give(m.row, &m.fields[0], g, store, &mut bad),
+            Err(reason) => bad.push(m.row, reason),
         }
     }
-    if !bad.is_empty() {
-        return Err(ImportError::BadLines {
-            file: path.to_owned(),
-            bad,
-        });
-    }
-    Ok(out)
+    file.checked(&path, bad).map(Some)
 }
 
-/// Writes the catalog's `meter_id,enterprise_id,role` rows to [`ENTERPRISES_FILE`] in
-/// the store directory, merged with the rows already there (a meter listed again takes
-/// its new row). Replaced atomically: written aside, then renamed over.
-pub fn write_enterprises(dir: &Path, catalog: &[CatalogEntry]) -> Result<(), ImportError> {
-    let path = dir.join(ENTERPRISES_FILE);
-    let mut rows: Vec<[String; 3]> = Vec::new();
-    if path.exists() {
-        let mut rdr = csv::Reader::from_path(&path).map_err(failed)?;
-        for r in rdr.records() {
-            let r = r.map_err(|e| failed(format!("{}: {e}", path.display())))?;
-            let f = |i: usize| r.get(i).unwrap_or_default().to_owned();
-            rows.push([f(0), f(1), f(2)]);
-        }
+impl CatalogFile {
+    /// The catalog of the store in `dir` (an empty one when there is none) with `rows`
+    /// (header first) imported; bad rows go to `bad`.
+    fn import<I>(
+        dir: &Path,
+        store: Option<&Store>,
+        rows: I,
+        bad: &mut BadLines,
+    ) -> Result<CatalogFile, ImportError>
+    where
+        I: IntoIterator<Item = (usize, Vec<String>)>,
+    {
+        let mut catalog = if store.is_some() {
+            Catalog::load_dir(dir).map_err(failed)?
+        } else {
+            Catalog::new()
+        };
+        let report = match catalog.import_rows(rows) {
+            Ok(r) => r,
+            Err(e) => {
+                for r in e.rows {
+                    bad.push(r.line as u64, r.message);
+                }
+                CatalogReport::default()
+            }
+        };
+        Ok(CatalogFile {
+            catalog,
+            ids: Vec::new(),
+            given: HashMap::new(),
+            report,
+        })
     }
-    let mut at: HashMap<String, usize> = rows
-        .iter()
-        .enumerate()
-        .map(|(i, r)| (r[0].clone(), i))
-        .collect();
-    for c in catalog.iter().filter(|c| !c.enterprise_id.is_empty()) {
-        let row = [c.meter_id.clone(), c.enterprise_id.clone(), c.role.clone()];
-        match at.get(&c.meter_id) {
-            Some(&i) => rows[i] = row,
-            None => {
-                at.insert(c.meter_id.clone(), rows.len());
-                rows.push(row);
+
+    /// Adds meter `id`, listed at `line`, with what it gives for its registration: a bad
+    /// line when the store holds it with another interval, kind or unit.
+    fn give(&mut self, line: u64, id: &str, g: Given, store: Option<&Store>, bad: &mut BadLines) {
+        if let Some(have) = store.and_then(|s| s.meter_meta(id)) {
+            let differs = g.interval_s.is_some_and(|v| v != have.interval_s)
+                || g.kind.is_some_and(|v| v != have.kind)
+                || g.unit.as_ref().is_some_and(|v| *v != have.unit);
+            if differs {
+                let listed = MeterMeta {
+                    kind: g.kind.unwrap_or(have.kind),
+                    interval_s: g.interval_s.unwrap_or(have.interval_s),
+                    unit: g.unit.clone().unwrap_or_else(|| have.unit.clone()),
+                };
+                bad.push(
+                    line,
+                    format!("meter {id} is already in the store as {have:?}, not {listed:?}"),
+                );
             }
         }
+        self.ids.push(id.to_owned());
+        self.given.insert(id.to_owned(), g);
     }
-    let tmp = dir.join(format!("{ENTERPRISES_FILE}.tmp"));
-    let mut w = csv::Writer::from_path(&tmp).map_err(failed)?;
-    w.write_record(["meter_id", "enterprise_id", "role"])
-        .map_err(failed)?;
-    for r in &rows {
-        w.write_record(r).map_err(failed)?;
+
+    /// The file, or its bad lines (of `path`) as the error.
+    fn checked(self, path: &Path, mut bad: BadLines) -> Result<CatalogFile, ImportError> {
+        if !bad.is_empty() {
+            bad.listed.sort_by_key(|b| b.line);
+            return Err(ImportError::BadLines {
+                file: path.to_owned(),
+                bad,
+            });
+        }
+        Ok(self)
     }
-    w.flush().map_err(failed)?;
-    drop(w);
-    std::fs::rename(&tmp, &path).map_err(|e| failed(format!("{}: {e}", path.display())))
 }

@@ -1,15 +1,21 @@
 //! Code shared by the examples (and run by their tests in `tests/examples_*.rs`): time
-//! parsing, the CSV import, the history query and its table and CSV output, and the
+//! parsing, the CSV and HJ 212 imports, the history query and its table and CSV output, and the
 //! load-curve SVG. Each example's `main` only parses its arguments and calls in here.
 //!
 //! Include it with `mod common;` from an example, or with
 //! `#[path = "../examples/common/mod.rs"] mod common;` from a test, under
 //! `#[allow(dead_code)]`: every includer compiles all of it and uses a part.
 
+pub mod alarms;
+pub mod cli;
+pub mod dirs;
 pub mod fleet;
 pub mod history;
+pub mod hj212;
 pub mod imbalance;
 pub mod import;
+pub mod infer;
+pub mod lines;
 #[cfg(feature = "arrow")]
 pub mod parquet_rows;
 pub mod plot;
@@ -20,14 +26,37 @@ use std::fs::File;
 use std::io::{BufReader, Read, Seek};
 use std::path::Path;
 
-/// Opens the store at `dir` for a tool that only reads it: a path that holds no store (a
-/// mistyped one) is an error, not a new, empty store.
+/// Opens the store at `dir` for a tool that only reads it: read-only, so the tool never
+/// changes a file and works beside a writer; a path that holds no store (a mistyped one)
+/// is an error, not a new, empty store.
 pub fn open_existing(dir: &Path) -> meterstore::Result<meterstore::Store> {
+    meterstore::Store::open_read_only(dir)
+}
+
+/// Opens the existing store at `dir` as its writer, for a tool that changes it (such as
+/// `facility_alarms`, which keeps learned thresholds in the catalog): a path that holds no
+/// store is an error, and a store that another writer holds is [`meterstore::Error::Locked`].
+pub fn open_writer(dir: &Path) -> meterstore::Result<meterstore::Store> {
     let opts = meterstore::Options {
         create_if_missing: false,
         ..meterstore::Options::default()
     };
     meterstore::Store::open(dir, opts)
+}
+
+/// Every reading of every meter in the store at `dir`, by (meter, timestamp): what the
+/// import tests compare with their input.
+pub fn all_readings(
+    dir: &Path,
+) -> meterstore::Result<std::collections::BTreeMap<(String, i64), f64>> {
+    let store = open_existing(dir)?;
+    let mut rows = std::collections::BTreeMap::new();
+    for id in store.meter_ids() {
+        for (t, v) in store.history(&id, i64::MIN..i64::MAX)? {
+            rows.insert((id.clone(), t), v);
+        }
+    }
+    Ok(rows)
 }
 
 /// Opens a file for reading, decompressing it if it is gzip (recognised by its magic

@@ -2,12 +2,13 @@
 //! every `*.parquet` file under a directory such as an `export_parquet` output, row by
 //! row, each converted to `(meter_id, ts, value)` or to the reason it cannot be.
 
+use super::import::Given;
 use super::time::Tz;
 use jiff::civil::DateTime;
 use meterstore::arrow::arrow_array::cast::AsArray;
 use meterstore::arrow::arrow_array::types::{
     Decimal128Type, Float32Type, Float64Type, Int32Type, Int64Type, TimestampMicrosecondType,
-    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
+    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt32Type,
 };
 use meterstore::arrow::arrow_array::{Array, ArrayRef, RecordBatch};
 use meterstore::arrow::arrow_schema::{DataType, TimeUnit};
@@ -83,11 +84,15 @@ pub type OnRow<'f, E> = dyn FnMut(u64, Result<Row<'_>, String>) -> Result<(), E>
 const TS_NAMES: [&str; 4] = ["ts", "timestamp", "time", "datetime"];
 
 /// Calls `f` with the 1-based row number and the converted row (or why it is bad) of
-/// every row of `path`, in order. The file needs a `meter_id` string column, one
+/// every row of `path`, in order; returns the value column's name. The file needs a `meter_id` string column, one
 /// timestamp column (a Parquet timestamp in any unit, whole seconds, read in `tz` when it
 /// has no time zone; or 64-bit Unix seconds) and exactly one more column, the value
 /// (floating point, 32- or 64-bit integer, or decimal).
-pub fn for_each_row<E: From<String>>(path: &Path, tz: &Tz, f: &mut OnRow<'_, E>) -> Result<(), E> {
+pub fn for_each_row<E: From<String>>(
+    path: &Path,
+    tz: &Tz,
+    f: &mut OnRow<'_, E>,
+) -> Result<String, E> {
     let at = |e: &dyn std::fmt::Display| E::from(format!("{}: {e}", path.display()));
     let builder = reader(path).map_err(E::from)?;
     let schema = builder.schema().clone();
@@ -140,7 +145,7 @@ pub fn for_each_row<E: From<String>>(path: &Path, tz: &Tz, f: &mut OnRow<'_, E>)
             f(row, parsed)?;
         }
     }
-    Ok(())
+    Ok(names[value].clone())
 }
 
 /// The meter id column.
@@ -301,16 +306,23 @@ impl<'a> Values<'a> {
     }
 }
 
-/// The fields of one meter of a [`METERS_FILE`] catalog, as the CSV catalog spells them:
-/// `meter_id, enterprise_id, role, interval_s, kind, unit` (empty where null; an
-/// `interval_s` of null is `irregular`).
-pub type MeterFields = [String; 6];
+/// One meter of a [`METERS_FILE`] catalog.
+pub struct MeterRow {
+    /// Its 1-based row number.
+    pub row: u64,
+    /// `meter_id, enterprise_id, role, facility, district`, as the CSV catalog spells
+    /// them (empty where null).
+    pub fields: [String; 5],
+    /// The kind, interval (null: irregular) and unit it is registered with, or why they
+    /// are unreadable.
+    pub given: Result<Given, String>,
+}
 
-/// The catalog file's path and its meters with their row numbers.
-pub type MetersFile = (PathBuf, Vec<(u64, MeterFields)>);
+/// The catalog file's path and its meters.
+pub type MetersFile = (PathBuf, Vec<MeterRow>);
 
-/// The meters of `input`'s [`METERS_FILE`] (an `export_parquet` output), with their
-/// 1-based row numbers; `None` when `input` is no directory or has no such file.
+/// The meters of `input`'s [`METERS_FILE`] (an `export_parquet` output); `None` when
+/// `input` is no directory or has no such file.
 pub fn read_meters(input: &Path) -> Result<Option<MetersFile>, String> {
     let path = input.join(METERS_FILE);
     if !input.is_dir() || !path.exists() {
@@ -330,37 +342,57 @@ pub fn read_meters(input: &Path) -> Result<Option<MetersFile>, String> {
                 .ok_or_else(|| at(&format!("{name} is {}, not strings", col.data_type())))
         };
         let ids = text("meter_id")?.ok_or_else(|| at(&"no meter_id column"))?;
-        let (ent, role, kind, unit) = (
+        let strings = [
             text("enterprise_id")?,
             text("role")?,
-            text("kind")?,
-            text("unit")?,
-        );
+            text("facility")?,
+            text("district")?,
+        ];
+        let (kind, unit) = (text("kind")?, text("unit")?);
         let interval = batch
             .column_by_name("interval_s")
             .map(|c| {
-                c.as_primitive_opt::<meterstore::arrow::arrow_array::types::UInt32Type>()
+                c.as_primitive_opt::<UInt32Type>()
                     .ok_or_else(|| at(&format!("interval_s is {}, not UInt32", c.data_type())))
             })
             .transpose()?;
-        let get = |c: &Option<Vec<Option<&str>>>, i: usize| {
-            c.as_ref().and_then(|c| c[i]).unwrap_or_default().to_owned()
-        };
+        fn get<'a>(c: &Option<Vec<Option<&'a str>>>, i: usize) -> Option<&'a str> {
+            c.as_ref().and_then(|c| c[i])
+        }
         for (i, id) in ids.iter().enumerate() {
-            let iv = match interval {
-                Some(c) if c.is_null(i) => "irregular".to_owned(),
-                Some(c) => c.value(i).to_string(),
-                None => String::new(),
+            let given = (|| {
+                let interval_s = match interval {
+                    Some(c) if c.is_null(i) => Some(None),
+                    Some(c) if c.value(i) == 0 => return Err("interval_s is 0".to_owned()),
+                    Some(c) => Some(Some(c.value(i))),
+                    None => None,
+                };
+                let kind = match get(&kind, i) {
+                    Some(k) => Some(
+                        meterstore::monitor::parse_kind(k)
+                            .ok_or_else(|| format!("unknown kind {k:?}"))?,
+                    ),
+                    None => None,
+                };
+                let unit = get(&unit, i).map(str::to_owned);
+                Ok(Given {
+                    interval_s,
+                    kind,
+                    unit,
+                })
+            })();
+            let owned = |s: Option<&str>| s.unwrap_or_default().to_owned();
+            let [e, r, f, d] = &strings;
+            let fields = [*id, get(e, i), get(r, i), get(f, i), get(d, i)].map(owned);
+            let given = match fields[0].is_empty() {
+                true => Err("meter_id is null or empty".to_owned()),
+                false => given,
             };
-            let fields = [
-                id.unwrap_or_default().to_owned(),
-                get(&ent, i),
-                get(&role, i),
-                iv,
-                get(&kind, i),
-                get(&unit, i),
-            ];
-            out.push((out.len() as u64 + 1, fields));
+            out.push(MeterRow {
+                row: out.len() as u64 + 1,
+                fields,
+                given,
+            });
         }
     }
     Ok(Some((path, out)))

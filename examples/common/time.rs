@@ -160,12 +160,19 @@ fn timestamp(ts: i64) -> Result<Timestamp, String> {
     Timestamp::from_second(ts).map_err(|e| format!("timestamp {ts} out of range: {e}"))
 }
 
-/// A bound of a query range (`--from`, `--to`): RFC 3339, or a local date `YYYY-MM-DD`
-/// in `tz`. A date means its first instant as a start and the end of that day as an end
-/// (so `--from 2024-01-01 --to 2024-01-31` is all of January).
+/// A bound of a query range (`--from`, `--to`): an RFC 3339 instant, a local date
+/// `YYYY-MM-DD` in `tz`, or a local date-time `YYYY-MM-DD HH:MM[:SS]` in `tz`.
+///
+/// An RFC 3339 bound is the instant it names, whatever its offset (`Z`, `+08:00`,
+/// `-05:00`); `tz` plays no part. Readings sit on whole seconds and a range is
+/// `[from, to)`, so a fractional second rounds up on both ends: the bound keeps exactly
+/// the readings at or after `from` and before `to`. A date means its first instant as a
+/// start and the end of that day as an end (so `--from 2024-01-01 --to 2024-01-31` is
+/// all of January).
 pub fn parse_bound(s: &str, tz: &Tz, end: bool) -> Result<i64, String> {
     let s = s.trim();
-    if let Ok(date) = s.parse::<Date>() {
+    if is_bare_date(s.as_bytes()) {
+        let date: Date = s.parse().map_err(|e| format!("{s:?}: {e}"))?;
         let date = if end {
             date.tomorrow().map_err(|e| format!("{s:?}: {e}"))?
         } else {
@@ -173,7 +180,33 @@ pub fn parse_bound(s: &str, tz: &Tz, end: bool) -> Result<i64, String> {
         };
         return tz.day_start(date);
     }
-    rfc3339(s).map_err(|e| format!("{s:?} is neither RFC 3339 nor a date YYYY-MM-DD: {e}"))
+    if let Some(dt) = local_datetime(s.as_bytes()) {
+        let dt = dt.map_err(|e| format!("{s:?}: {e}"))?;
+        return tz.instant(dt).map_err(|e| format!("{s:?}: {e}"));
+    }
+    let t: Timestamp = s.parse().map_err(|e: jiff::Error| {
+        format!(
+            "{s:?} is neither RFC 3339 (with Z or an offset), a date YYYY-MM-DD nor a local \
+             YYYY-MM-DD HH:MM[:SS]: {e}"
+        )
+    })?;
+    // `as_second` truncates towards zero, which is already the ceiling below the epoch.
+    let up = i64::from(t.subsec_nanosecond() > 0);
+    Ok(t.as_second() + up)
+}
+
+/// Exactly `YYYY-MM-DD`: a calendar date with nothing after it. (jiff's `Date` parser
+/// also takes a date-time with an offset and keeps its date, which would turn an instant
+/// into a whole local day.)
+fn is_bare_date(b: &[u8]) -> bool {
+    b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        })
 }
 
 /// An RFC 3339 instant (with `Z` or an offset) in whole seconds.
@@ -185,23 +218,62 @@ pub fn rfc3339(s: &str) -> Result<i64, String> {
     Ok(t.as_second())
 }
 
+/// The first instant a reading may have: 1970-01-01T00:00:00Z.
+pub const FIRST_READING_TS: i64 = 0;
+/// Readings must be before this instant: 2200-01-01T00:00:00Z.
+pub const END_READING_TS: i64 = 7_258_118_400;
+
 /// A timestamp of an imported row, its format recognised per value: Unix seconds
 /// (`1704038400`), RFC 3339 (`2024-01-01T00:00:00+08:00`) or a local date-time
-/// `YYYY-MM-DD HH:MM[:SS]` (`T` also accepted between date and time) read in `tz`.
+/// `YYYY-MM-DD HH:MM[:SS]` (`T` also accepted between date and time) read in `tz`. It
+/// must lie in [`FIRST_READING_TS`]`..`[`END_READING_TS`] (1970 to 2199): see
+/// [`check_reading_ts`].
 pub fn parse_timestamp(s: &str, tz: &Tz) -> Result<i64, String> {
     let b = s.as_bytes();
     let unsigned = b.strip_prefix(b"-").unwrap_or(b);
-    if !unsigned.is_empty() && unsigned.iter().all(u8::is_ascii_digit) {
-        return s
-            .parse::<i64>()
-            .map_err(|e| format!("Unix seconds {s:?}: {e}"));
-    }
-    if let Some(dt) = local_datetime(b) {
+    let ts = if !unsigned.is_empty() && unsigned.iter().all(u8::is_ascii_digit) {
+        s.parse::<i64>()
+            .map_err(|e| format!("Unix seconds {s:?}: {e}"))?
+    } else if let Some(dt) = local_datetime(b) {
         let dt = dt.map_err(|e| format!("{s:?}: {e}"))?;
-        return tz.instant(dt);
+        tz.instant(dt)?
+    } else {
+        rfc3339(s).map_err(|_| {
+            format!("{s:?} is not Unix seconds, RFC 3339 or a local YYYY-MM-DD HH:MM[:SS]")
+        })?
+    };
+    check_reading_ts(ts)
+}
+
+/// `ts` if it lies in the range readings may have (1970 to 2199 UTC); otherwise an error
+/// that names it, and names the unit when it reads as a plausible date in milliseconds,
+/// microseconds or nanoseconds (a common mistake in exports).
+pub fn check_reading_ts(ts: i64) -> Result<i64, String> {
+    let range = FIRST_READING_TS..END_READING_TS;
+    if range.contains(&ts) {
+        return Ok(ts);
     }
-    rfc3339(s).map_err(|_| {
-        format!("{s:?} is not Unix seconds, RFC 3339 or a local YYYY-MM-DD HH:MM[:SS]")
+    let utc = |t: i64| Timestamp::from_second(t).map_or(t.to_string(), |t| t.to_string());
+    // Seconds after 1973-03-03, a plausible start of a meter's records.
+    const PLAUSIBLE: i64 = 100_000_000;
+    let unit = [
+        (1_000, "milliseconds"),
+        (1_000_000, "microseconds"),
+        (1_000_000_000, "nanoseconds"),
+    ]
+    .into_iter()
+    .find(|&(d, _)| ts >= PLAUSIBLE * d && range.contains(&(ts / d)));
+    Err(match unit {
+        Some((d, name)) => format!(
+            "timestamp {ts} looks like {name} since 1970 ({} s would be {}): give Unix seconds",
+            ts / d,
+            utc(ts / d)
+        ),
+        None => format!(
+            "timestamp {ts} ({}) is outside the range readings may have, 1970-01-01 to \
+             2199-12-31 UTC",
+            utc(ts)
+        ),
     })
 }
 

@@ -1,6 +1,7 @@
 //! Record batches of histories, aggregates, day/night results and the meter catalog.
 
-use super::{kind_name, shard_of};
+use super::shard_of;
+use crate::monitor::kind_name;
 use crate::monitor::Catalog;
 use crate::query::BucketValue;
 use crate::scan::{DayNight, EnterpriseDayNight, MeterDayNight};

@@ -44,8 +44,6 @@ pub use batches::{
 };
 pub use export::{export_parquet, ExportOptions, ExportReport, METERS_FILE};
 
-use crate::types::Quantity;
-
 /// FNV-1a, 64 bits, of `bytes`: offset basis `0xcbf29ce484222325`, prime
 /// `0x100000001b3`, one byte at a time (xor, then multiply, wrapping).
 pub fn fnv1a64(bytes: &[u8]) -> u64 {
@@ -62,17 +60,6 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
 /// any FNV-1a 64 of the id's bytes, as an unsigned 64-bit integer, modulo N.
 pub fn shard_of(meter_id: &str, shards: u32) -> u32 {
     (fnv1a64(meter_id.as_bytes()) % u64::from(shards.max(1))) as u32
-}
-
-/// The stable lower-case name of a quantity kind, as the Parquet catalog and the CSV
-/// import spell it: `interval_energy`, `cumulative_register`, `power`, `other`.
-pub fn kind_name(kind: Quantity) -> &'static str {
-    match kind {
-        Quantity::IntervalEnergy => "interval_energy",
-        Quantity::CumulativeRegister => "cumulative_register",
-        Quantity::Power => "power",
-        Quantity::Other => "other",
-    }
 }
 
 #[cfg(test)]

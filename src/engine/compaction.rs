@@ -10,9 +10,9 @@ use super::flush::{WindowWriter, Written};
 use super::options::CompactionOptions;
 use super::read::merge_runs;
 use super::window::Window;
+use crate::engine::state::State;
 use crate::error::Result;
 use crate::segment::Segment;
-use crate::store::State;
 use crate::types::UtcOffset;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -65,16 +65,35 @@ pub(crate) fn span(seg: &Segment) -> Option<(i64, i64)> {
 /// The windows a segment's readings fall in, in time order. Segments written by this
 /// version hold one window; older stores (or a changed window option) may hold several.
 pub(crate) fn windows_of(seg: &Segment, window: Window, off: UtcOffset) -> Vec<i64> {
-    let Some((first, last)) = span(seg) else {
-        return Vec::new();
-    };
+    match span(seg) {
+        Some((first, last)) => window_starts(first, last, window, off),
+        None => Vec::new(),
+    }
+}
+
+/// Starts of the windows that `[first, last]` touches.
+fn window_starts(first: i64, last: i64, window: Window, off: UtcOffset) -> Vec<i64> {
     let mut out = vec![window.start(first, off)];
+    // Window ends saturate at the ends of i64: stop where they no longer advance.
     let mut end = window.end(first, off);
-    while end <= last && end < i64::MAX {
+    while end <= last && out.last().is_some_and(|&prev| end > prev) {
         out.push(end);
         end = window.end(end, off);
     }
     out
+}
+
+#[cfg(test)]
+#[test]
+fn window_starts_end_at_the_ends_of_i64() {
+    for w in [Window::Month, Window::Days(1), Window::Days(30)] {
+        for off in [UtcOffset::CHINA, UtcOffset::UTC] {
+            let top = window_starts(i64::MAX - 8, i64::MAX - 8, w, off);
+            assert!(top.len() <= 2, "{w:?} {top:?}");
+            let all = window_starts(i64::MIN, i64::MIN + 3 * 86_400, w, off);
+            assert!(all.len() <= 5, "{w:?} {all:?}");
+        }
+    }
 }
 
 /// Picks the windows to rewrite now (output seqs left at 0 for the store to reserve).

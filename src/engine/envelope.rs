@@ -7,6 +7,7 @@ use crate::format::*;
 use std::path::Path;
 
 /// Wraps `body` in an envelope with `magic` and the store's format version.
+#[cfg(test)]
 pub(crate) fn seal(magic: [u8; 8], body: &[u8]) -> Vec<u8> {
     seal_versioned(magic, FormatVersion::CURRENT as u8, body)
 }
@@ -25,6 +26,7 @@ pub(crate) fn seal_versioned(magic: [u8; 8], version: u8, body: &[u8]) -> Vec<u8
 }
 
 /// Checks an envelope of the store's format version read from `path`; returns its body.
+#[cfg(test)]
 pub(crate) fn open<'a>(path: &Path, magic: [u8; 8], bytes: &'a [u8]) -> Result<&'a [u8]> {
     open_versioned(path, magic, bytes, |v| {
         FormatVersion::check(v, path).map(|_| ())
@@ -84,13 +86,23 @@ pub(crate) fn open_versioned<'a>(
     Ok(body)
 }
 
-/// Reads and checks the envelope file at `path`; `None` when it does not exist.
-pub(crate) fn read(path: &Path, magic: [u8; 8]) -> Result<Option<Vec<u8>>> {
-    match std::fs::read(path) {
-        Ok(bytes) => Ok(Some(open(path, magic, &bytes)?.to_vec())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io(path, e)),
-    }
+/// Reads and checks a MANIFEST or METERS file at `path` (versions 1 to
+/// [`METADATA_VERSION`]); returns its version and body, `None` when it does not exist.
+pub(crate) fn read_metadata(path: &Path, magic: [u8; 8]) -> Result<Option<(u8, Vec<u8>)>> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let body = open_versioned(path, magic, &bytes, |v| match v {
+        1..=METADATA_VERSION => Ok(()),
+        _ => Err(Error::UnsupportedVersion {
+            path: path.to_owned(),
+            version: v,
+            supported: METADATA_VERSION,
+        }),
+    })?;
+    Ok(Some((bytes[ENV_VERSION], body.to_vec())))
 }
 
 #[cfg(test)]

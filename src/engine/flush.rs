@@ -91,7 +91,7 @@ pub(crate) fn discard(dir: &Path, seqs: &[u64]) {
 
 /// Writes what `pieces` (oldest first; a newer piece wins on the same meter and
 /// timestamp) hold into one new segment per window they touch, numbering them with
-/// `alloc`; `zstd` says whether blocks may be compressed. On error nothing is left on
+/// `alloc` (which may fail); `zstd` says whether blocks may be compressed. On error nothing is left on
 /// disk.
 pub(crate) fn write_pieces(
     dir: &Path,
@@ -99,7 +99,7 @@ pub(crate) fn write_pieces(
     window: Window,
     off: UtcOffset,
     zstd: bool,
-    mut alloc: impl FnMut() -> u64,
+    mut alloc: impl FnMut() -> Result<u64>,
 ) -> Result<Vec<Written>> {
     let merged;
     let table: &Memtable = match pieces {
@@ -128,7 +128,7 @@ pub(crate) fn write_pieces(
         let mut i = 0;
         while i < cuts.len() {
             let w_start = cuts[i].0;
-            let seq = alloc();
+            let seq = alloc()?;
             started.push(seq);
             let mut w = WindowWriter::create(dir, seq, window, off, zstd)?;
             while let Some((_, k, r)) = cuts.get(i).filter(|c| c.0 == w_start) {

@@ -22,12 +22,14 @@ use super::background::Signal;
 use super::batch;
 use super::compaction::{self, CompactionReport, Mode};
 use super::flush::{self, Written};
-use super::manifest::{self, Manifest};
+use super::manifest::{self, Manifest, MetersCheck};
 use super::memtable::Memtable;
 use super::meters::Meters;
 use super::options::{Options, UnknownMeters};
-use super::recovery::{self, RecoveryReport};
+use super::recovery::RecoveryReport;
 use super::retention::{self, RetentionReport};
+use super::state::State;
+use super::timestamp;
 use super::window::Window;
 use crate::error::{Error, Result};
 use crate::fsutil;
@@ -35,77 +37,32 @@ use crate::segment::Segment;
 use crate::types::{MeterMeta, Reading};
 use crate::wal::Wal;
 use std::collections::{HashMap, HashSet};
-use std::fs::{self, File};
-use std::path::{Path, PathBuf};
+use std::fs::File;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockError};
 
-/// Name of the lock file that keeps a second process from opening the store for writing.
-const LOCK_FILE: &str = "LOCK";
-/// Directory of the write-ahead log inside the store.
-const WAL_DIR: &str = "wal";
-/// Sealed memtables kept before a snapshot merges some. Q: why 8? A: every query merges
-/// one run per sealed memtable; 8 keeps that cheap, and merging the newest pieces as a
+mod opening;
+
+/// Segment seqs reserved in MANIFEST at a time, before files get them (see
+/// [`Manifest::next_seq`]): one manifest write per this many segments.
+const SEQ_RESERVE: u64 = 64;
+/// Sealed memtables kept before a snapshot merges some: every query merges one run per
+/// sealed memtable, 8 keeps that cheap, and merging the newest pieces as a
 /// binary counter copies each reading O(log n) times between flushes.
 const MAX_PIECES: usize = 8;
-
-/// What readers see: the live segments and the memtables not yet in them.
-pub(crate) struct State {
-    pub(crate) meters: Arc<Meters>,
-    /// The published manifest; `manifest.segments[i]` is the seq of `segments[i]`.
-    pub(crate) manifest: Manifest,
-    /// Live segments in increasing seq. Within a window a higher seq is newer and wins on
-    /// the same (meter, timestamp); segments of different windows never overlap in time.
-    pub(crate) segments: Vec<Arc<Segment>>,
-    /// Sealed memtables (by a flush in progress, a failed flush, or a snapshot), oldest
-    /// first; newer than every segment.
-    pub(crate) frozen: Vec<Arc<Memtable>>,
-    /// The memtable receiving appends; newest of all.
-    pub(crate) active: Memtable,
-}
-
-impl State {
-    /// The memtables, oldest first: the sealed ones, then the active one.
-    pub(crate) fn memtables(&self) -> impl Iterator<Item = &Memtable> {
-        self.frozen.iter().map(|f| &**f).chain([&self.active])
-    }
-
-    /// Bytes buffered in memtables.
-    pub(crate) fn buffered(&self) -> usize {
-        self.memtables().map(|m| m.bytes()).sum()
-    }
-
-    fn has_buffered(&self) -> bool {
-        !self.active.is_empty() || !self.frozen.is_empty()
-    }
-
-    /// Moves the active memtable, if not empty, to the end of the sealed ones.
-    fn seal(&mut self) {
-        if !self.active.is_empty() {
-            let a = std::mem::take(&mut self.active);
-            self.frozen.push(Arc::new(a));
-        }
-    }
-
-    /// A copy that shares everything and holds no active memtable (seal first).
-    fn view(&self) -> State {
-        State {
-            meters: self.meters.clone(),
-            manifest: self.manifest.clone(),
-            segments: self.segments.clone(),
-            frozen: self.frozen.clone(),
-            active: Memtable::default(),
-        }
-    }
-}
 
 /// Sequence numbers and what is durable in METERS; changed only under the `meta` lock.
 struct Meta {
     /// The next segment seq to hand out (reserved seqs are never reused, even when the
     /// write they were for failed).
     next_seq: u64,
+    /// MANIFEST on disk reserves the seqs below this: `next_seq` never passes it.
+    reserved: u64,
     /// Meters (a prefix of the registry) that the METERS file holds.
     meters_durable: usize,
+    /// What the METERS file holds, recorded in the next manifest.
+    meters_check: MetersCheck,
 }
 
 /// Running totals for [`Store::stats`](crate::Store::stats).
@@ -125,8 +82,10 @@ pub(crate) struct Counters {
 pub(crate) struct Inner {
     pub(crate) dir: PathBuf,
     pub(crate) opts: Options,
-    _lock: File,
-    wal: Wal,
+    /// The writer's lock on the directory; `None` for a read-only store.
+    _lock: Option<File>,
+    /// The log appends go to; `None` for a read-only store.
+    wal: Option<Wal>,
     compact: Mutex<()>,
     flush: Mutex<()>,
     writer: Mutex<()>,
@@ -186,84 +145,6 @@ impl Prepared {
 }
 
 impl Inner {
-    pub(crate) fn open(dir: &Path, opts: Options) -> Result<Inner> {
-        check_options(&opts)?;
-        let dir = dir.to_owned();
-        let lock_path = dir.join(LOCK_FILE);
-        if !opts.create_if_missing && !lock_path.exists() {
-            return Err(Error::InvalidArgument(format!(
-                "no store at {} (it has no {LOCK_FILE} file), and Options::create_if_missing is off",
-                dir.display()
-            )));
-        }
-        fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        let lock_file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| Error::io(&lock_path, e))?;
-        match lock_file.try_lock() {
-            Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => return Err(Error::Locked { path: dir }),
-            Err(fs::TryLockError::Error(e)) => return Err(Error::io(&lock_path, e)),
-        }
-        let manifest = Manifest::load(&dir)?;
-        let mut meters = Meters::load(&dir)?;
-        let meters_durable = meters.len();
-        let mut report = RecoveryReport {
-            orphan_files_removed: remove_orphans(&dir, &manifest)?,
-            ..RecoveryReport::default()
-        };
-        let segments = manifest
-            .segments
-            .iter()
-            .map(|&s| Segment::open(&manifest::segment_file(&dir, s)).map(Arc::new))
-            .collect::<Result<Vec<_>>>()?;
-        let (wal, replay) = Wal::open(&dir.join(WAL_DIR), opts.sync, opts.salvage_wal)?;
-        fsutil::sync_dir(&dir)?;
-        report.wal = replay.report.clone();
-        let mut active = Memtable::default();
-        recovery::apply(&replay, &mut meters, &mut active, &mut report)?;
-        drop(replay);
-        let newest = segments
-            .iter()
-            .filter_map(|s| compaction::span(s).map(|p| p.1))
-            .chain(active.max_ts())
-            .max()
-            .unwrap_or(i64::MIN);
-        let meta = Meta {
-            next_seq: manifest.next_seq,
-            meters_durable,
-        };
-        let state = State {
-            meters: Arc::new(meters),
-            manifest,
-            segments,
-            frozen: Vec::new(),
-            active,
-        };
-        let inner = Inner {
-            dir,
-            opts,
-            _lock: lock_file,
-            wal,
-            compact: Mutex::new(()),
-            flush: Mutex::new(()),
-            writer: Mutex::new(()),
-            meta: Mutex::new(meta),
-            state: RwLock::new(state),
-            recovery: report,
-            counters: Counters::default(),
-            newest: AtomicI64::new(newest),
-            signal: Signal::default(),
-        };
-        if inner.state().buffered() >= inner.opts.memtable_budget_bytes {
-            inner.flush(Trigger::Budget)?;
-        }
-        Ok(inner)
-    }
-
     pub(crate) fn state(&self) -> RwLockReadGuard<'_, State> {
         self.state.read().unwrap_or_else(|e| e.into_inner())
     }
@@ -274,6 +155,7 @@ impl Inner {
 
     /// Registers many meters with one durable write of the registry; all or nothing.
     pub(crate) fn register_meters(&self, list: &[(String, MeterMeta)]) -> Result<()> {
+        self.wal("registering meters")?;
         let _w = lock(&self.writer);
         let meters = self.state().meters.clone();
         let mut new: Vec<(String, MeterMeta)> = Vec::new();
@@ -302,17 +184,25 @@ impl Inner {
             return Ok(());
         }
         let mut m = lock(&self.meta);
-        meters.store(&self.dir, &new)?;
+        let generation = self.state().manifest.generation + 1;
+        m.meters_check = meters.store(&self.dir, &new, generation)?;
         m.meters_durable = meters.len() + new.len();
-        let mut st = write_lock(&self.state);
-        let reg = Arc::make_mut(&mut st.meters);
-        for (id, meta) in new {
-            reg.push(&id, meta);
+        {
+            let mut st = write_lock(&self.state);
+            let reg = Arc::make_mut(&mut st.meters);
+            for (id, meta) in new {
+                reg.push(&id, meta);
+            }
         }
+        // The manifest records the registry it goes with.
+        let manifest = self.next_manifest(&m);
+        manifest.store(&self.dir)?;
+        write_lock(&self.state).manifest = manifest;
         Ok(())
     }
 
     pub(crate) fn append(&self, batch: &[Reading<'_>]) -> Result<()> {
+        let wal = self.wal("appending")?;
         if batch.is_empty() {
             return Ok(());
         }
@@ -341,7 +231,7 @@ impl Inner {
                 p = self.prepare(&self.state(), batch)?;
             }
             let payload = payload.take().unwrap_or_else(|| p.payload());
-            let lsn = self.wal.write(&payload)?;
+            let lsn = wal.write(&payload)?;
             let mut st = write_lock(&self.state);
             if !p.new.is_empty() {
                 let meters = Arc::make_mut(&mut st.meters);
@@ -353,7 +243,7 @@ impl Inner {
             self.newest.fetch_max(p.max_ts, Relaxed);
             (lsn, st.buffered() >= budget)
         };
-        self.wal.commit(lsn)?;
+        wal.commit(lsn)?;
         if over {
             if self.opts.background_flush {
                 self.signal.request_flush();
@@ -382,9 +272,13 @@ impl Inner {
         let mut last: Option<(&str, u32, Option<u32>)> = None;
         // The previous reading's meter and timestamp (it passed every check).
         let mut prev: Option<(u32, i64)> = None;
+        let range = &self.opts.timestamp_range;
         for (i, r) in batch.iter().enumerate() {
             if !r.value.is_finite() {
                 return Err(reject(i, r, format!("value {} is not finite", r.value)));
+            }
+            if !range.contains(&r.ts) {
+                return Err(reject(i, r, timestamp::out_of_range(r.ts, range)));
             }
             let (dense, interval) = match last {
                 Some((id, d, iv)) if same(id, r.meter) => (d, iv),
@@ -437,7 +331,7 @@ impl Inner {
     }
 
     pub(crate) fn sync(&self) -> Result<()> {
-        self.wal.sync()
+        self.wal("syncing")?.sync()
     }
 
     /// Flushes, then runs the compaction policy if `auto` and no compaction is running.
@@ -466,12 +360,13 @@ impl Inner {
 
     /// The flush itself; the caller holds the `flush` lock. Returns whether it wrote.
     fn flush_locked(&self, trigger: Trigger) -> Result<bool> {
+        let wal = self.wal("flushing")?;
         let (pieces, wal_id) = {
             let _w = lock(&self.writer);
             if !self.state().has_buffered() {
                 return Ok(false);
             }
-            let wal_id = self.wal.rotate()?;
+            let wal_id = wal.rotate()?;
             let mut st = write_lock(&self.state);
             st.seal();
             (st.frozen.clone(), wal_id)
@@ -492,19 +387,44 @@ impl Inner {
             let add = written.into_iter().map(|w| (w.seq, w.seg)).collect();
             // On error the sealed memtables stay readable and are flushed again later;
             // the files stay too, since the manifest write may have reached the disk.
-            self.publish(&mut meta, &[], add, &pieces)?;
+            self.publish(&mut meta, &[], add, &pieces, Some(wal_id))?;
         }
         self.counters.flushes.fetch_add(1, Relaxed);
         self.counters.flushed_bytes.fetch_add(bytes, Relaxed);
         self.counters.flushed_readings.fetch_add(readings, Relaxed);
-        self.wal.remove_before(wal_id)?;
+        wal.remove_before(wal_id)?;
         Ok(true)
     }
 
-    fn next_seq(&self) -> u64 {
-        let mut m = lock(&self.meta);
+    fn next_seq(&self) -> Result<u64> {
+        self.take_seq(&mut lock(&self.meta))
+    }
+
+    /// Hands out the next segment seq, first reserving more in MANIFEST when the reserved
+    /// ones are used up, so that no file ever has a seq its manifest has not reserved.
+    fn take_seq(&self, m: &mut Meta) -> Result<u64> {
+        if m.next_seq >= m.reserved {
+            let before = m.reserved;
+            m.reserved = m.next_seq + SEQ_RESERVE;
+            let manifest = self.next_manifest(m);
+            if let Err(e) = manifest.store(&self.dir) {
+                m.reserved = before;
+                return Err(e);
+            }
+            write_lock(&self.state).manifest = manifest;
+        }
         m.next_seq += 1;
-        m.next_seq - 1
+        Ok(m.next_seq - 1)
+    }
+
+    /// The next manifest generation: the published one with the reservation and the
+    /// registry check of `m`; the caller changes the segments and stores it.
+    fn next_manifest(&self, m: &Meta) -> Manifest {
+        let mut manifest = self.state().manifest.clone();
+        manifest.generation += 1;
+        manifest.next_seq = m.reserved;
+        manifest.meters = m.meters_check;
+        manifest
     }
 
     /// Writes METERS if it lacks meters registered through the log, before a manifest
@@ -512,39 +432,43 @@ impl Inner {
     fn persist_meters(&self, meta: &mut Meta) -> Result<()> {
         let meters = self.state().meters.clone();
         if meters.len() > meta.meters_durable {
-            meters.store(&self.dir, &[])?;
+            let generation = self.state().manifest.generation + 1;
+            meta.meters_check = meters.store(&self.dir, &[], generation)?;
             meta.meters_durable = meters.len();
         }
         Ok(())
     }
 
     /// Publishes a new live set: the current one without `remove`, with `add`; then drops
-    /// the `sealed` memtables whose readings `add` now holds. The manifest is written
-    /// first, then readers see the new set in one swap.
+    /// the `sealed` memtables whose readings `add` now holds (with `wal_from`, the first
+    /// log file that holds readings they do not). The manifest is written first, then
+    /// readers see the new set in one swap.
     fn publish(
         &self,
         meta: &mut Meta,
         remove: &[u64],
         add: Vec<(u64, Arc<Segment>)>,
         sealed: &[Arc<Memtable>],
+        wal_from: Option<u64>,
     ) -> Result<()> {
         let remove: HashSet<u64> = remove.iter().copied().collect();
-        let (mut pairs, mut manifest) = {
+        let mut pairs: Vec<(u64, Arc<Segment>)> = {
             let st = self.state();
-            let pairs: Vec<(u64, Arc<Segment>)> = st
-                .manifest
+            st.manifest
                 .segments
                 .iter()
                 .copied()
                 .zip(st.segments.iter().cloned())
                 .filter(|(s, _)| !remove.contains(s))
-                .collect();
-            (pairs, st.manifest.clone())
+                .collect()
         };
         pairs.extend(add);
         pairs.sort_by_key(|p| p.0);
+        let mut manifest = self.next_manifest(meta);
         manifest.segments = pairs.iter().map(|p| p.0).collect();
-        manifest.next_seq = meta.next_seq;
+        if let Some(w) = wal_from {
+            manifest.wal_from = w;
+        }
         manifest.store(&self.dir)?;
         let mut st = write_lock(&self.state);
         st.segments = pairs.into_iter().map(|p| p.1).collect();
@@ -555,6 +479,7 @@ impl Inner {
     }
 
     pub(crate) fn compact(&self, mode: Mode) -> Result<CompactionReport> {
+        self.wal("compacting")?;
         let _c = lock(&self.compact);
         self.compact_locked(mode)
     }
@@ -575,8 +500,7 @@ impl Inner {
             );
             let mut m = lock(&self.meta);
             for j in &mut jobs {
-                j.out_seq = m.next_seq;
-                m.next_seq += 1;
+                j.out_seq = self.take_seq(&mut m)?;
             }
             jobs
         };
@@ -615,7 +539,7 @@ impl Inner {
         report.bytes_written = outs.iter().map(|w| w.bytes).sum();
         report.readings_written = outs.iter().map(|w| w.readings).sum();
         let add = outs.into_iter().map(|w| (w.seq, w.seg)).collect();
-        self.publish(&mut lock(&self.meta), &remove, add, &[])?;
+        self.publish(&mut lock(&self.meta), &remove, add, &[], None)?;
         jobs.clear();
         self.unlink(&remove);
         let c = &self.counters;
@@ -640,6 +564,7 @@ impl Inner {
     }
 
     pub(crate) fn drop_before(&self, cutoff: i64) -> Result<RetentionReport> {
+        self.wal("dropping old windows")?;
         let _c = lock(&self.compact);
         {
             let _f = lock(&self.flush);
@@ -660,7 +585,7 @@ impl Inner {
         if remove.is_empty() {
             return Ok(report);
         }
-        self.publish(&mut meta, &remove, Vec::new(), &[])?;
+        self.publish(&mut meta, &remove, Vec::new(), &[], None)?;
         drop(meta);
         self.unlink(&remove);
         report.segments_removed = remove.len();
@@ -712,6 +637,7 @@ fn check_options(opts: &Options) -> Result<()> {
             "a window of 0 days (use Window::Days(n) with n >= 1)".into(),
         ));
     }
+    timestamp::check_range(&opts.timestamp_range)?;
     let c = &opts.compaction;
     if !(c.ratio.is_finite() && c.ratio >= 0.0) || c.settle_s < 0 {
         return Err(Error::InvalidArgument(format!(
@@ -720,23 +646,4 @@ fn check_options(opts: &Options) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-/// Removes unfinished temporary files and segment files the manifest does not list;
-/// returns how many.
-fn remove_orphans(dir: &Path, manifest: &Manifest) -> Result<u64> {
-    let mut removed = 0;
-    for entry in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
-        let entry = entry.map_err(|e| Error::io(dir, e))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let orphan = match manifest::parse_segment_file(&name) {
-            Some(seq) => !manifest.segments.contains(&seq),
-            None => name.ends_with(&format!(".{}", fsutil::TMP_SUFFIX)),
-        };
-        if orphan {
-            fs::remove_file(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
-            removed += 1;
-        }
-    }
-    Ok(removed)
 }

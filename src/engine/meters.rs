@@ -2,9 +2,10 @@
 //! persisted in the METERS file.
 
 use super::envelope;
+use super::manifest::{self, Manifest, MetersCheck};
 use crate::codec::{Cursor, DecodeError};
 use crate::error::{Error, Result};
-use crate::format::{ENV_BODY, METERS_MAGIC};
+use crate::format::{ENV_BODY, METADATA_VERSION, METERS_MAGIC};
 use crate::fsutil;
 use crate::types::{MeterMeta, Quantity};
 use std::collections::HashMap;
@@ -64,16 +65,40 @@ impl Meters {
         dense
     }
 
-    pub(crate) fn load(dir: &Path) -> Result<Meters> {
+    /// Loads the registry of `dir` and checks it against `manifest` (see
+    /// [`MetersCheck`]): a missing file, fewer meters, other meters or a registry written
+    /// for a later manifest is [`Error::Damaged`]. Returns the registry and the CRC of
+    /// its entries.
+    pub(crate) fn load(dir: &Path, manifest: &Manifest) -> Result<(Meters, MetersCheck)> {
         let path = dir.join(FILE);
-        let Some(body) = envelope::read(&path, METERS_MAGIC)? else {
-            return Ok(Meters::default());
+        let mpath = dir.join(manifest::FILE);
+        let want = manifest.meters;
+        let Some((version, body)) = envelope::read_metadata(&path, METERS_MAGIC)? else {
+            if !manifest.legacy && want.count > 0 {
+                return Err(Error::damaged(
+                    &path,
+                    format!(
+                        "missing, while MANIFEST (generation {}) was written with {} meters",
+                        manifest.generation, want.count
+                    ),
+                ));
+            }
+            return Ok((Meters::default(), MetersCheck::default()));
         };
         let bad = |d: DecodeError| Error::corrupt(&path, (ENV_BODY + d.at) as u64, d.what);
         let mut c = Cursor::new(&body);
+        let manifest_gen = match version < METADATA_VERSION {
+            true => 0,
+            false => c.i64("manifest generation").map_err(bad)? as u64,
+        };
         let n = c.u32("meter count").map_err(bad)?;
+        let entries_start = c.pos();
         let mut m = Meters::default();
-        for _ in 0..n {
+        let mut prefix_crc = None;
+        for k in 0..n {
+            if k == want.count {
+                prefix_crc = Some(crc32fast::hash(&body[entries_start..c.pos()]));
+            }
             let at = c.pos();
             let (id, meta) = decode_entry(&mut c).map_err(bad)?;
             if m.by_id.contains_key(&id) || Meters::validate(&id, &meta).is_err() {
@@ -90,13 +115,61 @@ impl Meters {
                 c.pos(),
             )));
         }
-        Ok(m)
+        let all = MetersCheck {
+            count: n,
+            crc: crc32fast::hash(&body[entries_start..]),
+        };
+        if manifest.legacy {
+            return Ok((m, all));
+        }
+        if n < want.count {
+            return Err(Error::damaged(
+                &path,
+                format!(
+                    "holds {n} meters, MANIFEST (generation {}) was written with {}: a stale copy",
+                    manifest.generation, want.count
+                ),
+            ));
+        }
+        if prefix_crc.unwrap_or(all.crc) != want.crc {
+            return Err(Error::damaged(
+                &path,
+                format!(
+                    "its first {} meters differ from those MANIFEST (generation {}) was written with",
+                    want.count, manifest.generation
+                ),
+            ));
+        }
+        // METERS is written just before the manifest generation it names: one ahead is a
+        // crash between the two writes, and then METERS holds more meters.
+        let ahead = manifest_gen.saturating_sub(manifest.generation);
+        if version >= METADATA_VERSION && (ahead > 1 || (ahead == 1 && n == want.count)) {
+            return Err(Error::damaged(
+                &mpath,
+                format!(
+                    "generation {} is older than METERS, written for generation {manifest_gen}: \
+                     a stale copy of MANIFEST",
+                    manifest.generation
+                ),
+            ));
+        }
+        Ok((m, all))
     }
 
-    /// Atomically replaces the registry file with the first `upto` meters plus `extra`.
-    pub(crate) fn store(&self, dir: &Path, extra: &[(String, MeterMeta)]) -> Result<()> {
+    /// Atomically replaces the registry file with these meters plus `extra`, naming
+    /// `manifest_gen` as the manifest generation written next. Returns the check the
+    /// next manifest records.
+    pub(crate) fn store(
+        &self,
+        dir: &Path,
+        extra: &[(String, MeterMeta)],
+        manifest_gen: u64,
+    ) -> Result<MetersCheck> {
         let mut body = Vec::new();
-        body.extend_from_slice(&((self.ids.len() + extra.len()) as u32).to_le_bytes());
+        body.extend_from_slice(&manifest_gen.to_le_bytes());
+        let count = (self.ids.len() + extra.len()) as u32;
+        body.extend_from_slice(&count.to_le_bytes());
+        let entries_start = body.len();
         let all = self
             .ids
             .iter()
@@ -105,7 +178,25 @@ impl Meters {
         for (id, meta) in all {
             encode_entry(&mut body, id, meta);
         }
-        fsutil::write_atomic(&dir.join(FILE), &envelope::seal(METERS_MAGIC, &body))
+        let crc = crc32fast::hash(&body[entries_start..]);
+        let bytes = envelope::seal_versioned(METERS_MAGIC, METADATA_VERSION, &body);
+        fsutil::write_atomic(&dir.join(FILE), &bytes)?;
+        Ok(MetersCheck { count, crc })
+    }
+}
+
+/// The manifest generation the METERS file of `dir` names (0 for versions before 3, or
+/// when the file is missing).
+pub(crate) fn manifest_generation(dir: &Path) -> Result<u64> {
+    let path = dir.join(FILE);
+    match envelope::read_metadata(&path, METERS_MAGIC)? {
+        Some((v, body)) if v >= METADATA_VERSION => {
+            let mut c = Cursor::new(&body);
+            c.i64("manifest generation")
+                .map(|g| g as u64)
+                .map_err(|d| Error::corrupt(&path, (ENV_BODY + d.at) as u64, d.what))
+        }
+        _ => Ok(0),
     }
 }
 
@@ -162,8 +253,14 @@ mod tests {
                 unit: "kW".into(),
             },
         )];
-        m.store(dir.path(), &extra).unwrap();
-        let back = Meters::load(dir.path()).unwrap();
+        let check = m.store(dir.path(), &extra, 1).unwrap();
+        let manifest = Manifest {
+            generation: 1,
+            meters: check,
+            ..Manifest::default()
+        };
+        let (back, all) = Meters::load(dir.path(), &manifest).unwrap();
+        assert_eq!(all, check);
         assert_eq!(back.len(), 2);
         assert_eq!(back.get("电表-2"), Some(1));
         assert_eq!(back.meta(1), &extra[0].1);

@@ -3,6 +3,7 @@
 use super::window::Window;
 use crate::types::{MeterMeta, UtcOffset};
 use crate::wal::SyncPolicy;
+use std::ops::Range;
 
 /// What [`Store::append`](crate::Store::append) does with a meter id it has not seen.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,7 +25,7 @@ pub enum UnknownMeters {
 /// - it has more than `max_segments_per_window` segments (bounds the files a query
 ///   merges);
 /// - it is *settled*: it ended at least `settle_s` seconds before the newest reading in
-///   the store, so terminals no longer resend into it; one last rewrite leaves it as a
+///   the store, so terminals have stopped resending into it; one last rewrite leaves it as a
 ///   single file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CompactionOptions {
@@ -81,10 +82,9 @@ pub struct Options {
     /// [`SyncPolicy::Periodic`] with a 2 ms interval: an append returns after an
     /// `fdatasync` that covers it; appenders on different threads share one sync, and
     /// syncs start at most every 2 ms, so many small concurrent appends cost at most 500
-    /// syncs a second. Q: why 2 ms and not 10? A: one thread appending large batches waits
-    /// for the interval on every append; on this project's 2-core test machine (a sync
-    /// takes about 3 ms) 10 ms cut its ingest from 5.4 to 4.2 million readings/s, while
-    /// 2 ms costs it nothing. Batch appends (a collection cycle, not a reading): every
+    /// syncs a second. The interval is short because one thread appending large batches
+    /// waits for it on every append: where a sync takes a few milliseconds, 2 ms adds
+    /// nothing to that thread's ingest, a longer interval slows it (`benches/ingest.rs`). Batch appends (a collection cycle, not a reading): every
     /// append pays one sync wait.
     pub sync: SyncPolicy,
     /// When a log record before the log's tail is corrupt, skip it (and report the bytes
@@ -93,10 +93,26 @@ pub struct Options {
     pub salvage_wal: bool,
     /// The compaction policy. Default: see [`CompactionOptions`].
     pub compaction: CompactionOptions,
-    /// Create the store when the directory holds none (no `LOCK` file, which a store has
-    /// from its first open on). Default: true. Tools that only read a store set it to
-    /// false, so that a mistyped path is an error rather than a new, empty store.
+    /// Create the store when the directory holds none (no `MANIFEST`, which a store has
+    /// from its first open on). Default: true. With false, a mistyped path is an error
+    /// rather than a new, empty store. A directory that holds METERS or segment files
+    /// but no MANIFEST is never taken for a new store: it is a damaged one.
     pub create_if_missing: bool,
+    /// Timestamps (UTC Unix seconds) that appends accept: a reading outside rejects its
+    /// batch, and the error says when the value looks like milliseconds, microseconds or
+    /// nanoseconds. Must lie within [`Options::SUPPORTED_TIMESTAMPS`] (years 1 to 9998, where
+    /// every calendar computation of the store is exact). Default:
+    /// [`Options::DEFAULT_TIMESTAMPS`], 1970-01-01 to 2200-01-01 UTC.
+    pub timestamp_range: Range<i64>,
+}
+
+impl Options {
+    /// The default of [`Options::timestamp_range`]: 1970-01-01T00:00:00Z (inclusive) to
+    /// 2200-01-01T00:00:00Z (exclusive).
+    pub const DEFAULT_TIMESTAMPS: Range<i64> = 0..7_258_118_400;
+    /// The widest [`Options::timestamp_range`]: 0001-01-01T00:00:00Z to
+    /// 9999-01-01T00:00:00Z.
+    pub const SUPPORTED_TIMESTAMPS: Range<i64> = -62_135_596_800..253_370_764_800;
 }
 
 impl Default for Options {
@@ -111,6 +127,7 @@ impl Default for Options {
             salvage_wal: false,
             compaction: CompactionOptions::default(),
             create_if_missing: true,
+            timestamp_range: Options::DEFAULT_TIMESTAMPS,
         }
     }
 }

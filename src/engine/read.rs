@@ -2,9 +2,9 @@
 //! memtables) so that the newest write of a (meter, timestamp) wins, and the queries built
 //! on that. [`Snapshot`] is a `State` that holds no lock.
 
+use crate::engine::state::State;
 use crate::error::{Error, Result};
 use crate::query::{Agg, Bucket, BucketValue, Bucketer, Summary};
-use crate::store::State;
 use crate::types::{MeterMeta, UtcOffset};
 use std::ops::Range;
 
@@ -54,10 +54,9 @@ impl Drop for History {
 
 /// Buffers of dropped [`History`]s, kept for the next history read on the same thread.
 ///
-/// Q: why keep them? A: a meter-year is about 560 KB, and the system allocator returns
-/// blocks that size to the kernel when they are freed, so every fresh history paid about
-/// 140 page faults: 0.9-1.0 ms for a warm meter-year on this project's machine, against
-/// 0.16 ms with the memory reused (`fleet_bench`, BENCHMARKS.md). At most [`spare::KEEP`]
+/// A meter-year is about 560 KB, and the system allocator returns blocks that size to the
+/// kernel when they are freed, so a fresh buffer for every history costs about 140 page
+/// faults, several times the read itself (the history figures of `fleet_bench`). At most [`spare::KEEP`]
 /// buffers of at most [`spare::MAX_LEN`] readings are kept per thread.
 mod spare {
     use super::Run;
@@ -267,6 +266,10 @@ pub(crate) fn gaps(st: &State, meter: &str, range: Range<i64>) -> Result<Vec<Ran
             "meter {meter:?} is irregular: it has no grid to report gaps on"
         ))
     })? as i64;
+    // Slots before year 1 or after 9998 are no meter's: the range is clamped to
+    // the widest timestamp range a store accepts.
+    let ok = crate::Options::SUPPORTED_TIMESTAMPS;
+    let range = range.start.max(ok.start)..range.end.min(ok.end);
     let mut gaps: Vec<Range<i64>> = Vec::new();
     // Grid arithmetic in i128: ranges may reach the ends of i64.
     let clamp = |x: i128| x.clamp(i64::MIN as i128, i64::MAX as i128) as i64;

@@ -25,7 +25,10 @@ impl Window {
             Window::Days(n) => {
                 let w = i64::from(n.max(1)) * DAY_S;
                 let o = i64::from(off.seconds());
-                ts.saturating_add(o).div_euclid(w) * w - o
+                ts.saturating_add(o)
+                    .div_euclid(w)
+                    .saturating_mul(w)
+                    .saturating_sub(o)
             }
         }
     }

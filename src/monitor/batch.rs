@@ -6,8 +6,8 @@
 use super::alarm::{Alarm, AlarmEvent, Subject, Tracker};
 use super::catalog::Catalog;
 use super::rules::{
-    classify_emergency, classify_facility, classify_night, classify_silent, rule_shape, Combined,
-    DayPlan, FacilityPlan, MeterInfo, Plan, RuleConfig, RuleId,
+    classify_emergency, classify_facility, classify_night, classify_silent, facility_unit,
+    rule_shape, unit_power, Combined, DayPlan, FacilityPlan, MeterInfo, Plan, RuleConfig, RuleId,
 };
 use crate::error::{Error, Result};
 use crate::query::{Agg, Bucket};
@@ -102,7 +102,8 @@ pub(crate) fn day_unit(cfg: &RuleConfig, d: &DayPlan, start: i64) -> Option<Rang
 }
 
 /// Mean power of an emergency rule's members over its baseline window, from
-/// [`Store::aggregate`]; `None` when no member has readings there.
+/// [`Store::aggregate`] (for registers, the mean of their intervals' powers from
+/// [`Store::history`]); `None` when no member has readings there.
 pub(crate) fn baseline_kw(
     store: &Store,
     plan: &Plan,
@@ -115,11 +116,23 @@ pub(crate) fn baseline_kw(
     let mut total = None;
     for &i in &d.members {
         let m = &plan.meters[i];
+        if m.meta.kind == crate::Quantity::CumulativeRegister {
+            // A register's power comes from differences: the mean of its intervals'.
+            let p = match super::learn::power_samples(store, &m.meta, base.clone()) {
+                Ok(p) => p,
+                Err(Error::UnknownMeter(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            if !p.is_empty() {
+                *total.get_or_insert(0.0) += p.iter().map(|s| s.1).sum::<f64>() / p.len() as f64;
+            }
+            continue;
+        }
         let buckets = match store.aggregate(
             &m.meta.id,
             base.clone(),
             Bucket::Month,
-            cfg.offset,
+            fixed_offset(cfg, base.start),
             Agg::Sum,
         ) {
             Ok(b) => b,
@@ -154,8 +167,10 @@ impl Dense {
         } else {
             0
         };
+        // A register's last interval needs the reading at its end.
+        let n = n + usize::from(m.meta.kind == crate::Quantity::CumulativeRegister);
         let mut vals = vec![f64::NAN; n];
-        match store.history(&m.meta.id, first..range.end) {
+        match store.history(&m.meta.id, first..first.saturating_add(n as i64 * m.iv)) {
             Ok(h) => {
                 for (t, v) in h {
                     let k = (t - first) / m.iv;
@@ -196,7 +211,7 @@ pub(crate) fn span_power(
     let mut t = align_up(span.start, m.iv);
     while t < span.end {
         expected += 1;
-        if let Some(p) = value(t).and_then(|v| m.power(t, v)) {
+        if let Some(p) = m.power_at(t, &value) {
             sum += p;
             n += 1;
         }
@@ -266,22 +281,21 @@ fn evaluate_into(
         for f in plan.facilities.iter().filter(|f| f.enterprise == ent) {
             let mut subs = facility_subjects(&plan, f, cfg);
             let tm = &plan.meters[f.treatment];
-            let mut t = align_up(range.start, tm.iv);
+            let u = facility_unit(tm.iv);
+            let mut t = align_up(range.start, u);
             let mut prod = vec![None; f.production.len()];
-            while t + tm.iv <= range.end {
-                let tp = val(f.treatment, t).and_then(|v| tm.power(t, v));
+            while t + u <= range.end {
+                let tp = unit_power(tm, t, u, |t| val(f.treatment, t)).0;
                 for (slot, &p) in prod.iter_mut().zip(&f.production) {
-                    let pm = &plan.meters[p];
-                    let pt = t.div_euclid(pm.iv) * pm.iv;
-                    *slot = val(p, pt).and_then(|v| pm.power(pt, v));
+                    *slot = unit_power(&plan.meters[p], t, u, |t| val(p, t)).0;
                 }
                 let states = classify_facility(&plan, f, cfg, t, tp, &prod);
                 for ((s, tr), st) in subs.iter_mut().zip(states) {
                     if cfg.enabled(s.rule) {
-                        tr.feed(s, t, t + tm.iv, st, events);
+                        tr.feed(s, t, t + u, st, events);
                     }
                 }
-                t += tm.iv;
+                t += u;
             }
             open.extend(subs.iter().filter_map(|(s, tr)| tr.open_alarm(s)));
         }
@@ -354,7 +368,7 @@ fn night_figures(
     cfg: &RuleConfig,
     range: &Range<i64>,
 ) -> Result<NightFigures> {
-    let zone = Zone::fixed(cfg.offset);
+    let zone = cfg.zone.clone();
     let mut membership: HashMap<String, String> = HashMap::new();
     let mut info: HashMap<&str, &MeterInfo> = HashMap::new();
     for d in plan
@@ -417,12 +431,21 @@ fn night_figures(
     Ok(NightFigures { zone, by_ent })
 }
 
-/// UTC instant of the local midnight starting `date` in the rules' fixed offset.
+/// UTC instant of the start of local day `date` in the rules' zone: the day start of its
+/// noon, which lies in the day whatever the offset.
 fn local_midnight(cfg: &RuleConfig, date: LocalDate) -> i64 {
     let d = jiff::civil::Date::new(date.year, date.month as i8, date.day as i8)
         .map(|d| d.to_zoned(jiff::tz::TimeZone::UTC));
     match d {
-        Ok(Ok(z)) => z.timestamp().as_second() - cfg.offset.seconds() as i64,
+        Ok(Ok(z)) => {
+            let noon = z.timestamp().as_second() + 12 * 3600;
+            cfg.day_start(noon - cfg.zone.offset_at(noon) as i64)
+        }
         _ => i64::MIN,
     }
+}
+
+/// The zone's offset at `ts` as a fixed offset, for [`Store::aggregate`]'s buckets.
+fn fixed_offset(cfg: &RuleConfig, ts: i64) -> crate::UtcOffset {
+    crate::UtcOffset::from_seconds(cfg.zone.offset_at(ts)).unwrap_or(crate::UtcOffset::UTC)
 }

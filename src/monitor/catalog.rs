@@ -2,6 +2,7 @@
 //! multipliers, learned and manual thresholds, suppression windows and emergency periods.
 //! Persisted as `DIR/CATALOG` next to the store's own files (see `catalog_file`).
 
+use super::catalog_hj212::Hj212Source;
 use super::learn::NormalPower;
 use super::rules::RuleId;
 use crate::error::{Error, Result};
@@ -22,11 +23,13 @@ pub const CATALOG_MAGIC: [u8; 8] = *b"MTRCATL\n";
 pub enum CatalogVersion {
     /// First version.
     V1 = 1,
+    /// Adds the HJ 212 sources of meters (a section after the emergency periods).
+    V2 = 2,
 }
 
 impl CatalogVersion {
     /// The version this build writes.
-    pub const CURRENT: CatalogVersion = CatalogVersion::V1;
+    pub const CURRENT: CatalogVersion = CatalogVersion::V2;
 }
 
 impl TryFrom<u8> for CatalogVersion {
@@ -34,6 +37,7 @@ impl TryFrom<u8> for CatalogVersion {
     fn try_from(v: u8) -> std::result::Result<Self, u8> {
         match v {
             1 => Ok(CatalogVersion::V1),
+            2 => Ok(CatalogVersion::V2),
             other => Err(other),
         }
     }
@@ -232,6 +236,10 @@ pub struct Catalog {
     pub(crate) manual: BTreeMap<String, ManualThreshold>,
     pub(crate) suppressions: Vec<Suppression>,
     pub(crate) emergencies: Vec<EmergencyPeriod>,
+    /// HJ 212 source of each meter fed by one, by meter id (see `catalog_hj212`).
+    pub(crate) hj212: BTreeMap<String, Hj212Source>,
+    /// The same, by source: at most one meter per (MN, code).
+    pub(crate) hj212_meter: BTreeMap<Hj212Source, String>,
 }
 
 impl Catalog {
@@ -262,6 +270,12 @@ impl Catalog {
 
     /// Saves the catalog with `store`, atomically.
     pub fn save(&self, store: &Store) -> Result<()> {
+        if store.is_read_only() {
+            return Err(crate::Error::ReadOnly {
+                path: store.dir().to_owned(),
+                op: "saving the catalog",
+            });
+        }
         self.save_dir(store.dir())
     }
 
@@ -317,6 +331,9 @@ impl Catalog {
     pub fn remove_meter(&mut self, id: &str) -> Option<CatalogMeter> {
         self.learned.remove(id);
         self.manual.remove(id);
+        if let Some(src) = self.hj212.remove(id) {
+            self.hj212_meter.remove(&src);
+        }
         self.meters.remove(id)
     }
 

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! 0   magic        8 bytes   "MTRCATL\n"
-//! 8   version      u8        catalog format version (1)
+//! 8   version      u8        catalog format version (1 or 2)
 //! 9   reserved     3 bytes   zero
 //! 12  body_len     u32
 //! 16  body_crc     u32       crc32 of body
@@ -13,11 +13,12 @@
 //! ```
 //!
 //! The body (little-endian; `str` is a `u32` length and UTF-8 bytes) holds, in order:
-//! enterprises, meters, learned normal powers, manual thresholds, suppression windows and
-//! emergency periods, each section a `u32` count and its items; it must be consumed
-//! exactly. An all-zero file fails on the magic.
+//! enterprises, meters, learned normal powers, manual thresholds, suppression windows,
+//! emergency periods and (version 2) HJ 212 sources, each section a `u32` count and its
+//! items; it must be consumed exactly. Version 1 files have no HJ 212 section. An all-zero file fails on the magic.
 
 use super::catalog::*;
+use super::catalog_hj212::Hj212Source;
 use super::learn::NormalPower;
 use super::rules::RuleId;
 use crate::engine::envelope;
@@ -95,12 +96,18 @@ impl Catalog {
             w.extend_from_slice(&b.start.to_le_bytes());
             w.extend_from_slice(&b.end.to_le_bytes());
         }
+        put_u32(&mut w, self.hj212.len() as u32);
+        for (meter, src) in &self.hj212 {
+            for s in [meter, &src.mn, &src.code] {
+                put_str(&mut w, s);
+            }
+        }
         seal(&w)
     }
 
     /// Parses catalog file bytes; `path` names the file in errors.
     pub fn decode(path: &Path, bytes: &[u8]) -> Result<Catalog> {
-        let body = open_envelope(path, bytes)?;
+        let (version, body) = open_envelope(path, bytes)?;
         let mut r = Reader {
             path,
             buf: body,
@@ -203,6 +210,20 @@ impl Catalog {
                 baseline: has.then_some(b),
             });
         }
+        if version >= CatalogVersion::V2 as u8 {
+            for _ in 0..r.count()? {
+                let at = r.at;
+                let meter = r.str()?;
+                let src = Hj212Source {
+                    mn: r.str()?,
+                    code: r.str()?,
+                };
+                if c.hj212_meter.insert(src.clone(), meter.clone()).is_some() {
+                    return Err(r.bad(at, "HJ 212 source (feeds two meters)"));
+                }
+                c.hj212.insert(meter, src);
+            }
+        }
         if r.at != r.buf.len() {
             return Err(r.bad(r.at, "trailing bytes after the last section"));
         }
@@ -225,8 +246,11 @@ fn seal(body: &[u8]) -> Vec<u8> {
     envelope::seal_versioned(CATALOG_MAGIC, CatalogVersion::CURRENT as u8, body)
 }
 
-fn open_envelope<'a>(path: &Path, bytes: &'a [u8]) -> Result<&'a [u8]> {
-    envelope::open_versioned(path, CATALOG_MAGIC, bytes, |v| {
+/// The body and the format version of a catalog file.
+fn open_envelope<'a>(path: &Path, bytes: &'a [u8]) -> Result<(u8, &'a [u8])> {
+    let mut version = 0;
+    let body = envelope::open_versioned(path, CATALOG_MAGIC, bytes, |v| {
+        version = v;
         CatalogVersion::try_from(v)
             .map(|_| ())
             .map_err(|v| Error::UnsupportedVersion {
@@ -234,7 +258,8 @@ fn open_envelope<'a>(path: &Path, bytes: &'a [u8]) -> Result<&'a [u8]> {
                 version: v,
                 supported: CatalogVersion::CURRENT as u8,
             })
-    })
+    })?;
+    Ok((version, body))
 }
 
 /// Bounds-checked reader over a catalog body; errors name the file offset.

@@ -12,17 +12,23 @@
 //! | `enterprise_name`, `industry`, `process`, `district` | no | enterprise fields (set when not empty) |
 //! | `pollutants` | no | `;`-separated |
 //! | `facility` | no | the facility the meter measures |
-//! | `kind` | no | `interval_energy` (default), `cumulative_register`, `power`, `other` |
-//! | `interval_s` | no | seconds, default 900; `0` for an irregular meter |
+//! | `kind` | no | `interval_energy` (default), `cumulative_register`, `power`, `other` (case, `_`, `-` and spaces ignored; `energy` and `register` too) |
+//! | `interval_s` | no | seconds, default 900; `0`, `irregular` or `none` for an irregular meter |
 //! | `unit` | no | default `kWh` |
 //! | `multiplier` | no | CT/PT multiplier from the start, default 1 |
 //! | `multiplier_changes` | no | `;`-separated `TIME=VALUE`, TIME in RFC 3339 or Unix seconds |
+//! | `hj212_mn`, `hj212_code` | no | the HJ 212 station and code that feed the meter, both or neither (empty: none; columns absent: unchanged) |
+//!
+//! Header names are matched without regard to case; an unknown column is an error (a
+//! misspelt `interval_s` would otherwise silently give every meter the default).
 //!
 //! Either every row is imported or none: a bad row (missing or malformed field, unknown
 //! role, a meter listed twice) makes the import fail with every bad row's line number
-//! and the catalog unchanged.
+//! and the catalog unchanged. [`Catalog::export_rows`] writes the same columns back, so
+//! an exported catalog imports to the same meters and enterprises.
 
 use super::catalog::{Catalog, CatalogMeter, Enterprise, MeterRole, MultiplierChange};
+use super::catalog_hj212::Hj212Source;
 use crate::types::Quantity;
 
 /// One rejected row.
@@ -69,7 +75,7 @@ pub struct ImportReport {
     pub meters_replaced: usize,
 }
 
-const COLUMNS: [&str; 14] = [
+const COLUMNS: [&str; 16] = [
     "meter_id",
     "enterprise_id",
     "role",
@@ -84,6 +90,8 @@ const COLUMNS: [&str; 14] = [
     "unit",
     "multiplier",
     "multiplier_changes",
+    "hj212_mn",
+    "hj212_code",
 ];
 
 fn parse_time(s: &str) -> Option<i64> {
@@ -93,14 +101,31 @@ fn parse_time(s: &str) -> Option<i64> {
     s.parse::<jiff::Timestamp>().ok().map(|t| t.as_second())
 }
 
-fn parse_kind(s: &str) -> Option<Quantity> {
-    Some(match s {
-        "" | "interval_energy" => Quantity::IntervalEnergy,
-        "cumulative_register" => Quantity::CumulativeRegister,
+/// Parses a quantity kind as the `kind` column takes it (see the module docs); the empty
+/// string is interval energy.
+pub fn parse_kind(s: &str) -> Option<Quantity> {
+    let k: String = s
+        .chars()
+        .filter(|c| !matches!(c, '_' | '-' | ' '))
+        .collect::<String>()
+        .to_lowercase();
+    Some(match k.as_str() {
+        "" | "intervalenergy" | "energy" => Quantity::IntervalEnergy,
+        "cumulativeregister" | "register" | "cumulative" => Quantity::CumulativeRegister,
         "power" => Quantity::Power,
         "other" => Quantity::Other,
         _ => return None,
     })
+}
+
+/// The `kind` column's name of a quantity.
+pub fn kind_name(q: Quantity) -> &'static str {
+    match q {
+        Quantity::IntervalEnergy => "interval_energy",
+        Quantity::CumulativeRegister => "cumulative_register",
+        Quantity::Power => "power",
+        Quantity::Other => "other",
+    }
 }
 
 impl Catalog {
@@ -123,7 +148,7 @@ impl Catalog {
         let mut col = [usize::MAX; COLUMNS.len()];
         let mut errors = Vec::new();
         for (k, h) in header.iter().enumerate() {
-            let h = h.trim().trim_start_matches('\u{feff}');
+            let h = h.trim().trim_start_matches('\u{feff}').to_lowercase();
             match COLUMNS.iter().position(|c| *c == h) {
                 Some(c) if col[c] == usize::MAX => col[c] = k,
                 Some(_) => errors.push(format!("column {h:?} appears twice")),
@@ -143,6 +168,7 @@ impl Catalog {
                 }],
             });
         }
+        let hj212_columns = col[14] != usize::MAX || col[15] != usize::MAX;
         let mut next = self.clone();
         let mut report = ImportReport::default();
         let mut seen = std::collections::HashMap::new();
@@ -176,8 +202,9 @@ impl Catalog {
                 err(format!("unknown kind {:?}", get(9)));
                 continue;
             };
-            let interval_s = match get(10) {
+            let interval_s = match get(10).to_lowercase().as_str() {
                 "" => Some(900),
+                "irregular" | "none" => None,
                 s => match s.parse::<u32>() {
                     Ok(0) => None,
                     Ok(v) => Some(v),
@@ -228,6 +255,17 @@ impl Catalog {
             if !ok {
                 continue;
             }
+            let hj212 = match (get(14), get(15)) {
+                ("", "") => None,
+                (mn, code) if !mn.is_empty() && !code.is_empty() => Some(Hj212Source {
+                    mn: mn.to_owned(),
+                    code: code.to_owned(),
+                }),
+                _ => {
+                    err("hj212_mn and hj212_code must be given both or neither".into());
+                    continue;
+                }
+            };
             let mut e = next.enterprise(ent).cloned().unwrap_or_else(|| {
                 report.enterprises_added += 1;
                 Enterprise {
@@ -268,7 +306,11 @@ impl Catalog {
             };
             let res = next
                 .upsert_enterprise(e)
-                .and_then(|()| next.upsert_meter(m));
+                .and_then(|()| next.upsert_meter(m))
+                .and_then(|()| match hj212_columns {
+                    true => next.set_hj212_source(id, hj212),
+                    false => Ok(()),
+                });
             match res {
                 Ok(()) if replaced => report.meters_replaced += 1,
                 Ok(()) => report.meters_added += 1,
@@ -280,5 +322,54 @@ impl Catalog {
         }
         *self = next;
         Ok(report)
+    }
+}
+
+/// A multiplier change's time as the `multiplier_changes` column takes it: RFC 3339 in
+/// UTC, or Unix seconds where jiff cannot represent the instant.
+fn time_text(t: i64) -> String {
+    jiff::Timestamp::from_second(t).map_or_else(|_| t.to_string(), |ts| ts.to_string())
+}
+
+impl Catalog {
+    /// The catalog's meters as rows of the columns [`Catalog::import_rows`] reads, header
+    /// first, one row per meter by id. Importing them into an empty catalog gives the same
+    /// enterprises and meters (thresholds, suppressions and emergency periods are not
+    /// rows: they stay in the catalog file).
+    pub fn export_rows(&self) -> Vec<Vec<String>> {
+        let mut out = vec![COLUMNS.iter().map(|c| (*c).to_owned()).collect::<Vec<_>>()];
+        for m in self.meters() {
+            let e = self.enterprise(&m.enterprise);
+            let ent = |f: fn(&Enterprise) -> &str| e.map_or(String::new(), |e| f(e).to_owned());
+            let first = m.multipliers.first().filter(|c| c.from == i64::MIN);
+            let changes: Vec<String> = m
+                .multipliers
+                .iter()
+                .filter(|c| c.from != i64::MIN)
+                .map(|c| format!("{}={}", time_text(c.from), c.value))
+                .collect();
+            let row = COLUMNS
+                .iter()
+                .map(|c| match *c {
+                    "meter_id" => m.id.clone(),
+                    "enterprise_id" => m.enterprise.clone(),
+                    "role" => m.role.as_str().to_owned(),
+                    "enterprise_name" => ent(|e| &e.name),
+                    "industry" => ent(|e| &e.industry),
+                    "process" => ent(|e| &e.process),
+                    "pollutants" => e.map_or(String::new(), |e| e.pollutants.join(";")),
+                    "district" => ent(|e| &e.district),
+                    "facility" => m.facility.clone(),
+                    "kind" => kind_name(m.kind).to_owned(),
+                    "interval_s" => m.interval_s.map_or("irregular".into(), |v| v.to_string()),
+                    "unit" => m.unit.clone(),
+                    "multiplier" => first.map_or(String::new(), |c| c.value.to_string()),
+                    "multiplier_changes" => changes.join(";"),
+                    _ => String::new(),
+                })
+                .collect();
+            out.push(row);
+        }
+        out
     }
 }

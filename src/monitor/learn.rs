@@ -8,11 +8,16 @@
 //! 2. Split the readings in two with Otsu's method on `ln(power + eps)` (the split that
 //!    maximises the between-class variance; `eps` is a thousandth of the 99th percentile,
 //!    so zeros take part). Power levels are multiplicative, hence the logarithm.
-//! 3. If the upper class's median is at least [`LearnOptions::min_separation`] times the
-//!    lower one's and holds at least [`LearnOptions::min_on_share`] of the readings, the
-//!    data has off periods: the off level is the geometric mean of the two medians,
-//!    clamped to 20%..50% of the upper median. Otherwise the facility ran all the time,
-//!    and the off level is [`LearnOptions::unimodal_off_share`] of the median.
+//! 3. The two classes are two levels (off or idle, and running) when each holds at least
+//!    [`LearnOptions::min_on_share`] of the readings and they are well apart: the
+//!    distance of their medians is at least [`LearnOptions::min_separation`] times their
+//!    pooled robust spread (Ashman's D, with 1.4826 x MAD as each class's spread). Then
+//!    the off level lies above the lower (idle) level by 4 of its robust spreads, but at
+//!    least 15% and at most 50% of the way up to the running level: *running* is learned
+//!    relative to each meter's own idle level (a line idling at 40% of full power is not
+//!    running; one ramping up to it is, from the first sixth of the way). Otherwise the
+//!    facility ran all the time, and the off level is
+//!    [`LearnOptions::unimodal_off_share`] of the median.
 //! 4. Normal running power is the median of the readings above the off level (so off
 //!    periods, including switch-offs inside the window, are ignored), with its 10th and
 //!    90th percentiles; the same median per time-of-day slot (slots of the meter's
@@ -24,6 +29,7 @@ use super::catalog::{Catalog, CatalogMeter, MeterRole};
 use super::catalog_file::{put_f64, put_u32, Reader};
 use crate::error::Result;
 use crate::types::{Quantity, UtcOffset};
+
 use crate::Store;
 use std::ops::Range;
 
@@ -35,10 +41,11 @@ pub struct LearnOptions {
     /// Fewest running readings in a time-of-day slot for it to get its own normal power.
     /// Default 3.
     pub min_slot_samples: usize,
-    /// Ratio of the running median to the off median above which the data is taken to
-    /// contain off periods. Default 3.
+    /// Distance of the running and idle medians, in pooled robust spreads, above which
+    /// the data is taken to hold two levels (Ashman's D). Default 4: one normal level
+    /// split in two by Otsu's method gives about 2.3.
     pub min_separation: f64,
-    /// Smallest share of readings in the running class for it to count. Default 0.05.
+    /// Smallest share of readings in each level for two levels to count. Default 0.05.
     pub min_on_share: f64,
     /// Off level as a share of the median for a facility that never stopped. Default 0.3.
     pub unimodal_off_share: f64,
@@ -51,7 +58,7 @@ impl Default for LearnOptions {
         LearnOptions {
             min_samples: 192,
             min_slot_samples: 3,
-            min_separation: 3.0,
+            min_separation: 4.0,
             min_on_share: 0.05,
             unimodal_off_share: 0.3,
             offset: UtcOffset::CHINA,
@@ -171,7 +178,8 @@ impl NormalPower {
 }
 
 /// Power in kW of one reading of `kind` over `interval_s`, times `multiplier`; `None` for
-/// quantities the power rules do not use (cumulative registers and other quantities).
+/// quantities whose power one reading does not give (cumulative registers, whose power
+/// comes from the difference of two readings, and other quantities).
 pub fn power_kw(kind: Quantity, interval_s: u32, value: f64, multiplier: f64) -> Option<f64> {
     match kind {
         Quantity::IntervalEnergy if interval_s > 0 => {
@@ -179,6 +187,36 @@ pub fn power_kw(kind: Quantity, interval_s: u32, value: f64, multiplier: f64) ->
         }
         Quantity::Power => Some(value * multiplier),
         _ => None,
+    }
+}
+
+/// Whether the power rules use a quantity: interval energy and power from each reading, a
+/// cumulative register from the difference of consecutive readings.
+pub(crate) fn has_power(kind: Quantity) -> bool {
+    matches!(
+        kind,
+        Quantity::IntervalEnergy | Quantity::Power | Quantity::CumulativeRegister
+    )
+}
+
+/// Power in kW over meter `m`'s interval `[t, t + iv)`, `value(t)` giving its reading at
+/// `t`: one reading's power, or for a cumulative register the difference of the readings
+/// at `t` and `t + iv` over the interval, times the multiplier in force at `t` (the
+/// register counts secondary-side energy, so a CT/PT change does not make it jump). A
+/// register's negative difference (a rollover or a replaced meter) has no power, as in
+/// the day/night scan.
+pub(crate) fn interval_power(
+    m: &CatalogMeter,
+    iv: i64,
+    t: i64,
+    value: impl Fn(i64) -> Option<f64>,
+) -> Option<f64> {
+    match m.kind {
+        Quantity::CumulativeRegister if iv > 0 => {
+            let d = value(t + iv)? - value(t)?;
+            (d >= 0.0).then(|| d * m.multiplier_at(t) * 3600.0 / iv as f64)
+        }
+        _ => power_kw(m.kind, iv as u32, value(t)?, m.multiplier_at(t)),
     }
 }
 
@@ -190,6 +228,34 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
     let lo = pos.floor() as usize;
     let hi = pos.ceil() as usize;
     sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
+/// Robust spread of sorted values: 1.4826 x the median absolute deviation.
+fn robust_sigma(sorted: &[f64]) -> f64 {
+    let m = quantile(sorted, 0.5);
+    let mut dev: Vec<f64> = sorted.iter().map(|v| (v - m).abs()).collect();
+    dev.sort_by(f64::total_cmp);
+    1.4826 * quantile(&dev, 0.5)
+}
+
+/// The off level of sorted readings split into a lower and an upper class, when they are
+/// two levels (see the module docs); `None` when they are one.
+fn two_levels(lower: &[f64], upper: &[f64], opts: &LearnOptions) -> Option<f64> {
+    let n = (lower.len() + upper.len()) as f64;
+    if (lower.len() as f64) < opts.min_on_share * n || (upper.len() as f64) < opts.min_on_share * n
+    {
+        return None;
+    }
+    let (lo, hi) = (quantile(lower, 0.5), quantile(upper, 0.5));
+    let (s_lo, s_hi) = (robust_sigma(lower), robust_sigma(upper));
+    let pooled = ((s_lo * s_lo + s_hi * s_hi) / 2.0).sqrt();
+    // A spread of zero (values exactly at one level) still needs a gap to be two levels.
+    let pooled = pooled.max(1e-9 * hi.abs());
+    if !(hi > lo && hi - lo >= opts.min_separation * pooled) {
+        return None;
+    }
+    let gap = hi - lo;
+    Some((lo + 4.0 * s_lo).clamp(lo + 0.15 * gap, lo + 0.5 * gap))
 }
 
 /// Learns normal running power from `(timestamp, kW)` samples; `None` with fewer than
@@ -234,17 +300,9 @@ pub fn learn_normal(
         }
     }
     let median = quantile(&p, 0.5);
-    let off_kw = if best_k > 0 {
-        let lo = quantile(&p[..best_k], 0.5);
-        let hi = quantile(&p[best_k..], 0.5);
-        let on_share = (n - best_k) as f64 / n as f64;
-        if hi >= opts.min_separation * lo.max(eps) && on_share >= opts.min_on_share {
-            ((lo + eps) * hi).sqrt().clamp(0.2 * hi, 0.5 * hi)
-        } else {
-            opts.unimodal_off_share * median
-        }
-    } else {
-        opts.unimodal_off_share * median
+    let off_kw = match (best_k > 0).then(|| two_levels(&p[..best_k], &p[best_k..], opts)) {
+        Some(Some(off)) => off,
+        _ => opts.unimodal_off_share * median,
     };
     let on: Vec<f64> = p.iter().copied().filter(|&v| v >= off_kw).collect();
     if on.is_empty() {
@@ -302,10 +360,23 @@ pub(crate) fn power_samples(
     m: &CatalogMeter,
     range: Range<i64>,
 ) -> Result<Vec<(i64, f64)>> {
-    let iv = m.interval_s.unwrap_or(0);
-    Ok(store
-        .history(&m.id, range)?
-        .filter_map(|(t, v)| power_kw(m.kind, iv, v, m.multiplier_at(t)).map(|p| (t, p)))
+    let iv = m.interval_s.unwrap_or(0) as i64;
+    // A register's last interval needs the reading at its end.
+    let end = match m.kind {
+        Quantity::CumulativeRegister => range.end.saturating_add(iv),
+        _ => range.end,
+    };
+    let readings: Vec<(i64, f64)> = store.history(&m.id, range.start..end)?.collect();
+    let at = |t: i64| {
+        readings
+            .binary_search_by_key(&t, |r| r.0)
+            .ok()
+            .map(|k| readings[k].1)
+    };
+    Ok(readings
+        .iter()
+        .filter(|r| r.0 < range.end)
+        .filter_map(|&(t, _)| interval_power(m, iv, t, at).map(|p| (t, p)))
         .collect())
 }
 
@@ -318,7 +389,92 @@ pub struct LearnReport {
     pub skipped: Vec<(String, String)>,
 }
 
+/// First and last reading of a meter, through [`Store::aggregate`] (monthly counts) and
+/// [`Store::history`] of the first and last month; `None` for a meter without readings or
+/// unknown to the store.
+pub(crate) fn reading_extent(store: &Store, id: &str) -> Result<Option<(i64, i64)>> {
+    let months = match store.aggregate(
+        id,
+        i64::MIN..i64::MAX,
+        crate::Bucket::Month,
+        crate::UtcOffset::UTC,
+        crate::Agg::Count,
+    ) {
+        Ok(m) => m,
+        Err(crate::Error::UnknownMeter(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let (Some(first), Some(last)) = (months.first(), months.last()) else {
+        return Ok(None);
+    };
+    let lo = store
+        .history(id, first.start..i64::MAX)?
+        .next()
+        .map(|r| r.0);
+    let hi = store.history(id, last.start..i64::MAX)?.last().map(|r| r.0);
+    Ok(lo.zip(hi))
+}
+
 impl Catalog {
+    /// The span of the readings of the catalog's meters: from the first reading to the end
+    /// of the last one's interval (one second after it for irregular meters); `None`
+    /// when none has readings.
+    pub fn data_extent(&self, store: &Store) -> Result<Option<Range<i64>>> {
+        let mut out: Option<Range<i64>> = None;
+        for m in self.meters() {
+            if let Some((lo, hi)) = reading_extent(store, &m.id)? {
+                let hi = hi.saturating_add(m.interval_s.unwrap_or(1) as i64);
+                out = Some(match out {
+                    Some(r) => r.start.min(lo)..r.end.max(hi),
+                    None => lo..hi,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Why a meter cannot be learned, if it cannot.
+    fn unlearnable(store: &Store, m: &CatalogMeter) -> Option<&'static str> {
+        if store.meter_meta(&m.id).is_none() {
+            Some("not in the store")
+        } else if m.interval_s.is_none() {
+            Some("irregular meter")
+        } else if !has_power(m.kind) {
+            Some("quantity has no power")
+        } else {
+            None
+        }
+    }
+
+    fn learn_one(
+        &mut self,
+        store: &Store,
+        m: &CatalogMeter,
+        range: Range<i64>,
+        opts: &LearnOptions,
+        report: &mut LearnReport,
+    ) -> Result<()> {
+        let samples = power_samples(store, m, range.clone())?;
+        match learn_normal(&samples, range, m.interval_s.unwrap_or(900), opts) {
+            Some(n) => {
+                self.set_learned(&m.id, n)?;
+                report.learned.push(m.id.clone());
+            }
+            None => report.skipped.push((
+                m.id.clone(),
+                format!("{} readings: too few or no power", samples.len()),
+            )),
+        }
+        Ok(())
+    }
+
+    fn learn_targets(&self) -> Vec<CatalogMeter> {
+        self.meters()
+            .filter(|m| matches!(m.role, MeterRole::Production | MeterRole::Treatment))
+            .cloned()
+            .collect()
+    }
+
     /// Learns the normal running power of every production and treatment meter from its
     /// history in `range` and stores it in the catalog (call [`Catalog::save`] to
     /// persist). Meters the store does not know, irregular meters, quantities without a
@@ -330,36 +486,45 @@ impl Catalog {
         opts: &LearnOptions,
     ) -> Result<LearnReport> {
         let mut report = LearnReport::default();
-        let targets: Vec<CatalogMeter> = self
-            .meters()
-            .filter(|m| matches!(m.role, MeterRole::Production | MeterRole::Treatment))
-            .cloned()
-            .collect();
-        for m in targets {
-            let why = if store.meter_meta(&m.id).is_none() {
-                Some("not in the store")
-            } else if m.interval_s.is_none() {
-                Some("irregular meter")
-            } else if !matches!(m.kind, Quantity::IntervalEnergy | Quantity::Power) {
-                Some("quantity has no power")
-            } else {
-                None
-            };
-            if let Some(why) = why {
+        for m in self.learn_targets() {
+            if let Some(why) = Catalog::unlearnable(store, &m) {
                 report.skipped.push((m.id.clone(), why.to_owned()));
                 continue;
             }
-            let samples = power_samples(store, &m, range.clone())?;
-            match learn_normal(&samples, range.clone(), m.interval_s.unwrap_or(900), opts) {
-                Some(n) => {
-                    self.set_learned(&m.id, n)?;
-                    report.learned.push(m.id.clone());
-                }
-                None => report.skipped.push((
-                    m.id.clone(),
-                    format!("{} readings: too few or no power", samples.len()),
-                )),
+            self.learn_one(store, &m, range.clone(), opts, &mut report)?;
+        }
+        Ok(report)
+    }
+
+    /// Learns each production and treatment meter that has no learned normal power yet
+    /// (every one with `relearn`) from the first `train_s` seconds of its own readings,
+    /// and stores it in the catalog (call [`Catalog::save`] to persist). Meters learned
+    /// before keep their thresholds; the rest are skipped and reported as by
+    /// [`Catalog::learn`].
+    pub fn learn_from_start(
+        &mut self,
+        store: &Store,
+        train_s: i64,
+        relearn: bool,
+        opts: &LearnOptions,
+    ) -> Result<LearnReport> {
+        let mut report = LearnReport::default();
+        for m in self.learn_targets() {
+            if !relearn && self.learned(&m.id).is_some() {
+                continue;
             }
+            if let Some(why) = Catalog::unlearnable(store, &m) {
+                report.skipped.push((m.id.clone(), why.to_owned()));
+                continue;
+            }
+            let Some((first, _)) = reading_extent(store, &m.id)? else {
+                report
+                    .skipped
+                    .push((m.id.clone(), "no readings".to_owned()));
+                continue;
+            };
+            let range = first..first.saturating_add(train_s.max(1));
+            self.learn_one(store, &m, range, opts, &mut report)?;
         }
         Ok(report)
     }

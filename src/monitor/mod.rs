@@ -1,4 +1,5 @@
-//! Enterprise profiles and treatment-facility monitoring with alarms (issue 5).
+//! Enterprise profiles and treatment-facility monitoring with alarms; the rules, their
+//! defaults and their accuracy are described in docs/MONITORING.md.
 //!
 //! This layer sits above the storage: it reads history only through the public query
 //! API ([`Store::history`](crate::Store::history), [`Store::aggregate`](crate::Store::aggregate),
@@ -8,8 +9,10 @@
 //! - [`Catalog`]: enterprises, meters and roles (建档立卡), CT/PT multipliers, learned and
 //!   manual thresholds, suppression windows (报备) and emergency periods (停限产), saved
 //!   as `CATALOG` in the store directory; [`Catalog::import_rows`] imports meter rows.
-//! - [`Catalog::learn`] / [`learn_normal`]: normal running power per facility and per
-//!   time-of-day slot, learned with robust statistics that ignore off periods.
+//!   A meter may name the HJ 212 station and code that feed it ([`Hj212Source`]).
+//! - [`Catalog::learn`], [`Catalog::learn_from_start`] / [`learn_normal`]: normal running
+//!   power per facility and per time-of-day slot, and the off level relative to its own
+//!   idle level, learned with robust statistics that ignore off periods.
 //! - [`RuleConfig`] and [`RuleId`]: the rules, their parameters and defaults (the table
 //!   on [`RuleConfig`]).
 //! - [`evaluate`]: batch evaluation over a time range; [`Monitor`]: streaming evaluation
@@ -38,10 +41,12 @@ mod alarm;
 mod batch;
 mod catalog;
 mod catalog_file;
+mod catalog_hj212;
 mod import;
 mod learn;
 mod rules;
 mod stream;
+mod units;
 
 pub use alarm::{Alarm, AlarmEvent, Evidence};
 pub use batch::{evaluate, sort_alarms};
@@ -49,7 +54,8 @@ pub use catalog::{
     Catalog, CatalogMeter, CatalogVersion, EmergencyPeriod, Enterprise, ManualThreshold, MeterRole,
     MultiplierChange, Suppression, CATALOG_FILE, CATALOG_MAGIC,
 };
-pub use import::{ImportError, ImportReport, RowError};
+pub use catalog_hj212::Hj212Source;
+pub use import::{kind_name, parse_kind, ImportError, ImportReport, RowError};
 pub use learn::{learn_normal, power_kw, LearnOptions, LearnReport, NormalPower};
 pub use rules::{RuleConfig, RuleId};
-pub use stream::{Monitor, MonitorStats, MAX_AHEAD_S};
+pub use stream::{Monitor, MonitorStats, MAX_ADVANCE_S, MAX_AHEAD_S};

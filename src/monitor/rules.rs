@@ -6,8 +6,9 @@
 use super::alarm::{Obs, UnitState};
 use super::catalog::{Catalog, CatalogMeter, MeterRole, Suppression};
 use super::learn::NormalPower;
-use crate::scan::DayWindow;
-use crate::types::{Quantity, UtcOffset};
+pub(crate) use super::units::{facility_unit, unit_power};
+use crate::scan::{DayWindow, Zone};
+use crate::types::UtcOffset;
 use std::ops::Range;
 
 /// Stable identifiers of the rules.
@@ -70,14 +71,15 @@ impl std::fmt::Display for RuleId {
     }
 }
 
-/// Parameters of the rules. The defaults are the ones measured on generated fleets.
+/// Parameters of the rules. The defaults are the ones measured on generated fleets;
+/// docs/MONITORING.md describes every rule with its definition and defaults.
 ///
 /// | rule | subject | unit | bad when | opens after |
 /// |---|---|---|---|---|
-/// | `production_treatment_mismatch` 产治不同步 | treatment meter | interval | production running and treatment off or below `underperforming_share` x normal | `mismatch_intervals` (4) |
-/// | `treatment_stopped` 治污设施停运 | treatment meter | interval | treatment off while it should run | `stopped_intervals` (4) |
-/// | `treatment_underperforming` 低效运行 | treatment meter | interval | treatment on but below `underperforming_share` (0.6) x normal while it should run | `underperforming_intervals` (8) |
-/// | `night_production` 昼伏夜出 | enterprise | local day | production night/day power ratio > `night_threshold` (1.5) | `night_days` (1) |
+/// | `production_treatment_mismatch` 产治不同步 | treatment meter | unit | production running and treatment off or below `underperforming_share` x normal | `mismatch_intervals` (4) |
+/// | `treatment_stopped` 治污设施停运 | treatment meter | unit | treatment off while it should run | `stopped_intervals` (4) |
+/// | `treatment_underperforming` 低效运行 | treatment meter | unit | treatment on but below `underperforming_share` (0.6) x normal while it should run | `underperforming_intervals` (8) |
+/// | `night_production` 昼伏夜出 | enterprise | local day | production night/day power ratio > `night_threshold` (1.5), night power above the sum of the members' off levels | `night_days` (1) |
 /// | `meter_silent` 联网异常 | meter | interval | no reading | `silent_intervals + 1` (17) |
 /// | `emergency_cut_missed` 停限产 | enterprise | local day of a declared period | day's mean power > (1 - required cut) x baseline | `emergency_days` (1) |
 ///
@@ -87,21 +89,28 @@ impl std::fmt::Display for RuleId {
 /// every production meter reported and none runs, and is unknown otherwise. A treatment
 /// facility *should run* when production runs, or, for an enterprise without production
 /// meters, in time-of-day slots where it ran in at least half the training readings.
-/// Intervals without the needed readings are unknown: they neither open nor close an
-/// alarm, unless more than `max_unknown_intervals` (4) follow each other. A unit inside a
-/// suppression window (报备) of the rule counts as good.
+/// The facility rules judge *units*: the whole number of the treatment meter's intervals
+/// closest to a quarter hour (one interval for meters of 15 minutes or more), each
+/// meter's power over a unit the mean of its intervals' powers. A unit in which a meter
+/// has the power of fewer than 3/4 of its intervals (HJ 212's 45 of 60 minutes) is
+/// unknown: unknown units neither open nor close an alarm, unless more than
+/// `max_unknown_intervals` (4) follow each other. A day is judged by the day rules when
+/// readings cover at least `min_day_coverage` (20/24, HJ 212's 20 of 24 hours) of its day
+/// window and of its night. A unit inside a suppression window (报备) of the rule counts
+/// as good.
 #[derive(Debug, Clone)]
 pub struct RuleConfig {
     /// Rules to evaluate. Default: all.
     pub rules: Vec<RuleId>,
-    /// Local time of days and time-of-day slots. Default UTC+08:00.
-    pub offset: UtcOffset,
-    /// Consecutive bad intervals that open a 产治不同步 alarm. Default 4 (one hour at
-    /// 15 minutes).
+    /// Time zone of local days and of the day window: a fixed offset or an IANA zone
+    /// (days of 23 and 25 hours come out right). Default UTC+08:00.
+    pub zone: Zone,
+    /// Consecutive bad units that open a 产治不同步 alarm. Default 4 (one hour of
+    /// quarter-hour units).
     pub mismatch_intervals: u32,
-    /// Consecutive off intervals that open a `treatment_stopped` alarm. Default 4.
+    /// Consecutive off units that open a `treatment_stopped` alarm. Default 4.
     pub stopped_intervals: u32,
-    /// Consecutive low intervals that open a `treatment_underperforming` alarm.
+    /// Consecutive low units that open a `treatment_underperforming` alarm.
     /// Default 8 (two hours).
     pub underperforming_intervals: u32,
     /// Share of normal running power below which a running facility is low. Default 0.6.
@@ -116,7 +125,8 @@ pub struct RuleConfig {
     /// Consecutive bad days that open a `night_production` alarm. Default 1.
     pub night_days: u32,
     /// Share of a day's window (and of the night) that readings must cover for a day to
-    /// be judged (by day and night rules). Default 0.5.
+    /// be judged (by day and night rules). Default 20/24, the share of hours HJ 212
+    /// needs for a valid day.
     pub min_day_coverage: f64,
     /// A meter is silent after more than this many intervals without a reading.
     /// Default 16 (four hours at 15 minutes).
@@ -132,7 +142,7 @@ impl Default for RuleConfig {
     fn default() -> Self {
         RuleConfig {
             rules: RuleId::ALL.to_vec(),
-            offset: UtcOffset::CHINA,
+            zone: Zone::fixed(UtcOffset::CHINA),
             mismatch_intervals: 4,
             stopped_intervals: 4,
             underperforming_intervals: 8,
@@ -141,7 +151,7 @@ impl Default for RuleConfig {
             day_window: DayWindow::default(),
             night_threshold: 1.5,
             night_days: 1,
-            min_day_coverage: 0.5,
+            min_day_coverage: 20.0 / 24.0,
             silent_intervals: 16,
             emergency_baseline_days: 7,
             emergency_days: 1,
@@ -154,15 +164,29 @@ impl RuleConfig {
         self.rules.contains(&r)
     }
 
-    /// Start of the local day holding `ts`.
+    /// Start of the local day holding `ts`: its local midnight in the zone (the offset
+    /// in force at midnight, so days of 23 and 25 hours come out right).
     pub(crate) fn day_start(&self, ts: i64) -> i64 {
-        let off = self.offset.seconds() as i64;
-        (ts + off).div_euclid(86_400) * 86_400 - off
+        let off = self.zone.offset_at(ts) as i64;
+        let midnight = (ts + off).div_euclid(86_400) * 86_400;
+        if self.zone.fixed_offset().is_some() {
+            return midnight - off;
+        }
+        // The offset at midnight may differ from the one at `ts`; midnight itself may
+        // fall in a skipped hour, then the day starts at the change.
+        let guess = midnight - off;
+        let at = self.zone.offset_at(guess) as i64;
+        let start = midnight - at;
+        if self.zone.offset_at(start) as i64 == at && start <= ts {
+            start
+        } else {
+            guess.min(ts)
+        }
     }
 
     /// Whether `ts` lies in the day window.
     pub(crate) fn is_day(&self, ts: i64) -> bool {
-        let m = (ts + self.offset.seconds() as i64).rem_euclid(86_400) / 60;
+        let m = (ts + self.zone.offset_at(ts) as i64).rem_euclid(86_400) / 60;
         self.day_window.contains_minute(m as u32)
     }
 
@@ -224,6 +248,7 @@ pub(crate) struct MeterInfo {
 }
 
 impl MeterInfo {
+    /// Power of one reading at `ts` (not for registers: see [`MeterInfo::power_at`]).
     pub(crate) fn power(&self, ts: i64, value: f64) -> Option<f64> {
         super::learn::power_kw(
             self.meta.kind,
@@ -231,6 +256,11 @@ impl MeterInfo {
             value,
             self.meta.multiplier_at(ts),
         )
+    }
+
+    /// Power over the interval starting at `t`, `value` giving the meter's readings.
+    pub(crate) fn power_at(&self, t: i64, value: impl Fn(i64) -> Option<f64>) -> Option<f64> {
+        super::learn::interval_power(&self.meta, self.iv, t, value)
     }
 }
 
@@ -253,6 +283,9 @@ pub(crate) struct DayPlan {
     pub suppressions: Vec<Suppression>,
     /// For 停限产: the period, required cut and baseline window.
     pub period: Option<(Range<i64>, f64, Range<i64>)>,
+    /// For 昼伏夜出: the sum of the members' off levels (kW), which night power must
+    /// exceed for the night to count as production.
+    pub floor_kw: f64,
 }
 
 /// Everything to evaluate, derived from a catalog and a configuration.
@@ -279,8 +312,7 @@ impl Plan {
                 })
             })
             .collect();
-        let has_power =
-            |i: &MeterInfo| matches!(i.meta.kind, Quantity::IntervalEnergy | Quantity::Power);
+        let has_power = |i: &MeterInfo| super::learn::has_power(i.meta.kind);
         let sup = |e: &str| -> Vec<Suppression> {
             cat.suppressions()
                 .iter()
@@ -319,12 +351,17 @@ impl Plan {
                 }
             }
             if cfg.enabled(RuleId::NightProduction) && !production.is_empty() {
+                let floor_kw = production
+                    .iter()
+                    .filter_map(|&i| meters[i].profile.as_ref().map(|p| p.off_kw))
+                    .sum();
                 days.push(DayPlan {
                     rule: RuleId::NightProduction,
                     enterprise: e.id.clone(),
                     members: production.clone(),
                     suppressions: sup(&e.id),
                     period: None,
+                    floor_kw,
                 });
             }
             if cfg.enabled(RuleId::EmergencyCutMissed) {
@@ -346,6 +383,7 @@ impl Plan {
                         members: members.clone(),
                         suppressions: sup(&e.id),
                         period: Some((p.range.clone(), p.required_cut, base)),
+                        floor_kw: 0.0,
                     });
                 }
             }
@@ -399,7 +437,7 @@ pub(crate) fn classify_facility(
     let Some(tprof) = &tm.profile else {
         return [UnitState::Unknown; 3];
     };
-    let span = t..t + tm.iv;
+    let span = t..t + facility_unit(tm.iv);
     let mut running = Run::No;
     let mut prod_kw = 0.0;
     for (&i, p) in f.production.iter().zip(prod) {
@@ -554,7 +592,9 @@ pub(crate) fn classify_night(
     } else {
         return UnitState::Good;
     };
-    if ratio > cfg.night_threshold {
+    // A night that is not production (a weekend's idle load with a shutdown ramp in it)
+    // is no night production, whatever the ratio to an idle day.
+    if ratio > cfg.night_threshold && night > d.floor_kw {
         UnitState::Bad(Obs {
             value: ratio,
             threshold: cfg.night_threshold,
@@ -660,5 +700,28 @@ pub(crate) fn rule_shape(cfg: &RuleConfig, r: RuleId) -> (&'static str, Option<&
         RuleId::EmergencyCutMissed => {
             ("consumption_share", Some("baseline_kw"), cfg.emergency_days)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_days_of_23_and_25_hours() {
+        let cfg = RuleConfig {
+            zone: Zone::iana("Europe/Berlin").unwrap(),
+            ..RuleConfig::default()
+        };
+        // 2024-03-31 (23 h): noon CEST is 10:00 UTC, the day starts 2024-03-30T23:00Z.
+        assert_eq!(cfg.day_start(1_711_879_200), 1_711_839_600);
+        // 2024-10-27 (25 h): 20:00 CET is 19:00 UTC, the day starts 2024-10-26T22:00Z.
+        assert_eq!(cfg.day_start(1_730_055_600), 1_729_980_000);
+        // 01:30 local on 2024-03-31, before the change: the same day start.
+        assert_eq!(cfg.day_start(1_711_845_000), 1_711_839_600);
+        // 08:00 local is in the day window in summer and in winter.
+        assert!(cfg.is_day(1_719_813_600)); // 2024-07-01T06:00Z
+        assert!(cfg.is_day(1_704_092_400)); // 2024-01-01T07:00Z
+        assert!(!cfg.is_day(1_704_088_800)); // 2024-01-01T06:00Z = 07:00 CET
     }
 }

@@ -24,10 +24,10 @@ use super::batch::{
 };
 use super::catalog::Catalog;
 use super::rules::{
-    classify_emergency, classify_facility, classify_night, classify_silent, combine, DayFigures,
-    Plan, RuleConfig, RuleId,
+    classify_emergency, classify_facility, classify_night, classify_silent, combine, facility_unit,
+    unit_power, DayFigures, Plan, RuleConfig, RuleId,
 };
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::types::{Quantity, Reading};
 use crate::Store;
 use std::collections::{HashMap, VecDeque};
@@ -47,12 +47,16 @@ pub struct MonitorStats {
     pub late_dropped: u64,
     /// Readings of meters the catalog does not have (or irregular ones), ignored.
     pub unknown_meter: u64,
-    /// Readings before the monitor's start, or off their meter's grid, ignored.
+    /// Readings before the monitor's start, after year 9998, or off their meter's grid,
+    /// ignored.
     pub ignored: u64,
     /// Readings more than [`MAX_AHEAD_S`] ahead of the newest reading seen (or of the
     /// start), ignored: a wrong clock must not decide weeks of units at once.
     pub too_new: u64,
 }
+
+/// How far one [`Monitor::advance_to`] may move the watermark, seconds: 3,660 days.
+pub const MAX_ADVANCE_S: i64 = 3_660 * 86_400;
 
 /// How far ahead of the newest reading seen (or of the start) a reading may be, seconds:
 /// 31 days. Call [`Monitor::advance_to`] to move the monitor across a longer silence.
@@ -183,6 +187,9 @@ pub struct Monitor<'s> {
     scratch: Vec<Option<f64>>,
 }
 
+/// The widest range of timestamps a store accepts: the monitor's clock stays in it.
+const SUPPORTED: std::ops::Range<i64> = crate::Options::SUPPORTED_TIMESTAMPS;
+
 impl<'s> Monitor<'s> {
     /// A monitor of `catalog`'s enterprises under `cfg`, judging units from `start` on
     /// (UTC Unix seconds), accepting readings up to `lateness_s` late. `store` answers
@@ -194,6 +201,10 @@ impl<'s> Monitor<'s> {
         start: i64,
         lateness_s: i64,
     ) -> Monitor<'s> {
+        // Times outside the calendar a store supports are clamped to it, so that unit
+        // and day arithmetic never leaves i64.
+        let start = start.clamp(SUPPORTED.start, SUPPORTED.end);
+        let lateness_s = lateness_s.clamp(0, SUPPORTED.end - SUPPORTED.start);
         let plan = Plan::new(catalog, &cfg);
         let mut deps: Vec<Vec<Dep>> = vec![Vec::new(); plan.meters.len()];
         let mut index = IdMap::default();
@@ -207,7 +218,7 @@ impl<'s> Monitor<'s> {
                 deps[p].push(Dep::Fac(k));
             }
             let subs = facility_subjects(&plan, f, &cfg);
-            let iv = plan.meters[f.treatment].iv;
+            let iv = facility_unit(plan.meters[f.treatment].iv);
             fac.push(FacRun {
                 enabled: [0, 1, 2].map(|j| cfg.enabled(subs[j].0.rule)),
                 subs,
@@ -312,7 +323,11 @@ impl<'s> Monitor<'s> {
                 continue;
             };
             let iv = self.bufs[i].iv;
-            if r.ts < self.start || r.ts.rem_euclid(iv) != 0 || !r.value.is_finite() {
+            if r.ts < self.start
+                || r.ts >= SUPPORTED.end
+                || r.ts.rem_euclid(iv) != 0
+                || !r.value.is_finite()
+            {
                 self.stats.ignored += 1;
                 continue;
             }
@@ -330,12 +345,14 @@ impl<'s> Monitor<'s> {
             // Decide what this reading completes now, while its data is in cache.
             let deps = std::mem::take(&mut self.deps[i]);
             let mut res = Ok(());
+            // A register's day also needs the reading at its end (its last difference).
+            let reg = self.plan.meters[i].meta.kind == Quantity::CumulativeRegister;
             for &d in &deps {
                 if let (true, Dep::Day(k)) = (new, d) {
                     if self.days[k]
                         .unit
                         .as_ref()
-                        .is_some_and(|u| u.contains(&r.ts))
+                        .is_some_and(|u| u.contains(&r.ts) || (reg && r.ts == u.end))
                     {
                         self.days[k].have += 1;
                     }
@@ -358,7 +375,22 @@ impl<'s> Monitor<'s> {
 
     /// Declares that every reading before `t` has been fed (e.g. at the end of a replay,
     /// or on a clock tick): units ending by `t` are decided with what is there.
+    ///
+    /// One call moves the watermark at most [`MAX_ADVANCE_S`] (ten years): every unit in
+    /// between is decided one by one, so a time far off (a timestamp in milliseconds, or
+    /// `i64::MAX`) is refused with [`Error::InvalidArgument`] instead of deciding
+    /// millennia of intervals. Times after year 9998 count as its end.
     pub fn advance_to(&mut self, t: i64) -> Result<Vec<AlarmEvent>> {
+        let t = t.min(SUPPORTED.end);
+        if t.saturating_sub(self.wm) > MAX_ADVANCE_S {
+            return Err(Error::InvalidArgument(format!(
+                "advance_to({t}) would move the monitor {} days past its watermark {}, more \
+                 than the {} days one call may; advance in steps",
+                t.saturating_sub(self.wm) / 86_400,
+                self.wm,
+                MAX_ADVANCE_S / 86_400
+            )));
+        }
         let mut out = Vec::new();
         if t > self.wm {
             self.wm = t;
@@ -401,15 +433,24 @@ impl<'s> Monitor<'s> {
         b.get(t.div_euclid(b.iv))
     }
 
-    /// Power of meter `i`'s reading at `t`, if present.
+    /// Power of meter `i` over its interval starting at `t`, if its readings are in.
     fn power(&self, i: usize, t: i64) -> Option<f64> {
-        let v = self.value(i, t)?;
         let f = self.bufs[i].factor;
         if f.is_nan() {
-            self.plan.meters[i].power(t, v)
+            self.plan.meters[i].power_at(t, |t| self.value(i, t))
         } else {
-            Some(v * f)
+            Some(self.value(i, t)? * f)
         }
+    }
+
+    /// Power of meter `i` over the facility unit `[t, t + u)`, and whether it is final.
+    fn unit_power(&self, i: usize, t: i64, u: i64) -> (Option<f64>, bool) {
+        let m = &self.plan.meters[i];
+        if m.iv >= u {
+            let p = self.power(i, t.div_euclid(m.iv) * m.iv);
+            return (p, p.is_some());
+        }
+        unit_power(m, t, u, |t| self.value(i, t))
     }
 
     fn advance(&mut self, d: Dep, out: &mut Vec<AlarmEvent>) -> Result<()> {
@@ -443,17 +484,16 @@ impl<'s> Monitor<'s> {
         prod.resize(f.production.len(), None);
         loop {
             let t = self.fac[k].next;
-            let tp = self.power(f.treatment, t);
-            let mut complete = tp.is_some();
+            let (tp, mut complete) = self.unit_power(f.treatment, t, iv);
             for (slot, &p) in prod.iter_mut().zip(&f.production) {
                 let piv = self.bufs[p].iv;
-                let pt = t.div_euclid(piv) * piv;
-                *slot = if pt >= self.start {
-                    self.power(p, pt)
+                let (pp, all) = if t.div_euclid(piv) * piv >= self.start {
+                    self.unit_power(p, t, iv)
                 } else {
-                    None
+                    (None, false)
                 };
-                complete &= slot.is_some();
+                *slot = pp;
+                complete &= all;
             }
             if !(complete || t + iv <= self.wm) {
                 break;
@@ -476,8 +516,10 @@ impl<'s> Monitor<'s> {
         if let Some(u) = &unit {
             for &m in &d.members {
                 let iv = self.plan.meters[m].iv;
+                let reg = self.plan.meters[m].meta.kind == Quantity::CumulativeRegister;
+                let end = u.end + i64::from(reg);
                 let mut t = align_up(u.start, iv);
-                while t < u.end {
+                while t < end {
                     need += 1;
                     have += self.value(m, t).is_some() as u64;
                     t += iv;
@@ -540,11 +582,18 @@ impl<'s> Monitor<'s> {
         let mut f = DayFigures::default();
         let mut t = align_up(u.start, info.iv);
         while t < u.end {
-            if let Some(v) = self.value(m, t) {
-                let e = match info.meta.kind {
-                    Quantity::Power => v * hours,
-                    _ => v,
-                };
+            let e = match info.meta.kind {
+                Quantity::Power => self.value(m, t).map(|v| v * hours),
+                // The day/night scan's register energy: the difference to the next
+                // reading, none across a gap or for a negative step.
+                Quantity::CumulativeRegister => self
+                    .value(m, t + info.iv)
+                    .zip(self.value(m, t))
+                    .map(|(b, a)| b - a)
+                    .filter(|d| *d >= 0.0),
+                _ => self.value(m, t),
+            };
+            if let Some(e) = e {
                 if self.cfg.is_day(t) {
                     f.day_kwh += e;
                     f.day_hours += hours;

@@ -11,6 +11,10 @@ use crate::types::UtcOffset;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 
+/// Most local days one scan cuts (three cuts a day): a thousand years, more than any
+/// store's [`Options::timestamp_range`](crate::Options::timestamp_range) allows by default.
+const MAX_SCAN_DAYS: i64 = 366_000;
+
 /// A time zone: a fixed offset or an IANA zone with daylight saving.
 #[derive(Debug, Clone)]
 pub struct Zone {
@@ -64,6 +68,11 @@ impl Zone {
     /// The name this zone was made from.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The jiff zone, for turning local civil times into instants.
+    pub(crate) fn tz(&self) -> &TimeZone {
+        &self.tz
     }
 
     /// Offset from UTC in force at `ts`, in seconds.
@@ -237,6 +246,7 @@ impl Pieces {
     /// day at the jump; one inside a repeated hour is crossed twice).
     pub(crate) fn new(from: i64, to: i64, window: DayWindow, zone: &Zone) -> Result<Pieces> {
         let mut cuts = vec![from];
+        let mut days = 0i64;
         if from < to {
             let stretches = zone.stretches(from, to);
             let edges = [0, window.start_min as i64 * 60, window.end_min as i64 * 60];
@@ -247,12 +257,22 @@ impl Pieces {
                 }
                 let off = off as i64;
                 let (d0, d1) = (
-                    (s + off).div_euclid(86_400),
-                    (e - 1 + off).div_euclid(86_400),
+                    s.saturating_add(off).div_euclid(86_400),
+                    (e - 1).saturating_add(off).div_euclid(86_400),
                 );
+                days += d1 - d0 + 1;
+                if days > MAX_SCAN_DAYS {
+                    return Err(Error::InvalidArgument(format!(
+                        "a day/night scan over {from}..{to} spans more than {MAX_SCAN_DAYS} \
+                         local days; scan a shorter range"
+                    )));
+                }
                 for d in d0..=d1 {
                     for edge in edges {
-                        let t = d * 86_400 + edge - off;
+                        let t = d
+                            .saturating_mul(86_400)
+                            .saturating_add(edge)
+                            .saturating_sub(off);
                         if t > s && t < e {
                             cuts.push(t);
                         }
@@ -267,7 +287,7 @@ impl Pieces {
         let (mut is_day, mut day_idx) = (Vec::with_capacity(n), Vec::with_capacity(n));
         let mut dates: Vec<LocalDate> = Vec::new();
         for &start in &cuts[..n] {
-            let local = start + zone.offset_at(start) as i64;
+            let local = start.saturating_add(zone.offset_at(start) as i64);
             is_day.push(window.contains_minute((local.rem_euclid(86_400) / 60) as u32));
             let date = zone.date_of(start)?;
             if dates.last() != Some(&date) {

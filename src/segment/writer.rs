@@ -9,6 +9,14 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+/// zstd level for block bodies and the share of the plain size a frame must stay under to
+/// be kept, 75%: a scan pays the decompression on every read, which makes a compressed
+/// block about two and a half times as costly to scan as a packed one, so a frame is kept
+/// only where it saves at least a quarter.
+const ZSTD_LEVEL: i32 = 3;
+/// See [`ZSTD_LEVEL`].
+const ZSTD_KEEP_RATIO: f64 = 0.75;
+
 /// Builds one segment file under a temporary name; [`SegmentWriter::finish`] seals it.
 pub(crate) struct SegmentWriter {
     path: PathBuf,

@@ -119,9 +119,21 @@ impl Wal {
     /// else is [`Error::Corrupt`] naming file and offset, unless `salvage` is true, in
     /// which case the region is skipped up to the next valid record and counted (and new
     /// records go to a fresh file). Leftover `wal-*.log.tmp` files are removed.
-    pub(crate) fn open(dir: &Path, policy: SyncPolicy, salvage: bool) -> Result<(Wal, Replay)> {
+    ///
+    /// Files with an id below `from` (when given) hold only records that are in segments
+    /// already: they are removed unread.
+    pub(crate) fn open(
+        dir: &Path,
+        policy: SyncPolicy,
+        salvage: bool,
+        from: Option<u64>,
+    ) -> Result<(Wal, Replay)> {
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let files = list_files(dir, true)?;
+        let mut files = list_files(dir, true)?;
+        let keep = files.partition_point(|f| from.is_some_and(|from| f.id < from));
+        for f in files.drain(..keep) {
+            fsutil::remove_if_exists(&f.path)?;
+        }
         let scan = replay::replay(&files, salvage)?;
         let (id, path, file) = match (files.last(), scan.last) {
             (None, _) => create_file(dir, 1, scan.next_lsn)?,
@@ -267,6 +279,15 @@ impl Wal {
         self.wait_durable(lsn, true)
     }
 
+    /// The id of the oldest log file (all records not yet in segments are in it and
+    /// the files after it).
+    pub(crate) fn oldest_id(&self) -> Result<u64> {
+        let current = self.lock_active().id;
+        Ok(list_files(&self.dir, false)?
+            .first()
+            .map_or(current, |f| f.id.min(current)))
+    }
+
     /// The id of the file appends currently go to.
     #[cfg(test)]
     pub(crate) fn current_id(&self) -> u64 {
@@ -324,6 +345,65 @@ impl Wal {
             )),
         }
     }
+}
+
+/// Reads the log in `dir` without changing anything: the records of the files from id
+/// `from` on (all files without it). A bad region in the last file with no valid record
+/// after it (a torn tail, or a record a writer is writing right now) ends the replay and
+/// is counted in the report; any other damage is [`Error::Corrupt`]. A missing directory
+/// is an empty log.
+pub(crate) fn replay_read_only(dir: &Path, from: Option<u64>) -> Result<Replay> {
+    if !dir.exists() {
+        return Ok(Replay::default());
+    }
+    let mut files = list_files(dir, false)?;
+    files.retain(|f| from.is_none_or(|from| f.id >= from));
+    Ok(replay::replay(&files, false)?.replay)
+}
+
+/// Checks that every log file in `dir` from id `from` on holds at least a whole header.
+/// A log file is created whole, header included (written under a temporary name and
+/// renamed), so a shorter one was cut or emptied after the fact: its records are lost,
+/// which is damage, not a torn tail.
+pub(crate) fn check_headers(dir: &Path, from: u64) -> Result<()> {
+    for f in list_files(dir, false)?.iter().filter(|f| f.id >= from) {
+        let len = match fs::metadata(&f.path) {
+            Ok(m) => m.len(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::io(&f.path, e)),
+        };
+        if len < record::HEADER_LEN as u64 {
+            return Err(Error::damaged(
+                &f.path,
+                format!(
+                    "{len} bytes, shorter than a log file header ({} bytes): log files are \
+                     created whole, so this one was cut or emptied and its records are lost",
+                    record::HEADER_LEN
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The id of the oldest log file in `dir`, if any.
+pub(crate) fn oldest_file_id(dir: &Path) -> Result<Option<u64>> {
+    if !dir.exists() {
+        return Ok(None);
+    }
+    Ok(list_files(dir, false)?.first().map(|f| f.id))
+}
+
+/// Writes the first log file of an empty log directory `dir`; returns its id.
+pub(crate) fn create_first_file(dir: &Path) -> Result<u64> {
+    fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    create_file(dir, 1, 1)?;
+    Ok(1)
+}
+
+/// Path of log file `id` in the log directory `dir`.
+pub(crate) fn file_path(dir: &Path, id: u64) -> PathBuf {
+    dir.join(file_name(id))
 }
 
 /// Name of log file `id`.

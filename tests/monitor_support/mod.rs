@@ -1,6 +1,11 @@
 //! Shared helpers of the monitor tests: a generated fleet in a store, its catalog, and
 //! scoring alarms against the fleet's ground truth.
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    reason = "the module is shared: each monitor test uses part of it"
+)]
+
+pub mod shapes;
 
 use meterstore::fleet::{Fleet, FleetConfig, Role};
 use meterstore::monitor::{Alarm, Catalog, CatalogMeter, Enterprise, MeterRole, RuleId};
@@ -45,7 +50,7 @@ pub fn fleet_catalog(fleet: &Fleet) -> Catalog {
 }
 
 /// Recall and precision of the switch-off and night-production findings.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Scores {
     pub switch_offs: usize,
     pub switch_offs_found: usize,
@@ -70,6 +75,41 @@ impl Scores {
     pub fn night_precision(&self) -> f64 {
         self.night_alarms_true as f64 / self.night_alarms.max(1) as f64
     }
+}
+
+impl std::fmt::Display for Scores {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "switch-offs recall {:.3} ({}/{}) precision {:.3} ({}/{}); night producers recall \
+             {:.3} ({}/{}) precision {:.3} ({}/{})",
+            self.switch_recall(),
+            self.switch_offs_found,
+            self.switch_offs,
+            self.switch_precision(),
+            self.treatment_alarms_true,
+            self.treatment_alarms,
+            self.night_recall(),
+            self.night_found,
+            self.night_producers,
+            self.night_precision(),
+            self.night_alarms_true,
+            self.night_alarms
+        )
+    }
+}
+
+/// Whether a 产治不同步 or `treatment_stopped` alarm of treatment meter `meter` overlaps
+/// switch-off `s`.
+pub fn found_by(alarms: &[Alarm], meter: &str, s: &std::ops::Range<i64>) -> bool {
+    alarms.iter().any(|a| {
+        matches!(
+            a.rule,
+            RuleId::ProductionTreatmentMismatch | RuleId::TreatmentStopped
+        ) && a.meters[0] == meter
+            && a.start < s.end
+            && a.end.unwrap_or(i64::MAX) > s.start
+    })
 }
 
 /// Scores `alarms` over `[from, to)` against the fleet's ground truth. A switch-off
@@ -126,13 +166,7 @@ pub fn score(fleet: &Fleet, alarms: &[Alarm], from: i64, to: i64) -> Scores {
                 continue;
             }
             sc.switch_offs += 1;
-            if alarms.iter().any(|a| {
-                matches!(
-                    a.rule,
-                    RuleId::ProductionTreatmentMismatch | RuleId::TreatmentStopped
-                ) && a.meters[0] == m.id
-                    && overlaps(a, s.start, s.end)
-            }) {
+            if found_by(alarms, &m.id, s) {
                 sc.switch_offs_found += 1;
             }
         }

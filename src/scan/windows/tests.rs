@@ -72,3 +72,19 @@ fn window_parsing() {
     assert!(Zone::parse("Mars/Olympus").is_err());
     assert_eq!(Zone::parse("+05:30").unwrap().offset_at(0), 19_800);
 }
+
+#[test]
+fn cuts_near_the_ends_of_i64_saturate_or_are_refused() {
+    let z = Zone::fixed(UtcOffset::CHINA);
+    for (from, to) in [
+        (i64::MAX - 3 * 86_400, i64::MAX),
+        (i64::MIN, i64::MIN + 3 * 86_400),
+    ] {
+        // Outside the calendar the dates cannot be named: an error, never a wrap.
+        if let Ok(p) = Pieces::new(from, to, DayWindow::default(), &z) {
+            assert!(p.cuts.windows(2).all(|w| w[0] < w[1]));
+        }
+    }
+    let e = Pieces::new(i64::MIN, i64::MAX, DayWindow::default(), &z).unwrap_err();
+    assert!(e.to_string().contains("local days"), "{e}");
+}

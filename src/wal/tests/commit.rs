@@ -9,7 +9,7 @@ use std::time::Instant;
 /// and that a reopen gives every record back. Returns the syncs run and the time taken.
 fn concurrent_appends(policy: SyncPolicy, threads: usize, per_thread: usize) -> (u64, Duration) {
     let dir = tempfile::tempdir().unwrap();
-    let (wal, _) = Wal::open(dir.path(), policy, false).unwrap();
+    let (wal, _) = Wal::open(dir.path(), policy, false, None).unwrap();
     let barrier = Barrier::new(threads);
     let start = Instant::now();
     let results: Vec<Vec<(u64, Vec<u8>)>> = std::thread::scope(|s| {
@@ -50,7 +50,7 @@ fn concurrent_appends(policy: SyncPolicy, threads: usize, per_thread: usize) -> 
         "LSNs are 1..={n} without gaps"
     );
     drop(wal);
-    let (_, rep) = Wal::open(dir.path(), policy, false).unwrap();
+    let (_, rep) = Wal::open(dir.path(), policy, false, None).unwrap();
     assert_eq!(rep.records, by_lsn.into_iter().collect::<Vec<_>>());
     (syncs, elapsed)
 }
@@ -75,7 +75,7 @@ fn group_commit_periodic_shares_syncs_and_keeps_the_interval() {
 #[test]
 fn never_policy_syncs_only_when_asked() {
     let dir = tempfile::tempdir().unwrap();
-    let (wal, _) = Wal::open(dir.path(), SyncPolicy::Never, false).unwrap();
+    let (wal, _) = Wal::open(dir.path(), SyncPolicy::Never, false, None).unwrap();
     for k in 0..10u64 {
         wal.append(&payload(k, 100)).unwrap();
     }
@@ -91,7 +91,7 @@ fn never_policy_syncs_only_when_asked() {
 fn periodic_append_returns_after_a_sync_and_the_record_is_in_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let policy = SyncPolicy::Periodic { interval_ms: 50 };
-    let (wal, _) = Wal::open(dir.path(), policy, false).unwrap();
+    let (wal, _) = Wal::open(dir.path(), policy, false, None).unwrap();
     let start = Instant::now();
     assert_eq!(wal.append(b"first").unwrap(), 1);
     assert_eq!(wal.sync_count(), 1);
@@ -132,7 +132,7 @@ fn forced_sync_does_not_wait_for_the_interval() {
     let policy = SyncPolicy::Periodic {
         interval_ms: 60_000,
     };
-    let (wal, _) = Wal::open(dir.path(), policy, false).unwrap();
+    let (wal, _) = Wal::open(dir.path(), policy, false, None).unwrap();
     wal.append(b"first").unwrap();
     let start = Instant::now();
     std::thread::scope(|s| {
@@ -155,7 +155,7 @@ fn rotate_makes_earlier_records_durable_for_waiting_appenders() {
     let policy = SyncPolicy::Periodic {
         interval_ms: 60_000,
     };
-    let (wal, _) = Wal::open(dir.path(), policy, false).unwrap();
+    let (wal, _) = Wal::open(dir.path(), policy, false, None).unwrap();
     wal.append(b"first").unwrap();
     let start = Instant::now();
     std::thread::scope(|s| {

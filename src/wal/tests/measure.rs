@@ -19,7 +19,7 @@ fn run(policy: SyncPolicy, threads: usize) {
         Some(b) => tempfile::tempdir_in(b).unwrap(),
         None => tempfile::tempdir().unwrap(),
     };
-    let (wal, _) = Wal::open(dir.path(), policy, false).unwrap();
+    let (wal, _) = Wal::open(dir.path(), policy, false, None).unwrap();
     let record = payload(1, RECORD);
     let start = Instant::now();
     let appends: u64 = std::thread::scope(|s| {

@@ -35,7 +35,7 @@ fn payload(seed: u64, len: usize) -> Vec<u8> {
 }
 
 fn open(dir: &Path, salvage: bool) -> Result<(Wal, Replay)> {
-    Wal::open(dir, SyncPolicy::Never, salvage)
+    Wal::open(dir, SyncPolicy::Never, salvage, None)
 }
 
 /// The log files in `dir`, by id.

@@ -1,0 +1,295 @@
+//! Class masks and phase runs: which lanes of each mini-block a periodic class pattern
+//! marks, stepped from one mini-block to the next and pieced together at gaps.
+
+use crate::codec::bitpack::MINI_LEN;
+#[cfg(doc)]
+use crate::codec::ints::IntColumn;
+
+/// A periodic class pattern for [`IntColumn::class_sums`]: a value at phase `p`
+/// (`0 <= p < period`) is marked when `marked[p]`.
+#[derive(Debug, Clone)]
+pub struct ClassMask {
+    pub(super) period: usize,
+    /// How far the phase moves from one mini-block to the next: `64 % period`.
+    pub(super) step: usize,
+    /// `u32::MAX` for marked phases, 0 otherwise; `period + 64` entries, so that the 64
+    /// lanes of a mini-block starting at any phase are one contiguous window.
+    pub(super) lanes: Vec<u32>,
+    /// Per phase `p`: bit `i` set when phase `p + i` is marked, for the 64 lanes.
+    pub(super) bits: Vec<u64>,
+    /// `u64::MAX / period + 1`, for [`ClassMask::phase_of`].
+    pub(super) magic: u64,
+    /// Per phase `p`: the phase 64 values on, `(p + 64) % period` (a table lookup keeps
+    /// the period and step out of the kernel loop's registers).
+    pub(super) next: Vec<u32>,
+}
+
+impl ClassMask {
+    /// The pattern with period `marked.len()`, which must not be zero.
+    pub fn new(marked: &[bool]) -> ClassMask {
+        let period = marked.len();
+        assert!(period > 0, "a class pattern needs a period");
+        let lanes: Vec<u32> = (0..period + MINI_LEN)
+            .map(|p| if marked[p % period] { u32::MAX } else { 0 })
+            .collect();
+        let bits = (0..period)
+            .map(|p| (0..MINI_LEN).fold(0u64, |acc, i| acc | ((lanes[p + i] & 1) as u64) << i))
+            .collect();
+        ClassMask {
+            period,
+            step: MINI_LEN % period,
+            lanes,
+            bits,
+            magic: (u64::MAX / period as u64).wrapping_add(1),
+            next: (0..period)
+                .map(|p| ((p + MINI_LEN) % period) as u32)
+                .collect(),
+        }
+    }
+
+    /// `x` modulo the period (Euclidean). The scan takes a phase for every run of a block,
+    /// so from 0 to 2^32 this is Lemire's multiply-only remainder (exact for every 32-bit
+    /// `x` and period) rather than `rem_euclid`, which divides.
+    #[inline(always)]
+    pub(crate) fn phase_of(&self, x: i64) -> usize {
+        match u32::try_from(x) {
+            Ok(x) => {
+                let low = self.magic.wrapping_mul(x as u64);
+                ((low as u128 * self.period as u128) >> 64) as usize
+            }
+            Err(_) => x.rem_euclid(self.period as i64) as usize,
+        }
+    }
+
+    /// The pattern's period.
+    pub fn period(&self) -> usize {
+        self.period
+    }
+
+    /// The phase of lane 0 of the mini-block after one whose lane 0 is at `phase`.
+    #[inline(always)]
+    pub(super) fn next_phase(&self, phase: usize) -> usize {
+        self.next[phase] as usize
+    }
+
+    /// The phase of lane 0 of the mini-block before one whose lane 0 is at `phase`.
+    #[inline(always)]
+    pub(super) fn prev_phase(&self, phase: usize) -> usize {
+        if phase >= self.step {
+            phase - self.step
+        } else {
+            phase + self.period - self.step
+        }
+    }
+}
+
+/// A stretch of a column whose values have consecutive phases: value `start + i` has
+/// phase `(phase + i) % period`, up to the next stretch's start. Stretches split a regular
+/// series at its gaps (a gap of `n` slots moves the phase of the values after it by `n`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PhaseRun {
+    /// First value index.
+    pub start: usize,
+    /// Phase of that value, below the pattern's period.
+    pub phase: usize,
+}
+
+/// Bits `a..b` of a 64-bit lane mask (`a <= b <= 64`).
+#[inline(always)]
+pub(super) fn lane_bits(a: usize, b: usize) -> u64 {
+    let upto = |n: usize| if n >= 64 { u64::MAX } else { (1u64 << n) - 1 };
+    upto(b) & !upto(a)
+}
+
+/// The 8 lanes (`u32::MAX` or 0) of each byte of a lane bitmask: a mini-block's 64 lanes
+/// are spread from its bits in 8 table copies rather than a loop over the bits.
+static BYTE_LANES: [[u32; 8]; 256] = {
+    let mut t = [[0u32; 8]; 256];
+    let mut b = 0;
+    while b < 256 {
+        let mut j = 0;
+        while j < 8 {
+            if b >> j & 1 == 1 {
+                t[b][j] = u32::MAX;
+            }
+            j += 1;
+        }
+        b += 1;
+    }
+    t
+};
+
+/// The class lanes of one mini-block after another, for [`IntColumn::class_sums`].
+pub(super) struct MaskWalk<'m> {
+    pub(super) mask: &'m ClassMask,
+    pub(super) runs: &'m [PhaseRun],
+    pub(super) to: usize,
+    /// The run holding the first in-range lane of the next mini-block.
+    pub(super) r: usize,
+    /// Phase of lane 0 of the previous mini-block if it lay wholly in run `r`.
+    pub(super) last: Option<usize>,
+    /// With `last`: where run `r` or the range ends, so a mini-block ending before it is
+    /// whole and in run `r`.
+    pub(super) clear_until: usize,
+    /// The lanes of a mini-block that spans runs, written whole before each use.
+    pub(super) merged: [u32; MINI_LEN],
+}
+
+/// Class lanes of one mini-block: `u32::MAX` lanes of marked values (garbage outside
+/// `range`), the same as bits, and the bits of the lanes in `from..to`.
+pub(super) struct MiniMask<'w> {
+    pub(super) lanes: &'w [u32; MINI_LEN],
+    pub(super) marked: u64,
+    pub(super) range: u64,
+}
+
+impl MiniMask<'_> {
+    /// Adds decoded values to `(marked sum, total sum, marked count)`, lane by lane.
+    pub(super) fn add_values(&self, vals: &[i64; MINI_LEN], sums: &mut (i128, i128, u64)) {
+        for (i, &v) in vals.iter().enumerate() {
+            if self.range >> i & 1 == 1 {
+                sums.1 += v as i128;
+                if self.marked >> i & 1 == 1 {
+                    sums.0 += v as i128;
+                    sums.2 += 1;
+                }
+            }
+        }
+    }
+}
+
+impl<'m> MaskWalk<'m> {
+    pub(super) fn new(mask: &'m ClassMask, runs: &'m [PhaseRun], to: usize) -> Self {
+        MaskWalk {
+            mask,
+            runs,
+            to,
+            r: 0,
+            last: None,
+            clear_until: 0,
+            merged: [0; MINI_LEN],
+        }
+    }
+
+    /// When the mini-block starting at value `lo` and the ones after it lie wholly in the
+    /// range and in one run: the phase of its lane 0 and where that run (or the range)
+    /// ends. Mini-blocks must come in order, as for [`MaskWalk::next`].
+    #[inline(always)]
+    pub(super) fn whole_from(&mut self, lo: usize) -> Option<(usize, usize)> {
+        let runs = self.runs;
+        if lo < runs[0].start {
+            return None;
+        }
+        while self.r + 1 < runs.len() && runs[self.r + 1].start <= lo {
+            self.r += 1;
+            self.last = None;
+        }
+        let end = runs
+            .get(self.r + 1)
+            .map_or(self.to, |n| n.start.min(self.to));
+        (lo + MINI_LEN <= end).then(|| (self.lane0_phase(lo), end))
+    }
+
+    /// The phase of lane 0 of the mini-block at `lo`, in run `r`: stepped from `last`
+    /// (lane 0 of the mini-block before, in the same run) when set, which saves a division.
+    #[inline(always)]
+    pub(super) fn lane0_phase(&self, lo: usize) -> usize {
+        match self.last {
+            Some(prev) => self.mask.next_phase(prev),
+            None => phase_at(self.runs[self.r], lo, self.mask),
+        }
+    }
+
+    /// Records that whole mini-blocks of the current run were summed without
+    /// [`MaskWalk::next`], the last one with lane 0 at `phase`; the run ends at `end`.
+    #[inline(always)]
+    pub(super) fn skipped(&mut self, phase: usize, end: usize) {
+        self.last = Some(phase);
+        self.clear_until = end;
+    }
+
+    /// The lanes of the mini-block starting at value `lo`; mini-blocks must come in order.
+    #[inline(always)]
+    pub(super) fn next(&mut self, lo: usize) -> MiniMask<'_> {
+        let runs = self.runs;
+        // The common case: a whole mini-block in the same run as the previous one.
+        if let Some(prev) = self.last.filter(|_| lo + MINI_LEN <= self.clear_until) {
+            let p = self.mask.next_phase(prev);
+            self.last = Some(p);
+            return MiniMask {
+                lanes: self.mask.lanes[p..p + MINI_LEN]
+                    .try_into()
+                    .expect("64 lanes"),
+                marked: self.mask.bits[p],
+                range: u64::MAX,
+            };
+        }
+        let a = runs[0].start.max(lo) - lo;
+        let b = self.to.min(lo + MINI_LEN) - lo;
+        let range = lane_bits(a, b);
+        while self.r + 1 < runs.len() && runs[self.r + 1].start <= lo + a {
+            self.r += 1;
+            self.last = None;
+        }
+        let single = self.r + 1 == runs.len() || runs[self.r + 1].start >= lo + b;
+        if single {
+            let p = self.lane0_phase(lo);
+            self.last = Some(p);
+            self.clear_until = runs
+                .get(self.r + 1)
+                .map_or(self.to, |n| n.start.min(self.to));
+            return MiniMask {
+                lanes: self.mask.lanes[p..p + MINI_LEN]
+                    .try_into()
+                    .expect("64 lanes"),
+                marked: self.mask.bits[p] & range,
+                range,
+            };
+        }
+        // Gaps inside this mini-block: piece the bits together run by run, then spread
+        // them to lanes.
+        self.last = None;
+        let marked = self.piece(lo, a, b);
+        MiniMask {
+            lanes: self.spread(marked),
+            marked,
+            range,
+        }
+    }
+
+    /// The marked bits of lanes `a..b` of the mini-block at value `lo`, whose lane `a`
+    /// lies in run `r`, pieced together run by run; leaves `r` at the run of lane `b - 1`.
+    #[inline(always)]
+    pub(super) fn piece(&mut self, lo: usize, a: usize, b: usize) -> u64 {
+        let runs = self.runs;
+        let mut marked = 0u64;
+        let mut i = a;
+        while i < b {
+            let run = runs[self.r];
+            let end = runs.get(self.r + 1).map_or(b, |n| (n.start - lo).min(b));
+            let p = phase_at(run, lo + i, self.mask);
+            marked |= (self.mask.bits[p] << i) & lane_bits(i, end);
+            i = end;
+            if end < b {
+                self.r += 1;
+            }
+        }
+        marked
+    }
+
+    /// The lanes of `marked` bits, in the walk's buffer (8 table copies rather than a
+    /// loop over the bits).
+    #[inline(always)]
+    pub(super) fn spread(&mut self, marked: u64) -> &[u32; MINI_LEN] {
+        for (g, lanes) in self.merged.chunks_exact_mut(8).enumerate() {
+            lanes.copy_from_slice(&BYTE_LANES[(marked >> (8 * g)) as u8 as usize]);
+        }
+        &self.merged
+    }
+}
+
+/// Phase of value `v` (which may precede the run's start) in `run`.
+#[inline(always)]
+pub(super) fn phase_at(run: PhaseRun, v: usize, mask: &ClassMask) -> usize {
+    mask.phase_of(run.phase as i64 + v as i64 - run.start as i64)
+}
