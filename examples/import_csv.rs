@@ -48,7 +48,12 @@ use std::process::ExitCode;
         meter id ends in kw, else as interval energy in kWh; --meters, --interval, --kind and \
         --unit say otherwise, and the tool prints what it registered. Memory stays bounded whatever the file's size: \
         rows are streamed and appended in batches of 100,000 readings, and the store flushes \
-        its 256 MiB memtable to segments (peak RSS 0.4 to 0.7 GB for 1 GB files).",
+        its 256 MiB memtable to segments (peak RSS 0.4 to 0.7 GB for 1 GB files).\n\n\
+        Built with --features arrow, the input may also be Parquet: a file (recognised by its \
+        PAR1 magic) or a directory of .parquet files such as an export_parquet output, whose \
+        meters.parquet then fills the catalog as --meters does. Columns as in CSV (meter_id, \
+        one timestamp column, one value column); a timestamp without a time zone is read in \
+        --tz. Bad rows are named by file and row number, with the same all-or-nothing rule.",
     after_help = cli::IMPORT_EXIT_HELP
 )]
 struct Args {

@@ -3,6 +3,8 @@
 #![deny(clippy::host_endian_bytes, clippy::big_endian_bytes)]
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
+#[cfg(feature = "arrow")]
+pub mod arrow;
 mod codec;
 mod engine;
 pub mod error;

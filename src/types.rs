@@ -157,7 +157,7 @@ pub(crate) fn month_start(ts: i64, offset: UtcOffset) -> i64 {
 // Proleptic Gregorian conversions (Howard Hinnant's algorithms). Kept here rather than
 // going through jiff because block cutting calls them for every block and must not fail
 // for timestamps outside jiff's supported range.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
+pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);

@@ -93,6 +93,23 @@ pub fn check_new_store(dir: &Path) -> Result<(), String> {
     }
 }
 
+/// Checks that `dir` may receive a tool's output files: nothing there or an empty
+/// directory. Anything else (a store among them) is refused, with what it holds.
+pub fn check_new_output(dir: &Path) -> Result<(), String> {
+    let d = dir.display();
+    match inspect(dir).map_err(|e| format!("{d}: {e}"))? {
+        DirState::Missing | DirState::Empty => Ok(()),
+        DirState::NotADirectory => Err(format!("{d} is not a directory")),
+        DirState::Store(f) => Err(format!(
+            "{d} holds a store (it has {f}); give a new or empty directory"
+        )),
+        DirState::Other { names, count } => Err(format!(
+            "{d} is not empty: it {}; give a new or empty directory",
+            holds(&names, count)
+        )),
+    }
+}
+
 /// Prepares `dir` as a working directory that the tool `tool` owns: made (or found
 /// empty) now, or made by `tool` before (its marker file is in it). Returns `true` when
 /// `dir` holds what `tool` left there before and `reuse` asks for it; otherwise `dir` is

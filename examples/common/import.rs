@@ -25,11 +25,14 @@ const MAX_METER_ID_BYTES: usize = 256;
 /// Names of the timestamp column, lowercase.
 const TS_NAMES: [&str; 4] = ["ts", "timestamp", "time", "datetime"];
 
-/// One rejected line.
+/// One rejected line (of a CSV file) or row (of a Parquet file).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BadLine {
-    /// 1-based line number in the (decompressed) file; the header is line 1.
+    /// 1-based line number in the (decompressed) CSV file, where the header is line 1; or
+    /// 1-based row number in a Parquet file.
     pub line: u64,
+    /// The file, when the input is a directory of files.
+    pub file: Option<PathBuf>,
     /// Why it was rejected.
     pub reason: String,
 }
@@ -41,14 +44,31 @@ pub struct BadLines {
     pub count: u64,
     /// The first ones.
     pub listed: Vec<BadLine>,
+    /// Whether the numbers are Parquet rows rather than CSV lines.
+    pub rows: bool,
 }
 
 impl BadLines {
     /// Records a rejected line.
     pub fn push(&mut self, line: u64, reason: String) {
+        self.push_in(None, line, reason);
+    }
+
+    /// Records a rejected line or row of `file`, one of a directory's files.
+    pub fn push_in(&mut self, file: Option<&Path>, line: u64, reason: String) {
         self.count += 1;
         if self.listed.len() < MAX_LISTED_BAD_LINES {
-            self.listed.push(BadLine { line, reason });
+            let file = file.map(Path::to_owned);
+            self.listed.push(BadLine { line, file, reason });
+        }
+    }
+
+    /// "row" or "line", as the numbers count.
+    fn what(&self) -> &'static str {
+        if self.rows {
+            "row"
+        } else {
+            "line"
         }
     }
 
@@ -60,8 +80,12 @@ impl BadLines {
 
 impl fmt::Display for BadLines {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = self.what();
         for b in &self.listed {
-            writeln!(f, "  line {}: {}", b.line, b.reason)?;
+            match &b.file {
+                Some(file) => writeln!(f, "  {} {what} {}: {}", file.display(), b.line, b.reason)?,
+                None => writeln!(f, "  {what} {}: {}", b.line, b.reason)?,
+            }
         }
         let more = self.count - self.listed.len() as u64;
         if more > 0 {
@@ -103,9 +127,10 @@ impl fmt::Display for ImportError {
         match self {
             ImportError::BadLines { file, bad } => write!(
                 f,
-                "{}: {} bad lines, nothing imported (--skip-bad imports the good ones)\n{bad}",
+                "{}: {} bad {}s, nothing imported (--skip-bad imports the good ones)\n{bad}",
                 file.display(),
-                bad.count
+                bad.count,
+                bad.what()
             ),
             ImportError::AfterCommit { imported, error } => write!(
                 f,
@@ -118,6 +143,12 @@ impl fmt::Display for ImportError {
 }
 
 impl std::error::Error for ImportError {}
+
+impl From<String> for ImportError {
+    fn from(m: String) -> ImportError {
+        ImportError::Failed(m)
+    }
+}
 
 /// An [`ImportError::Failed`] with `e`'s message.
 pub fn failed(e: impl fmt::Display) -> ImportError {
@@ -241,6 +272,9 @@ pub fn run(cfg: &ImportConfig) -> Result<ImportReport, ImportError> {
     };
     let mut listed = match &cfg.meters {
         Some(p) => Some(read_catalog(p, &cfg.store, store.as_ref())?),
+        #[cfg(feature = "arrow")]
+        None => read_parquet_catalog(&cfg.input, &cfg.store, store.as_ref())?,
+        #[cfg(not(feature = "arrow"))]
         None => None,
     };
     let t = Instant::now();
@@ -434,7 +468,7 @@ impl Meters {
     }
 }
 
-/// A pass over the readings file.
+/// A pass over the readings input.
 struct Pass {
     rows: u64,
     imported: u64,
@@ -448,14 +482,181 @@ struct Scanned {
     value_name: String,
 }
 
-/// Reads the readings file once, checking every row; with a store, appends the good
-/// rows in batches of [`BATCH_READINGS`].
+/// The checks and batching of one pass, whatever the input's format: every row of every
+/// source goes through [`Checker::row`].
+struct Checker<'s> {
+    input: &'s Path,
+    skip_bad: bool,
+    grid_of: &'s dyn Fn(&str) -> Grid,
+    store: Option<&'s Store>,
+    meters: Meters,
+    value_name: String,
+    batch: Vec<(u32, i64, f64)>,
+    pass: Pass,
+    last: Option<u32>,
+}
+
+impl Checker<'_> {
+    /// Checks one row (`parsed`: the source's reading of it, or why it has none) at line
+    /// or row `line` of `file` (one of a directory's files); with a store, adds it to the
+    /// batch and appends a full one. `ts_text` is the timestamp as written, for messages.
+    fn row(
+        &mut self,
+        file: Option<&Path>,
+        line: u64,
+        ts_name: &str,
+        ts_text: Option<&str>,
+        parsed: Result<(&str, i64, f64), String>,
+    ) -> Result<(), ImportError> {
+        self.pass.rows += 1;
+        let checked = parsed.and_then(|(id, ts, value)| {
+            if id.is_empty() || id.len() > MAX_METER_ID_BYTES {
+                return Err(format!("meter_id must be 1 to {MAX_METER_ID_BYTES} bytes"));
+            }
+            if !value.is_finite() {
+                return Err(format!("value {value} is not finite"));
+            }
+            // Files usually list one meter's rows together: check the last one first.
+            let m = match self.last {
+                Some(m) if self.meters.ids[m as usize] == id => m,
+                _ => self.meters.get(id, self.grid_of),
+            };
+            self.last = Some(m);
+            match self.meters.grids[m as usize] {
+                Grid::Known(Some(iv)) if ts.rem_euclid(i64::from(iv)) != 0 => {
+                    let shown = ts_text.map_or_else(|| ts.to_string(), str::to_owned);
+                    return Err(format!(
+                        "{ts_name} {shown} is off meter {id}'s {iv} s interval grid"
+                    ));
+                }
+                Grid::Infer => self.meters.stats[m as usize].add(ts),
+                Grid::Known(_) => {}
+            }
+            Ok((m, ts, value))
+        });
+        match checked {
+            Ok(r) if self.store.is_some() => {
+                self.batch.push(r);
+                if self.batch.len() == BATCH_READINGS {
+                    self.append()?;
+                }
+            }
+            Ok(_) => {}
+            Err(reason) if !self.skip_bad && self.store.is_some() => {
+                // The first pass found no bad row: the input changed since.
+                let file = file.map_or(String::new(), |f| format!("{}: ", f.display()));
+                return Err(failed(format!(
+                    "{} changed while importing: {file}{} {line}: {reason}",
+                    self.input.display(),
+                    self.pass.bad.what()
+                )));
+            }
+            Err(reason) => self.pass.bad.push_in(file, line, reason),
+        }
+        Ok(())
+    }
+
+    /// Appends and empties the batch.
+    fn append(&mut self) -> Result<(), ImportError> {
+        let n = append(
+            self.store,
+            &self.meters,
+            &mut self.batch,
+            self.pass.imported,
+        )?;
+        self.pass.imported += n;
+        Ok(())
+    }
+}
+
+/// Reads the readings input once, checking every row; with a store, appends the good
+/// rows in batches of [`BATCH_READINGS`]. The input is CSV (plain or gzip), or Parquet
+/// (a file, or a directory of files: see `parquet_rows`) when built with the `arrow`
+/// feature.
 fn scan(
     cfg: &ImportConfig,
     step: &str,
     grid_of: &dyn Fn(&str) -> Grid,
     store: Option<&Store>,
 ) -> Result<Scanned, ImportError> {
+    let mut ck = Checker {
+        input: &cfg.input,
+        skip_bad: cfg.skip_bad,
+        grid_of,
+        store,
+        meters: Meters::default(),
+        value_name: String::new(),
+        batch: Vec::with_capacity(store.map_or(0, |_| BATCH_READINGS)),
+        pass: Pass {
+            rows: 0,
+            imported: 0,
+            bad: BadLines::default(),
+        },
+        last: None,
+    };
+    if parquet_input(&cfg.input)? {
+        scan_parquet(cfg, step, &mut ck)?;
+    } else {
+        scan_csv(cfg, step, &mut ck)?;
+    }
+    ck.append()?;
+    Ok(Scanned {
+        pass: ck.pass,
+        meters: ck.meters,
+        value_name: ck.value_name,
+    })
+}
+
+/// Whether the input is Parquet; an error when it is and this build cannot read it.
+fn parquet_input(input: &Path) -> Result<bool, ImportError> {
+    #[cfg(feature = "arrow")]
+    return Ok(super::parquet_rows::is_parquet(input));
+    #[cfg(not(feature = "arrow"))]
+    {
+        let mut magic = [0u8; 4];
+        let parquet = input.is_dir()
+            || std::fs::File::open(input)
+                .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+                .is_ok_and(|_| &magic == b"PAR1");
+        match parquet {
+            true => Err(failed(format!(
+                "{} is Parquet: build with --features arrow to import it",
+                input.display()
+            ))),
+            false => Ok(false),
+        }
+    }
+}
+
+/// The rows of a Parquet input: a file, or every data file of a directory.
+#[cfg(feature = "arrow")]
+fn scan_parquet(cfg: &ImportConfig, step: &str, ck: &mut Checker<'_>) -> Result<(), ImportError> {
+    use super::parquet_rows;
+    ck.pass.bad.rows = true;
+    let files = parquet_rows::data_files(&cfg.input)?;
+    let pb = super::row_progress(parquet_rows::count_rows(&files)?, step, cfg.progress);
+    let in_dir = cfg.input.is_dir();
+    for file in &files {
+        let shown = in_dir.then(|| file.strip_prefix(&cfg.input).unwrap_or(file));
+        let value_name = parquet_rows::for_each_row(file, &cfg.tz, &mut |row, parsed| {
+            pb.inc(1);
+            ck.row(shown, row, "ts", None, parsed)
+        })?;
+        if ck.value_name.is_empty() {
+            ck.value_name = value_name;
+        }
+    }
+    pb.finish_and_clear();
+    Ok(())
+}
+
+#[cfg(not(feature = "arrow"))]
+fn scan_parquet(_: &ImportConfig, _: &str, _: &mut Checker<'_>) -> Result<(), ImportError> {
+    Err(failed("Parquet input needs the arrow feature"))
+}
+
+/// The rows of a CSV input.
+fn scan_csv(cfg: &ImportConfig, step: &str, ck: &mut Checker<'_>) -> Result<(), ImportError> {
     let len = std::fs::metadata(&cfg.input).map_or(0, |m| m.len());
     let pb = byte_progress(len, step, cfg.progress);
     let input = open_input(&cfg.input, Some(&pb)).map_err(failed)?;
@@ -480,24 +681,16 @@ fn scan(
         )));
     }
     let cols = columns(&rec).map_err(|e| failed(format!("{}: {e}", cfg.input.display())))?;
-    let value_name = header_names(&rec)
+    ck.value_name = header_names(&rec)
         .get(cols.value)
         .cloned()
         .unwrap_or_default();
     let width = rec.len();
-    let mut meters = Meters::default();
-    let mut batch: Vec<(u32, i64, f64)> = Vec::with_capacity(store.map_or(0, |_| BATCH_READINGS));
-    let mut pass = Pass {
-        rows: 0,
-        imported: 0,
-        bad: BadLines::default(),
-    };
-    let mut last: Option<u32> = None;
     while rdr.read_byte_record(&mut rec).map_err(at)? {
-        pass.rows += 1;
         let line = rec.position().map_or(0, |p| p.line());
         let noted = notes.take_before(rdr.position().byte());
-        let parsed = (|| -> Result<(u32, i64, f64), String> {
+        let ts_text = field(&rec, cols.ts, &cols.ts_name).ok();
+        let parsed = (|| -> Result<(&str, i64, f64), String> {
             if let Some(reason) = noted {
                 return Err(reason);
             }
@@ -505,61 +698,17 @@ fn scan(
                 return Err(format!("expected {width} fields, found {}", rec.len()));
             }
             let id = field(&rec, cols.meter, "meter_id")?;
-            if id.is_empty() || id.len() > MAX_METER_ID_BYTES {
-                return Err(format!("meter_id must be 1 to {MAX_METER_ID_BYTES} bytes"));
-            }
-            let ts_text = field(&rec, cols.ts, &cols.ts_name)?;
-            let ts = parse_timestamp(ts_text, &cfg.tz)?;
+            let ts = parse_timestamp(field(&rec, cols.ts, &cols.ts_name)?, &cfg.tz)?;
             let v_text = field(&rec, cols.value, "value")?;
             let value: f64 = v_text
                 .parse()
                 .map_err(|_| format!("value {v_text:?} is not a number"))?;
-            if !value.is_finite() {
-                return Err(format!("value {v_text:?} is not finite"));
-            }
-            // Files usually list one meter's rows together: check the last one first.
-            let m = match last {
-                Some(m) if meters.ids[m as usize] == id => m,
-                _ => meters.get(id, grid_of),
-            };
-            last = Some(m);
-            match meters.grids[m as usize] {
-                Grid::Known(Some(iv)) if ts.rem_euclid(i64::from(iv)) != 0 => {
-                    return Err(format!(
-                        "{} {ts_text} is off meter {id}'s {iv} s interval grid",
-                        cols.ts_name
-                    ));
-                }
-                Grid::Infer => meters.stats[m as usize].add(ts),
-                Grid::Known(_) => {}
-            }
-            Ok((m, ts, value))
+            Ok((id, ts, value))
         })();
-        match parsed {
-            Ok(r) if store.is_some() => {
-                batch.push(r);
-                if batch.len() == BATCH_READINGS {
-                    pass.imported += append(store, &meters, &mut batch, pass.imported)?;
-                }
-            }
-            Ok(_) => {}
-            Err(reason) if !cfg.skip_bad && store.is_some() => {
-                // The first pass found no bad line: the file changed since.
-                return Err(failed(format!(
-                    "{} changed while importing: line {line}: {reason}",
-                    cfg.input.display()
-                )));
-            }
-            Err(reason) => pass.bad.push(line, reason),
-        }
+        ck.row(None, line, &cols.ts_name, ts_text, parsed)?;
     }
-    pass.imported += append(store, &meters, &mut batch, pass.imported)?;
     pb.finish_and_clear();
-    Ok(Scanned {
-        pass,
-        meters,
-        value_name,
-    })
+    Ok(())
 }
 
 /// Appends and empties the batch; returns how many readings it held. `committed`
@@ -678,60 +827,123 @@ pub fn read_catalog(
         .collect();
     let col = |n: &str| names.iter().position(|x| x == n);
     let (ic, kc, uc, mc) = (col("interval_s"), col("kind"), col("unit"), col("meter_id"));
-    let base = if store.is_some() {
-        Catalog::load_dir(dir).map_err(failed)?
-    } else {
-        Catalog::new()
-    };
-    let mut catalog = base;
-    let report = match catalog.import_rows(rows.clone()) {
-        Ok(r) => r,
-        Err(e) => {
-            for r in e.rows {
-                bad.push(r.line as u64, r.message);
-            }
-            CatalogReport::default()
-        }
-    };
-    let mut ids = Vec::new();
-    let mut given = HashMap::new();
+    let mut file = CatalogFile::import(dir, store, rows.clone(), &mut bad)?;
     for (line, f) in rows.iter().skip(1) {
         let get = |c: Option<usize>| c.and_then(|c| f.get(c)).filter(|v| !v.is_empty());
         let Some(id) = get(mc) else { continue };
-        let Some(m) = catalog.meter(id) else { continue };
+        let Some(m) = file.catalog.meter(id) else {
+            continue;
+        };
         let g = Given {
             interval_s: get(ic).map(|_| m.interval_s),
             kind: get(kc).map(|_| m.kind),
             unit: get(uc).map(|_| m.unit.clone()),
         };
+        file.give(*line as u64, id, g, store, &mut bad);
+    }
+    file.checked(path, bad)
+}
+
+/// The meters of an `export_parquet` output's `meters.parquet` (`None` when `input` has
+/// no such file), read as [`read_catalog`] reads a CSV catalog: its meters with an
+/// enterprise go into the store's catalog (with their role, facility and district), and
+/// every meter is registered with the kind, interval and unit the file gives.
+#[cfg(feature = "arrow")]
+pub fn read_parquet_catalog(
+    input: &Path,
+    dir: &Path,
+    store: Option<&Store>,
+) -> Result<Option<CatalogFile>, ImportError> {
+    let Some((path, meters)) = super::parquet_rows::read_meters(input)? else {
+        return Ok(None);
+    };
+    let mut bad = BadLines {
+        rows: true,
+        ..BadLines::default()
+    };
+    let header = ["meter_id", "enterprise_id", "role", "facility", "district"];
+    let rows = std::iter::once((0, header.map(str::to_owned).to_vec())).chain(
+        meters
+            .iter()
+            .filter(|m| !m.fields[0].is_empty() && !m.fields[1].is_empty())
+            .map(|m| (m.row as usize, m.fields.to_vec())),
+    );
+    let mut file = CatalogFile::import(dir, store, rows, &mut bad)?;
+    for m in meters {
+        match m.given {
+            Ok(g) => file.give(m.row, &m.fields[0], g, store, &mut bad),
+            Err(reason) => bad.push(m.row, reason),
+        }
+    }
+    file.checked(&path, bad).map(Some)
+}
+
+impl CatalogFile {
+    /// The catalog of the store in `dir` (an empty one when there is none) with `rows`
+    /// (header first) imported; bad rows go to `bad`.
+    fn import<I>(
+        dir: &Path,
+        store: Option<&Store>,
+        rows: I,
+        bad: &mut BadLines,
+    ) -> Result<CatalogFile, ImportError>
+    where
+        I: IntoIterator<Item = (usize, Vec<String>)>,
+    {
+        let mut catalog = if store.is_some() {
+            Catalog::load_dir(dir).map_err(failed)?
+        } else {
+            Catalog::new()
+        };
+        let report = match catalog.import_rows(rows) {
+            Ok(r) => r,
+            Err(e) => {
+                for r in e.rows {
+                    bad.push(r.line as u64, r.message);
+                }
+                CatalogReport::default()
+            }
+        };
+        Ok(CatalogFile {
+            catalog,
+            ids: Vec::new(),
+            given: HashMap::new(),
+            report,
+        })
+    }
+
+    /// Adds meter `id`, listed at `line`, with what it gives for its registration: a bad
+    /// line when the store holds it with another interval, kind or unit.
+    fn give(&mut self, line: u64, id: &str, g: Given, store: Option<&Store>, bad: &mut BadLines) {
         if let Some(have) = store.and_then(|s| s.meter_meta(id)) {
             let differs = g.interval_s.is_some_and(|v| v != have.interval_s)
                 || g.kind.is_some_and(|v| v != have.kind)
                 || g.unit.as_ref().is_some_and(|v| *v != have.unit);
             if differs {
+                let listed = MeterMeta {
+                    kind: g.kind.unwrap_or(have.kind),
+                    interval_s: g.interval_s.unwrap_or(have.interval_s),
+                    unit: g.unit.clone().unwrap_or_else(|| have.unit.clone()),
+                };
                 bad.push(
-                    *line as u64,
-                    format!(
-                        "meter {id} is already in the store as {have:?}, not {:?}",
-                        (m.kind, m.interval_s, &m.unit)
-                    ),
+                    line,
+                    format!("meter {id} is already in the store as {have:?}, not {listed:?}"),
                 );
             }
         }
-        ids.push(id.clone());
-        given.insert(id.clone(), g);
+        self.ids.push(id.to_owned());
+        self.given.insert(id.to_owned(), g);
     }
-    if !bad.is_empty() {
-        bad.listed.sort_by_key(|b| b.line);
-        return Err(ImportError::BadLines {
-            file: path.to_owned(),
-            bad,
-        });
+
+    /// The file, or its bad lines (of `path`) as the error.
+    fn checked(self, path: &Path, mut bad: BadLines) -> Result<CatalogFile, ImportError> {
+        if !bad.is_empty() {
+            bad.listed.sort_by_key(|b| b.line);
+            return Err(ImportError::BadLines {
+                file: path.to_owned(),
+                bad,
+            });
+        }
+        Ok(self)
     }
-    Ok(CatalogFile {
-        catalog,
-        ids,
-        given,
-        report,
-    })
 }

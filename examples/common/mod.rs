@@ -16,6 +16,8 @@ pub mod imbalance;
 pub mod import;
 pub mod infer;
 pub mod lines;
+#[cfg(feature = "arrow")]
+pub mod parquet_rows;
 pub mod plot;
 pub mod time;
 
@@ -80,15 +82,23 @@ pub fn open_input(path: &Path, progress: Option<&ProgressBar>) -> Result<Box<dyn
 /// A progress bar over `total` bytes of input with a step name in front; hidden when
 /// `show` is false (tests) or stderr is not a terminal.
 pub fn byte_progress(total: u64, step: &str, show: bool) -> ProgressBar {
+    progress(total, step, show, "{bytes}/{total_bytes} {bytes_per_sec}")
+}
+
+/// A progress bar over `total` rows, as [`byte_progress`].
+pub fn row_progress(total: u64, step: &str, show: bool) -> ProgressBar {
+    progress(total, step, show, "{human_pos}/{human_len} rows {per_sec}")
+}
+
+fn progress(total: u64, step: &str, show: bool, counts: &str) -> ProgressBar {
     if !show {
         return ProgressBar::hidden();
     }
     let pb = ProgressBar::new(total);
-    let style = ProgressStyle::with_template(
-        "{prefix:>10} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar())
-    .progress_chars("=> ");
+    let style =
+        ProgressStyle::with_template(&format!("{{prefix:>10}} [{{bar:40}}] {counts} eta {{eta}}"))
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
     pb.set_style(style);
     pb.set_prefix(step.to_owned());
     pb

@@ -33,6 +33,19 @@ impl Iterator for History {
 
 impl ExactSizeIterator for History {}
 
+impl History {
+    /// The readings not yet iterated, as timestamp and value slices of equal length.
+    #[cfg_attr(
+        not(feature = "arrow"),
+        expect(dead_code, reason = "read by the arrow module")
+    )]
+    pub(crate) fn as_slices(&self) -> (&[i64], &[f64]) {
+        let n = self.ts.len().min(self.vals.len());
+        let at = self.at.min(n);
+        (&self.ts[at..n], &self.vals[at..n])
+    }
+}
+
 impl Drop for History {
     fn drop(&mut self) {
         spare::give((std::mem::take(&mut self.ts), std::mem::take(&mut self.vals)));
