@@ -1,6 +1,6 @@
 //! Runs the whole-store day/night scan again and again in one process and prints each
-//! scan's time and page faults: the driver behind the steady-state instruction counts and
-//! the interleaved A/B runs in `BENCHMARKS.md`.
+//! scan's time and page faults: the driver behind the steady-state instruction counts of
+//! `fleet_bench --callgrind` (`BENCHMARKS.md`) and behind interleaved A/B runs.
 //!
 //! ```sh
 //! cargo run --release --example scan_repeat -- --store /tmp/fs300 --scans 8 --threads 2
@@ -8,7 +8,8 @@
 //!
 //! Steady-state instructions of one scan (the first scan also checks every block's CRC and
 //! keeps its layout; later scans do not): run it under callgrind with `--scans 1` and
-//! `--scans 3` and halve the difference of the two totals.
+//! `--scans 3` and halve the difference of the two totals (`fleet_bench --callgrind` does
+//! this and divides by the readings; give `--tz` for a store of the `dst` shape).
 //!
 //! ```sh
 //! for n in 1 3; do
