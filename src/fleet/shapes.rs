@@ -20,7 +20,7 @@
 
 use super::{append_series, mix, Fleet, FleetConfig, MeterSpec, Rng, Role, Schedule};
 use crate::error::{Error, Result};
-use crate::types::{MeterMeta, Quantity, UtcOffset};
+use crate::types::{MeterMeta, Quantity};
 use crate::{DayNightScan, DayWindow, Zone};
 use std::sync::Arc;
 
@@ -43,9 +43,10 @@ pub enum Shape {
     /// 3% multiplicative noise, outages of up to 4 hours, UTC+08:00.
     Minute,
     /// 15-minute cumulative kWh registers (Wh resolution, [`Quantity::CumulativeRegister`])
-    /// over smooth consumption: a 6-digit counter that rolls over at 1,000,000 kWh (about
-    /// half of the meters roll over in a year) and one meter exchange per meter (the new
-    /// counter starts low; on half of the meters with a gap of up to 2 hours).
+    /// over smooth consumption: a 6-digit counter that rolls over at 1,000,000 kWh (its
+    /// start is drawn so that most meters roll over within a year) and one meter exchange
+    /// per meter (the new counter starts low; on half of the meters with a gap of up to 2
+    /// hours).
     Register,
     /// [`Shape::Smooth`] in Europe/Berlin local time (daylight saving: 23- and 25-hour
     /// days), scanned in that zone.
@@ -180,8 +181,8 @@ impl ShapedFleet {
     /// About `meters` meters (enterprises of 1 to 3 production meters and one treatment
     /// meter) with `days` days of readings of `shape`, from 2024-01-01 local midnight.
     pub fn new(shape: Shape, meters: usize, days: u32, seed: u64) -> ShapedFleet {
-        // The zone names are constants the bundled tz database holds.
-        let zone = Zone::parse(shape.zone_name()).unwrap_or(Zone::fixed(UtcOffset::CHINA));
+        // The zone names are constants that the tz database bundled with the crate holds.
+        let zone = Zone::parse(shape.zone_name()).expect("a zone of the bundled tz database");
         let start = match shape {
             Shape::Dst => 1_704_063_600, // 2024-01-01T00:00+01:00
             _ => 1_704_038_400,          // 2024-01-01T00:00+08:00
@@ -540,13 +541,19 @@ mod tests {
     #[test]
     fn registers_roll_over_and_get_exchanged() {
         let f = ShapedFleet::new(Shape::Register, 30, 365, 5);
-        let mut drops = 0;
+        let (mut drops, mut rollovers) = (0, 0);
         for i in 0..f.meters().len() {
             let s = f.series(i);
             drops += s.values.windows(2).filter(|w| w[1] < w[0]).count();
+            rollovers += s
+                .values
+                .windows(2)
+                .filter(|w| w[0] > 900_000.0 && w[1] < 100_000.0)
+                .count();
         }
-        // One exchange per meter plus the rollovers.
-        assert!(drops > f.meters().len(), "{drops}");
+        // One exchange per meter plus the rollovers, which most meters have.
+        assert!(rollovers > f.meters().len() / 2, "{rollovers}");
+        assert!(drops > f.meters().len() + rollovers / 2, "{drops}");
     }
 
     #[test]
