@@ -51,7 +51,7 @@ pub use decode::decode;
 pub(crate) use decode::decode_scalar;
 pub use encode::encode;
 #[cfg(test)]
-pub(crate) use encode::{encode_with, Levels};
+pub(crate) use encode::{encode_as, encode_with, Levels, Mode};
 pub(crate) use layout::packed_width;
 
 #[cfg(test)]

@@ -300,6 +300,13 @@ impl<'a> IntColumn<'a> {
         self.base
     }
 
+    /// The first value of a delta-mode column (the values are it plus the running sums of
+    /// the stored deltas); 0 in value mode.
+    #[inline(always)]
+    pub(crate) fn first(&self) -> i64 {
+        self.first
+    }
+
     /// Bits per packed reference offset.
     #[inline(always)]
     pub(crate) fn ref_width(&self) -> u8 {

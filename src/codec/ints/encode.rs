@@ -147,15 +147,37 @@ pub fn encode(v: &[i64], out: &mut Vec<u8>) {
     encode_with(v, Levels::Bitmap, out)
 }
 
+/// Which mode the encoder stores a column in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// The smaller of the two (values on a tie): what the writer does.
+    Smaller,
+    /// Values, whatever the size (tests force each mode).
+    #[cfg_attr(not(test), allow(dead_code))]
+    Values,
+    /// Deltas, whatever the size.
+    #[cfg_attr(not(test), allow(dead_code))]
+    Deltas,
+}
+
 /// Appends the encoding of `v` to `out` with the given two-level layout.
 pub(crate) fn encode_with(v: &[i64], levels: Levels, out: &mut Vec<u8>) {
-    let raw_frames = frames(v);
+    encode_as(v, levels, Mode::Smaller, out)
+}
+
+/// Appends the encoding of `v` to `out` with the given two-level layout and mode.
+pub(crate) fn encode_as(v: &[i64], levels: Levels, mode: Mode, out: &mut Vec<u8>) {
     let d = deltas(v);
-    let delta_frames = frames(&d);
-    let (mode, t, fr) = if encoded_len(&delta_frames) < encoded_len(&raw_frames) {
-        (MODE_DELTAS, &d[..], delta_frames)
-    } else {
-        (MODE_VALUES, v, raw_frames)
+    let (mode, t, fr) = match mode {
+        Mode::Smaller => {
+            let (raw_frames, delta_frames) = (frames(v), frames(&d));
+            match encoded_len(&delta_frames) < encoded_len(&raw_frames) {
+                true => (MODE_DELTAS, &d[..], delta_frames),
+                false => (MODE_VALUES, v, raw_frames),
+            }
+        }
+        Mode::Values => (MODE_VALUES, v, frames(v)),
+        Mode::Deltas => (MODE_DELTAS, &d[..], frames(&d)),
     };
     let (base, ref_width) = ref_layout(&fr);
     out.reserve(encoded_len(&fr));

@@ -305,7 +305,7 @@ impl<S: RefSum> Part<S> {
 
 /// Adds the 32-bit lanes of `narrow` to the 64-bit lanes of `wide` and clears `narrow`.
 #[inline(always)]
-unsafe fn widen(narrow: &mut __m256i, wide: &mut __m256i) {
+pub(super) unsafe fn widen(narrow: &mut __m256i, wide: &mut __m256i) {
     let lo = _mm256_cvtepu32_epi64(_mm256_castsi256_si128(*narrow));
     let hi = _mm256_cvtepu32_epi64(_mm256_extracti128_si256::<1>(*narrow));
     *wide = _mm256_add_epi64(*wide, _mm256_add_epi64(lo, hi));
@@ -313,7 +313,7 @@ unsafe fn widen(narrow: &mut __m256i, wide: &mut __m256i) {
 }
 
 #[inline(always)]
-unsafe fn lanes_sum(wide: __m256i) -> i128 {
+pub(super) unsafe fn lanes_sum(wide: __m256i) -> i128 {
     let mut l = [0u64; 4];
     _mm256_storeu_si256(l.as_mut_ptr() as *mut __m256i, wide);
     l.iter().map(|&x| x as i128).sum()

@@ -10,6 +10,8 @@ mod range;
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod delta;
 
 #[cfg(test)]
 mod tests;
@@ -89,7 +91,6 @@ impl IntColumn<'_> {
                     .all(|w| w[0].start < w[1].start && w[1].start < to)
                 && runs.iter().all(|r| r.phase < mask.period)
                 && to <= self.len()
-                && !self.is_delta()
                 && cuts.windows(2).all(|w| w[0] <= w[1])
                 && out.len() == cuts.len() + 1,
             "class_sums: runs must be non-empty, increasing, within the column, phases below \
@@ -108,8 +109,15 @@ impl IntColumn<'_> {
             && std::arch::is_x86_feature_detected!("bmi1")
             && std::arch::is_x86_feature_detected!("bmi2")
         {
-            // SAFETY: AVX2, POPCNT, BMI1 and BMI2 were detected on this CPU.
-            return unsafe { self.class_sums_avx2(&q, out) };
+            // SAFETY: AVX2, POPCNT, BMI1 and BMI2 were detected on this CPU (and the delta
+            // kernel takes the column).
+            match self.is_delta() {
+                false => return unsafe { self.class_sums_avx2(&q, out) },
+                true if self.delta_kernel_fits() => {
+                    return unsafe { self.delta_sums_avx2(&q, out) }
+                }
+                true => {}
+            }
         }
         self.class_sums_portable(&q, out)
     }
