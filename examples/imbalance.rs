@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run --release --example imbalance -- --store target/quickstart/store --csv out.csv
 //! cargo run --release --example imbalance -- --store DIR --by enterprise --enterprises meters.csv
+//! cargo run --release --example imbalance -- --store DIR --by enterprise --daily --csv days.csv
 //! ```
 
 #[allow(
@@ -51,7 +52,10 @@ struct Args {
     /// production meters of the store's monitoring catalog.
     #[arg(long)]
     enterprises: Option<PathBuf>,
-    /// Write every row, sorted by id, to this CSV file.
+    /// One row per meter (or enterprise) and local date, with a `date` column.
+    #[arg(long)]
+    daily: bool,
+    /// Write every row, sorted by id (and date), to this CSV file.
     #[arg(long)]
     csv: Option<PathBuf>,
 }
@@ -71,6 +75,7 @@ fn main() {
         threshold: a.threshold,
         by,
         enterprises: a.enterprises,
+        daily: a.daily,
     };
     let result = imbalance::scan(&req).and_then(|rows| {
         imbalance::print(&mut std::io::stdout().lock(), &rows, by).map_err(|e| e.to_string())?;

@@ -25,7 +25,7 @@
 mod common;
 
 use clap::Parser;
-use meterstore::{DayNightScan, MeterFilter};
+use meterstore::{DayNightScan, MeterFilter, Zone};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -47,6 +47,9 @@ struct Args {
     /// Per local day results too.
     #[arg(long)]
     daily: bool,
+    /// Zone of the day window: a fixed offset (+08:00) or an IANA name (Europe/Berlin).
+    #[arg(long, default_value = "+08:00")]
+    tz: String,
 }
 
 /// Minor page faults of this process so far, where `/proc` tells (Linux).
@@ -74,6 +77,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     let store = common::open_existing(args.store.as_ref())?;
     let scan = DayNightScan {
+        zone: Zone::parse(&args.tz)?,
         threads: args.threads,
         daily: args.daily,
         ..DayNightScan::default()

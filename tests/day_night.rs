@@ -532,3 +532,60 @@ fn results_come_in_id_order_whatever_the_registration_order() {
         assert_eq!(scanned(&s, threads), in_range(&more), "{threads} threads");
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+    /// Every data shape of the generators (smooth curves in delta mode, drops, 1-minute
+    /// power, registers with rollovers and exchanges, a DST zone): the scan's totals and
+    /// per-day results against each meter's ground truth.
+    #[test]
+    fn every_shape_matches_its_ground_truth(
+        shape in prop::sample::select(meterstore::fleet::Shape::ALL.to_vec()),
+        meters in 1usize..8,
+        days in 1u32..30,
+        seed in any::<u64>(),
+        layout in 0u8..3,
+    ) {
+        use meterstore::fleet::ShapedFleet;
+        let fleet = ShapedFleet::new(shape, meters, days, seed);
+        let dir = tempfile::tempdir().unwrap();
+        let opts = Options {
+            unknown_meters: UnknownMeters::Register(fleet.meta()),
+            ..Options::default()
+        };
+        let s = Store::open(dir.path(), opts).unwrap();
+        let mut truth = HashMap::new();
+        for (i, m) in fleet.meters().iter().enumerate() {
+            let series = fleet.series(i);
+            let batch: Vec<Reading> = series.ts.iter().zip(&series.values)
+                .map(|(&ts, &value)| Reading { meter: &m.id, ts, value })
+                .collect();
+            // Layouts: one segment per meter, several segments per meter, memtable only.
+            match layout {
+                0 => { s.append(&batch).unwrap(); s.flush().unwrap(); }
+                1 => for c in batch.chunks(700) { s.append(c).unwrap(); s.flush().unwrap(); },
+                _ => s.append(&batch).unwrap(),
+            }
+            truth.insert(m.id.clone(), series.truth);
+        }
+        let scan = DayNightScan { daily: true, threads: 2, ..fleet.scan() };
+        let got = s.day_night(&MeterFilter::All, i64::MIN..i64::MAX, &scan).unwrap();
+        let near = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs()) + 1e-6;
+        for m in &got {
+            let want = truth[&m.meter];
+            let t = m.total;
+            prop_assert!(near(t.day_kwh, want.day_kwh), "{} {} day {} vs {}", shape, m.meter, t.day_kwh, want.day_kwh);
+            prop_assert!(near(t.night_kwh, want.night_kwh), "{} {} night {} vs {}", shape, m.meter, t.night_kwh, want.night_kwh);
+            prop_assert!(near(t.day_hours, want.day_hours) && near(t.night_hours, want.night_hours),
+                "{} {} hours {:?} vs {:?}", shape, m.meter, t, want);
+            let days_sum = m.daily.iter().fold((0.0, 0.0), |a, d| (a.0 + d.stats.day_kwh, a.1 + d.stats.night_kwh));
+            prop_assert!(near(days_sum.0, t.day_kwh) && near(days_sum.1, t.night_kwh), "{} {} daily sums", shape, m.meter);
+        }
+        // Every meter with covered hours is in the results.
+        for (id, t) in &truth {
+            if t.day_hours + t.night_hours > 0.0 {
+                prop_assert!(got.iter().any(|m| &m.meter == id), "{} {} missing", shape, id);
+            }
+        }
+    }
+}
