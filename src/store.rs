@@ -7,6 +7,7 @@ use crate::engine::inner::{Inner, Trigger};
 use crate::engine::read;
 use crate::engine::recovery::RecoveryReport;
 use crate::engine::retention::RetentionReport;
+use crate::engine::state::State;
 use crate::error::{Error, Result};
 use crate::query::{Agg, Bucket, BucketValue};
 use crate::types::{MeterMeta, Reading, UtcOffset};
@@ -15,7 +16,6 @@ use std::path::Path;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, RwLockReadGuard};
 
-pub(crate) use crate::engine::inner::State;
 pub use crate::engine::options::{CompactionOptions, Options, UnknownMeters};
 pub(crate) use crate::engine::read::{collect_runs, merge_runs};
 pub use crate::engine::read::{History, Snapshot};

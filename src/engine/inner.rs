@@ -28,6 +28,7 @@ use super::meters::Meters;
 use super::options::{Options, UnknownMeters};
 use super::recovery::{self, RecoveryReport};
 use super::retention::{self, RetentionReport};
+use super::state::State;
 use super::window::Window;
 use crate::error::{Error, Result};
 use crate::fsutil;
@@ -48,56 +49,6 @@ const WAL_DIR: &str = "wal";
 /// one run per sealed memtable; 8 keeps that cheap, and merging the newest pieces as a
 /// binary counter copies each reading O(log n) times between flushes.
 const MAX_PIECES: usize = 8;
-
-/// What readers see: the live segments and the memtables not yet in them.
-pub(crate) struct State {
-    pub(crate) meters: Arc<Meters>,
-    /// The published manifest; `manifest.segments[i]` is the seq of `segments[i]`.
-    pub(crate) manifest: Manifest,
-    /// Live segments in increasing seq. Within a window a higher seq is newer and wins on
-    /// the same (meter, timestamp); segments of different windows never overlap in time.
-    pub(crate) segments: Vec<Arc<Segment>>,
-    /// Sealed memtables (by a flush in progress, a failed flush, or a snapshot), oldest
-    /// first; newer than every segment.
-    pub(crate) frozen: Vec<Arc<Memtable>>,
-    /// The memtable receiving appends; newest of all.
-    pub(crate) active: Memtable,
-}
-
-impl State {
-    /// The memtables, oldest first: the sealed ones, then the active one.
-    pub(crate) fn memtables(&self) -> impl Iterator<Item = &Memtable> {
-        self.frozen.iter().map(|f| &**f).chain([&self.active])
-    }
-
-    /// Bytes buffered in memtables.
-    pub(crate) fn buffered(&self) -> usize {
-        self.memtables().map(|m| m.bytes()).sum()
-    }
-
-    fn has_buffered(&self) -> bool {
-        !self.active.is_empty() || !self.frozen.is_empty()
-    }
-
-    /// Moves the active memtable, if not empty, to the end of the sealed ones.
-    fn seal(&mut self) {
-        if !self.active.is_empty() {
-            let a = std::mem::take(&mut self.active);
-            self.frozen.push(Arc::new(a));
-        }
-    }
-
-    /// A copy that shares everything and holds no active memtable (seal first).
-    fn view(&self) -> State {
-        State {
-            meters: self.meters.clone(),
-            manifest: self.manifest.clone(),
-            segments: self.segments.clone(),
-            frozen: self.frozen.clone(),
-            active: Memtable::default(),
-        }
-    }
-}
 
 /// Sequence numbers and what is durable in METERS; changed only under the `meta` lock.
 struct Meta {

@@ -15,4 +15,5 @@ pub(crate) mod options;
 pub(crate) mod read;
 pub(crate) mod recovery;
 pub(crate) mod retention;
+pub(crate) mod state;
 pub(crate) mod window;

@@ -2,9 +2,9 @@
 //! memtables) so that the newest write of a (meter, timestamp) wins, and the queries built
 //! on that. [`Snapshot`] is a `State` that holds no lock.
 
+use crate::engine::state::State;
 use crate::error::{Error, Result};
 use crate::query::{Agg, Bucket, BucketValue, Bucketer, Summary};
-use crate::store::State;
 use crate::types::{MeterMeta, UtcOffset};
 use std::ops::Range;
 

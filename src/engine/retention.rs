@@ -3,7 +3,7 @@
 
 use super::compaction::span;
 use super::window::Window;
-use crate::store::State;
+use crate::engine::state::State;
 use crate::types::UtcOffset;
 
 /// What [`Store::drop_before`](crate::Store::drop_before) did.

@@ -2,6 +2,8 @@
 //! marks, stepped from one mini-block to the next and pieced together at gaps.
 
 use crate::codec::bitpack::MINI_LEN;
+#[cfg(doc)]
+use crate::codec::ints::IntColumn;
 
 /// A periodic class pattern for [`IntColumn::class_sums`]: a value at phase `p`
 /// (`0 <= p < period`) is marked when `marked[p]`.

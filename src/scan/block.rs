@@ -1,0 +1,234 @@
+//! The fast path: one stored block of a regular meter summed straight from its packed
+//! values, by the periodic kernel or piece by piece, and the meter's unflushed readings.
+
+use super::accumulate::{assign, exact_total, i128_to_f64, Acc};
+use super::kernel::PhaseRun;
+use super::periodic::Periodic;
+use super::windows::Pieces;
+use crate::codec::timestamps::{Missing, SlotRanks, TsColumn};
+use crate::codec::values::ValueKind;
+use crate::engine::state::State;
+use crate::error::Result;
+
+/// Calls `f(first value index, first slot, length)` for each gap-free run of a regular
+/// block with `slots` slots, in order.
+fn present_runs(missing: &Missing<'_>, slots: u32, mut f: impl FnMut(usize, u32, usize)) {
+    match missing {
+        Missing::None => f(0, 0, slots as usize),
+        Missing::Runs(runs) => {
+            let (mut v, mut k) = (0usize, 0u32);
+            for (first, len) in runs.iter() {
+                if first > k {
+                    f(v, k, (first - k) as usize);
+                    v += (first - k) as usize;
+                }
+                k = first + len;
+            }
+            if k < slots {
+                f(v, k, (slots - k) as usize);
+            }
+        }
+        Missing::Bitmap(bm) => {
+            let present = |k: u32| bm[k as usize / 8] >> (k % 8) & 1 == 1;
+            let (mut v, mut k) = (0usize, 0u32);
+            while k < slots {
+                if !present(k) {
+                    k += 1;
+                    continue;
+                }
+                let first = k;
+                while k < slots && present(k) {
+                    k += 1;
+                }
+                f(v, first, (k - first) as usize);
+                v += (k - first) as usize;
+            }
+        }
+    }
+}
+
+/// Number of values in part `i` of `0..n` cut at `cuts`.
+fn t_count(cuts: &[usize], i: usize, n: usize) -> u64 {
+    let lo = if i == 0 { 0 } else { cuts[i - 1] };
+    let hi = cuts.get(i).copied().unwrap_or(n);
+    (hi - lo) as u64
+}
+
+/// Scratch buffers reused across a worker's meters.
+#[derive(Default)]
+pub(super) struct Scratch {
+    zstd: Vec<u8>,
+    ints: Vec<i64>,
+    ts: Vec<i64>,
+    vals: Vec<f64>,
+    bounds: Vec<usize>,
+    sums: Vec<i128>,
+    phase_runs: Vec<PhaseRun>,
+    cut_values: Vec<usize>,
+    class_out: Vec<(i128, i128, u64)>,
+}
+
+/// Fast path, one stored block `b` of segment `k` of a regular interval-energy or power
+/// meter whose sources do not overlap: summed straight from its packed values, by the
+/// periodic kernel or piece by piece. `grid[j]` is the first grid
+/// slot (Unix time / step, rounded up) at or after cut `j`.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub(super) fn scan_block(
+    state: &State,
+    (k, b): (usize, usize),
+    step: i64,
+    mult: f64,
+    pieces: &Pieces,
+    (grid, periodic): (&[i64], Option<&Periodic>),
+    acc: &mut Acc,
+    scratch: &mut Scratch,
+) -> Result<()> {
+    let range = pieces.cuts[0]..pieces.cuts[pieces.len()];
+    let seg = &state.segments[k];
+    let entry = seg.blocks()[b];
+    let Scratch {
+        zstd,
+        ints,
+        ts,
+        vals,
+        bounds,
+        sums,
+        phase_runs,
+        cut_values,
+        class_out,
+        ..
+    } = &mut *scratch;
+    let done = seg.with_block(b, zstd, |v| -> bool {
+        let (
+            ValueKind::Decimal { .. },
+            TsColumn::Regular {
+                start,
+                step: bstep,
+                slots,
+                missing,
+            },
+        ) = (v.kind, &v.ts)
+        else {
+            return false;
+        };
+        if *bstep as i64 != step || start.rem_euclid(step) != 0 {
+            return false;
+        }
+        let div = v.kind.divisor().unwrap_or(1.0);
+        let inside = entry.t_first >= range.start && entry.t_last < range.end;
+        if let (Some(pattern), true, false) = (periodic, inside, v.ints.is_delta()) {
+            let g0 = start.div_euclid(step);
+            phase_runs.clear();
+            present_runs(missing, *slots, |v0, k0, len| {
+                pattern.push_runs(v0, g0 + k0 as i64, len, phase_runs)
+            });
+            let n = v.ints.len();
+            // With per-day results, cut the values at local midnights.
+            let first_day = pattern.day_slots.as_ref().map(|ds| {
+                let ranks = SlotRanks::new(missing);
+                let i = ds.partition_point(|&d| d <= g0);
+                cut_values.clear();
+                cut_values.extend(
+                    ds[i..]
+                        .iter()
+                        .take_while(|&&d| d < g0 + *slots as i64)
+                        .map(|&d| ranks.rank(missing, (d - g0) as u32)),
+                );
+                i
+            });
+            let cuts = if first_day.is_some() {
+                &cut_values[..]
+            } else {
+                &[]
+            };
+            class_out.clear();
+            // The block lies wholly in the range: without cuts its total is the index
+            // entry's sum, and the kernel sums the day values only.
+            let total = match cuts.is_empty() {
+                true => exact_total(entry.sum, div),
+                false => None,
+            };
+            match total {
+                Some(total) => {
+                    let (d, c) = v.ints.marked_sums(phase_runs, n, &pattern.mask);
+                    class_out.push((d, total, c));
+                }
+                None => {
+                    class_out.resize(cuts.len() + 1, (0, 0, 0));
+                    v.ints
+                        .class_sums_cut(phase_runs, n, &pattern.mask, cuts, class_out);
+                }
+            }
+            for (i, &(d, t, c)) in class_out.iter().enumerate() {
+                let all = t_count(cuts, i, n);
+                let (d, t) = (i128_to_f64(d), i128_to_f64(t));
+                acc.add_class(
+                    first_day.map(|f| f + i),
+                    [
+                        d / div * mult,
+                        (t - d) / div * mult,
+                        (c as i64 * step) as f64,
+                        ((all - c) as i64 * step) as f64,
+                    ],
+                );
+            }
+            acc.readings += n as u64;
+            return true;
+        }
+        // The pieces the block overlaps.
+        let j0 = pieces
+            .cuts
+            .partition_point(|&c| c <= entry.t_first)
+            .saturating_sub(1);
+        let j1 = (pieces.cuts.partition_point(|&c| c <= entry.t_last) - 1).min(pieces.len() - 1);
+        let ranks = SlotRanks::new(missing);
+        let first_slot = start.div_euclid(step);
+        bounds.clear();
+        bounds.extend(
+            grid[j0..=j1 + 1]
+                .iter()
+                .map(|&g| ranks.rank(missing, (g - first_slot).clamp(0, *slots as i64) as u32)),
+        );
+        sums.clear();
+        sums.resize(j1 - j0 + 1, 0);
+        v.ints.range_sums(bounds, sums);
+        for (k, s) in sums.iter().enumerate() {
+            let n = bounds[k + 1] - bounds[k];
+            let s = i128_to_f64(*s);
+            acc.pieces_used = true;
+            acc.energy[j0 + k] += s / div * mult;
+            acc.covered_s[j0 + k] += (n as i64 * step) as f64;
+            acc.readings += n as u64;
+        }
+        true
+    })?;
+    if !done {
+        ts.clear();
+        vals.clear();
+        seg.read_block(b, zstd, ints, ts, vals)?;
+        let (t, vs) = (&*ts, &*vals);
+        assign(pieces, t, acc, |i| Some((vs[i] * mult, step as f64)));
+    }
+    Ok(())
+}
+
+/// The memtable readings of a fast-path meter (see [`scan_block`]).
+#[inline]
+pub(super) fn scan_memtables(
+    state: &State,
+    meter: u32,
+    step: i64,
+    mult: f64,
+    pieces: &Pieces,
+    acc: &mut Acc,
+) {
+    let range = pieces.cuts[0]..pieces.cuts[pieces.len()];
+    for mem in state.memtables() {
+        if let Some(s) = mem.get(meter) {
+            let r = s.range(&range);
+            let (t, vs) = (&s.ts[r.clone()], &s.vals[r]);
+            assign(pieces, t, acc, |i| Some((vs[i] * mult, step as f64)));
+        }
+    }
+}
