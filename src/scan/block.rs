@@ -12,7 +12,11 @@ use crate::error::Result;
 
 /// Calls `f(first value index, first slot, length)` for each gap-free run of a regular
 /// block with `slots` slots, in order.
-fn present_runs(missing: &Missing<'_>, slots: u32, mut f: impl FnMut(usize, u32, usize)) {
+pub(super) fn present_runs(
+    missing: &Missing<'_>,
+    slots: u32,
+    mut f: impl FnMut(usize, u32, usize),
+) {
     match missing {
         Missing::None => f(0, 0, slots as usize),
         Missing::Runs(runs) => {
@@ -47,8 +51,31 @@ fn present_runs(missing: &Missing<'_>, slots: u32, mut f: impl FnMut(usize, u32,
     }
 }
 
+/// With per-day results, the value indices of a regular block (first slot `g0`, `slots`
+/// slots) where local dates after its first begin, into `out`; returns the index of the
+/// block's first date among the scan's dates (`None` without per-day results).
+pub(super) fn day_cuts(
+    pattern: &Periodic,
+    missing: &Missing<'_>,
+    g0: i64,
+    slots: u32,
+    out: &mut Vec<usize>,
+) -> Option<usize> {
+    let ds = pattern.day_slots.as_ref()?;
+    let ranks = SlotRanks::new(missing);
+    let i = ds.partition_point(|&d| d <= g0);
+    out.clear();
+    out.extend(
+        ds[i..]
+            .iter()
+            .take_while(|&&d| d < g0 + slots as i64)
+            .map(|&d| ranks.rank(missing, (d - g0) as u32)),
+    );
+    Some(i)
+}
+
 /// Number of values in part `i` of `0..n` cut at `cuts`.
-fn t_count(cuts: &[usize], i: usize, n: usize) -> u64 {
+pub(super) fn t_count(cuts: &[usize], i: usize, n: usize) -> u64 {
     let lo = if i == 0 { 0 } else { cuts[i - 1] };
     let hi = cuts.get(i).copied().unwrap_or(n);
     (hi - lo) as u64
@@ -57,15 +84,21 @@ fn t_count(cuts: &[usize], i: usize, n: usize) -> u64 {
 /// Scratch buffers reused across a worker's meters.
 #[derive(Default)]
 pub(super) struct Scratch {
-    zstd: Vec<u8>,
-    ints: Vec<i64>,
-    ts: Vec<i64>,
-    vals: Vec<f64>,
+    pub(super) zstd: Vec<u8>,
+    pub(super) ints: Vec<i64>,
+    pub(super) ts: Vec<i64>,
+    pub(super) vals: Vec<f64>,
     bounds: Vec<usize>,
     sums: Vec<i128>,
-    phase_runs: Vec<PhaseRun>,
-    cut_values: Vec<usize>,
-    class_out: Vec<(i128, i128, u64)>,
+    pub(super) phase_runs: Vec<PhaseRun>,
+    pub(super) cut_values: Vec<usize>,
+    pub(super) class_out: Vec<(i128, i128, u64)>,
+    /// A register block's values that follow a gap.
+    pub(super) gaps: Vec<usize>,
+    /// A register block's cuts of its stored deltas.
+    pub(super) delta_cuts: Vec<usize>,
+    /// A register block's parts: `None` dropped, else the local date index (if any).
+    pub(super) part_days: Vec<Option<Option<usize>>>,
 }
 
 /// Fast path, one stored block `b` of segment `k` of a regular interval-energy or power
@@ -117,7 +150,7 @@ pub(super) fn scan_block(
         }
         let div = v.kind.divisor().unwrap_or(1.0);
         let inside = entry.t_first >= range.start && entry.t_last < range.end;
-        if let (Some(pattern), true, false) = (periodic, inside, v.ints.is_delta()) {
+        if let (Some(pattern), true) = (periodic, inside) {
             let g0 = start.div_euclid(step);
             phase_runs.clear();
             present_runs(missing, *slots, |v0, k0, len| {
@@ -125,18 +158,7 @@ pub(super) fn scan_block(
             });
             let n = v.ints.len();
             // With per-day results, cut the values at local midnights.
-            let first_day = pattern.day_slots.as_ref().map(|ds| {
-                let ranks = SlotRanks::new(missing);
-                let i = ds.partition_point(|&d| d <= g0);
-                cut_values.clear();
-                cut_values.extend(
-                    ds[i..]
-                        .iter()
-                        .take_while(|&&d| d < g0 + *slots as i64)
-                        .map(|&d| ranks.rank(missing, (d - g0) as u32)),
-                );
-                i
-            });
+            let first_day = day_cuts(pattern, missing, g0, *slots, cut_values);
             let cuts = if first_day.is_some() {
                 &cut_values[..]
             } else {

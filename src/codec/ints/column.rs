@@ -307,6 +307,17 @@ impl<'a> IntColumn<'a> {
         self.first
     }
 
+    /// A delta-mode column's stored deltas as a column of values (`t[0]` is the first,
+    /// zero as the encoder writes it): the energies of a cumulative register's readings.
+    #[inline(always)]
+    pub(crate) fn stored_deltas(&self) -> IntColumn<'a> {
+        IntColumn {
+            deltas: false,
+            first: 0,
+            ..*self
+        }
+    }
+
     /// Bits per packed reference offset.
     #[inline(always)]
     pub(crate) fn ref_width(&self) -> u8 {
