@@ -592,8 +592,8 @@ proptest! {
 
 /// A series of `n` slots of `interval` seconds from `start` in one of the encodings the
 /// writer picks by the data: `values` 0 noise (value mode), 1 a smooth curve (delta mode),
-/// 2 the same day repeated exactly (zstd-compressed blocks), 3 thirds of a unit (float
-/// bits); `missing` 0 none, 1 scattered single readings (a bitmap), 2 outages (runs). A
+/// 2 the same day repeated exactly (zstd-compressed blocks), 3 thirds of large values
+/// (float bits); `missing` 0 none, 1 scattered single readings (a bitmap), 2 outages (runs). A
 /// register accumulates the energies, rolling over once.
 fn encoded_series(
     kind: Quantity,
@@ -621,7 +621,8 @@ fn encoded_series(
             0 => (rand() % 50_000) as f64 / 1000.0,
             1 => (curve + (rand() % 40) as f64).round() / 1000.0,
             2 => (curve.round() + (k % per_day % 7) as f64) / 1000.0,
-            _ => (rand() % 90_000) as f64 / 3.0 / 1000.0,
+            // Thirds with 8 digits before the point: no decimal scale holds them below 2^53.
+            _ => (rand() % 90_000_000) as f64 / 3.0,
         };
         let gone = match missing {
             1 => rand() % 40 == 0 && k > 0 && k + 1 < n,

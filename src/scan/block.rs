@@ -2,7 +2,7 @@
 //! values, by the periodic kernel or piece by piece, and the meter's unflushed readings.
 
 use super::accumulate::{assign, exact_total, i128_to_f64, Acc};
-use super::kernel::PhaseRun;
+use super::kernel::{float_class_sums, PhaseRun};
 use super::periodic::Periodic;
 use super::windows::Pieces;
 use crate::codec::timestamps::{Missing, SlotRanks, TsColumn};
@@ -93,6 +93,8 @@ pub(super) struct Scratch {
     pub(super) phase_runs: Vec<PhaseRun>,
     pub(super) cut_values: Vec<usize>,
     pub(super) class_out: Vec<(i128, i128, u64)>,
+    /// Per part of a float-bits block: marked sum, total sum, marked count.
+    float_out: Vec<(f64, f64, u64)>,
     /// A register block's values that follow a gap.
     pub(super) gaps: Vec<usize>,
     /// A register block's cuts of its stored deltas.
@@ -130,32 +132,64 @@ pub(super) fn scan_block(
         phase_runs,
         cut_values,
         class_out,
+        float_out,
         ..
     } = &mut *scratch;
     let done = seg.with_block(b, zstd, |v| -> bool {
-        let (
-            ValueKind::Decimal { .. },
-            TsColumn::Regular {
-                start,
-                step: bstep,
-                slots,
-                missing,
-            },
-        ) = (v.kind, &v.ts)
+        let TsColumn::Regular {
+            start,
+            step: bstep,
+            slots,
+            missing,
+        } = &v.ts
         else {
             return false;
         };
         if *bstep as i64 != step || start.rem_euclid(step) != 0 {
             return false;
         }
-        let div = v.kind.divisor().unwrap_or(1.0);
         let inside = entry.t_first >= range.start && entry.t_last < range.end;
-        if let (Some(pattern), true) = (periodic, inside) {
-            let g0 = start.div_euclid(step);
+        let periodic = periodic.filter(|_| inside);
+        let g0 = start.div_euclid(step);
+        if let Some(pattern) = periodic {
             phase_runs.clear();
             present_runs(missing, *slots, |v0, k0, len| {
                 pattern.push_runs(v0, g0 + k0 as i64, len, phase_runs)
             });
+        }
+        let div = match (v.kind, periodic) {
+            (ValueKind::Decimal { .. }, _) => v.kind.divisor().unwrap_or(1.0),
+            (ValueKind::FloatBits, Some(pattern)) => {
+                // Float bits: decoded to their bit patterns and summed as floats.
+                ints.clear();
+                v.ints.decode_into(ints);
+                let first_day = day_cuts(pattern, missing, g0, *slots, cut_values);
+                let cuts = if first_day.is_some() {
+                    &cut_values[..]
+                } else {
+                    &[]
+                };
+                float_out.clear();
+                float_out.resize(cuts.len() + 1, (0.0, 0.0, 0));
+                float_class_sums(ints, phase_runs, ints.len(), &pattern.mask, cuts, float_out);
+                for (i, &(d, t, c)) in float_out.iter().enumerate() {
+                    let all = t_count(cuts, i, ints.len());
+                    acc.add_class(
+                        first_day.map(|f| f + i),
+                        [
+                            d * mult,
+                            (t - d) * mult,
+                            (c as i64 * step) as f64,
+                            ((all - c) as i64 * step) as f64,
+                        ],
+                    );
+                }
+                acc.readings += ints.len() as u64;
+                return true;
+            }
+            (ValueKind::FloatBits, None) => return false,
+        };
+        if let Some(pattern) = periodic {
             let n = v.ints.len();
             // With per-day results, cut the values at local midnights.
             let first_day = day_cuts(pattern, missing, g0, *slots, cut_values);

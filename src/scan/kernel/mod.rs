@@ -4,6 +4,7 @@
 //! read a column through the codec's crate-private accessors and decode nothing they can
 //! sum in place.
 
+mod float;
 mod mask;
 mod portable;
 mod range;
@@ -16,6 +17,7 @@ mod delta;
 #[cfg(test)]
 mod tests;
 
+pub use float::float_class_sums;
 pub use mask::{ClassMask, PhaseRun};
 
 use crate::codec::ints::IntColumn;
