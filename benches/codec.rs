@@ -3,7 +3,7 @@
 //! store.
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use meterstore::codec::{ints, timestamps, values};
+use meterstore::__bench::{ints, timestamps, values};
 use meterstore::fleet::Fleet;
 use meterstore::{Options, Store, UnknownMeters};
 

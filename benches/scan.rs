@@ -2,7 +2,7 @@
 //! a stored fleet through the public API (fixed offset, per-day, and a DST zone).
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use meterstore::codec::{ints, values};
+use meterstore::__bench::{ints, values};
 use meterstore::fleet::Fleet;
 use meterstore::{DayNightScan, MeterFilter, Options, Store, UnknownMeters, Zone};
 

@@ -106,15 +106,6 @@ pub const BLOCK_FLAG_ZSTD: u8 = 1;
 /// 0.02 bytes a reading.
 pub const BLOCK_LEN: usize = 4096;
 
-/// zstd level for block bodies and the share of the plain size a frame must stay under to
-/// be kept. Q: why 75%? A: a scan pays the decompression on every read, which makes a
-/// block about two and a half times as costly to scan as a packed one. At 90% the
-/// 10,000-meter benchmark fleet had 3.9% of its blocks compressed for an 11% saving each
-/// (0.3% of the store) and spent 6% of a full scan in zstd; a quarter off is worth it.
-pub const ZSTD_LEVEL: i32 = 3;
-/// See [`ZSTD_LEVEL`].
-pub const ZSTD_KEEP_RATIO: f64 = 0.75;
-
 // Envelope of MANIFEST and METERS.
 /// Offset of the version byte in an envelope.
 pub const ENV_VERSION: usize = 8;

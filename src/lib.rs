@@ -2,11 +2,11 @@
 #![deny(missing_docs)]
 #![deny(clippy::host_endian_bytes, clippy::big_endian_bytes)]
 
-pub mod codec;
+mod codec;
 mod engine;
 pub mod error;
 pub mod fleet;
-pub mod format;
+mod format;
 mod fsutil;
 pub mod monitor;
 mod query;
@@ -35,3 +35,23 @@ pub use wal::{ReplayReport, SyncPolicy};
 #[doc(hidden)]
 pub use fsutil::faults;
 pub use types::{MeterMeta, Quantity, Reading, UtcOffset};
+
+/// What the crate's benchmarks (`benches/`) measure below the public API: the column
+/// codecs and the day/night block kernels. Not part of the API: it changes with the
+/// engine.
+#[doc(hidden)]
+pub mod __bench {
+    /// The integer column codec and the block kernels over it.
+    pub mod ints {
+        pub use crate::codec::ints::{encode, IntColumn};
+        pub use crate::scan::kernel::{ClassMask, PhaseRun};
+    }
+    /// The timestamp column codec.
+    pub mod timestamps {
+        pub use crate::codec::timestamps::{encode, TsColumn};
+    }
+    /// Readings to integers and back.
+    pub mod values {
+        pub use crate::codec::values::{from_ints, to_ints, ValueKind};
+    }
+}

@@ -44,14 +44,6 @@ impl Padded {
         self
     }
 
-    /// Loads exactly `N` bytes with a constant-size copy (no library call); `N` must not
-    /// exceed `MINI_LEN * 8`.
-    #[inline(always)]
-    pub fn load_fixed<const N: usize>(&mut self, bytes: &[u8; N]) -> &Self {
-        self.buf[..N].copy_from_slice(bytes);
-        self
-    }
-
     /// The whole buffer, slack included.
     #[inline]
     pub fn bytes(&self) -> &[u8; MINI_LEN * 8 + SLACK] {
@@ -211,7 +203,7 @@ impl BitReader {
     }
 
     /// The mask of a value's bits.
-    #[inline(always)]
+    #[cfg(test)]
     pub fn mask(&self) -> u64 {
         self.mask
     }
@@ -249,12 +241,6 @@ pub fn unpack_with<const W: usize>(p: &Padded, mut f: impl FnMut(usize, u64)) {
     }
 }
 
-fn unpack_w<const W: usize>(p: &Padded, out: &mut [u64; MINI_LEN]) {
-    unpack_with::<W>(p, |i, v| out[i] = v);
-}
-
-type Unpacker = fn(&Padded, &mut [u64; MINI_LEN]);
-
 /// Expands `$m!(table_name, fn_name)` into a 65-entry table of monomorphised functions,
 /// one per width.
 macro_rules! width_table {
@@ -272,16 +258,6 @@ macro_rules! width_table {
     };
 }
 pub(crate) use width_table;
-
-width_table!(UNPACKERS, Unpacker, unpack_w);
-
-/// Unpacks one mini-block of `width` bits from `bytes` (exactly `packed_len(width)` bytes,
-/// or `partial_len(n, width)` for a partial one, whose values past `n` are then garbage).
-#[inline]
-pub fn unpack(bytes: &[u8], width: u8, pad: &mut Padded, out: &mut [u64; MINI_LEN]) {
-    debug_assert!(bytes.len() <= packed_len(width));
-    UNPACKERS[width as usize](pad.load(bytes), out);
-}
 
 #[cfg(test)]
 mod tests;

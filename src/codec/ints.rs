@@ -44,7 +44,6 @@ mod decode;
 mod encode;
 mod layout;
 
-pub use crate::scan::kernel::{ClassMask, PhaseRun};
 pub use column::IntColumn;
 pub(crate) use column::{IntLayout, Mini, MiniWalk};
 pub use decode::decode;

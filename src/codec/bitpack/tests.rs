@@ -1,6 +1,23 @@
 use super::*;
 use proptest::prelude::*;
 
+/// The reference unpacker the tests check the others against: one monomorphised
+/// [`unpack_with`] per width.
+fn unpack_w<const W: usize>(p: &Padded, out: &mut [u64; MINI_LEN]) {
+    unpack_with::<W>(p, |i, v| out[i] = v);
+}
+
+type Unpacker = fn(&Padded, &mut [u64; MINI_LEN]);
+
+width_table!(UNPACKERS, Unpacker, unpack_w);
+
+/// Unpacks one mini-block of `width` bits from `bytes` (exactly `packed_len(width)` bytes,
+/// or `partial_len(n, width)` for a partial one, whose values past `n` are then garbage).
+fn unpack(bytes: &[u8], width: u8, pad: &mut Padded, out: &mut [u64; MINI_LEN]) {
+    debug_assert!(bytes.len() <= packed_len(width));
+    UNPACKERS[width as usize](pad.load(bytes), out);
+}
+
 fn roundtrip(vals: [u64; MINI_LEN], width: u8) {
     let mut buf = Vec::new();
     pack(&vals, width, &mut buf);
