@@ -4,12 +4,13 @@
 //! general path, [`scan_merged`](super::merged::scan_merged), which this path matches
 //! reading for reading). A register's column is nearly always stored as deltas, and its
 //! stored deltas are those steps: delta `j` is the energy of reading `j - 1`. So a block
-//! wholly in the range whose deltas are all non-negative is summed by the value kernel
-//! over its stored deltas ([`IntColumn::stored_deltas`]), the phase of delta `j` being
-//! that of reading `j - 1`; the deltas that span a gap in the block are cut into parts of
-//! their own and dropped. The last reading of a block takes the first of the source that
-//! starts one interval later (its index entry's first value), if any. Other blocks are
-//! decoded and taken reading by reading.
+//! wholly in the range is summed by the value kernel over its stored deltas
+//! ([`IntColumn::stored_deltas`]), the phase of delta `j` being that of reading `j - 1`;
+//! the deltas that span a gap in the block, and the negative ones (found by decoding the
+//! deltas of a block whose header allows any), are cut into parts of their own and
+//! dropped. The last reading of a block takes the first of the source that starts one
+//! interval later (its index entry's first value), if any. Other blocks (value mode, or
+//! at the range's ends) are decoded and taken reading by reading.
 
 use super::accumulate::{assign, i128_to_f64, Acc};
 use super::block::{day_cuts, present_runs, Scratch};
@@ -50,7 +51,7 @@ fn assign_at(pieces: &Pieces, t: i64, (kwh, s): (f64, f64), acc: &mut Acc) {
     acc.readings += 1;
 }
 
-/// Whether the stored deltas of `col` are all non-negative, by its header: the smallest
+/// Whether the stored deltas of `col` are all non-negative by its header: the smallest
 /// reference is, and no reference, offset and split can add up past `2^62`.
 fn deltas_not_negative(col: &IntColumn<'_>) -> bool {
     let largest = col.base() as i128
@@ -112,7 +113,7 @@ pub(super) fn scan_register_block(
             return false;
         };
         let deltas = v.ints.stored_deltas();
-        if *bstep as i64 != step || start.rem_euclid(step) != 0 || !deltas_not_negative(&deltas) {
+        if *bstep as i64 != step || start.rem_euclid(step) != 0 {
             return false;
         }
         let div = v.kind.divisor().unwrap_or(1.0);
@@ -130,6 +131,18 @@ pub(super) fn scan_register_block(
                 pattern.push_runs(v0 + 1, g0 + k0 as i64, len - 1, phase_runs);
             }
         });
+        // A block with a rollover or a meter exchange (a negative delta, which the header
+        // rules out for the others): its negative deltas are dropped like those across gaps.
+        if !deltas_not_negative(&deltas) {
+            ints.clear();
+            deltas.decode_into(ints);
+            let gap_count = gaps.len();
+            gaps.extend((1..ints.len()).filter(|&j| ints[j] < 0));
+            if gap_count > 0 && gaps.len() > gap_count {
+                gaps.sort_unstable();
+                gaps.dedup();
+            }
+        }
         // Cuts between local days (a reading's date is its delta's) and around each delta
         // that spans a gap; `part_days[i]` is `None` for a dropped part, else the date
         // index of part `i` (`None` without per-day results).

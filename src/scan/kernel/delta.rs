@@ -34,7 +34,7 @@ use std::arch::x86_64::*;
 /// least one mini-block between widenings.
 pub(super) const MAX_DELTA_WIDTH: u8 = 22;
 
-/// Lane `j`'s weight in the sum of all 64 values: `64 - j`, as lanes and as bytes.
+/// Lane `j`'s weight in the sum of all 64 values: `64 - j`.
 static TAIL_LANES: [u32; MINI_LEN] = {
     let mut t = [0u32; MINI_LEN];
     let mut j = 0;
@@ -44,54 +44,30 @@ static TAIL_LANES: [u32; MINI_LEN] = {
     }
     t
 };
-static TAIL_ROW: [u8; MINI_LEN] = {
-    let mut t = [0u8; MINI_LEN];
-    let mut j = 0;
-    while j < MINI_LEN {
-        t[j] = (MINI_LEN - j) as u8;
-        j += 1;
-    }
-    t
-};
-/// The sum of [`TAIL_ROW`].
+/// The sum of the weights `64 - j`.
 const TAIL_SUM: i64 = (MINI_LEN * (MINI_LEN + 1) / 2) as i64;
 
-/// Byte `l` of entry `b` is `0xff` when bit `l` of `b` is set.
-static BYTE_MASK: [u64; 256] = {
-    let mut t = [0u64; 256];
-    let mut b = 0;
-    while b < 256 {
-        let mut l = 0;
-        while l < 8 {
-            if b >> l & 1 == 1 {
-                t[b] |= 0xff << (8 * l);
-            }
-            l += 1;
-        }
-        b += 1;
-    }
-    t
-};
-
-/// The sum of the weights `row[j]` (each at most 64) of the lanes `j` in `set`: the
-/// split's weight in a two-level mini-block's sums, `set` being its level bitmap.
+/// The number of pairs `(j, i)` with `j` in `u`, `i` in `m` and `j <= i`: the split's
+/// weight in the sum of the values of the lanes `m` of a two-level mini-block whose level
+/// bitmap is `u` (each upper-level delta counts once for every lane of `m` at or after
+/// it). Taken run by run of `m` (a day mask has one or two runs in a mini-block of 15-minute
+/// data): a run `a..b` counts `b - a` for each bit of `u` below it and `b - j` for each bit
+/// `j` of `u` inside it.
 #[inline(always)]
-fn row_sum(set: u64, row: &[u8; MINI_LEN]) -> i64 {
-    const PAIRS: u64 = 0x00ff_00ff_00ff_00ff;
-    let mut s = 0u64;
-    for g in 0..8 {
-        let b = (set >> (8 * g)) as u8;
-        if b == 0 {
-            continue;
-        }
-        let w = u64::from_le_bytes(row[8 * g..8 * g + 8].try_into().expect("8 bytes"))
-            & BYTE_MASK[b as usize];
-        // Four 16-bit sums of two bytes (at most 128 each), then their sum in the top
-        // 16 bits by a multiply (at most 512).
-        let pairs = (w & PAIRS) + ((w >> 8) & PAIRS);
-        s += pairs.wrapping_mul(0x0001_0001_0001_0001) >> 48;
+fn pair_count(u: u64, mut m: u64) -> i64 {
+    let mut n = 0i64;
+    while m != 0 {
+        let a = m.trailing_zeros() as usize;
+        let b = a + (!(m >> a)).trailing_zeros().min(64 - a as u32) as usize;
+        let run = lane_bits(a, b);
+        let inside = u & run;
+        // The sum of `b - j` over the bits `j` inside: `(b + 1)` each, less `j + 1` each.
+        n += ((b - a) as u32 * (u & lane_bits(0, a)).count_ones()) as i64
+            + ((b as u32 + 1) * inside.count_ones()) as i64
+            - set_weight(inside) as i64;
+        m &= !run;
     }
-    s as i64
+    n
 }
 
 /// The sum of 64 products of offsets below `2^22` and weights of at most 64, exactly: 8
@@ -230,7 +206,7 @@ impl Unpacked<'_> {
             .wrapping_mul(set.count_ones() as i64)
             .wrapping_add(dot(self.offs, row) as i64)
             .wrapping_add(m.reference.wrapping_mul(set_weight(set) as i64))
-            .wrapping_add(m.split.wrapping_mul(row_sum(m.levels, row)))
+            .wrapping_add(m.split.wrapping_mul(pair_count(m.levels, set)))
     }
 
     /// `(marked sum, total sum, marked count)` of the lanes of `range` (the total only
@@ -437,10 +413,12 @@ impl IntColumn<'_> {
                     .wrapping_add(m.reference.wrapping_mul(TAIL_SUM));
             }
             if m.levels != 0 {
-                let row = &*(row as *const [u8; MINI_LEN]);
-                day = day.wrapping_add(m.split.wrapping_mul(row_sum(m.levels, row)));
+                day = day.wrapping_add(m.split.wrapping_mul(pair_count(m.levels, *bits.add(p))));
                 if TOTALS {
-                    total = total.wrapping_add(m.split.wrapping_mul(row_sum(m.levels, &TAIL_ROW)));
+                    // Every lane at or after each upper-level one: `64 - j` for bit `j`.
+                    let u = m.levels;
+                    let tail = 65 * u.count_ones() as i64 - set_weight(u) as i64;
+                    total = total.wrapping_add(m.split.wrapping_mul(tail));
                 }
             }
             lvl = level_after(lvl, &m, x);
