@@ -7,7 +7,7 @@
 //! wholly in the range is summed by the value kernel over its stored deltas
 //! ([`IntColumn::stored_deltas`]), the phase of delta `j` being that of reading `j - 1`;
 //! the deltas that span a gap in the block, and the negative ones (found by decoding the
-//! deltas of a block whose header allows any), are cut into parts of their own and
+//! mini-blocks whose frame allows any), are cut into parts of their own and
 //! dropped. The last reading of a block takes the first of the source that starts one
 //! interval later (its index entry's first value), if any. Other blocks (value mode, or
 //! at the range's ends) are decoded and taken reading by reading.
@@ -134,10 +134,8 @@ pub(super) fn scan_register_block(
         // A block with a rollover or a meter exchange (a negative delta, which the header
         // rules out for the others): its negative deltas are dropped like those across gaps.
         if !deltas_not_negative(&deltas) {
-            ints.clear();
-            deltas.decode_into(ints);
             let gap_count = gaps.len();
-            gaps.extend((1..ints.len()).filter(|&j| ints[j] < 0));
+            deltas.negative_values(gaps);
             if gap_count > 0 && gaps.len() > gap_count {
                 gaps.sort_unstable();
                 gaps.dedup();

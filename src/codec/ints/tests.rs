@@ -14,7 +14,7 @@ pub(crate) fn encodings(v: &[i64]) -> [Vec<u8>; 2] {
     })
 }
 
-/// The encodings of `v` in both layouts and both modes, whichever is smaller.
+/// The encodings of `v` in both layouts and both modes, whichever the writer would pick.
 pub(crate) fn forced_encodings(v: &[i64]) -> Vec<Vec<u8>> {
     let mut all = Vec::new();
     for mode in [Mode::Values, Mode::Deltas] {
