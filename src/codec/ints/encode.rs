@@ -157,7 +157,7 @@ pub(crate) const DELTA_SAVING: usize = 8;
 /// Which mode the encoder stores a column in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Mode {
-    /// Values unless deltas are at least [`DELTA_SAVING`] smaller: what the writer does.
+    /// Values unless deltas are at least `1 / DELTA_SAVING` smaller: what the writer does.
     Chosen,
     /// Values, whatever the size (tests force each mode).
     #[cfg_attr(not(test), allow(dead_code))]
