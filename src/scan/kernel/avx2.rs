@@ -724,6 +724,12 @@ impl IntColumn<'_> {
         let mut k = from / MINI_LEN;
         while k < to.div_ceil(MINI_LEN) {
             let lo = k * MINI_LEN;
+            // Parts that end where this mini-block starts (a local midnight on a mini-block
+            // boundary) are closed here, so that the stretch loop takes it.
+            while CUTS && part < cuts.len() && cuts[part] <= lo {
+                sums.close(&mut out[part]);
+                part += 1;
+            }
             // Whole mini-blocks inside the range and one part: the stretch loop.
             if let Some((phase, end)) = walk.whole_from(lo) {
                 let stop = match CUTS {
