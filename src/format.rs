@@ -100,8 +100,8 @@ pub const BLOCK_OVERHEAD: usize = BLOCK_BODY + U32;
 /// Flag bit: the body is a zstd frame.
 pub const BLOCK_FLAG_ZSTD: u8 = 1;
 
-/// Most readings in one block. Q: why 4096? A: a month of 15-minute readings (2976) fits
-/// in one block, so month buckets are answered from block statistics; the decoded block
+/// Most readings in one block, 4096: a month of 15-minute readings (2976) fits in one
+/// block, so month buckets are answered from block statistics; the decoded block
 /// (32 KiB of i64) stays in L1/L2 during a scan; and the 72-byte index entry costs under
 /// 0.02 bytes a reading.
 pub const BLOCK_LEN: usize = 4096;
@@ -121,6 +121,12 @@ pub const ENV_BODY: usize = ENV_HEADER_CRC + U32;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The checksum is the IEEE CRC-32 (zlib's), as docs/FORMAT.md says: its check value.
+    #[test]
+    fn checksum_is_the_ieee_crc32() {
+        assert_eq!(crc32fast::hash(b"123456789"), 0xCBF4_3926);
+    }
 
     #[test]
     fn layout_matches_the_spec() {

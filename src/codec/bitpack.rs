@@ -6,8 +6,8 @@
 //! `width * 8` bytes; every group of 8 values starts on a byte boundary (`width` bytes per
 //! group).
 //!
-//! Q: Why 64 values? A: it is the smallest count whose packed size is a whole number of
-//! 64-bit words for every width, it keeps the per-mini-block reference and width (the
+//! Mini-blocks hold 64 values: the smallest count whose packed size is a whole number of
+//! 64-bit words for every width; it keeps the per-mini-block reference and width (the
 //! frame of reference) adaptive to local level changes, and it amortises the per-block
 //! dispatch on the width.
 //!

@@ -21,15 +21,14 @@
 //! A plain value is `ref + x`. A two-level value is `ref + x + split` where bit `i` of the
 //! level bitmap is set, else `ref + x`; in the version 1 layout it is `ref + (x >> 1) +
 //! (x & 1) * split`, the low bit picking the level. Either way a two-level mini-block takes
-//! `(w+1)*8` bytes. Q: why a bitmap? A: sums need no per-value level step: the upper-level
-//! share of a masked sum is `split` times a popcount of the bitmap under the mask, so the
-//! scan kernel adds offsets only: five fewer vector instructions per 8 values (the A/B
-//! timings against the version 1 layout are in `BENCHMARKS.md`).
+//! `(w+1)*8` bytes. The levels are a bitmap so that sums need no per-value level step: the
+//! upper-level share of a masked sum is `split` times a popcount of the bitmap under the
+//! mask, and the scan kernel adds offsets only.
 //!
-//! Q: why two levels? A: a 64-value mini-block of 15-minute data spans 16 hours, so nearly
-//! every one holds a switch between idle and production load; one frame would pay the
-//! full load range in every value, two frames pay one bit plus the noise (about 9% smaller
-//! on the synthetic fleet, `examples/fleet_bench.rs`).
+//! Two levels, because a 64-value mini-block of 15-minute data spans 16 hours, so nearly
+//! every one holds a switch between idle and production load: one frame would pay the
+//! full load range in every value, two frames pay one bit plus the noise (the sizes are
+//! measured by `examples/fleet_bench.rs`).
 //!
 //! The encoder sizes value and delta mode and keeps value mode unless delta mode is at
 //! least an eighth smaller (`encode::DELTA_SAVING`): a delta-mode column costs the scan

@@ -7,8 +7,8 @@
 //! value's 4 bytes into its 32-bit lane, a per-lane shift, and a mask. The shuffle and shift
 //! patterns depend only on `w` and are compile-time constants.
 //!
-//! Q: why 25? A: a value may start at bit 7 of its first byte, and 7 + 25 = 32 bits is the
-//! most one 32-bit lane holds. Wider widths (rare for metered data) take the portable path.
+//! The vector path stops at 25 bits: a value may start at bit 7 of its first byte, and
+//! 7 + 25 = 32 bits is the most one 32-bit lane holds. Wider widths (rare for metered data) take the portable path.
 
 use super::bitpack::{Padded, MINI_LEN};
 
@@ -96,8 +96,8 @@ pub(crate) mod x86 {
     }
 
     /// Shuffle and shift patterns and the value mask of every vector width, for
-    /// [`Pattern`] (the mask from the table is one load; computed, it took four
-    /// instructions per mini-block).
+    /// [`Pattern`] (the mask is one load from the table, cheaper than computing it per
+    /// mini-block).
     static PATTERNS: [WidthConsts; MAX_SIMD_WIDTH as usize + 1] = {
         let mut t = [WidthConsts {
             shuf: [0; 32],
@@ -128,19 +128,25 @@ pub(crate) mod x86 {
     }
 
     impl Pattern {
+        /// The constants of width `w`.
+        ///
         /// # Safety
-        /// Must be inlined into a function with AVX2 enabled; `w <= MAX_SIMD_WIDTH`.
-        #[inline(always)]
+        /// `w <= MAX_SIMD_WIDTH`.
+        #[target_feature(enable = "avx2")]
+        #[inline]
         pub(crate) unsafe fn new(w: usize) -> Pattern {
             debug_assert!(w <= MAX_SIMD_WIDTH as usize);
             // SAFETY: the caller keeps `w` within the table (no bounds check in the
-            // kernel's loop, whose columns are checked once).
-            let c = PATTERNS.get_unchecked(w);
-            Pattern {
-                shuf: _mm256_load_si256(c.shuf.as_ptr() as *const __m256i),
-                shift: _mm256_load_si256(c.shift.as_ptr() as *const __m256i),
-                mask: _mm256_load_si256(c.mask.as_ptr() as *const __m256i),
-                half: 4 * w / 8,
+            // kernel's loop, whose columns are checked once). Each load reads 32 bytes of
+            // the entry, which is 128-byte aligned.
+            unsafe {
+                let c = PATTERNS.get_unchecked(w);
+                Pattern {
+                    shuf: _mm256_load_si256(c.shuf.as_ptr() as *const __m256i),
+                    shift: _mm256_load_si256(c.shift.as_ptr() as *const __m256i),
+                    mask: _mm256_load_si256(c.mask.as_ptr() as *const __m256i),
+                    half: 4 * w / 8,
+                }
             }
         }
 
@@ -148,10 +154,17 @@ pub(crate) mod x86 {
         ///
         /// # Safety
         /// As for [`unpack_group`] with this pattern's width.
-        #[inline(always)]
+        #[target_feature(enable = "avx2")]
+        #[inline]
         pub(crate) unsafe fn unpack_group(&self, base: *const u8) -> __m256i {
-            let lo = _mm_loadu_si128(base as *const __m128i);
-            let hi = _mm_loadu_si128(base.add(self.half) as *const __m128i);
+            // SAFETY: the caller guarantees 16 readable bytes at `base` and at
+            // `base + half`.
+            let (lo, hi) = unsafe {
+                (
+                    _mm_loadu_si128(base as *const __m128i),
+                    _mm_loadu_si128(base.add(self.half) as *const __m128i),
+                )
+            };
             let both = _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(lo), hi);
             _mm256_and_si256(
                 _mm256_srlv_epi32(_mm256_shuffle_epi8(both, self.shuf), self.shift),
@@ -164,15 +177,21 @@ pub(crate) mod x86 {
     /// starts at byte `g * W`) into the 32-bit lanes of a register.
     ///
     /// # Safety
-    /// Must be inlined into a function with AVX2 enabled; `W <= 25`; 16 bytes must be
-    /// readable at `base` and at `base + 4 * W / 8`.
-    #[inline(always)]
+    /// `W <= 25`; 16 bytes must be readable at `base` and at `base + 4 * W / 8`.
+    #[target_feature(enable = "avx2")]
+    #[inline]
     pub(crate) unsafe fn unpack_group<const W: usize>(base: *const u8) -> __m256i {
-        let shuf = _mm256_loadu_si256(Consts::<W>::P.0.as_ptr() as *const __m256i);
-        let shift = _mm256_loadu_si256(Consts::<W>::P.1.as_ptr() as *const __m256i);
+        // SAFETY: the patterns are 32 bytes each; the caller guarantees 16 readable bytes
+        // at `base` and at `base + HALF`.
+        let (shuf, shift, lo, hi) = unsafe {
+            (
+                _mm256_loadu_si256(Consts::<W>::P.0.as_ptr() as *const __m256i),
+                _mm256_loadu_si256(Consts::<W>::P.1.as_ptr() as *const __m256i),
+                _mm_loadu_si128(base as *const __m128i),
+                _mm_loadu_si128(base.add(Consts::<W>::HALF) as *const __m128i),
+            )
+        };
         let mask = _mm256_set1_epi32(Consts::<W>::MASK as i32);
-        let lo = _mm_loadu_si128(base as *const __m128i);
-        let hi = _mm_loadu_si128(base.add(Consts::<W>::HALF) as *const __m128i);
         let both = _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(lo), hi);
         _mm256_and_si256(
             _mm256_srlv_epi32(_mm256_shuffle_epi8(both, shuf), shift),
@@ -187,11 +206,13 @@ pub(crate) mod x86 {
         // Every group reads at most `group_reach(W)` bytes into the buffer, which holds
         // 64*8 + 16 bytes; asserting it once lets the loop run unchecked.
         assert!(group_reach(W) <= src.len());
-        // SAFETY (for the intrinsics below): AVX2 is enabled on this function, loads are
-        // unaligned loads inside `src` (asserted above), stores are into `out`'s 64 u32s.
         for g in 0..MINI_LEN / 8 {
-            let v = unpack_group::<W>(src.as_ptr().add(g * W));
-            _mm256_storeu_si256(out.as_mut_ptr().add(g * 8) as *mut __m256i, v);
+            // SAFETY: AVX2 is enabled on this function; the group's loads lie inside
+            // `src` (asserted above), and the store is into `out`'s 64 u32s.
+            unsafe {
+                let v = unpack_group::<W>(src.as_ptr().add(g * W));
+                _mm256_storeu_si256(out.as_mut_ptr().add(g * 8) as *mut __m256i, v);
+            }
         }
     }
 
@@ -228,7 +249,8 @@ pub(crate) mod x86 {
     /// # Safety
     /// The CPU must support AVX2.
     pub(super) unsafe fn unpack(src: &[u8], w: u8, out: &mut [u32; MINI_LEN]) {
-        TABLE[w as usize](src, out)
+        // SAFETY: the caller guarantees AVX2; every entry asserts its reads.
+        unsafe { TABLE[w as usize](src, out) }
     }
 }
 

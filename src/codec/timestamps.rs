@@ -27,9 +27,9 @@ const MISSING_NONE: u8 = 0;
 const MISSING_BITMAP: u8 = 1;
 const MISSING_RUNS: u8 = 2;
 
-/// Q: why allow up to 2 slots per reading plus 64? A: past that the missing-slot
-/// description (a bitmap at 1 bit a slot) is no longer clearly smaller than
-/// delta-of-delta (about 1-2 bits a reading with gaps).
+/// A regular column spans at most 2 slots per reading plus 64: past that the missing-slot
+/// description (a bitmap at 1 bit a slot) is not clearly smaller than delta-of-delta
+/// (about 1-2 bits a reading with gaps).
 const MAX_SLOTS_PER_READING: usize = 2;
 
 fn gcd(mut a: u64, mut b: u64) -> u64 {
@@ -188,10 +188,9 @@ impl<'a> RunList<'a> {
 
     /// The runs `(first slot, length)` in order.
     ///
-    /// Q: why not [`get_varint`]? A: `parse` has checked the varints, and read through a
-    /// [`Cursor`] (a bounds check and an error path per byte) they took about 100
-    /// instructions a run in the day/night scan, which walks every block's runs; the same
-    /// decoder reads them here straight from the bytes.
+    /// `parse` has checked the varints, so they are read here straight from the bytes,
+    /// without the bounds check and error path per byte of a `Cursor`: the day/night scan
+    /// walks every block's runs.
     pub fn iter(&self) -> impl Iterator<Item = (u32, u32)> + 'a {
         let mut bytes = self.bytes.iter();
         let mut varint = move || next_varint(&mut bytes).ok();

@@ -6,8 +6,8 @@
 //! bit patterns as integers, which is lossless for every value including -0.0, subnormals
 //! and NaN payloads.
 
-/// Largest decimal scale tried. Q: why 15? A: `10^15` is exact in `f64` and readings
-/// with more than 15 decimals are not decimal data in practice.
+/// Largest decimal scale tried: `10^15` is exact in `f64`, and readings with more than 15
+/// decimals are not decimal data in practice.
 pub const MAX_SCALE: u8 = 15;
 
 /// Largest magnitude of a scaled integer: beyond `2^53` not every integer is an `f64`.

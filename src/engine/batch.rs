@@ -12,7 +12,7 @@
 //!            count-1 x zigzag LEB128 varint of ts[i] - ts[i-1]
 //! ```
 //!
-//! Q: why runs? A: a batch is usually grouped by meter (a terminal's frame, a day's
+//! Readings go in runs because a batch is usually grouped by meter (a terminal's frame, a day's
 //! curve), so a 15-minute reading costs its 8 value bytes plus 2 bytes of timestamp
 //! delta, instead of 20 bytes as (meter, ts, value). Batch order is kept exactly, so the
 //! later write of a (meter, timestamp) within a batch still wins on replay.

@@ -45,8 +45,8 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuar
 const LOCK_FILE: &str = "LOCK";
 /// Directory of the write-ahead log inside the store.
 const WAL_DIR: &str = "wal";
-/// Sealed memtables kept before a snapshot merges some. Q: why 8? A: every query merges
-/// one run per sealed memtable; 8 keeps that cheap, and merging the newest pieces as a
+/// Sealed memtables kept before a snapshot merges some: every query merges one run per
+/// sealed memtable, 8 keeps that cheap, and merging the newest pieces as a
 /// binary counter copies each reading O(log n) times between flushes.
 const MAX_PIECES: usize = 8;
 

@@ -24,7 +24,7 @@ pub enum UnknownMeters {
 /// - it has more than `max_segments_per_window` segments (bounds the files a query
 ///   merges);
 /// - it is *settled*: it ended at least `settle_s` seconds before the newest reading in
-///   the store, so terminals no longer resend into it; one last rewrite leaves it as a
+///   the store, so terminals have stopped resending into it; one last rewrite leaves it as a
 ///   single file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CompactionOptions {
@@ -81,10 +81,9 @@ pub struct Options {
     /// [`SyncPolicy::Periodic`] with a 2 ms interval: an append returns after an
     /// `fdatasync` that covers it; appenders on different threads share one sync, and
     /// syncs start at most every 2 ms, so many small concurrent appends cost at most 500
-    /// syncs a second. Q: why 2 ms and not 10? A: one thread appending large batches waits
-    /// for the interval on every append; on this project's 2-core test machine (a sync
-    /// takes about 3 ms) 10 ms cut its ingest from 5.4 to 4.2 million readings/s, while
-    /// 2 ms costs it nothing. Batch appends (a collection cycle, not a reading): every
+    /// syncs a second. The interval is short because one thread appending large batches
+    /// waits for it on every append: where a sync takes a few milliseconds, 2 ms adds
+    /// nothing to that thread's ingest, a longer interval slows it (`benches/ingest.rs`). Batch appends (a collection cycle, not a reading): every
     /// append pays one sync wait.
     pub sync: SyncPolicy,
     /// When a log record before the log's tail is corrupt, skip it (and report the bytes

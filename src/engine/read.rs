@@ -41,10 +41,9 @@ impl Drop for History {
 
 /// Buffers of dropped [`History`]s, kept for the next history read on the same thread.
 ///
-/// Q: why keep them? A: a meter-year is about 560 KB, and the system allocator returns
-/// blocks that size to the kernel when they are freed, so every fresh history paid about
-/// 140 page faults: 0.9-1.0 ms for a warm meter-year on this project's machine, against
-/// 0.16 ms with the memory reused (`fleet_bench`, BENCHMARKS.md). At most [`spare::KEEP`]
+/// A meter-year is about 560 KB, and the system allocator returns blocks that size to the
+/// kernel when they are freed, so a fresh buffer for every history costs about 140 page
+/// faults, several times the read itself (the history figures of `fleet_bench`). At most [`spare::KEEP`]
 /// buffers of at most [`spare::MAX_LEN`] readings are kept per thread.
 mod spare {
     use super::Run;

@@ -32,7 +32,6 @@ type Hook = dyn Fn(FaultOp, &Path) -> Option<io::Error> + Send + Sync;
 
 static ACTIVE: AtomicUsize = AtomicUsize::new(0);
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-#[allow(clippy::type_complexity)]
 static HOOKS: Mutex<Vec<(u64, PathBuf, Arc<Hook>)>> = Mutex::new(Vec::new());
 
 /// Keeps a hook registered; dropping it removes the hook.

@@ -107,7 +107,10 @@ pub(super) struct Scratch {
 /// meter whose sources do not overlap: summed straight from its packed values, by the
 /// periodic kernel or piece by piece. `grid[j]` is the first grid
 /// slot (Unix time / step, rounded up) at or after cut `j`.
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the block, its meter's interval and grid, and the worker's sums and buffers"
+)]
 #[inline]
 pub(super) fn scan_block(
     state: &State,

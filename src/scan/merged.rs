@@ -8,9 +8,9 @@ use crate::error::Result;
 use crate::store::{collect_runs, merge_runs};
 use crate::types::{MeterMeta, Quantity};
 
-/// Longest time one reading of an irregular meter is taken to cover (seconds). Q: why an
-/// hour? A: a longer silence is a gap, not a reading that lasted; an hour is four times
-/// the default 15-minute interval.
+/// Longest time one reading of an irregular meter is taken to cover (seconds): a longer
+/// silence is a gap, not a reading that lasted; an hour is four times the default
+/// 15-minute interval.
 pub(super) const MAX_IRREGULAR_COVER_S: i64 = 3600;
 
 /// General path: merged readings of every source, one at a time.

@@ -4,16 +4,18 @@
 use super::result::MeterDayNight;
 
 /// The first 16 bytes of a meter id, zero-padded, as two big-endian words: ordering by
-/// it and then by the whole id is ordering by id. Q: why not compare the ids alone? A: a
-/// worker's ids were written by its own core; merging the workers' lists by the strings
-/// read each id across cores (about 1.2 ms of a 90 ms two-thread fleet scan), the keys
-/// lie in the lists themselves.
+/// it and then by the whole id is ordering by id. A worker's ids were written by its own
+/// core: merging the workers' lists by the strings alone reads each id across cores, the
+/// keys lie in the lists themselves.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) struct IdKey(u64, u64);
 
 impl IdKey {
     // Big-endian: the words compare as the bytes do (an order, not a stored format).
-    #[allow(clippy::big_endian_bytes)]
+    #[expect(
+        clippy::big_endian_bytes,
+        reason = "big-endian words compare as the bytes do (an order, not a stored format)"
+    )]
     pub(super) fn of(id: &str) -> IdKey {
         let mut b = [0u8; 16];
         let n = id.len().min(16);
@@ -35,10 +37,10 @@ pub(super) fn by_id(a: &(IdKey, MeterDayNight), b: &(IdKey, MeterDayNight)) -> s
 }
 
 /// An empty result list with room for `n` results, its memory faulted in: the calling
-/// worker's list, into which [`merge_in_id_order`] moves the other workers' results. Q:
-/// why fault it in here? A: this runs while the other workers scan; faulted in by the
-/// merge, while they wait, the pages took most of its 1.9 ms in a two-thread scan of
-/// 10,000 meters (the allocator maps a fresh block for a list of that size every scan).
+/// worker's list, into which [`merge_in_id_order`] moves the other workers' results. It is
+/// faulted in here, while the other workers scan, rather than by the merge while they
+/// wait: the allocator maps a fresh block for a list of that size every scan, and
+/// faulting it in is most of a merge's work.
 /// The room is for every selected meter, with readings in the range or not: at most 168
 /// bytes a meter more than the results need, for the length of the scan.
 pub(super) fn with_room_for_all(n: usize) -> Vec<(IdKey, MeterDayNight)> {
@@ -54,10 +56,9 @@ pub(super) fn with_room_for_all(n: usize) -> Vec<(IdKey, MeterDayNight)> {
 
 /// Merges the started workers' result lists (`others`) into the calling worker's
 /// (`own`), each in id order, from the back: the largest remaining result goes to the
-/// last free place. Q: why not sort all results at the end? A: one thread then sorted
-/// every result while the others waited (about 2 ms of a 90 ms fleet scan on two
-/// threads); the workers now sort their own, and this moves each result once, into the
-/// room [`with_room_for_all`] made in `own` (no list of the results' size is allocated).
+/// last free place. The workers sort their own lists in parallel, so no thread sorts every
+/// result while the others wait; this moves each result once, into the room
+/// [`with_room_for_all`] made in `own` (no list of the results' size is allocated).
 pub(super) fn merge_in_id_order(
     own: Vec<(IdKey, MeterDayNight)>,
     mut others: Vec<Vec<(IdKey, MeterDayNight)>>,

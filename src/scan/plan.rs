@@ -36,7 +36,6 @@ pub(super) enum Plan {
 /// irregular or cumulative, is summed right here from its merged readings; for the fast
 /// path its sources, which the caller collected into `sources`, are left there ordered
 /// by start.
-#[allow(clippy::too_many_arguments)]
 #[inline]
 pub(super) fn plan_meter(
     state: &State,

@@ -64,7 +64,7 @@ fn deltas_not_negative(col: &IntColumn<'_>) -> bool {
 /// One stored block `b` of segment `k` of a regular cumulative register of interval `step`
 /// whose sources (`sources`, disjoint) reach no reading within one interval after the
 /// range's end: each reading's energy, into `acc`.
-#[allow(clippy::too_many_arguments)]
+#[expect(clippy::too_many_arguments, reason = "the scan context a block needs")]
 #[inline]
 pub(super) fn scan_register_block(
     state: &State,

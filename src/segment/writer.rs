@@ -10,10 +10,9 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 /// zstd level for block bodies and the share of the plain size a frame must stay under to
-/// be kept. Q: why 75%? A: a scan pays the decompression on every read, which makes a
-/// block about two and a half times as costly to scan as a packed one. At 90% the
-/// 10,000-meter benchmark fleet had 3.9% of its blocks compressed for an 11% saving each
-/// (0.3% of the store) and spent 6% of a full scan in zstd; a quarter off is worth it.
+/// be kept, 75%: a scan pays the decompression on every read, which makes a compressed
+/// block about two and a half times as costly to scan as a packed one, so a frame is kept
+/// only where it saves at least a quarter.
 const ZSTD_LEVEL: i32 = 3;
 /// See [`ZSTD_LEVEL`].
 const ZSTD_KEEP_RATIO: f64 = 0.75;

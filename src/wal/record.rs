@@ -51,7 +51,7 @@ pub(crate) const FRAME_PAYLOAD_CRC: usize = FRAME_LSN + U64;
 /// Length of a frame header; the payload starts here.
 pub(crate) const FRAME_HEADER_LEN: usize = FRAME_PAYLOAD_CRC + U32;
 
-/// Largest payload of one record. Q: why 64 MiB? A: a length that passed its own CRC by
+/// Largest payload of one record, 64 MiB: a length that passed its own CRC by
 /// accident (1 in 2^32) must still not make replay allocate or CRC gigabytes, and a
 /// batch of a million readings encodes to well under this.
 pub(crate) const MAX_RECORD_LEN: usize = 64 << 20;

@@ -1,6 +1,9 @@
 //! Shared helpers of the monitor tests: a generated fleet in a store, its catalog, and
 //! scoring alarms against the fleet's ground truth.
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    reason = "the module is shared: each monitor test uses part of it"
+)]
 
 use meterstore::fleet::{Fleet, FleetConfig, Role};
 use meterstore::monitor::{Alarm, Catalog, CatalogMeter, Enterprise, MeterRole, RuleId};

@@ -94,11 +94,8 @@ fn bit_reader_reads_every_value_of_a_partial_array() {
             assert_eq!(r.get(&buf), v, "width {width} value {i}");
             if i < unchecked {
                 // SAFETY: below `unchecked_below`.
-                assert_eq!(
-                    unsafe { BitReader::get_raw(buf.as_ptr(), r.bit(), r.mask()) },
-                    v,
-                    "width {width} value {i}"
-                );
+                let raw = unsafe { BitReader::get_raw(buf.as_ptr(), r.bit(), r.mask()) };
+                assert_eq!(raw, v, "width {width} value {i}");
             }
             r.advance(1);
         }

@@ -79,11 +79,10 @@ impl IntColumn<'_> {
     /// The same body compiled with AVX2 enabled, so that the frame loops vectorise with
     /// 256-bit registers.
     ///
-    /// # Safety
-    /// The CPU must support AVX2.
+    /// Callable where AVX2 is enabled, or detected on this CPU.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    unsafe fn decode_into_avx2(&self, out: &mut Vec<i64>) {
+    fn decode_into_avx2(&self, out: &mut Vec<i64>) {
         self.decode_into_impl(out, true);
     }
 

@@ -138,7 +138,13 @@ pub(crate) enum Levels {
     Bitmap,
     /// The low bit of each packed value (format version 1; still read, and written by
     /// tests that keep its decoders covered).
-    #[cfg_attr(not(test), allow(dead_code))]
+    #[cfg_attr(
+        not(test),
+        expect(
+            dead_code,
+            reason = "written only by the tests that cover its decoders"
+        )
+    )]
     LowBit,
 }
 
@@ -160,10 +166,10 @@ pub(crate) enum Mode {
     /// Values unless deltas are at least `1 / DELTA_SAVING` smaller: what the writer does.
     Chosen,
     /// Values, whatever the size (tests force each mode).
-    #[cfg_attr(not(test), allow(dead_code))]
+    #[cfg_attr(not(test), expect(dead_code, reason = "tests force each mode"))]
     Values,
     /// Deltas, whatever the size.
-    #[cfg_attr(not(test), allow(dead_code))]
+    #[cfg_attr(not(test), expect(dead_code, reason = "tests force each mode"))]
     Deltas,
 }
 

@@ -98,10 +98,9 @@ struct DeltaPart {
 }
 
 impl DeltaPart {
-    /// # Safety
-    /// Must be inlined into a function with AVX2 enabled.
-    #[inline(always)]
-    unsafe fn new() -> DeltaPart {
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn new() -> DeltaPart {
         DeltaPart {
             day: 0,
             total: 0,
@@ -115,8 +114,9 @@ impl DeltaPart {
     }
 
     /// Counts a mini-block summed into the lanes; widens them every `every`.
-    #[inline(always)]
-    unsafe fn summed(&mut self, every: usize) {
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn summed(&mut self, every: usize) {
         self.in_lanes += 1;
         if self.in_lanes >= every {
             widen(&mut self.day_lanes, &mut self.wide_day);
@@ -126,8 +126,9 @@ impl DeltaPart {
     }
 
     /// Adds the part's sums to `out` and starts the next part from zero.
-    #[inline(always)]
-    unsafe fn close(&mut self, out: &mut (i128, i128, u64)) {
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn close(&mut self, out: &mut (i128, i128, u64)) {
         widen(&mut self.day_lanes, &mut self.wide_day);
         widen(&mut self.total_lanes, &mut self.wide_total);
         out.0 += self.day as i128 + lanes_sum(self.wide_day);
@@ -152,30 +153,34 @@ unsafe fn whole<const TOTALS: bool>(
     day: &mut __m256i,
     total: &mut __m256i,
 ) -> i64 {
-    let pat = Pattern::new(width);
-    let (mut sum, mut d, mut t) = (_mm256_setzero_si256(), *day, *total);
-    let mut at = src;
-    for g in 0..MINI_LEN / 8 {
-        let x = pat.unpack_group(at);
-        at = at.wrapping_add(width);
-        sum = _mm256_add_epi32(sum, x);
-        let w = _mm256_cvtepu8_epi32(_mm_loadl_epi64(row.add(8 * g) as *const __m128i));
-        d = _mm256_add_epi32(d, _mm256_mullo_epi32(x, w));
-        if TOTALS {
-            let tail = _mm256_loadu_si256(TAIL_LANES.as_ptr().add(8 * g) as *const __m256i);
-            t = _mm256_add_epi32(t, _mm256_mullo_epi32(x, tail));
+    // SAFETY: AVX2 is enabled where this function is inlined, the caller keeps the
+    // width within the vector table and the loads inside the readable bytes (see above).
+    unsafe {
+        let pat = Pattern::new(width);
+        let (mut sum, mut d, mut t) = (_mm256_setzero_si256(), *day, *total);
+        let mut at = src;
+        for g in 0..MINI_LEN / 8 {
+            let x = pat.unpack_group(at);
+            at = at.wrapping_add(width);
+            sum = _mm256_add_epi32(sum, x);
+            let w = _mm256_cvtepu8_epi32(_mm_loadl_epi64(row.add(8 * g) as *const __m128i));
+            d = _mm256_add_epi32(d, _mm256_mullo_epi32(x, w));
+            if TOTALS {
+                let tail = _mm256_loadu_si256(TAIL_LANES.as_ptr().add(8 * g) as *const __m256i);
+                t = _mm256_add_epi32(t, _mm256_mullo_epi32(x, tail));
+            }
         }
+        *day = d;
+        *total = t;
+        // 64 offsets below 2^22: the 32-bit lane sums cannot overflow.
+        let s = _mm_add_epi32(
+            _mm256_castsi256_si128(sum),
+            _mm256_extracti128_si256::<1>(sum),
+        );
+        let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01_00_11_10>(s));
+        let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s));
+        _mm_cvtsi128_si32(s) as u32 as i64
     }
-    *day = d;
-    *total = t;
-    // 64 offsets below 2^22: the 32-bit lane sums cannot overflow.
-    let s = _mm_add_epi32(
-        _mm256_castsi256_si128(sum),
-        _mm256_extracti128_si256::<1>(sum),
-    );
-    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01_00_11_10>(s));
-    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s));
-    _mm_cvtsi128_si32(s) as u32 as i64
 }
 
 /// The level after mini-block `m` whose offsets sum to `x`, from the level `level`
@@ -253,9 +258,13 @@ impl IntColumn<'_> {
     /// must hold.
     #[target_feature(enable = "avx2,popcnt,bmi1,bmi2")]
     pub(super) unsafe fn delta_sums_avx2(&self, q: &ClassQuery<'_>, out: &mut [(i128, i128, u64)]) {
-        match q.totals || !q.cuts.is_empty() {
-            true => self.delta_sums::<true>(q, out),
-            false => self.delta_sums::<false>(q, out),
+        // SAFETY: the caller guarantees AVX2, POPCNT, BMI1 and BMI2 and that the kernel
+        // takes the column, as `delta_sums` requires.
+        unsafe {
+            match q.totals || !q.cuts.is_empty() {
+                true => self.delta_sums::<true>(q, out),
+                false => self.delta_sums::<false>(q, out),
+            }
         }
     }
 
@@ -267,84 +276,88 @@ impl IntColumn<'_> {
         q: &ClassQuery<'_>,
         out: &mut [(i128, i128, u64)],
     ) {
-        let (runs, to, mask, cuts) = (q.runs, q.to, q.mask, q.cuts);
-        let from = runs[0].start;
-        if from >= to {
-            return;
-        }
-        debug_assert!(self.delta_kernel_fits());
-        // Cuts at or before `from` leave their parts empty.
-        let mut part_at = cuts.partition_point(|&c| c <= from);
-        let mut part = DeltaPart::new();
-        // The value before the next mini-block's lane 0.
-        let mut level = self.first();
-        let mut walk = MaskWalk::new(mask, runs, to);
-        // Values before the range still move the level: the walk starts at the column's
-        // first mini-block.
-        let mut minis = self.minis_from(0);
-        let in_place = minis.unchecked_until().min(self.in_place_until());
-        // Mini-blocks between widenings: 8 products a lane below `2^(width + 6)` each.
-        let widen_every = 1usize << (23 - self.vector_width().min(MAX_DELTA_WIDTH) as u32);
-        let mut pad: Option<Padded> = None;
-        let mut offs = [0u32; MINI_LEN];
-        let mut row = [0u8; MINI_LEN];
-        let k0 = from / MINI_LEN;
-        let mut k = 0;
-        while k < to.div_ceil(MINI_LEN) {
-            let lo = k * MINI_LEN;
-            while part_at < cuts.len() && cuts[part_at] <= lo {
-                part.close(&mut out[part_at]);
-                part_at += 1;
+        // SAFETY: AVX2, POPCNT, BMI1 and BMI2 are enabled where this function is
+        // inlined; the stretch gets mini-blocks below `in_place`, as it requires.
+        unsafe {
+            let (runs, to, mask, cuts) = (q.runs, q.to, q.mask, q.cuts);
+            let from = runs[0].start;
+            if from >= to {
+                return;
             }
-            if k >= k0 && k < in_place {
-                if let Some((phase, run_end)) = walk.whole_from(lo) {
-                    let stop = cuts.get(part_at).map_or(run_end, |&c| c.min(run_end));
-                    if lo + MINI_LEN <= stop {
-                        let end = (stop / MINI_LEN).min(in_place);
-                        let last = self.delta_stretch::<TOTALS>(
-                            &mut minis,
-                            end,
-                            phase,
-                            mask,
-                            &mut level,
-                            &mut part,
-                            widen_every,
-                        );
-                        walk.skipped(last, run_end);
-                        k = end;
-                        continue;
-                    }
-                }
-            }
-            // The general step: one mini-block, its lanes as bit sets.
-            let (m, at) = minis.next().expect("mini-block within the column");
-            let p = pad.get_or_insert_default().load(self.values_of(&m, at));
-            simd::unpack_u32(p, m.width(), true, &mut offs);
-            let x: i64 = offs.iter().map(|&o| o as i64).sum();
-            if k >= k0 {
-                let mm = walk.next(lo);
-                let (marked, range) = (mm.marked & mm.range, mm.range);
-                let u = Unpacked {
-                    offs: &offs,
-                    m: &m,
-                    level,
-                };
-                // The sums of the lanes below the last cut inside this mini-block.
-                let mut below = (0i64, 0i64, 0u64);
-                while part_at < cuts.len() && cuts[part_at] < lo + MINI_LEN {
-                    let low = lane_bits(0, cuts[part_at] - lo);
-                    let here = u.sums::<TOTALS>(marked & low, range & low, &mut row);
-                    part.book(here, below);
+            debug_assert!(self.delta_kernel_fits());
+            // Cuts at or before `from` leave their parts empty.
+            let mut part_at = cuts.partition_point(|&c| c <= from);
+            let mut part = DeltaPart::new();
+            // The value before the next mini-block's lane 0.
+            let mut level = self.first();
+            let mut walk = MaskWalk::new(mask, runs, to);
+            // Values before the range still move the level: the walk starts at the column's
+            // first mini-block.
+            let mut minis = self.minis_from(0);
+            let in_place = minis.unchecked_until().min(self.in_place_until());
+            // Mini-blocks between widenings: 8 products a lane below `2^(width + 6)` each.
+            let widen_every = 1usize << (23 - self.vector_width().min(MAX_DELTA_WIDTH) as u32);
+            let mut pad: Option<Padded> = None;
+            let mut offs = [0u32; MINI_LEN];
+            let mut row = [0u8; MINI_LEN];
+            let k0 = from / MINI_LEN;
+            let mut k = 0;
+            while k < to.div_ceil(MINI_LEN) {
+                let lo = k * MINI_LEN;
+                while part_at < cuts.len() && cuts[part_at] <= lo {
                     part.close(&mut out[part_at]);
                     part_at += 1;
-                    below = here;
                 }
-                part.book(u.sums::<TOTALS>(marked, range, &mut row), below);
+                if k >= k0 && k < in_place {
+                    if let Some((phase, run_end)) = walk.whole_from(lo) {
+                        let stop = cuts.get(part_at).map_or(run_end, |&c| c.min(run_end));
+                        if lo + MINI_LEN <= stop {
+                            let end = (stop / MINI_LEN).min(in_place);
+                            let last = self.delta_stretch::<TOTALS>(
+                                &mut minis,
+                                end,
+                                phase,
+                                mask,
+                                &mut level,
+                                &mut part,
+                                widen_every,
+                            );
+                            walk.skipped(last, run_end);
+                            k = end;
+                            continue;
+                        }
+                    }
+                }
+                // The general step: one mini-block, its lanes as bit sets.
+                let (m, at) = minis.next().expect("mini-block within the column");
+                let p = pad.get_or_insert_default().load(self.values_of(&m, at));
+                simd::unpack_u32(p, m.width(), true, &mut offs);
+                let x: i64 = offs.iter().map(|&o| o as i64).sum();
+                if k >= k0 {
+                    let mm = walk.next(lo);
+                    let (marked, range) = (mm.marked & mm.range, mm.range);
+                    let u = Unpacked {
+                        offs: &offs,
+                        m: &m,
+                        level,
+                    };
+                    // The sums of the lanes below the last cut inside this mini-block.
+                    let mut below = (0i64, 0i64, 0u64);
+                    while part_at < cuts.len() && cuts[part_at] < lo + MINI_LEN {
+                        let low = lane_bits(0, cuts[part_at] - lo);
+                        let here = u.sums::<TOTALS>(marked & low, range & low, &mut row);
+                        part.book(here, below);
+                        part.close(&mut out[part_at]);
+                        part_at += 1;
+                        below = here;
+                    }
+                    part.book(u.sums::<TOTALS>(marked, range, &mut row), below);
+                }
+                level = level_after(level, &m, x);
+                k += 1;
             }
-            level = level_after(level, &m, x);
-            k += 1;
+            part.close(&mut out[part_at]);
         }
-        part.close(&mut out[part_at]);
     }
 
     /// Sums whole mini-blocks from `minis`' next one up to mini-block `end` (exclusive),
@@ -355,7 +368,7 @@ impl IntColumn<'_> {
     /// # Safety
     /// Must be inlined into a function with AVX2, POPCNT and BMI2 enabled; the mini-blocks
     /// must be below `in_place_until` and the walk's `unchecked_until`.
-    #[allow(clippy::too_many_arguments)]
+    #[expect(clippy::too_many_arguments, reason = "the loop state the caller keeps")]
     #[inline(always)]
     unsafe fn delta_stretch<const TOTALS: bool>(
         &self,
@@ -367,71 +380,78 @@ impl IntColumn<'_> {
         part: &mut DeltaPart,
         widen_every: usize,
     ) -> usize {
-        let (mut k, mut at, mut split_bit) = (minis.index(), minis.payload_at(), minis.split_bit());
-        let payload = self.readable().as_ptr();
-        let descs = self.descs().as_ptr();
-        let (refs, splits) = (self.refs().as_ptr(), self.splits().as_ptr());
-        let (ref_width, split_width) = (self.ref_width() as u32, self.split_width() as u32);
-        let base = self.base();
-        let (weights, weight_sums) = (mask.weights.as_ptr(), mask.weight_sums.as_ptr());
-        let (bits, next) = (mask.bits.as_ptr(), mask.next.as_ptr());
-        let (mut lvl, mut day, mut total, mut count) = (*level, part.day, part.total, part.count);
-        let (mut p, mut last) = (phase, phase);
-        while k < end {
-            let d = *descs.add(k);
-            // SAFETY: below `unchecked_until` the arrays have 8 bytes from the positions,
-            // and below `in_place_until` the mini-block has its group reach and 8 bytes
-            // readable. BMI2 is enabled.
-            let reference = _bzhi_u64(
-                BitReader::get_raw(refs, k * ref_width as usize, u64::MAX),
-                ref_width,
-            );
-            let split = _bzhi_u64(BitReader::get_raw(splits, split_bit, u64::MAX), split_width);
-            let word = u64::from_le((payload.add(at) as *const u64).read_unaligned());
-            let m = Mini::of(base, true, d, reference, split, word);
-            let src = payload.add(at + m.values_at());
-            for line in [0, 64] {
-                _mm_prefetch::<_MM_HINT_T0>(src.wrapping_add(1024 + line) as *const i8);
-            }
-            // SAFETY: `p < period`: the weights hold 64 bytes per phase.
-            let row = weights.add(p * MINI_LEN);
-            let x = whole::<TOTALS>(
-                src,
-                m.width() as usize,
-                row,
-                &mut part.day_lanes,
-                &mut part.total_lanes,
-            );
-            let n_marked = (*bits.add(p)).count_ones() as i64;
-            day = day
-                .wrapping_add(lvl.wrapping_mul(n_marked))
-                .wrapping_add(m.reference.wrapping_mul(*weight_sums.add(p) as i64));
-            count += n_marked as u64;
-            if TOTALS {
-                total = total
-                    .wrapping_add(lvl.wrapping_mul(MINI_LEN as i64))
-                    .wrapping_add(m.reference.wrapping_mul(TAIL_SUM));
-            }
-            if m.levels != 0 {
-                day = day.wrapping_add(m.split.wrapping_mul(pair_count(m.levels, *bits.add(p))));
-                if TOTALS {
-                    // Every lane at or after each upper-level one: `64 - j` for bit `j`.
-                    let u = m.levels;
-                    let tail = 65 * u.count_ones() as i64 - set_weight(u) as i64;
-                    total = total.wrapping_add(m.split.wrapping_mul(tail));
+        // SAFETY: AVX2, POPCNT and BMI2 are enabled where this function is inlined;
+        // the pointer reads stay within the arrays and payload (see the comments below).
+        unsafe {
+            let (mut k, mut at, mut split_bit) =
+                (minis.index(), minis.payload_at(), minis.split_bit());
+            let payload = self.readable().as_ptr();
+            let descs = self.descs().as_ptr();
+            let (refs, splits) = (self.refs().as_ptr(), self.splits().as_ptr());
+            let (ref_width, split_width) = (self.ref_width() as u32, self.split_width() as u32);
+            let base = self.base();
+            let (weights, weight_sums) = (mask.weights.as_ptr(), mask.weight_sums.as_ptr());
+            let (bits, next) = (mask.bits.as_ptr(), mask.next.as_ptr());
+            let (mut lvl, mut day, mut total, mut count) =
+                (*level, part.day, part.total, part.count);
+            let (mut p, mut last) = (phase, phase);
+            while k < end {
+                let d = *descs.add(k);
+                // SAFETY: below `unchecked_until` the arrays have 8 bytes from the positions,
+                // and below `in_place_until` the mini-block has its group reach and 8 bytes
+                // readable. BMI2 is enabled.
+                let reference = _bzhi_u64(
+                    BitReader::get_raw(refs, k * ref_width as usize, u64::MAX),
+                    ref_width,
+                );
+                let split = _bzhi_u64(BitReader::get_raw(splits, split_bit, u64::MAX), split_width);
+                let word = u64::from_le((payload.add(at) as *const u64).read_unaligned());
+                let m = Mini::of(base, true, d, reference, split, word);
+                let src = payload.add(at + m.values_at());
+                for line in [0, 64] {
+                    _mm_prefetch::<_MM_HINT_T0>(src.wrapping_add(1024 + line) as *const i8);
                 }
+                // SAFETY: `p < period`: the weights hold 64 bytes per phase.
+                let row = weights.add(p * MINI_LEN);
+                let x = whole::<TOTALS>(
+                    src,
+                    m.width() as usize,
+                    row,
+                    &mut part.day_lanes,
+                    &mut part.total_lanes,
+                );
+                let n_marked = (*bits.add(p)).count_ones() as i64;
+                day = day
+                    .wrapping_add(lvl.wrapping_mul(n_marked))
+                    .wrapping_add(m.reference.wrapping_mul(*weight_sums.add(p) as i64));
+                count += n_marked as u64;
+                if TOTALS {
+                    total = total
+                        .wrapping_add(lvl.wrapping_mul(MINI_LEN as i64))
+                        .wrapping_add(m.reference.wrapping_mul(TAIL_SUM));
+                }
+                if m.levels != 0 {
+                    day =
+                        day.wrapping_add(m.split.wrapping_mul(pair_count(m.levels, *bits.add(p))));
+                    if TOTALS {
+                        // Every lane at or after each upper-level one: `64 - j` for bit `j`.
+                        let u = m.levels;
+                        let tail = 65 * u.count_ones() as i64 - set_weight(u) as i64;
+                        total = total.wrapping_add(m.split.wrapping_mul(tail));
+                    }
+                }
+                lvl = level_after(lvl, &m, x);
+                split_bit += split_width as usize & 0usize.wrapping_sub(m.two_level as usize);
+                at += bitpack::packed_len(packed_width(d));
+                k += 1;
+                part.summed(widen_every);
+                last = p;
+                p = *next.add(p) as usize;
             }
-            lvl = level_after(lvl, &m, x);
-            split_bit += split_width as usize & 0usize.wrapping_sub(m.two_level as usize);
-            at += bitpack::packed_len(packed_width(d));
-            k += 1;
-            part.summed(widen_every);
-            last = p;
-            p = *next.add(p) as usize;
+            minis.set_position(k, at, split_bit);
+            (*level, part.day, part.total, part.count) = (lvl, day, total, count);
+            last
         }
-        minis.set_position(k, at, split_bit);
-        (*level, part.day, part.total, part.count) = (lvl, day, total, count);
-        last
     }
 }
 

@@ -59,9 +59,9 @@ impl ClassMask {
         }
     }
 
-    /// `x` modulo the period (Euclidean). Q: why not `rem_euclid`? A: it divides, and
-    /// the scan takes a phase for every run of a block; from 0 to 2^32 this is Lemire's
-    /// multiply-only remainder, exact for every 32-bit `x` and period.
+    /// `x` modulo the period (Euclidean). The scan takes a phase for every run of a block,
+    /// so from 0 to 2^32 this is Lemire's multiply-only remainder (exact for every 32-bit
+    /// `x` and period) rather than `rem_euclid`, which divides.
     #[inline(always)]
     pub(crate) fn phase_of(&self, x: i64) -> usize {
         match u32::try_from(x) {
@@ -164,8 +164,7 @@ pub(super) fn lane_bits(a: usize, b: usize) -> u64 {
 }
 
 /// The 8 lanes (`u32::MAX` or 0) of each byte of a lane bitmask: a mini-block's 64 lanes
-/// are spread from its bits in 8 table copies (a loop over the bits took 3 instructions
-/// a lane).
+/// are spread from its bits in 8 table copies rather than a loop over the bits.
 static BYTE_LANES: [[u32; 8]; 256] = {
     let mut t = [[0u32; 8]; 256];
     let mut b = 0;

@@ -29,11 +29,11 @@ impl IntColumn<'_> {
         self.range_sums_impl(bounds, out, false);
     }
 
-    /// # Safety
-    /// The CPU must support AVX2.
+    /// [`IntColumn::range_sums`] compiled with AVX2 enabled; callable where AVX2 is
+    /// enabled, or detected on this CPU.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    unsafe fn range_sums_avx2(&self, bounds: &[usize], out: &mut [i128]) {
+    fn range_sums_avx2(&self, bounds: &[usize], out: &mut [i128]) {
         self.range_sums_impl(bounds, out, true);
     }
 
