@@ -68,11 +68,12 @@ fn kernels(c: &mut Criterion) {
     g.finish();
 }
 
-/// The delta-mode kernel on a meter-year of the `smooth` shape (production curves with
-/// multiplicative noise, which the encoder stores as deltas): day sums as the fleet scan
-/// runs them for a block wholly in the range, and per-day sums cut at every midnight.
+/// The delta-mode kernel on a meter-year of the `register` shape (cumulative counters,
+/// which the encoder stores as deltas): the sums of the values of the day lanes as the
+/// fleet scan runs them for a block wholly in the range, and per-day sums cut at every
+/// midnight.
 fn delta_kernel(c: &mut Criterion) {
-    let fleet = ShapedFleet::new(Shape::Smooth, 12, 365, 2024);
+    let fleet = ShapedFleet::new(Shape::Register, 12, 365, 2024);
     let vals = fleet.series(0).values;
     let mut blocks = Vec::new();
     let mut scratch = Vec::new();
@@ -86,10 +87,7 @@ fn delta_kernel(c: &mut Criterion) {
         .iter()
         .filter(|(_, b)| ints::IntColumn::parse(b).unwrap().0.is_delta())
         .count();
-    assert!(
-        deltas * 2 > blocks.len(),
-        "the smooth shape is stored as deltas"
-    );
+    assert!(deltas * 2 > blocks.len(), "counters are stored as deltas");
     let day: Vec<bool> = (0..96).map(|p| (32..80).contains(&p)).collect();
     let mask = ints::ClassMask::new(&day);
     let mut g = c.benchmark_group("kernel_meter_year_delta");
