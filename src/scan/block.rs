@@ -33,19 +33,36 @@ pub(super) fn present_runs(
             }
         }
         Missing::Bitmap(bm) => {
-            let present = |k: u32| bm[k as usize / 8] >> (k % 8) & 1 == 1;
+            // The bits of slots `k..`, up to 64 of them (`valid`), zero past the bitmap: a
+            // run of clear or set bits is skipped a word at a time.
+            let window = |k: u32| -> (u64, u32) {
+                let at = k as usize / 8;
+                let mut w = [0u8; 8];
+                let n = bm.len().saturating_sub(at).min(8);
+                w[..n].copy_from_slice(&bm[at..at + n]);
+                (u64::from_le_bytes(w) >> (k % 8), 64 - k % 8)
+            };
             let (mut v, mut k) = (0usize, 0u32);
             while k < slots {
-                if !present(k) {
-                    k += 1;
+                let (w, valid) = window(k);
+                let absent = w.trailing_zeros().min(valid);
+                if absent > 0 {
+                    k = k.saturating_add(absent);
                     continue;
                 }
                 let first = k;
-                while k < slots && present(k) {
-                    k += 1;
+                loop {
+                    let (w, valid) = window(k);
+                    let present = (!w).trailing_zeros().min(valid);
+                    k = k.saturating_add(present);
+                    if present < valid || k >= slots {
+                        break;
+                    }
                 }
-                f(v, first, (k - first) as usize);
-                v += (k - first) as usize;
+                let end = k.min(slots);
+                f(v, first, (end - first) as usize);
+                v += (end - first) as usize;
+                k = end;
             }
         }
     }
@@ -288,6 +305,42 @@ pub(super) fn scan_memtables(
             let r = s.range(&range);
             let (t, vs) = (&s.ts[r.clone()], &s.vals[r]);
             assign(pieces, t, acc, |i| Some((vs[i] * mult, step as f64)));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::present_runs;
+    use crate::codec::timestamps::Missing;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The runs of a bitmap, found a word at a time, are the runs of its set bits.
+        #[test]
+        fn bitmap_runs_are_the_set_bits(bits in proptest::collection::vec(any::<bool>(), 1..300)) {
+            let slots = bits.len() as u32;
+            let mut bm = vec![0u8; bits.len().div_ceil(8)];
+            for (k, &b) in bits.iter().enumerate() {
+                bm[k / 8] |= (b as u8) << (k % 8);
+            }
+            let mut want = Vec::new();
+            let (mut v, mut k) = (0usize, 0usize);
+            while k < bits.len() {
+                if !bits[k] {
+                    k += 1;
+                    continue;
+                }
+                let first = k;
+                while k < bits.len() && bits[k] {
+                    k += 1;
+                }
+                want.push((v, first as u32, k - first));
+                v += k - first;
+            }
+            let mut got = Vec::new();
+            present_runs(&Missing::Bitmap(&bm), slots, |v, k, n| got.push((v, k, n)));
+            prop_assert_eq!(got, want);
         }
     }
 }
