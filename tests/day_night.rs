@@ -703,6 +703,7 @@ proptest! {
         seed in any::<u64>(),
         zone in prop::sample::select(vec!["+08:00", "UTC", "Europe/Berlin", "America/New_York", "-03:30"]),
         window in (0u32..96, 1u32..96),
+        whole in any::<bool>(),
         clip in (0u32..100, 0u32..100),
         layout in 0u8..3,
     ) {
@@ -726,9 +727,10 @@ proptest! {
         let (first, last) = (readings[0].0, readings[readings.len() - 1].0 + 1);
         let span = last - first;
         let (a, b) = (clip.0.min(clip.1) as i64, clip.0.max(clip.1) as i64 + 1);
-        let (from, to) = match a == 0 && b > 100 { true => (i64::MIN, i64::MAX), false => {
-            (first + span * a / 101, first + span * b / 101)
-        }};
+        let (from, to) = match whole {
+            true => (i64::MIN, i64::MAX),
+            false => (first + span * a / 101, first + span * b / 101),
+        };
         let w = DayWindow::new(window.0 * 15, ((window.0 + window.1) % 96) * 15).unwrap();
         let scan = DayNightScan { window: w, zone: Zone::parse(zone).unwrap(), daily: true, threads: 1, ..DayNightScan::default() };
         let got = s.day_night(&MeterFilter::All, from..to, &scan).unwrap();

@@ -38,19 +38,6 @@ fn first_reading_at(state: &State, meter: u32, sources: &[Source], t: i64) -> Op
     s.vals.get(i).copied()
 }
 
-/// Adds one reading at `t` with its energy and covered seconds to the piece holding it
-/// (if any), found by a binary search.
-fn assign_at(pieces: &Pieces, t: i64, (kwh, s): (f64, f64), acc: &mut Acc) {
-    let j = pieces.cuts.partition_point(|&c| c <= t);
-    if j == 0 || j > pieces.len() {
-        return;
-    }
-    acc.pieces_used = true;
-    acc.energy[j - 1] += kwh;
-    acc.covered_s[j - 1] += s;
-    acc.readings += 1;
-}
-
 /// Whether the stored deltas of `col` are all non-negative by its header: the smallest
 /// reference is, and no reference, offset and split can add up past `2^62`.
 fn deltas_not_negative(col: &IntColumn<'_>) -> bool {
@@ -202,9 +189,20 @@ pub(super) fn scan_register_block(
         true
     })?;
     if done {
+        // The block lies in the range and on the grid: its last reading is classed like
+        // the others (not booked into the pieces, which a scan then has to fold).
         let diff = after.map(|a| a - entry.last).filter(|d| *d >= 0.0);
-        if let Some(diff) = diff {
-            assign_at(pieces, entry.t_last, (diff, step as f64), acc);
+        if let (Some(diff), Some(pattern)) = (diff, periodic) {
+            let (day, date) = pattern.classify(entry.t_last.div_euclid(step));
+            let (e, s) = (diff, step as f64);
+            acc.add_class(
+                date,
+                match day {
+                    true => [e, 0.0, s, 0.0],
+                    false => [0.0, e, 0.0, s],
+                },
+            );
+            acc.readings += 1;
         }
         return Ok(());
     }

@@ -73,6 +73,12 @@ impl ClassMask {
         }
     }
 
+    /// Whether phase `p` (below the period) is marked.
+    #[inline]
+    pub(crate) fn is_marked(&self, p: usize) -> bool {
+        self.lanes[p] != 0
+    }
+
     /// The pattern's period.
     pub fn period(&self) -> usize {
         self.period
