@@ -1,9 +1,9 @@
-//! Day/night scan benchmarks: the two block kernels on a meter-year, and the whole scan of
+//! Day/night scan benchmarks: the block kernels on a meter-year (value and delta mode), and the whole scan of
 //! a stored fleet through the public API (fixed offset, per-day, and a DST zone).
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use meterstore::__bench::{ints, values};
-use meterstore::fleet::Fleet;
+use meterstore::fleet::{Fleet, Shape, ShapedFleet};
 use meterstore::{DayNightScan, MeterFilter, Options, Store, UnknownMeters, Zone};
 
 fn kernels(c: &mut Criterion) {
@@ -61,6 +61,61 @@ fn kernels(c: &mut Criterion) {
                 let mut out = vec![0i128; bounds.len() - 1];
                 col.range_sums(&bounds, &mut out);
                 total += out.iter().sum::<i128>();
+            }
+            black_box(total)
+        })
+    });
+    g.finish();
+}
+
+/// The delta-mode kernel on a meter-year of the `register` shape (cumulative counters,
+/// which the encoder stores as deltas): the sums of the values of the day lanes as the
+/// fleet scan runs them for a block wholly in the range, and per-day sums cut at every
+/// midnight.
+fn delta_kernel(c: &mut Criterion) {
+    let fleet = ShapedFleet::new(Shape::Register, 12, 365, 2024);
+    let vals = fleet.series(0).values;
+    let mut blocks = Vec::new();
+    let mut scratch = Vec::new();
+    for v in vals.chunks(2976) {
+        values::to_ints(v, &mut scratch);
+        let mut b = Vec::new();
+        ints::encode(&scratch, &mut b);
+        blocks.push((v.len(), b));
+    }
+    let deltas = blocks
+        .iter()
+        .filter(|(_, b)| ints::IntColumn::parse(b).unwrap().0.is_delta())
+        .count();
+    assert!(deltas * 2 > blocks.len(), "counters are stored as deltas");
+    let day: Vec<bool> = (0..96).map(|p| (32..80).contains(&p)).collect();
+    let mask = ints::ClassMask::new(&day);
+    let mut g = c.benchmark_group("kernel_meter_year_delta");
+    g.throughput(Throughput::Elements(vals.len() as u64));
+    g.bench_function("marked_sums", |b| {
+        b.iter(|| {
+            let mut acc = (0i128, 0u64);
+            for (n, bytes) in &blocks {
+                let (col, _) = ints::IntColumn::parse(bytes).unwrap();
+                let run = [ints::PhaseRun { start: 0, phase: 0 }];
+                let (d, k) = col.marked_sums(&run, *n, &mask);
+                acc = (acc.0 + d, acc.1 + k);
+            }
+            black_box(acc)
+        })
+    });
+    g.bench_function("class_sums_cut_per_day", |b| {
+        let mut out = Vec::new();
+        b.iter(|| {
+            let mut total = 0i128;
+            for (n, bytes) in &blocks {
+                let (col, _) = ints::IntColumn::parse(bytes).unwrap();
+                let run = [ints::PhaseRun { start: 0, phase: 0 }];
+                let cuts: Vec<usize> = (96..*n).step_by(96).collect();
+                out.clear();
+                out.resize(cuts.len() + 1, (0, 0, 0));
+                col.class_sums_cut(&run, *n, &mask, &cuts, &mut out);
+                total += out.iter().map(|o| o.1).sum::<i128>();
             }
             black_box(total)
         })
@@ -129,5 +184,5 @@ fn fleet_scan(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, kernels, fleet_scan);
+criterion_group!(benches, kernels, delta_kernel, fleet_scan);
 criterion_main!(benches);

@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run --release --example imbalance -- --store target/quickstart/store --csv out.csv
 //! cargo run --release --example imbalance -- --store DIR --by enterprise
+//! cargo run --release --example imbalance -- --store DIR --by enterprise --daily --csv days.csv
 //! ```
 
 #[allow(
@@ -61,7 +62,10 @@ struct Args {
     /// (STORE/CATALOG, written by import_csv --meters).
     #[arg(long)]
     enterprises: Option<PathBuf>,
-    /// Write every row, sorted by id, to this CSV file.
+    /// One row per meter (or enterprise) and local date, with a `date` column.
+    #[arg(long)]
+    daily: bool,
+    /// Write every row, sorted by id (and date), to this CSV file.
     #[arg(long)]
     csv: Option<PathBuf>,
 }
@@ -96,6 +100,7 @@ fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
         threshold: a.threshold,
         by,
         enterprises: a.enterprises,
+        daily: a.daily,
     };
     let rows = imbalance::scan(&req)?;
     // The file first: a table cut short by a closed pipe (`| head`) still leaves it.

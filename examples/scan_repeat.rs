@@ -1,6 +1,6 @@
 //! Runs the whole-store day/night scan again and again in one process and prints each
-//! scan's time and page faults: the driver behind the steady-state instruction counts and
-//! the interleaved A/B runs in `BENCHMARKS.md`.
+//! scan's time and page faults: the driver behind the steady-state instruction counts of
+//! `fleet_bench --callgrind` (`BENCHMARKS.md`) and behind interleaved A/B runs.
 //!
 //! ```sh
 //! cargo run --release --example scan_repeat -- --store /tmp/fs300 --scans 8 --threads 2
@@ -8,7 +8,8 @@
 //!
 //! Steady-state instructions of one scan (the first scan also checks every block's CRC and
 //! keeps its layout; later scans do not): run it under callgrind with `--scans 1` and
-//! `--scans 3` and halve the difference of the two totals.
+//! `--scans 3` and halve the difference of the two totals (`fleet_bench --callgrind` does
+//! this and divides by the readings; give `--tz` for a store of the `dst` shape).
 //!
 //! ```sh
 //! for n in 1 3; do
@@ -26,7 +27,7 @@ mod common;
 
 use clap::Parser;
 use common::cli::{self, outln};
-use meterstore::{DayNightScan, MeterFilter};
+use meterstore::{DayNightScan, MeterFilter, Zone};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -51,6 +52,9 @@ struct Args {
     /// Per local day results too.
     #[arg(long)]
     daily: bool,
+    /// Zone of the day window: a fixed offset (+08:00) or an IANA name (Europe/Berlin).
+    #[arg(long, default_value = "+08:00", allow_hyphen_values = true)]
+    tz: String,
 }
 
 /// Minor page faults of this process so far, where `/proc` tells (Linux).
@@ -69,6 +73,7 @@ fn main() -> ExitCode {
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let store = common::open_existing(args.store.as_ref())?;
     let scan = DayNightScan {
+        zone: Zone::parse(&args.tz)?,
         threads: usize::from(args.threads),
         daily: args.daily,
         ..DayNightScan::default()

@@ -5,9 +5,16 @@
 //!
 //! Every meter's series depends only on the seed and the meter's index, so meters can be
 //! generated in any order and in parallel.
+//!
+//! [`ShapedFleet`] gives the same meters readings of other data shapes ([`Shape`]: smooth
+//! curves, drops, 1-minute power, registers, a zone with daylight saving).
 
 use crate::types::{MeterMeta, UtcOffset};
 use std::ops::Range;
+
+mod shapes;
+
+pub use shapes::{DayNightTruth, Series, Shape, ShapedFleet};
 
 /// Shape of a generated fleet.
 #[derive(Debug, Clone)]
@@ -87,6 +94,18 @@ pub struct Fleet {
     meters: Vec<MeterSpec>,
     /// Per meter: enterprise index and its production schedule seed.
     enterprise_of: Vec<usize>,
+}
+
+/// An enterprise's production schedule.
+struct Schedule {
+    /// Local hour production starts.
+    open_h: f64,
+    /// Local hour it ends; past 24 when it ends the next morning.
+    close_h: f64,
+    /// Whether it runs on Saturdays and Sundays.
+    works_weekends: bool,
+    /// The enterprise's random stream after the draws above.
+    rng: Rng,
 }
 
 /// SplitMix64: tiny, fast, and stable forever, so a seed means the same fleet in every
@@ -210,22 +229,36 @@ impl Fleet {
         }
     }
 
+    /// The production schedule of meter `i`'s enterprise, shared by its meters.
+    fn schedule(&self, i: usize) -> Schedule {
+        let mut rng = Rng::new(mix(self.config.seed, self.enterprise_of[i] as u64, 2));
+        let (open_h, close_h) = if self.meters[i].night_producer {
+            (rng.range(19.0, 21.0), rng.range(5.0, 7.0) + 24.0)
+        } else {
+            (rng.range(7.0, 9.0), rng.range(17.0, 21.0))
+        };
+        let works_weekends = rng.unit() < 0.5;
+        Schedule {
+            open_h,
+            close_h,
+            works_weekends,
+            rng,
+        }
+    }
+
     /// Readings of meter `i` as (timestamps, kWh values at Wh resolution).
     pub fn series(&self, i: usize) -> (Vec<i64>, Vec<f64>) {
         let c = &self.config;
         let spec = &self.meters[i];
-        let e = self.enterprise_of[i];
         let iv = c.interval_s as i64;
         let per_day = (86_400 / iv) as usize;
         let n = per_day * c.days as usize;
-        // The enterprise's schedule is shared by its meters: start and end of production.
-        let mut er = Rng::new(mix(c.seed, e as u64, 2));
-        let (open_h, close_h) = if spec.night_producer {
-            (er.range(19.0, 21.0), er.range(5.0, 7.0) + 24.0)
-        } else {
-            (er.range(7.0, 9.0), er.range(17.0, 21.0))
-        };
-        let works_weekends = er.unit() < 0.5;
+        let Schedule {
+            open_h,
+            close_h,
+            works_weekends,
+            ..
+        } = self.schedule(i);
         let mut r = Rng::new(mix(c.seed, i as u64, 3));
         let idle = r.range(0.05, 0.25);
         let hours = iv as f64 / 3600.0;
@@ -271,24 +304,28 @@ impl Fleet {
     /// how many. The meter must be registered, or the store must register unknown meters.
     pub fn append_meter(&self, store: &crate::Store, i: usize) -> crate::Result<usize> {
         let (ts, vals) = self.series(i);
-        let id = &self.meters[i].id;
-        let batch: Vec<crate::Reading<'_>> = ts
-            .iter()
-            .zip(&vals)
-            .map(|(&ts, &value)| crate::Reading {
-                meter: id,
-                ts,
-                value,
-            })
-            .collect();
-        store.append(&batch)?;
-        Ok(batch.len())
+        append_series(store, &self.meters[i].id, &ts, &vals)
     }
 
     /// Total readings of the fleet (generates every series).
     pub fn total_readings(&self) -> usize {
         (0..self.meters.len()).map(|i| self.series(i).0.len()).sum()
     }
+}
+
+/// Appends one meter's readings to `store` as one batch; returns how many.
+fn append_series(store: &crate::Store, id: &str, ts: &[i64], vals: &[f64]) -> crate::Result<usize> {
+    let batch: Vec<crate::Reading<'_>> = ts
+        .iter()
+        .zip(vals)
+        .map(|(&ts, &value)| crate::Reading {
+            meter: id,
+            ts,
+            value,
+        })
+        .collect();
+    store.append(&batch)?;
+    Ok(batch.len())
 }
 
 #[cfg(test)]

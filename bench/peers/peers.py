@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Peer comparison for meterstore: on-disk size and day/night query speed of other engines.
 
-    python bench/peers/peers.py DIR [--runs 5] [--json OUT] [--skip-query]
+    python bench/peers/peers.py DIR [--runs 5] [--json OUT] [--skip-query | --query-only]
                                     [--peers parquet,duckdb,clickhouse,tsfile]
                                     [--workdir PATH] [--keep]
 
@@ -13,8 +13,13 @@ Apache TsFile, and the bytes on disk are reported, timestamps included.
 
 Query: per meter, the energy whose local minute-of-day is inside [day_start_min,
 day_end_min) ("day") and the rest ("night"), run in DuckDB on its native table and in
-Polars on an in-memory DataFrame.  Both results are checked against an exact integer
-(Wh) computation in numpy; any mismatch aborts the run.
+Polars on an in-memory DataFrame (Polars: interval energy at a fixed offset only).  The
+energy of a reading follows meta.json's quantity as meterstore's scan defines it: the
+value (interval energy), value x interval (power), or the difference to the next reading
+when that is in the next grid slot and not negative (register).  The local time is at
+the fixed offset tz_offset_s, or in the IANA zone tz when tz_offset_s is null.  Every
+engine's result, and meterstore's own (engine.csv, when the export holds one), is checked
+against an exact integer computation in numpy; any mismatch aborts the run.
 
 Everything is built in chunks of rows read from a memory map, so memory stays bounded
 for the 350M-reading fleet (10,000 meters x 365 days) on a 24 GiB machine.
@@ -69,6 +74,20 @@ class Fleet:
     def scale(self) -> int:
         return int(self.meta["value_scale"])
 
+    @property
+    def quantity(self) -> str:
+        return self.meta.get("quantity", "interval_energy")
+
+    @property
+    def interval_s(self) -> int:
+        return int(self.meta.get("interval_s", 900))
+
+    @property
+    def fixed_offset(self) -> Optional[int]:
+        """Seconds east of UTC, or None for the IANA zone meta["tz"]."""
+        off = self.meta.get("tz_offset_s")
+        return None if off is None else int(off)
+
     def chunks(self, rows: int = CHUNK_ROWS) -> Iterator[np.ndarray]:
         for start in range(0, self.n, rows):
             yield self.records[start:start + rows]
@@ -86,8 +105,51 @@ def load_fleet(directory: str) -> Fleet:
         sys.exit(f"error: {path} holds {n} readings but meta.json says {meta['n_readings']}")
     if n == 0:
         sys.exit(f"error: {path} is empty")
+    if meta.get("quantity", "interval_energy") not in QUANTITIES:
+        sys.exit(f"error: meta.json quantity {meta['quantity']!r} is not one of {QUANTITIES}")
+    if meta.get("tz_offset_s") is None and not meta.get("tz"):
+        sys.exit("error: meta.json needs tz_offset_s or an IANA zone name in tz")
     records = np.memmap(path, dtype=RECORD, mode="r")
     return Fleet(directory, meta, records)
+
+
+QUANTITIES = ("interval_energy", "power", "register")
+
+
+def local_minutes(fleet: Fleet, ts: np.ndarray) -> np.ndarray:
+    """Local minute-of-day of each timestamp, at the fixed offset or in the IANA zone."""
+    off = fleet.fixed_offset
+    if off is None:
+        off = zone_offsets(fleet.meta["tz"], ts)
+    return ((ts + off) % 86400) // 60  # numpy %: floor modulo
+
+
+def zone_offsets(zone: str, ts: np.ndarray) -> np.ndarray:
+    """UTC offset in seconds at each timestamp in IANA zone `zone` (zoneinfo), from the
+    zone's transitions in the span of `ts`: offsets change on whole quarter hours, so
+    sampling every 15 minutes finds each transition exactly."""
+    import datetime
+    import zoneinfo
+
+    tz = zoneinfo.ZoneInfo(zone)
+    lo, hi = int(ts.min()) // 900 * 900, int(ts.max()) // 900 * 900 + 900
+    grid = np.arange(lo, hi + 1, 900, dtype=np.int64)
+    hourly = np.unique(np.concatenate((grid[::4], [grid[-1]])))
+
+    def offset(t: int) -> int:
+        return int(datetime.datetime.fromtimestamp(t, tz).utcoffset().total_seconds())
+
+    # offsets on an hourly grid, then the exact quarter hour of each change
+    offs = np.array([offset(int(t)) for t in hourly], dtype=np.int64)
+    starts, values = [int(hourly[0])], [int(offs[0])]
+    for i in np.flatnonzero(offs[1:] != offs[:-1]):
+        t = int(hourly[i])
+        while offset(t) == offs[i]:
+            t += 900
+        starts.append(t)
+        values.append(offset(t))
+    idx = np.searchsorted(np.array(starts, dtype=np.int64), ts, side="right") - 1
+    return np.array(values, dtype=np.int64)[idx]
 
 
 def wh(rec: np.ndarray, scale: int) -> np.ndarray:
@@ -328,15 +390,27 @@ class QueryResult:
 
 
 def reference_day_night(fleet: Fleet) -> DayNight:
-    """Exact per-meter day/night sums in integer Wh, chunk by chunk."""
+    """Exact per-meter day/night sums in integer units of the value (Wh), chunk by chunk."""
     meta = fleet.meta
     parts = []
-    for rec in fleet.chunks():
+    for start in range(0, fleet.n, CHUNK_ROWS):
+        # one row past the chunk: a register's last reading of the chunk needs its next
+        rec = fleet.records[start:start + CHUNK_ROWS + 1]
+        value = wh(rec, fleet.scale)
+        if fleet.quantity == "register":
+            follows = ((rec["meter"][1:] == rec["meter"][:-1])
+                       & (rec["ts"][1:] == rec["ts"][:-1] + fleet.interval_s))
+            diff = value[1:] - value[:-1]
+            energy = np.where(follows & (diff >= 0), diff, 0)
+        else:
+            energy = value[:-1] if len(rec) > CHUNK_ROWS else value
+        if len(energy) == 0:
+            continue
+        rec = rec[:len(energy)]
         meters = rec["meter"]
         starts = np.concatenate(([0], np.flatnonzero(meters[1:] != meters[:-1]) + 1))
-        minute = ((rec["ts"] + meta["tz_offset_s"]) % 86400) // 60  # numpy %: floor modulo
+        minute = local_minutes(fleet, rec["ts"])
         is_day = (minute >= meta["day_start_min"]) & (minute < meta["day_end_min"])
-        energy = wh(rec, fleet.scale)
         parts.append((meters[starts],
                       np.add.reduceat(np.where(is_day, energy, 0), starts),
                       np.add.reduceat(np.where(is_day, 0, energy), starts)))
@@ -346,17 +420,25 @@ def reference_day_night(fleet: Fleet) -> DayNight:
     night = np.zeros(len(meters), dtype=np.int64)
     np.add.at(day, inverse, np.concatenate([p[1] for p in parts]))
     np.add.at(night, inverse, np.concatenate([p[2] for p in parts]))
-    return DayNight(meters, day / fleet.scale, night / fleet.scale)
+    # power: W x interval seconds / 3600 is Wh
+    per = fleet.interval_s / 3600 if fleet.quantity == "power" else 1
+    return DayNight(meters, day * per / fleet.scale, night * per / fleet.scale)
 
 
-def check_day_night(engine: str, got: DayNight, ref: DayNight) -> None:
-    order = np.argsort(got.meters, kind="stable")
-    meters = np.asarray(got.meters)[order].astype(np.int64)
-    if not np.array_equal(meters, ref.meters.astype(np.int64)):
-        raise SystemExit(f"FAIL: {engine} returned {len(meters)} meters, expected {len(ref.meters)}")
+def check_day_night(engine: str, got: DayNight, ref: DayNight, rtol: float = 1e-6) -> None:
+    """Compares per-meter sums; a meter missing on one side counts as zero energy (a
+    register meter without a usable difference may be left out of a result)."""
+    got_meters = np.asarray(got.meters).astype(np.int64)
+    if len(np.unique(got_meters)) != len(got_meters):
+        raise SystemExit(f"FAIL: {engine} returned a meter twice")
+    meters = np.union1d(got_meters, ref.meters.astype(np.int64))
     for what, values, expected in (("day", got.day, ref.day), ("night", got.night, ref.night)):
-        values = np.asarray(values, dtype=np.float64)[order]
-        bad = ~np.isclose(values, expected, rtol=1e-6, atol=1e-6)
+        aligned = np.zeros(len(meters))
+        aligned[np.searchsorted(meters, got_meters)] = np.asarray(values, dtype=np.float64)
+        want = np.zeros(len(meters))
+        want[np.searchsorted(meters, ref.meters.astype(np.int64))] = expected
+        values, expected = aligned, want
+        bad = ~np.isclose(values, expected, rtol=rtol, atol=1e-6)
         if bad.any():
             i = np.flatnonzero(bad)[:5]
             raise SystemExit(f"FAIL: {engine} {what} energy differs from numpy for {bad.sum()} meters, "
@@ -383,20 +465,51 @@ def query_result(times: List[float], n: int, threads: int, load: float, **extra)
     return QueryResult(median, times, n / median, threads, load, extra)
 
 
+def duckdb_sql(fleet: Fleet) -> str:
+    """The day/night query a DuckDB user would write for this quantity and zone."""
+    meta = fleet.meta
+    if fleet.fixed_offset is not None:
+        # ts is Unix seconds >= 0, so SQL's truncating % and // act as floor operations
+        minute = f"((ts + {fleet.fixed_offset}) % 86400) // 60"
+    else:
+        zone = meta["tz"].replace("'", "''")
+        local = f"(to_timestamp(ts) AT TIME ZONE '{zone}')"
+        minute = f"(hour({local}) * 60 + minute({local}))"
+    is_day = f"{minute} BETWEEN {int(meta['day_start_min'])} AND {int(meta['day_end_min']) - 1}"
+    iv = fleet.interval_s
+    if fleet.quantity == "register":
+        # the energy of a reading: the rise to the next one, when that is in the next
+        # slot and the counter did not roll over or get exchanged
+        source = f"""(SELECT meter, ts, nxt - value AS value
+                      FROM (SELECT meter, ts, value,
+                                   lead(value) OVER w AS nxt, lead(ts) OVER w AS nxt_ts
+                            FROM readings WINDOW w AS (PARTITION BY meter ORDER BY ts))
+                      WHERE nxt_ts = ts + {iv} AND nxt >= value)"""
+        scale = ""
+    else:
+        source = "readings"
+        scale = f" * {iv} / 3600.0" if fleet.quantity == "power" else ""
+    return f"""
+        SELECT meter,
+               sum(CASE WHEN is_day THEN value ELSE 0 END){scale} AS day,
+               sum(CASE WHEN is_day THEN 0 ELSE value END){scale} AS night
+        FROM (SELECT meter, value, {is_day} AS is_day FROM {source})
+        GROUP BY meter"""
+
+
+def engine_day_night(fleet: Fleet) -> Optional[DayNight]:
+    """meterstore's own per-meter results (engine.csv, written by fleet_bench), if any."""
+    path = os.path.join(fleet.dir, "engine.csv")
+    if not os.path.exists(path):
+        return None
+    rows = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+    return DayNight(rows[:, 0].astype(np.int64), rows[:, 1], rows[:, 2])
+
+
 def duckdb_query(fleet: Fleet, path: str, runs: int, ref: DayNight) -> QueryResult:
     import duckdb
 
-    meta = fleet.meta
-    # ts is Unix seconds >= 0, so SQL's truncating % and // act as floor operations
-    minute = f"((ts + {int(meta['tz_offset_s'])}) % 86400) // 60"
-    sql = f"""
-        SELECT meter,
-               sum(CASE WHEN is_day THEN value ELSE 0 END) AS day,
-               sum(CASE WHEN is_day THEN 0 ELSE value END) AS night
-        FROM (SELECT meter, value,
-                     {minute} BETWEEN {int(meta['day_start_min'])} AND {int(meta['day_end_min']) - 1} AS is_day
-              FROM readings)
-        GROUP BY meter"""
+    sql = duckdb_sql(fleet)
     con = duckdb.connect(path, read_only=True)
     try:
         threads = int(con.execute("SELECT current_setting('threads')").fetchone()[0])
@@ -416,6 +529,8 @@ def polars_query(fleet: Fleet, runs: int, ref: DayNight) -> QueryResult:
     import polars as pl
 
     meta = fleet.meta
+    if fleet.quantity != "interval_energy" or fleet.fixed_offset is None:
+        raise ValueError("the Polars query handles interval energy at a fixed offset only")
     t0 = time.perf_counter()
     frame = pl.concat([
         pl.DataFrame({name: np.ascontiguousarray(rec[name]) for name in ("meter", "ts", "value")})
@@ -500,6 +615,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--runs", type=int, default=5, help="timed runs per query engine (default 5)")
     ap.add_argument("--json", metavar="OUT", help="also write the results as JSON to OUT")
     ap.add_argument("--skip-query", action="store_true", help="measure sizes only")
+    ap.add_argument("--query-only", action="store_true",
+                    help="no sizes: only the DuckDB query (and the checks); prints "
+                         "'RESULT duckdb median_s=...' for fleet_bench")
     ap.add_argument("--peers", default=",".join(SIZE_PEERS),
                     help=f"comma-separated size peers (default: {','.join(SIZE_PEERS)})")
     ap.add_argument("--workdir", help="where the peers' files are written (default: a new temp dir)")
@@ -512,6 +630,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         ap.error(f"unknown peers {sorted(unknown)}; choose from {list(SIZE_PEERS)}")
     if args.runs < 1:
         ap.error("--runs must be at least 1")
+    if args.query_only and args.skip_query:
+        ap.error("--query-only and --skip-query exclude each other")
+    if args.query_only:
+        peers = []
 
     fleet = load_fleet(args.dir)
     print(f"{fleet.n:,} readings, {fleet.meta['n_meters']:,} meters from {args.dir}", flush=True)
@@ -533,7 +655,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                     raise
                 skipped[peer] = f"{type(e).__name__}: {e}"
                 print(f"  {peer} skipped: {skipped[peer]}", flush=True)
-        print_sizes(fleet, sizes, skipped)
+        if peers:
+            print_sizes(fleet, sizes, skipped)
 
         if not args.skip_query:
             duckdb_db = duckdb_path(workdir, DUCKDB_QUERY_VARIANT)
@@ -541,12 +664,22 @@ def main(argv: Optional[List[str]] = None) -> int:
                 duckdb_file(fleet, duckdb_db, DUCKDB_VARIANTS[DUCKDB_QUERY_VARIANT])
             print("\ncomputing the numpy reference ...", flush=True)
             ref = reference_day_night(fleet)
+            engine = engine_day_night(fleet)
+            if engine is not None:
+                check_day_night("meterstore", engine, ref, rtol=1e-9)
+                print("meterstore's results (engine.csv) match the numpy reference")
             print("querying duckdb ...", flush=True)
             queries["duckdb"] = duckdb_query(fleet, duckdb_db, args.runs, ref)
-            print("querying polars ...", flush=True)
-            queries["polars"] = polars_query(fleet, args.runs, ref)
+            if args.query_only:
+                pass
+            elif fleet.quantity == "interval_energy" and fleet.fixed_offset is not None:
+                print("querying polars ...", flush=True)
+                queries["polars"] = polars_query(fleet, args.runs, ref)
+            else:
+                print("polars skipped: its query handles interval energy at a fixed offset only")
             print_queries(fleet, queries)
-            print("results of both engines match the numpy reference")
+            print(f"results of {', '.join(queries)} match the numpy reference")
+            print(f"RESULT duckdb median_s={queries['duckdb'].median_s}")
     finally:
         if args.keep:
             print(f"\npeer files kept in {workdir}")

@@ -1,9 +1,12 @@
-//! The `imbalance` tool: a day/night scan of a store, per meter or per enterprise, printed
-//! flagged-first and written as CSV.
+//! The `imbalance` tool: a day/night scan of a store, per meter or per enterprise (and per
+//! local date with `--daily`), printed flagged-first and written as CSV.
 
 use super::time::{parse_bound, Tz};
 use meterstore::monitor::{Catalog, MeterRole};
-use meterstore::{DayNight, DayNightScan, DayWindow, EnterpriseDayNight, MeterFilter, Zone};
+use meterstore::{
+    DailyDayNight, DayNight, DayNightScan, DayWindow, EnterpriseDayNight, LocalDate, MeterFilter,
+    Zone,
+};
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -37,6 +40,8 @@ pub struct Request {
     pub by: By,
     /// `meter_id,enterprise_id[,role,...]` membership file.
     pub enterprises: Option<PathBuf>,
+    /// One row per id and local date instead of one per id.
+    pub daily: bool,
 }
 
 /// One result row.
@@ -44,8 +49,28 @@ pub struct Request {
 pub struct Row {
     /// Meter or enterprise id.
     pub id: String,
+    /// The local date, for a per-day row.
+    pub date: Option<LocalDate>,
     /// Its figures.
     pub stats: DayNight,
+}
+
+/// The rows of one id: its total, or each local date with readings.
+fn rows_of(id: String, total: DayNight, days: Vec<DailyDayNight>, daily: bool) -> Vec<Row> {
+    if !daily {
+        return vec![Row {
+            id,
+            date: None,
+            stats: total,
+        }];
+    }
+    days.into_iter()
+        .map(|d| Row {
+            id: id.clone(),
+            date: Some(d.date),
+            stats: d.stats,
+        })
+        .collect()
 }
 
 /// Reads `meter_id,enterprise_id[,role,...]`; with a `role` column only production meters
@@ -96,7 +121,7 @@ pub fn catalog_membership(store: &Path) -> Result<HashMap<String, String>, Strin
     Ok(membership)
 }
 
-/// Runs the scan and returns the rows sorted by id.
+/// Runs the scan and returns the rows sorted by id (and date).
 pub fn scan(req: &Request) -> Result<Vec<Row>, String> {
     let tz = Tz::parse(&req.tz)?;
     let zone = Zone::parse(&req.tz).map_err(|e| e.to_string())?;
@@ -121,6 +146,7 @@ pub fn scan(req: &Request) -> Result<Vec<Row>, String> {
         window,
         zone,
         threshold: req.threshold,
+        daily: req.daily,
         ..DayNightScan::default()
     };
     let meters = store
@@ -129,10 +155,7 @@ pub fn scan(req: &Request) -> Result<Vec<Row>, String> {
     Ok(match req.by {
         By::Meter => meters
             .into_iter()
-            .map(|m| Row {
-                id: m.meter,
-                stats: m.total,
-            })
+            .flat_map(|m| rows_of(m.meter, m.total, m.daily, req.daily))
             .collect(),
         By::Enterprise => {
             let membership = match &req.enterprises {
@@ -141,10 +164,7 @@ pub fn scan(req: &Request) -> Result<Vec<Row>, String> {
             };
             EnterpriseDayNight::aggregate(&meters, &membership, req.threshold)
                 .into_iter()
-                .map(|e| Row {
-                    id: e.enterprise,
-                    stats: e.total,
-                })
+                .flat_map(|e| rows_of(e.enterprise, e.total, e.daily, req.daily))
                 .collect()
         }
     })
@@ -159,16 +179,25 @@ pub fn print(out: &mut impl Write, rows: &[Row], by: By) -> std::io::Result<()> 
             .unwrap_or(std::cmp::Ordering::Equal)
     });
     let flagged = rows.iter().filter(|r| r.stats.flagged).count();
-    let what = if by == By::Meter {
-        "meters"
-    } else {
-        "enterprises"
+    let daily = rows.iter().any(|r| r.date.is_some());
+    let what = match (by, daily) {
+        (By::Meter, false) => "meters",
+        (By::Enterprise, false) => "enterprises",
+        (By::Meter, true) => "meter-days",
+        (By::Enterprise, true) => "enterprise-days",
     };
     writeln!(out, "{flagged} of {} {what} flagged", rows.len())?;
     writeln!(
         out,
         "{:<14} {:>13} {:>13} {:>9} {:>9} {:>9} {:>9} {:>7}  flagged",
-        "id", "day kWh", "night kWh", "day h", "night h", "day kW", "night kW", "ratio"
+        if daily { "id date" } else { "id" },
+        "day kWh",
+        "night kWh",
+        "day h",
+        "night h",
+        "day kW",
+        "night kW",
+        "ratio"
     )?;
     for r in order
         .iter()
@@ -177,10 +206,14 @@ pub fn print(out: &mut impl Write, rows: &[Row], by: By) -> std::io::Result<()> 
     {
         let s = &r.stats;
         let f = |x: Option<f64>| x.map_or("-".to_owned(), |v| format!("{v:.2}"));
+        let id = match r.date {
+            Some(d) => format!("{} {d}", r.id),
+            None => r.id.clone(),
+        };
         writeln!(
             out,
             "{:<14} {:>13.3} {:>13.3} {:>9.2} {:>9.2} {:>9} {:>9} {:>7}  {}",
-            r.id,
+            id,
             s.day_kwh,
             s.night_kwh,
             s.day_hours,
@@ -198,8 +231,9 @@ pub fn print(out: &mut impl Write, rows: &[Row], by: By) -> std::io::Result<()> 
 }
 
 /// Writes `meter_id|enterprise_id,day_kwh,night_kwh,day_hours,night_hours,ratio,flagged`,
-/// sorted by id. Numbers use Rust's shortest round-trip formatting, so they parse back to
-/// the same `f64`; `ratio` is empty when day energy is zero or missing.
+/// sorted by id, with a `date` column (local `YYYY-MM-DD`) after the id for per-day rows,
+/// sorted by id and date. Numbers use Rust's shortest round-trip formatting, so they parse
+/// back to the same `f64`; `ratio` is empty when day energy is zero or missing.
 pub fn write_csv(out: impl Write, rows: &[Row], by: By) -> Result<(), String> {
     let mut w = csv::Writer::from_writer(out);
     let id = if by == By::Meter {
@@ -207,18 +241,22 @@ pub fn write_csv(out: impl Write, rows: &[Row], by: By) -> Result<(), String> {
     } else {
         "enterprise_id"
     };
-    w.write_record([
-        id,
+    let daily = rows.iter().any(|r| r.date.is_some());
+    let mut header = vec![id];
+    if daily {
+        header.push("date");
+    }
+    header.extend([
         "day_kwh",
         "night_kwh",
         "day_hours",
         "night_hours",
         "ratio",
         "flagged",
-    ])
-    .map_err(|e| e.to_string())?;
+    ]);
+    w.write_record(header).map_err(|e| e.to_string())?;
     let mut sorted: Vec<&Row> = rows.iter().collect();
-    sorted.sort_by(|a, b| a.id.cmp(&b.id));
+    sorted.sort_by(|a, b| (&a.id, a.date).cmp(&(&b.id, b.date)));
     for r in sorted {
         let s = &r.stats;
         let ratio = if s.day_kwh == 0.0 {
@@ -226,16 +264,19 @@ pub fn write_csv(out: impl Write, rows: &[Row], by: By) -> Result<(), String> {
         } else {
             s.ratio.map_or(String::new(), |v| v.to_string())
         };
-        w.write_record([
-            r.id.clone(),
+        let mut record = vec![r.id.clone()];
+        if daily {
+            record.push(r.date.map_or(String::new(), |d| d.to_string()));
+        }
+        record.extend([
             s.day_kwh.to_string(),
             s.night_kwh.to_string(),
             s.day_hours.to_string(),
             s.night_hours.to_string(),
             ratio,
             s.flagged.to_string(),
-        ])
-        .map_err(|e| e.to_string())?;
+        ]);
+        w.write_record(record).map_err(|e| e.to_string())?;
     }
     w.flush().map_err(|e| e.to_string())
 }

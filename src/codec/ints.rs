@@ -30,8 +30,10 @@
 //! full load range in every value, two frames pay one bit plus the noise (the sizes are
 //! measured by `examples/fleet_bench.rs`).
 //!
-//! The encoder sizes value and delta mode and keeps the smaller (values on a tie: cheaper
-//! to decode). Delta mode wins on smooth series such as cumulative registers.
+//! The encoder sizes value and delta mode and keeps value mode unless delta mode is at
+//! least an eighth smaller (`encode::DELTA_SAVING`): a delta-mode column costs the scan
+//! kernel more per value. Delta mode wins on cumulative registers and other series whose
+//! values climb.
 //!
 //! The steps live in their own files: the byte layout and the header parse (`layout`),
 //! the encoder (`encode`), the parsed column and its mini-block walk (`column`), and the
@@ -49,7 +51,7 @@ pub use decode::decode;
 pub(crate) use decode::decode_scalar;
 pub use encode::encode;
 #[cfg(test)]
-pub(crate) use encode::{encode_with, Levels};
+pub(crate) use encode::{encode_as, encode_with, Levels, Mode};
 pub(crate) use layout::packed_width;
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! few and contiguous) or, when that would be larger, a bitmap of present slots. Anything
 //! else falls back to delta-of-delta: the first timestamp, then the gaps between
 //! neighbours as an integer column, whose own delta mode turns them into deltas of deltas
-//! when that is smaller.
+//! when that is markedly smaller.
 //!
 //! ```text
 //! regular:   kind u8 = 0 | start i64 | step u32 | slots u32 | missing u8 | ...

@@ -2,7 +2,7 @@
 //! values, by the periodic kernel or piece by piece, and the meter's unflushed readings.
 
 use super::accumulate::{assign, exact_total, i128_to_f64, Acc};
-use super::kernel::PhaseRun;
+use super::kernel::{float_class_sums, PhaseRun};
 use super::periodic::Periodic;
 use super::windows::Pieces;
 use crate::codec::timestamps::{Missing, SlotRanks, TsColumn};
@@ -12,7 +12,11 @@ use crate::error::Result;
 
 /// Calls `f(first value index, first slot, length)` for each gap-free run of a regular
 /// block with `slots` slots, in order.
-fn present_runs(missing: &Missing<'_>, slots: u32, mut f: impl FnMut(usize, u32, usize)) {
+pub(super) fn present_runs(
+    missing: &Missing<'_>,
+    slots: u32,
+    mut f: impl FnMut(usize, u32, usize),
+) {
     match missing {
         Missing::None => f(0, 0, slots as usize),
         Missing::Runs(runs) => {
@@ -29,26 +33,66 @@ fn present_runs(missing: &Missing<'_>, slots: u32, mut f: impl FnMut(usize, u32,
             }
         }
         Missing::Bitmap(bm) => {
-            let present = |k: u32| bm[k as usize / 8] >> (k % 8) & 1 == 1;
+            // The bits of slots `k..`, up to 64 of them (`valid`), zero past the bitmap: a
+            // run of clear or set bits is skipped a word at a time.
+            let window = |k: u32| -> (u64, u32) {
+                let at = k as usize / 8;
+                let mut w = [0u8; 8];
+                let n = bm.len().saturating_sub(at).min(8);
+                w[..n].copy_from_slice(&bm[at..at + n]);
+                (u64::from_le_bytes(w) >> (k % 8), 64 - k % 8)
+            };
             let (mut v, mut k) = (0usize, 0u32);
             while k < slots {
-                if !present(k) {
-                    k += 1;
+                let (w, valid) = window(k);
+                let absent = w.trailing_zeros().min(valid);
+                if absent > 0 {
+                    k = k.saturating_add(absent);
                     continue;
                 }
                 let first = k;
-                while k < slots && present(k) {
-                    k += 1;
+                loop {
+                    let (w, valid) = window(k);
+                    let present = (!w).trailing_zeros().min(valid);
+                    k = k.saturating_add(present);
+                    if present < valid || k >= slots {
+                        break;
+                    }
                 }
-                f(v, first, (k - first) as usize);
-                v += (k - first) as usize;
+                let end = k.min(slots);
+                f(v, first, (end - first) as usize);
+                v += (end - first) as usize;
+                k = end;
             }
         }
     }
 }
 
+/// With per-day results, the value indices of a regular block (first slot `g0`, `slots`
+/// slots) where local dates after its first begin, into `out`; returns the index of the
+/// block's first date among the scan's dates (`None` without per-day results).
+pub(super) fn day_cuts(
+    pattern: &Periodic,
+    missing: &Missing<'_>,
+    g0: i64,
+    slots: u32,
+    out: &mut Vec<usize>,
+) -> Option<usize> {
+    let ds = pattern.day_slots.as_ref()?;
+    let ranks = SlotRanks::new(missing);
+    let i = ds.partition_point(|&d| d <= g0);
+    out.clear();
+    out.extend(
+        ds[i..]
+            .iter()
+            .take_while(|&&d| d < g0 + slots as i64)
+            .map(|&d| ranks.rank(missing, (d - g0) as u32)),
+    );
+    Some(i)
+}
+
 /// Number of values in part `i` of `0..n` cut at `cuts`.
-fn t_count(cuts: &[usize], i: usize, n: usize) -> u64 {
+pub(super) fn t_count(cuts: &[usize], i: usize, n: usize) -> u64 {
     let lo = if i == 0 { 0 } else { cuts[i - 1] };
     let hi = cuts.get(i).copied().unwrap_or(n);
     (hi - lo) as u64
@@ -57,15 +101,23 @@ fn t_count(cuts: &[usize], i: usize, n: usize) -> u64 {
 /// Scratch buffers reused across a worker's meters.
 #[derive(Default)]
 pub(super) struct Scratch {
-    zstd: Vec<u8>,
-    ints: Vec<i64>,
-    ts: Vec<i64>,
-    vals: Vec<f64>,
+    pub(super) zstd: Vec<u8>,
+    pub(super) ints: Vec<i64>,
+    pub(super) ts: Vec<i64>,
+    pub(super) vals: Vec<f64>,
     bounds: Vec<usize>,
     sums: Vec<i128>,
-    phase_runs: Vec<PhaseRun>,
-    cut_values: Vec<usize>,
-    class_out: Vec<(i128, i128, u64)>,
+    pub(super) phase_runs: Vec<PhaseRun>,
+    pub(super) cut_values: Vec<usize>,
+    pub(super) class_out: Vec<(i128, i128, u64)>,
+    /// Per part of a float-bits block: marked sum, total sum, marked count.
+    float_out: Vec<(f64, f64, u64)>,
+    /// A register block's values that follow a gap.
+    pub(super) gaps: Vec<usize>,
+    /// A register block's cuts of its stored deltas.
+    pub(super) delta_cuts: Vec<usize>,
+    /// A register block's parts: `None` dropped, else the local date index (if any).
+    pub(super) part_days: Vec<Option<Option<usize>>>,
 }
 
 /// Fast path, one stored block `b` of segment `k` of a regular interval-energy or power
@@ -100,46 +152,67 @@ pub(super) fn scan_block(
         phase_runs,
         cut_values,
         class_out,
+        float_out,
         ..
     } = &mut *scratch;
     let done = seg.with_block(b, zstd, |v| -> bool {
-        let (
-            ValueKind::Decimal { .. },
-            TsColumn::Regular {
-                start,
-                step: bstep,
-                slots,
-                missing,
-            },
-        ) = (v.kind, &v.ts)
+        let TsColumn::Regular {
+            start,
+            step: bstep,
+            slots,
+            missing,
+        } = &v.ts
         else {
             return false;
         };
         if *bstep as i64 != step || start.rem_euclid(step) != 0 {
             return false;
         }
-        let div = v.kind.divisor().unwrap_or(1.0);
         let inside = entry.t_first >= range.start && entry.t_last < range.end;
-        if let (Some(pattern), true, false) = (periodic, inside, v.ints.is_delta()) {
-            let g0 = start.div_euclid(step);
+        let periodic = periodic.filter(|_| inside);
+        let g0 = start.div_euclid(step);
+        if let Some(pattern) = periodic {
             phase_runs.clear();
             present_runs(missing, *slots, |v0, k0, len| {
                 pattern.push_runs(v0, g0 + k0 as i64, len, phase_runs)
             });
+        }
+        let div = match (v.kind, periodic) {
+            (ValueKind::Decimal { .. }, _) => v.kind.divisor().unwrap_or(1.0),
+            (ValueKind::FloatBits, Some(pattern)) => {
+                // Float bits: decoded to their bit patterns and summed as floats.
+                ints.clear();
+                v.ints.decode_into(ints);
+                let first_day = day_cuts(pattern, missing, g0, *slots, cut_values);
+                let cuts = if first_day.is_some() {
+                    &cut_values[..]
+                } else {
+                    &[]
+                };
+                float_out.clear();
+                float_out.resize(cuts.len() + 1, (0.0, 0.0, 0));
+                float_class_sums(ints, phase_runs, ints.len(), &pattern.mask, cuts, float_out);
+                for (i, &(d, t, c)) in float_out.iter().enumerate() {
+                    let all = t_count(cuts, i, ints.len());
+                    acc.add_class(
+                        first_day.map(|f| f + i),
+                        [
+                            d * mult,
+                            (t - d) * mult,
+                            (c as i64 * step) as f64,
+                            ((all - c) as i64 * step) as f64,
+                        ],
+                    );
+                }
+                acc.readings += ints.len() as u64;
+                return true;
+            }
+            (ValueKind::FloatBits, None) => return false,
+        };
+        if let Some(pattern) = periodic {
             let n = v.ints.len();
             // With per-day results, cut the values at local midnights.
-            let first_day = pattern.day_slots.as_ref().map(|ds| {
-                let ranks = SlotRanks::new(missing);
-                let i = ds.partition_point(|&d| d <= g0);
-                cut_values.clear();
-                cut_values.extend(
-                    ds[i..]
-                        .iter()
-                        .take_while(|&&d| d < g0 + *slots as i64)
-                        .map(|&d| ranks.rank(missing, (d - g0) as u32)),
-                );
-                i
-            });
+            let first_day = day_cuts(pattern, missing, g0, *slots, cut_values);
             let cuts = if first_day.is_some() {
                 &cut_values[..]
             } else {
@@ -232,6 +305,42 @@ pub(super) fn scan_memtables(
             let r = s.range(&range);
             let (t, vs) = (&s.ts[r.clone()], &s.vals[r]);
             assign(pieces, t, acc, |i| Some((vs[i] * mult, step as f64)));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::present_runs;
+    use crate::codec::timestamps::Missing;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The runs of a bitmap, found a word at a time, are the runs of its set bits.
+        #[test]
+        fn bitmap_runs_are_the_set_bits(bits in proptest::collection::vec(any::<bool>(), 1..300)) {
+            let slots = bits.len() as u32;
+            let mut bm = vec![0u8; bits.len().div_ceil(8)];
+            for (k, &b) in bits.iter().enumerate() {
+                bm[k / 8] |= (b as u8) << (k % 8);
+            }
+            let mut want = Vec::new();
+            let (mut v, mut k) = (0usize, 0usize);
+            while k < bits.len() {
+                if !bits[k] {
+                    k += 1;
+                    continue;
+                }
+                let first = k;
+                while k < bits.len() && bits[k] {
+                    k += 1;
+                }
+                want.push((v, first as u32, k - first));
+                v += k - first;
+            }
+            let mut got = Vec::new();
+            present_runs(&Missing::Bitmap(&bm), slots, |v, k, n| got.push((v, k, n)));
+            prop_assert_eq!(got, want);
         }
     }
 }

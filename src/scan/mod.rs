@@ -10,6 +10,8 @@
 //! - [`block`]: the fast path over one packed block, through the [`kernel`]s:
 //!   `class_sums_cut` (the periodic kernel: a reading's class is a function of its grid
 //!   slot, [`periodic`]) and `range_sums` (piece by piece, for offsets off the grid);
+//! - [`register`]: the fast path of cumulative registers, whose energies are their stored
+//!   deltas;
 //! - [`merged`]: the general path over merged readings;
 //! - [`accumulate`]: per-meter sums and their fold into day/night figures;
 //! - [`run`]: the entry point.
@@ -21,6 +23,7 @@ mod order;
 mod parallel;
 mod periodic;
 mod plan;
+mod register;
 mod result;
 mod run;
 pub(crate) mod windows;

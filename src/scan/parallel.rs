@@ -5,6 +5,7 @@ use super::accumulate::{daily, Acc};
 use super::block::{scan_block, scan_memtables, Scratch};
 use super::order::{by_id, merge_in_id_order, with_room_for_all, IdKey};
 use super::plan::{plan_meter, Grids, Plan, ScanPlan};
+use super::register::{scan_register_block, scan_register_memtables};
 use super::result::{DayNightScan, MeterDayNight};
 use super::windows::Pieces;
 use crate::engine::read::{for_each_source_span, prefetch_sources};
@@ -53,36 +54,54 @@ fn scan_chunk(
             &mut sources[j],
             daily,
         )?;
-        if let Plan::Blocks { step, .. } = plans[j] {
+        if let Plan::Blocks { step, .. } | Plan::Register { step } = plans[j] {
             grid_of[j] = grids.get(&step);
             sources[j].sort_unstable_by_key(|s| s.0);
         }
     }
     for k in 0..state.segments.len() {
-        for j in 0..meters.len() {
-            let (Plan::Blocks { step, mult }, Some((grid, periodic))) = (plans[j], grid_of[j])
-            else {
+        for (j, &m) in meters.iter().enumerate() {
+            let Some((grid, periodic)) = grid_of[j] else {
                 continue;
             };
             while let Some(&(_, b, _, _)) = sources[j].get(next[j]).filter(|s| s.0 == k) {
-                let g = (grid.as_slice(), periodic.as_ref());
-                scan_block(
-                    state,
-                    (k, b),
-                    step as i64,
-                    mult,
-                    pieces,
-                    g,
-                    &mut accs[j],
-                    scratch,
-                )?;
+                match plans[j] {
+                    Plan::Blocks { step, mult } => scan_block(
+                        state,
+                        (k, b),
+                        step as i64,
+                        mult,
+                        pieces,
+                        (grid.as_slice(), periodic.as_ref()),
+                        &mut accs[j],
+                        scratch,
+                    )?,
+                    Plan::Register { step } => scan_register_block(
+                        state,
+                        m,
+                        (k, b),
+                        step as i64,
+                        pieces,
+                        periodic.as_ref(),
+                        &sources[j],
+                        &mut accs[j],
+                        scratch,
+                    )?,
+                    Plan::Skip | Plan::Done => {}
+                }
                 next[j] += 1;
             }
         }
     }
     for (j, &m) in meters.iter().enumerate() {
-        if let Plan::Blocks { step, mult } = plans[j] {
-            scan_memtables(state, m, step as i64, mult, pieces, &mut accs[j]);
+        match plans[j] {
+            Plan::Blocks { step, mult } => {
+                scan_memtables(state, m, step as i64, mult, pieces, &mut accs[j])
+            }
+            Plan::Register { step } => {
+                scan_register_memtables(state, m, step as i64, pieces, &sources[j], &mut accs[j])
+            }
+            Plan::Skip | Plan::Done => {}
         }
     }
     Ok(())

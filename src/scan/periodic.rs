@@ -67,6 +67,21 @@ impl Periodic {
         })
     }
 
+    /// Whether the reading at grid slot `g` is in the day window, and its date's index
+    /// among the scan's dates (with per-day results).
+    #[inline]
+    pub(super) fn classify(&self, g: i64) -> (bool, Option<usize>) {
+        let i = self.shifts.partition_point(|s| s.0 <= g).saturating_sub(1);
+        let day = self
+            .mask
+            .is_marked(self.mask.phase_of(g + self.shifts[i].1));
+        let date = self
+            .day_slots
+            .as_ref()
+            .map(|ds| ds.partition_point(|&d| d <= g));
+        (day, date)
+    }
+
     /// Appends the phase runs of `len` values at grid slots `g..g + len` (no gaps), the
     /// first being value `v0` of its column: one run, cut where the offset changes.
     #[inline]

@@ -6,7 +6,7 @@ use super::merged::scan_merged;
 use super::periodic::{slot_at_or_after, Periodic};
 use super::result::{DayNightScan, MeterFilter};
 use super::windows::Pieces;
-use crate::engine::read::spans_disjoint;
+use crate::engine::read::{for_each_source_span, spans_disjoint};
 use crate::engine::state::State;
 use crate::error::{Error, Result};
 use crate::types::Quantity;
@@ -27,6 +27,9 @@ pub(super) enum Plan {
     /// Its stored blocks (listed in the chunk's `sources`) through [`scan_block`](super::block::scan_block), then its
     /// memtables.
     Blocks { step: u32, mult: f64 },
+    /// A cumulative register's stored blocks through
+    /// [`scan_register_block`](super::register::scan_register_block), then its memtables.
+    Register { step: u32 },
 }
 
 /// Resets `acc` for `meter` and picks its path. A meter whose sources overlap, or that is
@@ -59,11 +62,28 @@ pub(super) fn plan_meter(
             };
             Ok(Plan::Blocks { step, mult })
         }
+        (Quantity::CumulativeRegister, Some(step))
+            if grids.contains_key(&step)
+                && spans_disjoint(sources)
+                && !starts_after(state, meter, pieces.cuts[pieces.len()], step) =>
+        {
+            Ok(Plan::Register { step })
+        }
         _ => {
             scan_merged(state, meter, meta, pieces, acc)?;
             Ok(Plan::Done)
         }
     }
+}
+
+/// Whether a source of `meter` starts within one interval `step` after the range's end
+/// `end`: then the energy of a reading of the range may end in it, and the register takes
+/// the general path, which reads past the end.
+fn starts_after(state: &State, meter: u32, end: i64, step: u32) -> bool {
+    let mut found = false;
+    let next = end..end.saturating_add(step as i64 + 1);
+    for_each_source_span(state, &[meter], &next, |_, s| found |= s.2 >= end);
+    found
 }
 
 /// First and last timestamp stored for any of `meters`.

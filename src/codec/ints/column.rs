@@ -300,6 +300,24 @@ impl<'a> IntColumn<'a> {
         self.base
     }
 
+    /// The first value of a delta-mode column (the values are it plus the running sums of
+    /// the stored deltas); 0 in value mode.
+    #[inline(always)]
+    pub(crate) fn first(&self) -> i64 {
+        self.first
+    }
+
+    /// A delta-mode column's stored deltas as a column of values (`t[0]` is the first,
+    /// zero as the encoder writes it): the energies of a cumulative register's readings.
+    #[inline(always)]
+    pub(crate) fn stored_deltas(&self) -> IntColumn<'a> {
+        IntColumn {
+            deltas: false,
+            first: 0,
+            ..*self
+        }
+    }
+
     /// Bits per packed reference offset.
     #[inline(always)]
     pub(crate) fn ref_width(&self) -> u8 {

@@ -14,6 +14,19 @@ pub(crate) fn encodings(v: &[i64]) -> [Vec<u8>; 2] {
     })
 }
 
+/// The encodings of `v` in both layouts and both modes, whichever the writer would pick.
+pub(crate) fn forced_encodings(v: &[i64]) -> Vec<Vec<u8>> {
+    let mut all = Vec::new();
+    for mode in [Mode::Values, Mode::Deltas] {
+        for levels in LAYOUTS {
+            let mut buf = Vec::new();
+            encode_as(v, levels, mode, &mut buf);
+            all.push(buf);
+        }
+    }
+    all
+}
+
 /// Round-trips `v` in both layouts (which take the same space); returns the size.
 fn roundtrip(v: &[i64]) -> usize {
     let bufs = encodings(v);

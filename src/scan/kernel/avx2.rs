@@ -40,6 +40,7 @@ use crate::codec::bitpack::{self, Padded, MINI_LEN};
 use crate::codec::ints::{decode_scalar, packed_width, IntColumn};
 use crate::codec::simd::x86::group_reach;
 use crate::codec::simd::MAX_SIMD_WIDTH;
+pub(super) use lanes::{lanes_sum, widen};
 use lanes::{mini, vector_fits, LaneRun, Part, RefSum};
 
 /// Mini-blocks between widenings of the 32-bit lane accumulators in the general loop
@@ -156,6 +157,13 @@ impl IntColumn<'_> {
         let mut k = from / MINI_LEN;
         while k < to.div_ceil(MINI_LEN) {
             let lo = k * MINI_LEN;
+            // Parts that end where this mini-block starts (a local midnight on a mini-block
+            // boundary) are closed here, so that the stretch loop takes it.
+            while CUTS && part < cuts.len() && cuts[part] <= lo {
+                // SAFETY: AVX2 is enabled where this function is inlined.
+                unsafe { sums.close(&mut out[part]) };
+                part += 1;
+            }
             // Whole mini-blocks inside the range and one part: the stretch loop.
             if let Some((phase, end)) = walk.whole_from(lo) {
                 let stop = match CUTS {

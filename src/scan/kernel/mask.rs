@@ -22,6 +22,12 @@ pub struct ClassMask {
     /// Per phase `p`: the phase 64 values on, `(p + 64) % period` (a table lookup keeps
     /// the period and step out of the kernel loop's registers).
     pub(super) next: Vec<u32>,
+    /// Per phase `p`, 64 bytes: byte `j` is the number of marked lanes `i >= j` of a
+    /// mini-block whose lane 0 is at phase `p` (`suffix_counts` of `bits[p]`), the weight
+    /// of a stored delta in the marked sum of a delta-mode mini-block.
+    pub(super) weights: Vec<u8>,
+    /// Per phase `p`: the sum of its 64 weights.
+    pub(super) weight_sums: Vec<u32>,
 }
 
 impl ClassMask {
@@ -32,10 +38,16 @@ impl ClassMask {
         let lanes: Vec<u32> = (0..period + MINI_LEN)
             .map(|p| if marked[p % period] { u32::MAX } else { 0 })
             .collect();
-        let bits = (0..period)
+        let bits: Vec<u64> = (0..period)
             .map(|p| (0..MINI_LEN).fold(0u64, |acc, i| acc | ((lanes[p + i] & 1) as u64) << i))
             .collect();
+        let mut weights = vec![0u8; period * MINI_LEN];
+        for (row, &b) in weights.chunks_exact_mut(MINI_LEN).zip(&bits) {
+            suffix_counts(b, row.try_into().expect("64 weights"));
+        }
         ClassMask {
+            weight_sums: bits.iter().map(|&b| set_weight(b)).collect(),
+            weights,
             period,
             step: MINI_LEN % period,
             lanes,
@@ -59,6 +71,12 @@ impl ClassMask {
             }
             Err(_) => x.rem_euclid(self.period as i64) as usize,
         }
+    }
+
+    /// Whether phase `p` (below the period) is marked.
+    #[inline]
+    pub(crate) fn is_marked(&self, p: usize) -> bool {
+        self.lanes[p] != 0
     }
 
     /// The pattern's period.
@@ -92,6 +110,56 @@ pub struct PhaseRun {
     pub start: usize,
     /// Phase of that value, below the pattern's period.
     pub phase: usize,
+}
+
+/// Byte `l` of entry `b`: the number of set bits of `b` at or above bit `l`.
+static SUFFIX8: [u64; 256] = {
+    let mut t = [0u64; 256];
+    let mut b = 0;
+    while b < 256 {
+        let mut l = 0;
+        while l < 8 {
+            t[b] |= ((b >> l).count_ones() as u64) << (8 * l);
+            l += 1;
+        }
+        b += 1;
+    }
+    t
+};
+
+/// Writes to `row[j]` the number of set bits of `set` at or above bit `j`: the weight of
+/// lane `j`'s delta in the sum of the values of the lanes in `set` (a value is the sum of
+/// the deltas up to its lane). Eight table words, each raised by the bits above its byte.
+#[inline(always)]
+pub(super) fn suffix_counts(set: u64, row: &mut [u8; MINI_LEN]) {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let mut above = 0u64;
+    for g in (0..8).rev() {
+        let b = (set >> (8 * g)) as u8;
+        // No carries: every byte ends at most 64.
+        let w = SUFFIX8[b as usize] + ONES * above;
+        row[8 * g..8 * g + 8].copy_from_slice(&w.to_le_bytes());
+        above += b.count_ones() as u64;
+    }
+}
+
+/// The sum of the weights [`suffix_counts`] gives `set`: `sum of (i + 1)` over its bits,
+/// the bit positions summed bit plane by bit plane.
+#[inline(always)]
+pub(super) fn set_weight(set: u64) -> u32 {
+    const PLANES: [u64; 6] = [
+        0xaaaa_aaaa_aaaa_aaaa,
+        0xcccc_cccc_cccc_cccc,
+        0xf0f0_f0f0_f0f0_f0f0,
+        0xff00_ff00_ff00_ff00,
+        0xffff_0000_ffff_0000,
+        0xffff_ffff_0000_0000,
+    ];
+    let mut s = set.count_ones();
+    for (k, p) in PLANES.iter().enumerate() {
+        s += (set & p).count_ones() << k;
+    }
+    s
 }
 
 /// Bits `a..b` of a 64-bit lane mask (`a <= b <= 64`).

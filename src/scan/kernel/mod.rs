@@ -4,18 +4,23 @@
 //! read a column through the codec's crate-private accessors and decode nothing they can
 //! sum in place.
 
+mod float;
 mod mask;
 mod portable;
 mod range;
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod delta;
 
 #[cfg(test)]
 mod tests;
 
+pub use float::float_class_sums;
 pub use mask::{ClassMask, PhaseRun};
 
+use crate::codec::bitpack::MINI_LEN;
 use crate::codec::ints::IntColumn;
 use crate::codec::simd;
 
@@ -89,7 +94,6 @@ impl IntColumn<'_> {
                     .all(|w| w[0].start < w[1].start && w[1].start < to)
                 && runs.iter().all(|r| r.phase < mask.period)
                 && to <= self.len()
-                && !self.is_delta()
                 && cuts.windows(2).all(|w| w[0] <= w[1])
                 && out.len() == cuts.len() + 1,
             "class_sums: runs must be non-empty, increasing, within the column, phases below \
@@ -108,10 +112,37 @@ impl IntColumn<'_> {
             && std::arch::is_x86_feature_detected!("bmi1")
             && std::arch::is_x86_feature_detected!("bmi2")
         {
-            // SAFETY: AVX2, POPCNT, BMI1 and BMI2 were detected on this CPU.
-            return unsafe { self.class_sums_avx2(&q, out) };
+            match self.is_delta() {
+                false => {
+                    // SAFETY: AVX2, POPCNT, BMI1 and BMI2 were detected on this CPU.
+                    return unsafe { self.class_sums_avx2(&q, out) };
+                }
+                true if self.delta_kernel_fits() => {
+                    // SAFETY: as above, and the delta kernel takes the column.
+                    return unsafe { self.delta_sums_avx2(&q, out) };
+                }
+                true => {}
+            }
         }
         self.class_sums_portable(&q, out)
+    }
+
+    /// Appends to `out` the indices of the negative values of a value-mode column (a
+    /// register's stored deltas: its rollovers and meter exchanges), in order. Only the
+    /// mini-blocks whose reference is negative can hold one, and only those are decoded.
+    pub(crate) fn negative_values(&self, out: &mut Vec<usize>) {
+        debug_assert!(!self.is_delta());
+        let avx2 = simd::avx2_available();
+        let mut pad = crate::codec::bitpack::Padded::default();
+        let (mut offs, mut vals) = ([0u32; MINI_LEN], [0i64; MINI_LEN]);
+        for (k, (m, at)) in self.minis_from(0).enumerate() {
+            if m.reference >= 0 {
+                continue;
+            }
+            self.decode_mini(&m, at, avx2, &mut pad, &mut offs, &mut vals);
+            let n = (self.len() - k * MINI_LEN).min(MINI_LEN);
+            out.extend((0..n).filter(|&i| vals[i] < 0).map(|i| k * MINI_LEN + i));
+        }
     }
 
     /// [`IntColumn::class_sums`] over one run: values `from..to`, the first at `phase0`.

@@ -1,6 +1,6 @@
 use super::*;
 use crate::codec::bitpack::{self, MINI_LEN};
-use crate::codec::ints::tests::{encodings, noise};
+use crate::codec::ints::tests::{encodings, forced_encodings, noise};
 use crate::codec::ints::{packed_width, IntColumn};
 use proptest::prelude::*;
 
@@ -46,8 +46,8 @@ proptest! {
     }
 }
 
-/// `masked_class_sums` against a per-value reference on both paths; false, having
-/// checked nothing, when the encoder stored `v` as deltas.
+/// `masked_class_sums` against a per-value reference on both paths, with the column
+/// stored in each mode and layout.
 fn check_class_sums(
     v: &[i64],
     from: usize,
@@ -55,12 +55,9 @@ fn check_class_sums(
     phase0: usize,
     period: usize,
     marked: &[bool],
-) -> bool {
-    for buf in encodings(v) {
+) {
+    for buf in forced_encodings(v) {
         let (col, _) = IntColumn::parse(&buf).unwrap();
-        if col.is_delta() {
-            return false;
-        }
         assert_eq!(marked.len(), period);
         let mask = ClassMask::new(marked);
         let got = col.masked_class_sums(from, to, phase0, &mask);
@@ -95,7 +92,6 @@ fn check_class_sums(
             assert_eq!(col.marked_sums(&runs, to, &mask), (d, c), "without totals");
         }
     }
-    true
 }
 
 #[test]
@@ -103,7 +99,7 @@ fn class_sums_on_a_day_pattern() {
     let v: Vec<i64> = (0..4096).map(|i| if (i % 96) >= 32 && (i % 96) < 80 { 40_000 } else { 5_000 } + (i * 7919 % 900) as i64).collect();
     let marked: Vec<bool> = (0..96).map(|p| (32..80).contains(&p)).collect();
     for (from, to, phase) in [(0, 4096, 0), (0, 4096, 17), (100, 1000, 5), (63, 65, 95)] {
-        assert!(check_class_sums(&v, from, to, phase, 96, &marked));
+        check_class_sums(&v, from, to, phase, 96, &marked);
     }
 }
 
@@ -126,30 +122,20 @@ proptest! {
             }
         }
         let (x, y) = (a.index(v.len() + 1), b.index(v.len() + 1));
-        prop_assume!(check_class_sums(&v, x.min(y), x.max(y), phase.index(period), period, &marks[..period]));
+        check_class_sums(&v, x.min(y), x.max(y), phase.index(period), period, &marks[..period]);
     }
 }
 
 /// `class_sums` over several phase runs (a series with gaps) against a per-value
-/// reference, on both the dispatched and the portable path; then `class_sums_cut` with
-/// `cuts`, part by part.
+/// reference, on both the dispatched and the portable path.
 fn check_class_runs(v: &[i64], runs: &[PhaseRun], to: usize, marked: &[bool]) {
-    assert!(
-        check_class_cuts(v, runs, to, marked, &[]),
-        "the encoder stored deltas: nothing was checked"
-    );
+    check_class_cuts(v, runs, to, marked, &[]);
 }
 
-/// Returns false, having checked nothing, when the encoder stored `v` as deltas (the
-/// class sums take columns of values only).
-fn check_class_cuts(
-    v: &[i64],
-    runs: &[PhaseRun],
-    to: usize,
-    marked: &[bool],
-    cuts: &[usize],
-) -> bool {
-    for buf in encodings(v) {
+/// `class_sums_cut` against a per-value reference, with the column stored in each mode
+/// and layout, alone and followed by readable bytes; then its other entry points.
+fn check_class_cuts(v: &[i64], runs: &[PhaseRun], to: usize, marked: &[bool], cuts: &[usize]) {
+    for buf in forced_encodings(v) {
         // The column alone, and followed by bytes it may read past its end (as a block's
         // column is): the in-place loop takes only the second.
         let mut ext = buf.clone();
@@ -158,9 +144,6 @@ fn check_class_cuts(
         let (mut followed, _) = IntColumn::parse(&ext[..buf.len()]).unwrap();
         followed.read_past_end(&ext);
         for col in [alone, followed] {
-            if col.is_delta() {
-                return false;
-            }
             let mask = ClassMask::new(marked);
             let period = marked.len();
             let mut want = vec![(0i128, 0i128, 0u64); cuts.len() + 1];
@@ -198,7 +181,6 @@ fn check_class_cuts(
             assert_eq!(without, (total.0, total.2), "without totals");
         }
     }
-    true
 }
 
 #[test]
@@ -278,8 +260,7 @@ proptest! {
             .zip(&cuts)
             .map(|(&start, c)| PhaseRun { start, phase: c.1.index(period) })
             .collect();
-        // Noise is almost never delta-coded; a case that is checks nothing.
-        prop_assume!(check_class_cuts(&v, &runs, to, &marks[..period], &[]));
+        check_class_cuts(&v, &runs, to, &marks[..period], &[]);
         let mut cuts: Vec<usize> = cut_at.iter().map(|c| c.index(to + 1)).collect();
         cuts.sort_unstable();
         check_class_cuts(&v, &runs, to, &marks[..period], &cuts);
@@ -385,5 +366,91 @@ fn in_place_reads_stop_only_near_the_end() {
         let (mut followed, _) = IntColumn::parse(&ext[..buf.len()]).unwrap();
         followed.read_past_end(&ext);
         assert_eq!(followed.in_place_until(), n);
+    }
+}
+
+/// A smooth load: a daily curve of `period` values with small noise, jumps where
+/// production starts and stops (two-level mini-blocks in delta mode), and a level `base`.
+fn smooth(n: usize, period: usize, base: i64, seed: u64) -> Vec<i64> {
+    (0..n)
+        .map(|i| {
+            let phase = (i % period) as f64 / period as f64;
+            let curve = (phase * std::f64::consts::TAU).sin() * 40_000.0;
+            let on = if (0.3..0.7).contains(&phase) {
+                250_000
+            } else {
+                0
+            };
+            base + curve as i64 + on + noise(i as u64 ^ seed, 60)
+        })
+        .collect()
+}
+
+#[test]
+fn smooth_series_take_the_delta_kernel() {
+    for period in [24, 96, 1440] {
+        let v = smooth(4000, period, 1_000_000, 7);
+        // Stored as deltas when that is smaller (over a day of 96 or 1,440 values), and
+        // taken by the delta kernel when forced into delta mode.
+        let (chosen, forced) = (encodings(&v), forced_encodings(&v));
+        let (col, _) = IntColumn::parse(&chosen[0]).unwrap();
+        assert_eq!(col.is_delta(), period > 24, "period {period}");
+        let (col, _) = IntColumn::parse(&forced[2]).unwrap();
+        assert!(col.is_delta() && col.delta_kernel_fits(), "period {period}");
+        let marked: Vec<bool> = (0..period)
+            .map(|p| p >= period / 3 && p < period * 5 / 6)
+            .collect();
+        let runs = [
+            PhaseRun { start: 0, phase: 5 },
+            PhaseRun {
+                start: 700,
+                phase: 0,
+            },
+            PhaseRun {
+                start: 703,
+                phase: period - 1,
+            },
+            PhaseRun {
+                start: 1280,
+                phase: 17 % period,
+            },
+        ];
+        check_class_cuts(&v, &runs, 4000, &marked, &[]);
+        check_class_cuts(&v, &runs[1..], 3999, &marked, &[]);
+        // Cuts at every local midnight, inside and at the ends of mini-blocks, two at
+        // one place, and one at the range's end.
+        let cuts: Vec<usize> = (0..4000).step_by(period).chain([640, 640, 3999]).collect();
+        let mut cuts = cuts;
+        cuts.sort_unstable();
+        check_class_cuts(&v, &runs, 3999, &marked, &cuts);
+        check_class_cuts(&v, &runs[2..], 4000, &marked, &cuts);
+    }
+}
+
+proptest! {
+    #[test]
+    fn delta_kernel_matches_naive(
+        n in 1usize..1500,
+        period in prop::sample::select(vec![1usize, 24, 48, 96, 288, 1440]),
+        level in -(1i64 << 40)..(1i64 << 40),
+        seed in any::<u64>(),
+        starts in proptest::collection::vec((any::<prop::sample::Index>(), any::<prop::sample::Index>()), 1..8),
+        end in any::<prop::sample::Index>(),
+        marks in proptest::collection::vec(any::<bool>(), 1440),
+        cut_at in proptest::collection::vec(any::<prop::sample::Index>(), 0..12),
+    ) {
+        let v = smooth(n, period.max(2), level, seed);
+        let to = 1 + end.index(n);
+        let mut at: Vec<usize> = starts.iter().map(|s| s.0.index(to)).collect();
+        at.sort_unstable();
+        at.dedup();
+        let runs: Vec<PhaseRun> = at
+            .iter()
+            .zip(&starts)
+            .map(|(&start, s)| PhaseRun { start, phase: s.1.index(period) })
+            .collect();
+        let mut cuts: Vec<usize> = cut_at.iter().map(|c| c.index(to + 1)).collect();
+        cuts.sort_unstable();
+        check_class_cuts(&v, &runs, to, &marks[..period], &cuts);
     }
 }

@@ -265,7 +265,7 @@ impl<S: RefSum> Part<S> {
 /// Adds the 32-bit lanes of `narrow` to the 64-bit lanes of `wide` and clears `narrow`.
 #[target_feature(enable = "avx2")]
 #[inline]
-pub(super) fn widen(narrow: &mut __m256i, wide: &mut __m256i) {
+pub(in crate::scan::kernel) fn widen(narrow: &mut __m256i, wide: &mut __m256i) {
     let lo = _mm256_cvtepu32_epi64(_mm256_castsi256_si128(*narrow));
     let hi = _mm256_cvtepu32_epi64(_mm256_extracti128_si256::<1>(*narrow));
     *wide = _mm256_add_epi64(*wide, _mm256_add_epi64(lo, hi));
@@ -275,7 +275,7 @@ pub(super) fn widen(narrow: &mut __m256i, wide: &mut __m256i) {
 /// The sum of the 64-bit lanes of `wide`.
 #[target_feature(enable = "avx2")]
 #[inline]
-pub(super) fn lanes_sum(wide: __m256i) -> i128 {
+pub(in crate::scan::kernel) fn lanes_sum(wide: __m256i) -> i128 {
     let mut l = [0u64; 4];
     // SAFETY: `l` holds 32 bytes.
     unsafe { _mm256_storeu_si256(l.as_mut_ptr() as *mut __m256i, wide) };
