@@ -595,22 +595,16 @@ fn export_parquet_reads_beside_a_writer_and_writes_only_into_a_new_or_empty_dire
         assert_eq!(ent, (id == first).then_some("E1"), "{id}");
     }
 
-    // A non-empty --out is refused and left as it was.
-    let before = snapshot(&out);
-    refused(
-        "export into its own output",
-        &run(export(&out)),
-        &["is not empty"],
-    );
-    unchanged(&out, &before);
+    // A non-empty --out (its own earlier output, or someone else's files) is refused and
+    // left as it was.
     let foreign = dir.path().join("foreign");
-    let before = foreign_dir(&foreign);
-    refused(
-        "export into a foreign directory",
-        &run(export(&foreign)),
-        &["is not empty"],
-    );
-    unchanged(&foreign, &before);
+    foreign_dir(&foreign);
+    for full in [&out, &foreign] {
+        let before = snapshot(full);
+        let what = format!("export into {}", full.display());
+        refused(&what, &run(export(full)), &["is not empty"]);
+        unchanged(full, &before);
+    }
     let mut bad_range = export(&dir.path().join("range"));
     bad_range.args(["--from", "2024-02-01", "--to", "2024-01-01"]);
     refused(
