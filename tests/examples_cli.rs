@@ -1,6 +1,7 @@
 //! The examples as processes, the way a user runs them: exit statuses, a closed standard
 //! output (`| head`), directories they must refuse, and their arguments. The examples are
-//! built once per test run (`cargo build --examples`, debug profile) and run on small data.
+//! built once per test run (`cargo build --examples`, debug profile, with the `arrow`
+//! feature when the tests have it) and run on small data.
 
 use meterstore::fleet::Fleet;
 use meterstore::{Options, Store, UnknownMeters};
@@ -13,8 +14,14 @@ use std::sync::OnceLock;
 fn examples() -> &'static HashMap<String, PathBuf> {
     static BUILT: OnceLock<HashMap<String, PathBuf>> = OnceLock::new();
     BUILT.get_or_init(|| {
+        // With the arrow feature, the examples that need it too.
+        let features: &[&str] = match cfg!(feature = "arrow") {
+            true => &["--features", "arrow"],
+            false => &[],
+        };
         let out = Command::new(env!("CARGO"))
             .args(["build", "--examples", "--message-format=json"])
+            .args(features)
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .stderr(Stdio::inherit())
             .output()
@@ -526,4 +533,89 @@ fn an_import_says_when_its_data_was_committed_before_a_later_step_failed() {
         }
         other => panic!("status {other:?}: {}", stderr(&o)),
     }
+}
+
+#[cfg(feature = "arrow")]
+#[test]
+fn export_parquet_reads_beside_a_writer_and_writes_only_into_a_new_or_empty_directory() {
+    use meterstore::arrow::arrow_array::{cast::AsArray, Array};
+    use meterstore::arrow::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use meterstore::arrow::METERS_FILE;
+    use meterstore::monitor::{Catalog, CatalogMeter, Enterprise, MeterRole};
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let fleet = fleet_store(&store);
+    // A writer holds the store, with a catalog listing the first meter.
+    let writer = Store::open(&store, Options::default()).unwrap();
+    let first = fleet.meters()[0].id.clone();
+    let mut cat = Catalog::new();
+    let e = Enterprise {
+        id: "E1".into(),
+        ..Enterprise::default()
+    };
+    cat.upsert_enterprise(e).unwrap();
+    cat.upsert_meter(CatalogMeter::new(&first, "E1", MeterRole::Production))
+        .unwrap();
+    cat.save(&writer).unwrap();
+
+    let export = |out: &Path| {
+        let mut c = example("export_parquet");
+        c.arg("--store").arg(&store).arg("--out").arg(out).arg("-q");
+        c
+    };
+    let out = dir.path().join("out");
+    let o = run(export(&out));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("exported"), "{}", stdout(&o));
+    // meters.parquet takes enterprise and role from STORE/CATALOG.
+    let f = std::fs::File::open(out.join(METERS_FILE)).unwrap();
+    let batches: Vec<_> = ParquetRecordBatchReaderBuilder::try_new(f)
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let mut listed = Vec::new();
+    for b in &batches {
+        let ids = b.column_by_name("meter_id").unwrap().as_string::<i32>();
+        let ents = b
+            .column_by_name("enterprise_id")
+            .unwrap()
+            .as_string::<i32>();
+        for i in 0..b.num_rows() {
+            listed.push((
+                ids.value(i).to_owned(),
+                ents.is_valid(i).then(|| ents.value(i)),
+            ));
+        }
+    }
+    assert_eq!(listed.len(), fleet.meters().len());
+    for (id, ent) in listed {
+        assert_eq!(ent, (id == first).then_some("E1"), "{id}");
+    }
+
+    // A non-empty --out (its own earlier output, or someone else's files) is refused and
+    // left as it was.
+    let foreign = dir.path().join("foreign");
+    foreign_dir(&foreign);
+    for full in [&out, &foreign] {
+        let before = snapshot(full);
+        let what = format!("export into {}", full.display());
+        refused(&what, &run(export(full)), &["is not empty"]);
+        unchanged(full, &before);
+    }
+    let mut bad_range = export(&dir.path().join("range"));
+    bad_range.args(["--from", "2024-02-01", "--to", "2024-01-01"]);
+    refused(
+        "export with --from after --to",
+        &run(bad_range),
+        &["--from"],
+    );
+
+    // A closed standard output ends it quietly, with the export written.
+    let out2 = dir.path().join("out2");
+    quiet_success("export_parquet", &closed_stdout(export(&out2)));
+    assert!(out2.join(METERS_FILE).exists());
+    drop(writer);
 }

@@ -7,6 +7,7 @@
 //! `#[allow(dead_code)]`: every includer compiles all of it and uses a part.
 
 pub mod alarms;
+pub mod catalog_file;
 pub mod cli;
 pub mod dirs;
 pub mod fleet;

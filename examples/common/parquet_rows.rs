@@ -2,7 +2,7 @@
 //! every `*.parquet` file under a directory such as an `export_parquet` output, row by
 //! row, each converted to `(meter_id, ts, value)` or to the reason it cannot be.
 
-use super::import::Given;
+use super::catalog_file::Given;
 use super::time::Tz;
 use jiff::civil::DateTime;
 use meterstore::arrow::arrow_array::cast::AsArray;
