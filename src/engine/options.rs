@@ -40,6 +40,15 @@ pub struct CompactionOptions {
     pub max_segments_per_window: usize,
     /// See the type docs. Default: 62 days, the longest resend of Q/GDW 1376.1 terminals.
     pub settle_s: i64,
+    /// Windows that ended at least this many seconds before the newest reading in the
+    /// store are rewritten into one *cold* segment: entropy-coded blocks (pcodec), about
+    /// a quarter smaller than hot ones on meter readings and slower to scan (see "Cold
+    /// blocks" in `docs/FORMAT.md`). The policy does this once per window (again only
+    /// when late readings arrive); [`Store::compact_cold`](crate::Store::compact_cold)
+    /// does it now. `None`: the policy keeps every window hot. Default: 62 days, the
+    /// same as `settle_s`, so that the one last rewrite of a settled window is the cold
+    /// one and no window is rewritten twice for it.
+    pub cold_after: Option<i64>,
 }
 
 impl Default for CompactionOptions {
@@ -49,6 +58,7 @@ impl Default for CompactionOptions {
             ratio: 1.0,
             max_segments_per_window: 24,
             settle_s: 62 * 86_400,
+            cold_after: Some(62 * 86_400),
         }
     }
 }

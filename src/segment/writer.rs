@@ -17,6 +17,17 @@ const ZSTD_LEVEL: i32 = 3;
 /// See [`ZSTD_LEVEL`].
 const ZSTD_KEEP_RATIO: f64 = 0.75;
 
+/// How a segment's blocks are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Coding {
+    /// Bit-packed bodies only (short-lived flush segments).
+    Plain,
+    /// Bit-packed bodies, zstd where it saves a quarter (see [`ZSTD_KEEP_RATIO`]).
+    Zstd,
+    /// Cold bodies (`codec::cold`) where they are smaller than the bit-packed one.
+    Cold,
+}
+
 /// Builds one segment file under a temporary name; [`SegmentWriter::finish`] seals it.
 pub(crate) struct SegmentWriter {
     path: PathBuf,
