@@ -31,6 +31,9 @@ const TS_PCO: u8 = 1;
 /// binnings at a multiple of the encode time for well under a percent on meter readings.
 const LEVEL: usize = 8;
 
+/// Hot timestamp columns up to this size are not worth a pco attempt.
+const REGULAR_BYTES: usize = 64;
+
 fn config() -> ChunkConfig {
     ChunkConfig::default().with_compression_level(LEVEL)
 }
@@ -42,8 +45,12 @@ fn config() -> ChunkConfig {
 pub(crate) fn encode(ts: &[i64], kind: ValueKind, ints: &[i64], out: &mut Vec<u8>) -> Option<()> {
     let mut hot = Vec::new();
     timestamps::encode(ts, &mut hot);
-    let (form, ts_part) = match simple_compress(ts, &config()) {
-        Ok(p) if p.len() < hot.len() => (TS_PCO, p),
+    // A regular grid takes a few bytes per block as a hot column (the 17-byte grid and
+    // its gaps), which a pco chunk's own header does not beat: only irregular columns
+    // are tried.
+    let irregular = hot.len() > REGULAR_BYTES;
+    let (form, ts_part) = match irregular.then(|| simple_compress(ts, &config())) {
+        Some(Ok(p)) if p.len() < hot.len() => (TS_PCO, p),
         _ => (TS_HOT, hot),
     };
     let values = match kind {
