@@ -67,9 +67,66 @@ pub(crate) fn encode(ts: &[i64], kind: ValueKind, ints: &[i64], out: &mut Vec<u8
     Some(())
 }
 
+/// The parts of a cold body.
+struct Parts<'a> {
+    form: u8,
+    ts_at: usize,
+    ts: &'a [u8],
+    vals_at: usize,
+    vals: &'a [u8],
+}
+
+fn parts(body: &[u8]) -> Result<Parts<'_>, DecodeError> {
+    let mut c = super::Cursor::new(body);
+    let form = c.u8("cold timestamp form")?;
+    if form != TS_HOT && form != TS_PCO {
+        return Err(DecodeError::new("unknown cold timestamp form", 0));
+    }
+    let ts_len = c.u32("cold timestamp length")? as usize;
+    let ts_at = c.pos();
+    let ts = c.take(ts_len, "cold timestamps")?;
+    Ok(Parts {
+        form,
+        ts_at,
+        ts,
+        vals_at: c.pos(),
+        vals: c.rest(),
+    })
+}
+
+/// The hot timestamp column of a timestamp part of form [`TS_HOT`], checked to hold
+/// `count` timestamps and to use every byte.
+fn hot_column<'a>(p: &Parts<'a>, count: usize) -> Result<TsColumn<'a>, DecodeError> {
+    let (col, used) =
+        TsColumn::parse(p.ts, count).map_err(|d| DecodeError::new(d.what, p.ts_at + d.at))?;
+    if used != p.ts.len() {
+        return Err(DecodeError::new(
+            "trailing bytes after the timestamp column",
+            p.ts_at + used,
+        ));
+    }
+    Ok(col)
+}
+
+/// Appends the timestamps of a timestamp part of form [`TS_PCO`] to `ts`.
+fn pco_timestamps(p: &Parts<'_>, count: usize, ts: &mut Vec<i64>) -> Result<(), DecodeError> {
+    let from = ts.len();
+    ts.resize(from + count, 0);
+    pco_exact(
+        p.ts,
+        &mut ts[from..],
+        p.ts_at,
+        "cold timestamps do not decode",
+    )?;
+    if ts[from..].windows(2).any(|w| w[0] >= w[1]) {
+        return Err(DecodeError::new("cold timestamps do not increase", p.ts_at));
+    }
+    Ok(())
+}
+
 /// Decodes a cold body of `count` readings: appends the timestamps to `ts` and the
-/// integers (under `kind`) to `ints`. Every byte must be used; timestamps must strictly
-/// increase.
+/// integers (under `kind`) to `ints`. Every byte of the timestamp part must be used;
+/// timestamps must strictly increase.
 pub(crate) fn decode(
     body: &[u8],
     count: usize,
@@ -77,40 +134,51 @@ pub(crate) fn decode(
     ts: &mut Vec<i64>,
     ints: &mut Vec<i64>,
 ) -> Result<(), DecodeError> {
-    let mut c = super::Cursor::new(body);
-    let form = c.u8("cold timestamp form")?;
-    let ts_len = c.u32("cold timestamp length")? as usize;
-    let ts_at = c.pos();
-    let ts_part = c.take(ts_len, "cold timestamps")?;
-    let from = ts.len();
-    match form {
-        TS_HOT => {
-            let (col, used) = TsColumn::parse(ts_part, count)
-                .map_err(|d| DecodeError::new(d.what, ts_at + d.at))?;
-            if used != ts_len {
-                return Err(DecodeError::new(
-                    "trailing bytes after the timestamp column",
-                    ts_at + used,
-                ));
-            }
-            col.decode_into(ts);
-        }
-        TS_PCO => {
-            ts.resize(from + count, 0);
-            pco_exact(
-                ts_part,
-                &mut ts[from..],
-                ts_at,
-                "cold timestamps do not decode",
-            )?;
-            if ts[from..].windows(2).any(|w| w[0] >= w[1]) {
-                return Err(DecodeError::new("cold timestamps do not increase", ts_at));
-            }
-        }
-        _ => return Err(DecodeError::new("unknown cold timestamp form", 0)),
+    let p = parts(body)?;
+    match p.form {
+        TS_HOT => hot_column(&p, count)?.decode_into(ts),
+        _ => pco_timestamps(&p, count, ts)?,
     }
-    let vals_at = c.pos();
-    let rest = c.rest();
+    decode_values(&p, count, kind, ints)
+}
+
+/// Appends to `out` a hot body (timestamp column, integer column) of the readings of a
+/// cold body, for readers that take hot columns: a hot timestamp part is copied as it
+/// is, the integers are packed with plain frames (fast to write; the body is read once).
+/// `ts` and `ints` are scratch.
+pub(crate) fn decode_to_hot(
+    body: &[u8],
+    count: usize,
+    kind: ValueKind,
+    (ts, ints): (&mut Vec<i64>, &mut Vec<i64>),
+    out: &mut Vec<u8>,
+) -> Result<(), DecodeError> {
+    let p = parts(body)?;
+    match p.form {
+        TS_HOT => {
+            hot_column(&p, count)?;
+            out.extend_from_slice(p.ts);
+        }
+        _ => {
+            ts.clear();
+            pco_timestamps(&p, count, ts)?;
+            timestamps::encode(ts, out);
+        }
+    }
+    ints.clear();
+    decode_values(&p, count, kind, ints)?;
+    super::ints::encode_plain(ints, out);
+    Ok(())
+}
+
+/// Appends the `count` integers of a cold body's value part to `ints`.
+fn decode_values(
+    p: &Parts<'_>,
+    count: usize,
+    kind: ValueKind,
+    ints: &mut Vec<i64>,
+) -> Result<(), DecodeError> {
+    let (vals_at, rest) = (p.vals_at, p.vals);
     let at = ints.len();
     ints.resize(at + count, 0);
     match kind {

@@ -2,8 +2,7 @@
 
 use super::mmap::Mapped;
 use crate::codec::cold;
-use crate::codec::ints::{self, IntColumn, IntLayout};
-use crate::codec::timestamps;
+use crate::codec::ints::{IntColumn, IntLayout};
 use crate::codec::timestamps::{RegularLayout, TsColumn};
 use crate::codec::values::{self, ValueKind};
 use crate::codec::DecodeError;
@@ -366,18 +365,21 @@ impl Segment {
         // read in place.
         let decoded = flags != 0;
         let body: &[u8] = if flags & BLOCK_FLAG_COLD != 0 {
-            COLD_SCRATCH.with(|c| {
-                let (ts, ints) = &mut *c.borrow_mut();
-                ts.clear();
-                ints.clear();
-                self.decode_cold(idx, block, kind, ts, ints)?;
-                // A hot body of the same readings, so that every reader of a block
-                // (history, aggregates, the day/night kernels) takes it as it is.
-                scratch.clear();
-                timestamps::encode(ts, scratch);
-                ints::encode(ints, scratch);
-                Ok::<_, Error>(())
-            })?;
+            if body_len != stored.len() {
+                return Err(corrupt(
+                    BLOCK_BODY_LEN,
+                    "body length differs from block length",
+                ));
+            }
+            // A hot body of the same readings, so that every reader of a block (history,
+            // aggregates, the day/night kernels) takes it as it is.
+            scratch.clear();
+            COLD_SCRATCH
+                .with(|c| {
+                    let (ts, ints) = &mut *c.borrow_mut();
+                    cold::decode_to_hot(stored, e.count as usize, kind, (ts, ints), scratch)
+                })
+                .map_err(|d| corrupt(BLOCK_BODY + d.at, d.what))?;
             let n = scratch.len();
             scratch.extend_from_slice(&[0; 16]);
             &scratch[..n]
