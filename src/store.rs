@@ -227,7 +227,9 @@ impl Store {
         self.inner.compact(Mode::Policy, &mut |_, _| {})
     }
 
-    /// Rewrites every window that holds more than one segment into one segment.
+    /// Rewrites every window that holds more than one segment into one segment (a cold
+    /// one where [`CompactionOptions::cold_after`](crate::CompactionOptions::cold_after)
+    /// says so), and every window due for the cold tier that is not cold yet.
     pub fn compact_all(&self) -> Result<CompactionReport> {
         self.inner.compact(Mode::All, &mut |_, _| {})
     }

@@ -27,6 +27,10 @@ pub enum UnknownMeters {
 /// - it is *settled*: it ended at least `settle_s` seconds before the newest reading in
 ///   the store, so terminals have stopped resending into it; one last rewrite leaves it as a
 ///   single file.
+///
+/// Separately, a window that ended `cold_after` before the newest reading and is not one
+/// cold segment yet is rewritten into one cold segment (see
+/// [`CompactionOptions::cold_after`]), whatever its number of segments.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CompactionOptions {
     /// Run the policy after every flush, in the thread that flushed (the background
