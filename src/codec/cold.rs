@@ -38,20 +38,24 @@ fn config() -> ChunkConfig {
     ChunkConfig::default().with_compression_level(LEVEL)
 }
 
-/// Appends the cold body of one block to `out`: timestamps `ts` (strictly increasing),
-/// values as `ints` under `kind` (as `values::to_ints` gave them). `None` when pco
-/// refuses the input (it does not for any block the segment writer forms), so that the
-/// caller keeps the hot body instead.
-pub(crate) fn encode(ts: &[i64], kind: ValueKind, ints: &[i64], out: &mut Vec<u8>) -> Option<()> {
-    let mut hot = Vec::new();
-    timestamps::encode(ts, &mut hot);
+/// Appends the cold body of one block to `out`: timestamps `ts` (strictly increasing)
+/// whose hot column is `hot`, values as `ints` under `kind` (as `values::to_ints` gave
+/// them). `None` when pco refuses the input (it does not for any block the segment
+/// writer forms), so that the caller keeps the hot body instead.
+pub(crate) fn encode(
+    ts: &[i64],
+    hot: &[u8],
+    kind: ValueKind,
+    ints: &[i64],
+    out: &mut Vec<u8>,
+) -> Option<()> {
     // A regular grid takes a few bytes per block as a hot column (the 17-byte grid and
     // its gaps), which a pco chunk's own header does not beat: only irregular columns
     // are tried.
     let irregular = hot.len() > REGULAR_BYTES;
     let (form, ts_part) = match irregular.then(|| simple_compress(ts, &config())) {
         Some(Ok(p)) if p.len() < hot.len() => (TS_PCO, p),
-        _ => (TS_HOT, hot),
+        _ => (TS_HOT, hot.to_vec()),
     };
     let values = match kind {
         ValueKind::Decimal { .. } => simple_compress(ints, &config()).ok()?,
@@ -215,11 +219,17 @@ mod tests {
     use super::*;
     use crate::codec::values;
 
+    fn hot_ts(ts: &[i64]) -> Vec<u8> {
+        let mut hot = Vec::new();
+        timestamps::encode(ts, &mut hot);
+        hot
+    }
+
     fn round_trip(ts: &[i64], vals: &[f64]) -> usize {
         let mut ints = Vec::new();
         let kind = values::to_ints(vals, &mut ints);
         let mut body = Vec::new();
-        encode(ts, kind, &ints, &mut body).unwrap();
+        encode(ts, &hot_ts(ts), kind, &ints, &mut body).unwrap();
         let (mut t2, mut i2, mut v2) = (Vec::new(), Vec::new(), Vec::new());
         decode(&body, ts.len(), kind, &mut t2, &mut i2).unwrap();
         values::from_ints(kind, &i2, &mut v2);
@@ -258,13 +268,13 @@ mod tests {
         let mut ints = Vec::new();
         let kind = values::to_ints(&vals, &mut ints);
         let mut body = Vec::new();
-        encode(&regular, kind, &ints, &mut body).unwrap();
+        encode(&regular, &hot_ts(&regular), kind, &ints, &mut body).unwrap();
         assert_eq!(body[0], TS_HOT);
         let irregular: Vec<i64> = (0..2976)
             .map(|k| 1_700_000_000 + k * 900 + (k * 7) % 13)
             .collect();
         body.clear();
-        encode(&irregular, kind, &ints, &mut body).unwrap();
+        encode(&irregular, &hot_ts(&irregular), kind, &ints, &mut body).unwrap();
         assert_eq!(body[0], TS_PCO);
         round_trip(&irregular, &vals);
     }
@@ -278,7 +288,7 @@ mod tests {
         let mut ints = Vec::new();
         let kind = values::to_ints(&vals, &mut ints);
         let mut body = Vec::new();
-        encode(&ts, kind, &ints, &mut body).unwrap();
+        encode(&ts, &hot_ts(&ts), kind, &ints, &mut body).unwrap();
         let try_decode = |b: &[u8]| {
             let (mut t, mut i) = (Vec::new(), Vec::new());
             if decode(b, ts.len(), kind, &mut t, &mut i).is_ok() {

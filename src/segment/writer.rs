@@ -139,11 +139,12 @@ impl SegmentWriter {
         let kind = values::to_ints(vals, &mut self.ints);
         self.body.clear();
         timestamps::encode(ts, &mut self.body);
+        let ts_len = self.body.len();
         ints::encode(&self.ints, &mut self.body);
 
         let mut cold_body = Vec::new();
         let cold = self.cold
-            && cold::encode(ts, kind, &self.ints, &mut cold_body).is_some()
+            && cold::encode(ts, &self.body[..ts_len], kind, &self.ints, &mut cold_body).is_some()
             && cold_body.len() < self.body.len();
         let compressed = (self.zstd && !cold)
             .then(|| zstd::bulk::compress(&self.body, ZSTD_LEVEL))
