@@ -40,6 +40,28 @@ impl TryFrom<u8> for FormatVersion {
     }
 }
 
+/// Version byte of a segment file written by cold compaction: its blocks may be cold
+/// (flag [`BLOCK_FLAG_COLD`]) and its footer flags mark it cold ([`FOOTER_FLAG_COLD`]).
+/// Segments of hot blocks keep [`FormatVersion::CURRENT`], so that builds that do not
+/// know cold blocks still read them. Segment versions skip 3, the version of MANIFEST and
+/// METERS alone.
+pub const COLD_SEGMENT_VERSION: u8 = 4;
+
+/// Checks the version byte of a segment at `path`: every [`FormatVersion`] or
+/// [`COLD_SEGMENT_VERSION`]; returns whether it is the cold version.
+pub fn check_segment_version(byte: u8, path: &Path) -> Result<bool> {
+    if byte == COLD_SEGMENT_VERSION {
+        return Ok(true);
+    }
+    FormatVersion::check(byte, path)
+        .map(|_| false)
+        .map_err(|_| Error::UnsupportedVersion {
+            path: path.to_owned(),
+            version: byte,
+            supported: COLD_SEGMENT_VERSION,
+        })
+}
+
 const U8: usize = 1;
 const U32: usize = 4;
 const U64: usize = 8;
@@ -76,8 +98,13 @@ pub const FOOTER_N_BLOCKS: usize = FOOTER_N_METERS + U32;
 pub const FOOTER_INDEX_CRC: usize = FOOTER_N_BLOCKS + U32;
 /// Offset of the version byte.
 pub const FOOTER_VERSION: usize = FOOTER_INDEX_CRC + U32;
+/// Offset of the footer flags (segment version [`COLD_SEGMENT_VERSION`]; zero before).
+pub const FOOTER_FLAGS: usize = FOOTER_VERSION + U8;
+/// Footer flag: the segment was written by cold compaction (its window is not rewritten
+/// to cold again).
+pub const FOOTER_FLAG_COLD: u8 = 1;
 /// Offset of the footer CRC (covers bytes `0..FOOTER_CRC`).
-pub const FOOTER_CRC: usize = FOOTER_VERSION + U8 + 3;
+pub const FOOTER_CRC: usize = FOOTER_FLAGS + 3;
 /// Offset of the trailing magic.
 pub const FOOTER_MAGIC: usize = FOOTER_CRC + U32;
 /// Length of the footer.
@@ -103,6 +130,8 @@ pub const BLOCK_BODY: usize = BLOCK_BODY_LEN + U32;
 pub const BLOCK_OVERHEAD: usize = BLOCK_BODY + U32;
 /// Flag bit: the body is a zstd frame.
 pub const BLOCK_FLAG_ZSTD: u8 = 1;
+/// Flag bit: the body is cold (`codec::cold`), in segments of [`COLD_SEGMENT_VERSION`].
+pub const BLOCK_FLAG_COLD: u8 = 2;
 
 /// Most readings in one block, 4096: a month of 15-minute readings (2976) fits in one
 /// block, so month buckets are answered from block statistics; the decoded block

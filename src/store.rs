@@ -224,12 +224,36 @@ impl Store {
     /// never rewritten. Appends, flushes and queries go on meanwhile; a second
     /// compaction waits for the first.
     pub fn compact(&self) -> Result<CompactionReport> {
-        self.inner.compact(Mode::Policy)
+        self.inner.compact(Mode::Policy, &mut |_, _| {})
     }
 
-    /// Rewrites every window that holds more than one segment into one segment.
+    /// Rewrites every window that holds more than one segment into one segment (a cold
+    /// one where [`CompactionOptions::cold_after`](crate::CompactionOptions::cold_after)
+    /// says so), and every window due for the cold tier that is not cold yet.
     pub fn compact_all(&self) -> Result<CompactionReport> {
-        self.inner.compact(Mode::All)
+        self.inner.compact(Mode::All, &mut |_, _| {})
+    }
+
+    /// Rewrites every window eligible for the cold tier into one cold segment now: those
+    /// that ended [`CompactionOptions::cold_after`](crate::CompactionOptions::cold_after)
+    /// before the newest reading (with `cold_after` off, every window that ended before
+    /// it), unless the window is one cold segment already. Through the same atomic
+    /// segment rewrite and manifest switch as every compaction: a crash leaves the hot
+    /// segments or the cold ones, never neither. Reads see no difference but speed.
+    pub fn compact_cold(&self) -> Result<CompactionReport> {
+        self.compact_with_progress(true, &mut |_, _| {})
+    }
+
+    /// [`Store::compact_cold`] when `cold`, else [`Store::compact`], calling
+    /// `progress(done, total)` with the windows written so far and the windows to write
+    /// (once with `done == 0` before the first).
+    pub fn compact_with_progress(
+        &self,
+        cold: bool,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<CompactionReport> {
+        let mode = if cold { Mode::Cold } else { Mode::Policy };
+        self.inner.compact(mode, progress)
     }
 
     /// Retention: deletes every window that ends at or before `cutoff`, whole files at a

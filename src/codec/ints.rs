@@ -50,6 +50,7 @@ pub(crate) use column::{IntLayout, Mini, MiniWalk};
 pub use decode::decode;
 pub(crate) use decode::decode_scalar;
 pub use encode::encode;
+pub(crate) use encode::encode_plain;
 #[cfg(test)]
 pub(crate) use encode::{encode_as, encode_with, Levels, Mode};
 pub(crate) use layout::packed_width;

@@ -5,6 +5,7 @@
 //! offset (relative to the start of the bytes it was given) instead of panicking.
 
 pub mod bitpack;
+pub(crate) mod cold;
 pub mod ints;
 pub mod simd;
 pub mod timestamps;

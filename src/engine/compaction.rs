@@ -12,6 +12,7 @@ use super::read::merge_runs;
 use super::window::Window;
 use crate::engine::state::State;
 use crate::error::Result;
+use crate::segment::Coding;
 use crate::segment::Segment;
 use crate::types::UtcOffset;
 use std::collections::BTreeMap;
@@ -25,6 +26,21 @@ pub(crate) enum Mode {
     Policy,
     /// Every window with more than one segment.
     All,
+    /// Every window eligible for the cold tier that is not one cold segment yet (see
+    /// [`cold_eligible`]).
+    Cold,
+}
+
+/// Whether the window ending at `end` goes to the cold tier: it ended
+/// [`CompactionOptions::cold_after`] before `newest`; for [`Mode::Cold`] with
+/// `cold_after` off, once it ended before `newest`.
+fn cold_eligible(end: i64, opts: &CompactionOptions, newest: i64, mode: Mode) -> bool {
+    let after = match (opts.cold_after, mode) {
+        (Some(after), _) => after,
+        (None, Mode::Cold) => 0,
+        (None, _) => return false,
+    };
+    end.saturating_add(after) <= newest
 }
 
 /// One window to rewrite.
@@ -36,6 +52,8 @@ pub(crate) struct Job {
     pub inputs: Vec<(u64, Arc<Segment>)>,
     /// Sequence number of the output, reserved by the store.
     pub out_seq: u64,
+    /// Whether the output is a cold segment.
+    pub cold: bool,
 }
 
 /// What compaction did.
@@ -121,10 +139,14 @@ pub(crate) fn plan(
     let mut jobs = Vec::new();
     for (start, (segs, forced)) in by_window {
         let end = window.end(start, off);
+        let cold = cold_eligible(end, opts, newest, mode);
+        let cold_already = segs.len() == 1 && st.segments[segs[0]].is_cold();
         let pick = forced
+            || cold && !cold_already
             || segs.len() > 1
                 && match mode {
                     Mode::All => true,
+                    Mode::Cold => false,
                     Mode::Policy => {
                         let sizes: Vec<u64> =
                             segs.iter().map(|&i| st.segments[i].file_len()).collect();
@@ -144,6 +166,7 @@ pub(crate) fn plan(
                 end,
                 inputs,
                 out_seq: 0,
+                cold,
             });
         }
     }
@@ -167,7 +190,11 @@ pub(crate) fn run(
         return Ok(None);
     }
     let res = (|| {
-        let mut w = WindowWriter::create(dir, job.out_seq, window, off, true)?;
+        let coding = match job.cold {
+            true => Coding::Cold,
+            false => Coding::Zstd,
+        };
+        let mut w = WindowWriter::create(dir, job.out_seq, window, off, coding)?;
         let (mut scratch, mut ints) = (Vec::new(), Vec::new());
         let mut any = false;
         for m in meters {

@@ -6,7 +6,7 @@ use super::memtable::Memtable;
 use super::window::Window;
 use crate::error::Result;
 use crate::fsutil;
-use crate::segment::{Segment, SegmentWriter};
+use crate::segment::{Coding, Segment, SegmentWriter};
 use crate::types::UtcOffset;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -35,17 +35,20 @@ pub(crate) struct WindowWriter {
 }
 
 impl WindowWriter {
-    /// `zstd`: whether blocks may be compressed (not for flushes on the ingest path).
+    /// `coding`: how blocks are written (no zstd for flushes on the ingest path).
     pub(crate) fn create(
         dir: &Path,
         seq: u64,
         window: Window,
         off: UtcOffset,
-        zstd: bool,
+        coding: Coding,
     ) -> Result<Self> {
         let path = segment_file(dir, seq);
-        let w = SegmentWriter::create(&path)?;
-        let w = if zstd { w } else { w.without_zstd() };
+        let w = match coding {
+            Coding::Plain => SegmentWriter::create(&path)?.without_zstd(),
+            Coding::Zstd => SegmentWriter::create(&path)?,
+            Coding::Cold => SegmentWriter::create_cold(&path)?,
+        };
         Ok(WindowWriter {
             path,
             seq,
@@ -130,7 +133,11 @@ pub(crate) fn write_pieces(
             let w_start = cuts[i].0;
             let seq = alloc()?;
             started.push(seq);
-            let mut w = WindowWriter::create(dir, seq, window, off, zstd)?;
+            let coding = match zstd {
+                true => Coding::Zstd,
+                false => Coding::Plain,
+            };
+            let mut w = WindowWriter::create(dir, seq, window, off, coding)?;
             while let Some((_, k, r)) = cuts.get(i).filter(|c| c.0 == w_start) {
                 let (m, s) = series[*k];
                 w.add(m, &s.ts[r.clone()], &s.vals[r.clone()])?;

@@ -352,7 +352,7 @@ impl Inner {
     pub(crate) fn maybe_compact(&self) -> Result<()> {
         if self.opts.compaction.auto {
             if let Some(_c) = try_lock(&self.compact) {
-                self.compact_locked(Mode::Policy)?;
+                self.compact_locked(Mode::Policy, &mut |_, _| {})?;
             }
         }
         Ok(())
@@ -478,13 +478,23 @@ impl Inner {
         Ok(())
     }
 
-    pub(crate) fn compact(&self, mode: Mode) -> Result<CompactionReport> {
+    /// Runs a compaction pass; `progress(done, total)` is called after each window
+    /// written (and once with `(0, total)` before the first).
+    pub(crate) fn compact(
+        &self,
+        mode: Mode,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<CompactionReport> {
         self.wal("compacting")?;
         let _c = lock(&self.compact);
-        self.compact_locked(mode)
+        self.compact_locked(mode, progress)
     }
 
-    fn compact_locked(&self, mode: Mode) -> Result<CompactionReport> {
+    fn compact_locked(
+        &self,
+        mode: Mode,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<CompactionReport> {
         let (window, off) = (self.opts.window, self.opts.window_offset);
         let mut jobs = {
             // No flush is in flight: every later flush gets a higher seq than the outputs.
@@ -509,9 +519,13 @@ impl Inner {
             return Ok(report);
         }
         let mut outs: Vec<Written> = Vec::new();
-        for job in &jobs {
+        progress(0, jobs.len());
+        for (k, job) in jobs.iter().enumerate() {
             match compaction::run(&self.dir, job, window, off) {
-                Ok(w) => outs.extend(w),
+                Ok(w) => {
+                    outs.extend(w);
+                    progress(k + 1, jobs.len());
+                }
                 Err(e) => {
                     let seqs: Vec<u64> = outs.iter().map(|w| w.seq).collect();
                     drop(outs);
@@ -639,10 +653,13 @@ fn check_options(opts: &Options) -> Result<()> {
     }
     timestamp::check_range(&opts.timestamp_range)?;
     let c = &opts.compaction;
-    if !(c.ratio.is_finite() && c.ratio >= 0.0) || c.settle_s < 0 {
+    if !(c.ratio.is_finite() && c.ratio >= 0.0)
+        || c.settle_s < 0
+        || c.cold_after.is_some_and(|a| a < 0)
+    {
         return Err(Error::InvalidArgument(format!(
-            "compaction ratio {} and settle time {} s must be finite and not negative",
-            c.ratio, c.settle_s
+            "compaction ratio {}, settle time {} s and cold_after {:?} s must be finite and not negative",
+            c.ratio, c.settle_s, c.cold_after
         )));
     }
     Ok(())

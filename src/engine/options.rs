@@ -27,6 +27,10 @@ pub enum UnknownMeters {
 /// - it is *settled*: it ended at least `settle_s` seconds before the newest reading in
 ///   the store, so terminals have stopped resending into it; one last rewrite leaves it as a
 ///   single file.
+///
+/// Separately, a window that ended `cold_after` before the newest reading and is not one
+/// cold segment yet is rewritten into one cold segment (see
+/// [`CompactionOptions::cold_after`]), whatever its number of segments.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CompactionOptions {
     /// Run the policy after every flush, in the thread that flushed (the background
@@ -40,6 +44,17 @@ pub struct CompactionOptions {
     pub max_segments_per_window: usize,
     /// See the type docs. Default: 62 days, the longest resend of Q/GDW 1376.1 terminals.
     pub settle_s: i64,
+    /// Windows that ended at least this many seconds before the newest reading in the
+    /// store are rewritten into one *cold* segment: entropy-coded blocks (pcodec), about
+    /// a quarter smaller than hot ones on meter readings and slower to scan (see "Cold
+    /// blocks" in `docs/FORMAT.md`). The policy does this once per window (again only
+    /// when late readings arrive); [`Store::compact_cold`](crate::Store::compact_cold)
+    /// does it now. `None`: the policy keeps every window hot. Default: `None`, since a
+    /// cold block scans at about a tenth of a hot block's speed (pcodec's decoding on
+    /// every scan): a store trades scan speed for size only by choice. `Some(62 * 86_400)`,
+    /// the same as `settle_s`, makes the one last rewrite of a settled window the cold one,
+    /// so that no window is rewritten twice for it.
+    pub cold_after: Option<i64>,
 }
 
 impl Default for CompactionOptions {
@@ -49,6 +64,7 @@ impl Default for CompactionOptions {
             ratio: 1.0,
             max_segments_per_window: 24,
             settle_s: 62 * 86_400,
+            cold_after: None,
         }
     }
 }

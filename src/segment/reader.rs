@@ -1,6 +1,7 @@
 //! Opens, validates and reads a sealed segment through its read-only mapping.
 
 use super::mmap::Mapped;
+use crate::codec::cold;
 use crate::codec::ints::{IntColumn, IntLayout};
 use crate::codec::timestamps::{RegularLayout, TsColumn};
 use crate::codec::values::{self, ValueKind};
@@ -112,6 +113,10 @@ pub(crate) struct Segment {
     layouts: OnceLock<Box<[OnceLock<BlockLayout>]>>,
     /// First and last timestamp of any block (`None` without blocks).
     span: Option<(i64, i64)>,
+    /// The segment's version is [`COLD_SEGMENT_VERSION`]: its blocks may be cold.
+    cold_version: bool,
+    /// The segment was written by cold compaction.
+    cold: bool,
 }
 
 impl Segment {
@@ -134,7 +139,7 @@ impl Segment {
             return Err(corrupt(0, "bad segment header magic"));
         }
         check_crc(path, b, 0, HEADER_CRC)?;
-        let version = FormatVersion::check(b[HEADER_VERSION], path)?;
+        let cold_version = check_segment_version(b[HEADER_VERSION], path)?;
 
         let f = b.len() - FOOTER_LEN;
         let footer = &b[f..];
@@ -142,11 +147,17 @@ impl Segment {
             return Err(corrupt(f + FOOTER_MAGIC, "bad segment footer magic"));
         }
         check_crc(path, b, f, f + FOOTER_CRC)?;
-        if FormatVersion::check(footer[FOOTER_VERSION], path)? != version {
+        check_segment_version(footer[FOOTER_VERSION], path)?;
+        if footer[FOOTER_VERSION] != b[HEADER_VERSION] {
             return Err(corrupt(
                 f + FOOTER_VERSION,
                 "footer version differs from header version",
             ));
+        }
+        // Versions before the cold one leave the flags zero and never read them.
+        let cold = cold_version && footer[FOOTER_FLAGS] & FOOTER_FLAG_COLD != 0;
+        if cold_version && footer[FOOTER_FLAGS] & !FOOTER_FLAG_COLD != 0 {
+            return Err(corrupt(f + FOOTER_FLAGS, "unknown segment flags"));
         }
         let index_offset = le_u64(footer, FOOTER_INDEX_OFFSET);
         let index_len = le_u64(footer, FOOTER_INDEX_LEN);
@@ -241,12 +252,19 @@ impl Segment {
             verified,
             layouts: OnceLock::new(),
             span,
+            cold_version,
+            cold,
         })
     }
 
     /// First and last timestamp stored in the segment (`None` when it has no blocks).
     pub(crate) fn span(&self) -> Option<(i64, i64)> {
         self.span
+    }
+
+    /// Whether cold compaction wrote this segment (its window is cold already).
+    pub(crate) fn is_cold(&self) -> bool {
+        self.cold
     }
 
     /// Size of the file in bytes.
@@ -338,35 +356,34 @@ impl Segment {
                 ints,
             }));
         }
-        if !self.verified[idx].load(Ordering::Relaxed) {
-            let crc_at = block.len() - 4;
-            let stored = le_u32(block, crc_at);
-            let got = crc32fast::hash(&block[..crc_at]);
-            if stored != got {
-                return Err(Error::ChecksumMismatch {
-                    path: self.path.clone(),
-                    offset: e.offset,
-                    expected: stored,
-                    got,
-                });
-            }
-            self.verified[idx].store(true, Ordering::Relaxed);
-        }
+        let (kind, flags) = self.check_block(idx, block)?;
         let corrupt =
             |at: usize, what: &str| Error::corrupt(&self.path, e.offset + at as u64, what);
-        if le_u32(block, 0) != e.count {
-            return Err(corrupt(0, "block count differs from its index entry"));
-        }
-        let kind = ValueKind::from_bytes(block[BLOCK_VALUE_KIND], block[BLOCK_SCALE])
-            .ok_or_else(|| corrupt(BLOCK_VALUE_KIND, "unknown value kind or scale"))?;
-        let flags = block[BLOCK_FLAGS];
-        if flags & !BLOCK_FLAG_ZSTD != 0 || block[BLOCK_FLAGS + 1] != 0 {
-            return Err(corrupt(BLOCK_FLAGS, "unknown block flags"));
-        }
         let body_len = le_u32(block, BLOCK_BODY_LEN) as usize;
         let stored = &block[BLOCK_BODY..block.len() - 4];
-        let zstd = flags & BLOCK_FLAG_ZSTD != 0;
-        let body: &[u8] = if zstd {
+        // The body is rebuilt in `scratch` (decompressed, or decoded from cold) rather than
+        // read in place.
+        let decoded = flags != 0;
+        let body: &[u8] = if flags & BLOCK_FLAG_COLD != 0 {
+            if body_len != stored.len() {
+                return Err(corrupt(
+                    BLOCK_BODY_LEN,
+                    "body length differs from block length",
+                ));
+            }
+            // A hot body of the same readings, so that every reader of a block (history,
+            // aggregates, the day/night kernels) takes it as it is.
+            scratch.clear();
+            COLD_SCRATCH
+                .with(|c| {
+                    let (ts, ints) = &mut *c.borrow_mut();
+                    cold::decode_to_hot(stored, e.count as usize, kind, (ts, ints), scratch)
+                })
+                .map_err(|d| corrupt(BLOCK_BODY + d.at, d.what))?;
+            let n = scratch.len();
+            scratch.extend_from_slice(&[0; 16]);
+            &scratch[..n]
+        } else if flags & BLOCK_FLAG_ZSTD != 0 {
             // A block of at most BLOCK_LEN readings never needs more than this; a larger
             // claim is corruption, not a reason to allocate.
             if body_len > BLOCK_LEN * 24 + 1024 {
@@ -401,7 +418,7 @@ impl Segment {
         let (mut ints, used2) = IntColumn::parse(&body[used..])
             .map_err(|d| corrupt(BLOCK_BODY + used + d.at, d.what))?;
         // The body and what follows it in the file (or the zero slack of the scratch).
-        ints.read_past_end(match zstd {
+        ints.read_past_end(match decoded {
             true => &scratch[used..],
             false => ints_ext(used),
         });
@@ -427,7 +444,7 @@ impl Segment {
             ));
         }
         // Checked: later reads of a plain block take its columns from their layout.
-        if let (false, Some(ts_layout)) = (zstd, ts.layout(body)) {
+        if let (false, Some(ts_layout)) = (decoded, ts.layout(body)) {
             let layouts = self
                 .layouts
                 .get_or_init(|| self.blocks.iter().map(|_| OnceLock::new()).collect());
@@ -442,6 +459,75 @@ impl Segment {
         Ok(f(&BlockView { kind, ts, ints }))
     }
 
+    /// Checks block `idx` (its bytes `block`) up to its body: the CRC (once per open
+    /// segment), the count, the value kind and the flags. Returns the kind and the flags.
+    fn check_block(&self, idx: usize, block: &[u8]) -> Result<(ValueKind, u8)> {
+        let e = &self.blocks[idx];
+        if !self.verified[idx].load(Ordering::Relaxed) {
+            let crc_at = block.len() - 4;
+            let stored = le_u32(block, crc_at);
+            let got = crc32fast::hash(&block[..crc_at]);
+            if stored != got {
+                return Err(Error::ChecksumMismatch {
+                    path: self.path.clone(),
+                    offset: e.offset,
+                    expected: stored,
+                    got,
+                });
+            }
+            self.verified[idx].store(true, Ordering::Relaxed);
+        }
+        let corrupt =
+            |at: usize, what: &str| Error::corrupt(&self.path, e.offset + at as u64, what);
+        if le_u32(block, 0) != e.count {
+            return Err(corrupt(0, "block count differs from its index entry"));
+        }
+        let kind = ValueKind::from_bytes(block[BLOCK_VALUE_KIND], block[BLOCK_SCALE])
+            .ok_or_else(|| corrupt(BLOCK_VALUE_KIND, "unknown value kind or scale"))?;
+        let flags = block[BLOCK_FLAGS];
+        let known = match self.cold_version {
+            true => BLOCK_FLAG_ZSTD | BLOCK_FLAG_COLD,
+            false => BLOCK_FLAG_ZSTD,
+        };
+        let both = BLOCK_FLAG_ZSTD | BLOCK_FLAG_COLD;
+        if flags & !known != 0 || flags == both || block[BLOCK_FLAGS + 1] != 0 {
+            return Err(corrupt(BLOCK_FLAGS, "unknown block flags"));
+        }
+        Ok((kind, flags))
+    }
+
+    /// Decodes cold block `idx` (its checked bytes `block`), appending its timestamps to
+    /// `ts` and its integers to `ints`, and checks them against the index entry.
+    fn decode_cold(
+        &self,
+        idx: usize,
+        block: &[u8],
+        kind: ValueKind,
+        ts: &mut Vec<i64>,
+        ints: &mut Vec<i64>,
+    ) -> Result<()> {
+        let e = &self.blocks[idx];
+        let corrupt =
+            |at: usize, what: &str| Error::corrupt(&self.path, e.offset + at as u64, what);
+        let stored = &block[BLOCK_BODY..block.len() - 4];
+        if le_u32(block, BLOCK_BODY_LEN) as usize != stored.len() {
+            return Err(corrupt(
+                BLOCK_BODY_LEN,
+                "body length differs from block length",
+            ));
+        }
+        let from = ts.len();
+        cold::decode(stored, e.count as usize, kind, ts, ints)
+            .map_err(|d| corrupt(BLOCK_BODY + d.at, d.what))?;
+        if ts.get(from) != Some(&e.t_first) || ts.last() != Some(&e.t_last) {
+            return Err(corrupt(
+                BLOCK_BODY,
+                "timestamps differ from the index entry",
+            ));
+        }
+        Ok(())
+    }
+
     /// Appends block `idx`'s readings to `ts` and `vals`.
     pub(crate) fn read_block(
         &self,
@@ -451,6 +537,17 @@ impl Segment {
         ts: &mut Vec<i64>,
         vals: &mut Vec<f64>,
     ) -> Result<()> {
+        let e = &self.blocks[idx];
+        let start = e.offset as usize;
+        let block = &self.map.bytes()[start..start + e.len as usize];
+        if self.cold_version && block[BLOCK_FLAGS] & BLOCK_FLAG_COLD != 0 {
+            // Cold readings go straight to the caller, without the hot body.
+            let (kind, _) = self.check_block(idx, block)?;
+            ints.clear();
+            self.decode_cold(idx, block, kind, ts, ints)?;
+            values::from_ints(kind, ints, vals);
+            return Ok(());
+        }
         self.with_block(idx, scratch, |v| {
             ints.clear();
             v.ints.decode_into(ints);
@@ -475,6 +572,12 @@ pub fn verify_segment(path: &Path) -> Result<u64> {
         readings += ts.len() as u64;
     }
     Ok(readings)
+}
+
+thread_local! {
+    /// Timestamps and integers of the cold block being rebuilt as a hot body.
+    static COLD_SCRATCH: std::cell::RefCell<(Vec<i64>, Vec<i64>)> =
+        const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
 }
 
 /// Decompresses a block body with this thread's reused zstd context (creating a context

@@ -1,7 +1,7 @@
 //! Writes a segment file: blocks per meter, then the index and the footer.
 
 use super::reader::BlockEntry;
-use crate::codec::{ints, timestamps, values};
+use crate::codec::{cold, ints, timestamps, values};
 use crate::error::{Error, Result};
 use crate::format::*;
 use crate::fsutil;
@@ -17,6 +17,17 @@ const ZSTD_LEVEL: i32 = 3;
 /// See [`ZSTD_LEVEL`].
 const ZSTD_KEEP_RATIO: f64 = 0.75;
 
+/// How a segment's blocks are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Coding {
+    /// Bit-packed bodies only (short-lived flush segments).
+    Plain,
+    /// Bit-packed bodies, zstd where it saves a quarter (see [`ZSTD_KEEP_RATIO`]).
+    Zstd,
+    /// Cold bodies (`codec::cold`) where they are smaller than the bit-packed one.
+    Cold,
+}
+
 /// Builds one segment file under a temporary name; [`SegmentWriter::finish`] seals it.
 pub(crate) struct SegmentWriter {
     path: PathBuf,
@@ -30,11 +41,30 @@ pub(crate) struct SegmentWriter {
     block: Vec<u8>,
     /// Whether blocks may be zstd-compressed (see [`SegmentWriter::without_zstd`]).
     zstd: bool,
+    /// Whether blocks are written cold (see [`SegmentWriter::create_cold`]).
+    cold: bool,
 }
 
 impl SegmentWriter {
     /// Starts a segment that will be published at `path`.
     pub(crate) fn create(path: &Path) -> Result<SegmentWriter> {
+        SegmentWriter::create_with(path, false)
+    }
+
+    /// Starts a cold segment (version [`COLD_SEGMENT_VERSION`]): each block is written
+    /// cold (`codec::cold`), or hot where that is not larger.
+    pub(crate) fn create_cold(path: &Path) -> Result<SegmentWriter> {
+        SegmentWriter::create_with(path, true)
+    }
+
+    fn version(&self) -> u8 {
+        match self.cold {
+            true => COLD_SEGMENT_VERSION,
+            false => FormatVersion::CURRENT as u8,
+        }
+    }
+
+    fn create_with(path: &Path, cold: bool) -> Result<SegmentWriter> {
         let tmp = fsutil::tmp_path(path);
         let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
         let mut w = SegmentWriter {
@@ -48,10 +78,11 @@ impl SegmentWriter {
             body: Vec::new(),
             block: Vec::new(),
             zstd: true,
+            cold,
         };
         let mut header = [0u8; HEADER_LEN];
         header[..SEGMENT_MAGIC.len()].copy_from_slice(&SEGMENT_MAGIC);
-        header[HEADER_VERSION] = FormatVersion::CURRENT as u8;
+        header[HEADER_VERSION] = w.version();
         let crc = crc32fast::hash(&header[..HEADER_CRC]);
         header[HEADER_CRC..].copy_from_slice(&crc.to_le_bytes());
         w.write(&header)?;
@@ -108,16 +139,21 @@ impl SegmentWriter {
         let kind = values::to_ints(vals, &mut self.ints);
         self.body.clear();
         timestamps::encode(ts, &mut self.body);
+        let ts_len = self.body.len();
         ints::encode(&self.ints, &mut self.body);
 
-        let compressed = self
-            .zstd
+        let mut cold_body = Vec::new();
+        let cold = self.cold
+            && cold::encode(ts, &self.body[..ts_len], kind, &self.ints, &mut cold_body).is_some()
+            && cold_body.len() < self.body.len();
+        let compressed = (self.zstd && !cold)
             .then(|| zstd::bulk::compress(&self.body, ZSTD_LEVEL))
             .and_then(|c| c.ok())
             .filter(|c| (c.len() as f64) <= self.body.len() as f64 * ZSTD_KEEP_RATIO);
-        let (flags, stored) = match &compressed {
-            Some(c) => (BLOCK_FLAG_ZSTD, &c[..]),
-            None => (0, &self.body[..]),
+        let (flags, stored, body_len) = match &compressed {
+            _ if cold => (BLOCK_FLAG_COLD, &cold_body[..], cold_body.len()),
+            Some(c) => (BLOCK_FLAG_ZSTD, &c[..], self.body.len()),
+            None => (0, &self.body[..], self.body.len()),
         };
         let (kind_byte, scale) = kind.to_bytes();
         self.block.clear();
@@ -125,7 +161,7 @@ impl SegmentWriter {
             .extend_from_slice(&(ts.len() as u32).to_le_bytes());
         self.block.extend_from_slice(&[kind_byte, scale, flags, 0]);
         self.block
-            .extend_from_slice(&(self.body.len() as u32).to_le_bytes());
+            .extend_from_slice(&(body_len as u32).to_le_bytes());
         self.block.extend_from_slice(stored);
         let crc = crc32fast::hash(&self.block);
         self.block.extend_from_slice(&crc.to_le_bytes());
@@ -180,7 +216,8 @@ impl SegmentWriter {
             .copy_from_slice(&(self.blocks.len() as u32).to_le_bytes());
         footer[FOOTER_INDEX_CRC..FOOTER_VERSION]
             .copy_from_slice(&crc32fast::hash(&index).to_le_bytes());
-        footer[FOOTER_VERSION] = FormatVersion::CURRENT as u8;
+        footer[FOOTER_VERSION] = self.version();
+        footer[FOOTER_FLAGS] = if self.cold { FOOTER_FLAG_COLD } else { 0 };
         let crc = crc32fast::hash(&footer[..FOOTER_CRC]);
         footer[FOOTER_CRC..FOOTER_MAGIC].copy_from_slice(&crc.to_le_bytes());
         footer[FOOTER_MAGIC..].copy_from_slice(&SEGMENT_MAGIC);

@@ -193,8 +193,34 @@ pub(crate) fn encode_as(v: &[i64], levels: Levels, mode: Mode, out: &mut Vec<u8>
         Mode::Values => (MODE_VALUES, v, frames(v)),
         Mode::Deltas => (MODE_DELTAS, &d[..], frames(&d)),
     };
-    let (base, ref_width) = ref_layout(&fr);
-    out.reserve(encoded_len(&fr));
+    write(v, mode, t, &fr, levels, out);
+}
+
+/// Appends `v` in value mode with one plain frame per mini-block: no two-level search and
+/// no delta trial, for a column that lives only in memory and is read once (a cold
+/// block rebuilt for a scan), where encoding time counts more than size.
+pub(crate) fn encode_plain(v: &[i64], out: &mut Vec<u8>) {
+    let fr: Vec<Frame> = v
+        .chunks(MINI_LEN)
+        .map(|c| {
+            let (lo, hi) = c
+                .iter()
+                .fold((c[0], c[0]), |(a, b), &x| (a.min(x), b.max(x)));
+            Frame {
+                reference: lo,
+                width: bitpack::bits_needed(hi.wrapping_sub(lo) as u64),
+                split: None,
+            }
+        })
+        .collect();
+    write(v, MODE_VALUES, v, &fr, Levels::Bitmap, out);
+}
+
+/// Appends the column of `v`, stored as `t` (`v` or its deltas, as `mode` says) in the
+/// frames `fr`.
+fn write(v: &[i64], mode: u8, t: &[i64], fr: &[Frame], levels: Levels, out: &mut Vec<u8>) {
+    let (base, ref_width) = ref_layout(fr);
+    out.reserve(encoded_len(fr));
     let flag = match levels {
         Levels::Bitmap => MODE_LEVEL_BITMAP,
         Levels::LowBit => 0,
@@ -214,11 +240,11 @@ pub(crate) fn encode_as(v: &[i64], levels: Levels, mode: Mode, out: &mut Vec<u8>
         ref_width,
         out,
     );
-    let (_, split_w) = split_layout(&fr);
+    let (_, split_w) = split_layout(fr);
     out.push(split_w);
     pack_array(fr.iter().filter_map(|f| f.split), split_w, out);
     let mut buf = [0u64; MINI_LEN];
-    for (chunk, f) in t.chunks(MINI_LEN).zip(&fr) {
+    for (chunk, f) in t.chunks(MINI_LEN).zip(fr) {
         buf.fill(0);
         let mut upper = 0u64;
         for (i, (b, &x)) in buf.iter_mut().zip(chunk).enumerate() {

@@ -1,0 +1,261 @@
+//! Sizes of the hot and cold tiers against pcodec and zstd on the same readings, per data
+//! shape, plus the speed of cold compaction, of a meter's history from cold, and of a
+//! day/night scan over cold windows.
+//!
+//! For each shape it builds a store (every window compacted hot), measures its segment
+//! bytes, runs `Store::compact_cold`, and measures again. The references take each meter's
+//! whole series: pcodec (`pco`, the smallest of levels 8 and 12, on the decimal integers or
+//! on the f64 values, plus the timestamps) and zstd level 19 (on the little-endian
+//! timestamp deltas and integers). Bytes per reading count timestamps in every column.
+//!
+//! ```text
+//! cargo run --release --example cold_sizes -- --meters 100 --days 365
+//! ```
+
+use clap::Parser;
+use meterstore::fleet::{Fleet, FleetConfig};
+use meterstore::{
+    CompactionOptions, DayNightScan, MeterFilter, MeterMeta, Options, Quantity, Reading, Store,
+    SyncPolicy,
+};
+use pco::standalone::simple_compress;
+use pco::ChunkConfig;
+use std::path::Path;
+use std::time::Instant;
+
+#[derive(Parser)]
+#[command(about = "Hot and cold tier sizes against pcodec and zstd, per data shape")]
+struct Args {
+    /// Meters per shape (15-minute shapes; the 1-minute shapes take a fifth).
+    #[arg(long, default_value_t = 100)]
+    meters: usize,
+    /// Days of 15-minute readings (the 1-minute shapes take a sixth).
+    #[arg(long, default_value_t = 365)]
+    days: u32,
+    /// Only these shapes (comma-separated names); default all.
+    #[arg(long)]
+    shapes: Option<String>,
+}
+
+/// A generated series per meter: timestamps and values.
+type Series = Vec<(Vec<i64>, Vec<f64>)>;
+
+/// The shapes: name, description, metadata, series.
+fn shapes(args: &Args) -> Vec<(&'static str, MeterMeta, Series)> {
+    let fleet = |meters: usize, days: u32, interval_s: u32, noise: f64| {
+        let f = Fleet::new(FleetConfig {
+            enterprises: meters.div_ceil(3),
+            days,
+            interval_s,
+            noise,
+            ..FleetConfig::default()
+        });
+        (0..f.meters().len().min(meters))
+            .map(|i| f.series(i))
+            .collect::<Series>()
+    };
+    let meta = |kind, interval_s| MeterMeta {
+        kind,
+        interval_s: Some(interval_s),
+        unit: String::new(),
+    };
+    let (m, d) = (args.meters, args.days);
+    let sample = fleet(m, d, 900, 0.04);
+    let register: Series = sample
+        .iter()
+        .enumerate()
+        .map(|(i, (ts, v))| {
+            let mut wh = 1_000_000 * (i as i64 + 1);
+            let vals = v
+                .iter()
+                .map(|x| {
+                    wh += (x * 1000.0).round() as i64;
+                    wh as f64 / 1000.0
+                })
+                .collect();
+            (ts.clone(), vals)
+        })
+        .collect();
+    let floats: Series = sample
+        .iter()
+        .map(|(ts, v)| {
+            (
+                ts.clone(),
+                v.iter().map(|x| x * std::f64::consts::PI).collect(),
+            )
+        })
+        .collect();
+    let minute = fleet(m.div_ceil(5), d.div_ceil(6), 60, 0.03);
+    let minute_kw: Series = minute
+        .iter()
+        .map(|(ts, v)| {
+            let kw = v.iter().map(|x| (x * 60_000.0).round() / 1000.0).collect();
+            (ts.clone(), kw)
+        })
+        .collect();
+    vec![
+        ("sample", meta(Quantity::IntervalEnergy, 900), sample),
+        (
+            "smooth",
+            meta(Quantity::IntervalEnergy, 900),
+            fleet(m, d, 900, 0.005),
+        ),
+        (
+            "register",
+            meta(Quantity::CumulativeRegister, 900),
+            register,
+        ),
+        ("minute-wh", meta(Quantity::IntervalEnergy, 60), minute),
+        ("minute-kw", meta(Quantity::Power, 60), minute_kw),
+        ("floats", meta(Quantity::Power, 900), floats),
+    ]
+}
+
+/// pcodec's smallest size of one series: timestamps plus values, each at the better of
+/// levels 8 and 12, values as decimal integers (when they are) or as f64.
+fn pco_size(ts: &[i64], vals: &[f64]) -> usize {
+    let best_i64 = |x: &[i64]| {
+        [8, 12]
+            .iter()
+            .filter_map(|&l| {
+                simple_compress(x, &ChunkConfig::default().with_compression_level(l)).ok()
+            })
+            .map(|c| c.len())
+            .min()
+            .unwrap_or(usize::MAX)
+    };
+    let best_f64 = [8, 12]
+        .iter()
+        .filter_map(|&l| {
+            simple_compress(vals, &ChunkConfig::default().with_compression_level(l)).ok()
+        })
+        .map(|c| c.len())
+        .min()
+        .unwrap_or(usize::MAX);
+    let mut ints = Vec::new();
+    let kind = meterstore::__bench::values::to_ints(vals, &mut ints);
+    let best_ints = match kind {
+        meterstore::__bench::values::ValueKind::Decimal { .. } => best_i64(&ints),
+        meterstore::__bench::values::ValueKind::FloatBits => usize::MAX,
+    };
+    best_i64(ts) + best_ints.min(best_f64)
+}
+
+/// zstd level 19 of one series: timestamp deltas and the values' integers (decimal
+/// integers or float bits), little-endian.
+fn zstd_size(ts: &[i64], vals: &[f64]) -> usize {
+    let mut ints = Vec::new();
+    meterstore::__bench::values::to_ints(vals, &mut ints);
+    let mut raw = Vec::with_capacity(16 * ts.len());
+    let mut prev = 0i64;
+    for &t in ts {
+        raw.extend_from_slice(&(t - prev).to_le_bytes());
+        prev = t;
+    }
+    for i in ints {
+        raw.extend_from_slice(&i.to_le_bytes());
+    }
+    zstd::bulk::compress(&raw, 19).map_or(usize::MAX, |c| c.len())
+}
+
+fn build(dir: &Path, meta: &MeterMeta, series: &Series) -> meterstore::Result<(Store, u64)> {
+    let opts = Options {
+        sync: SyncPolicy::Never,
+        compaction: CompactionOptions {
+            auto: false,
+            cold_after: None,
+            ..CompactionOptions::default()
+        },
+        ..Options::default()
+    };
+    let store = Store::open(dir, opts)?;
+    let mut n = 0u64;
+    for (i, (ts, vals)) in series.iter().enumerate() {
+        let id = format!("M{i:06}");
+        store.register_meter(&id, meta.clone())?;
+        let batch: Vec<Reading> = ts
+            .iter()
+            .zip(vals)
+            .map(|(&ts, &value)| Reading {
+                meter: &id,
+                ts,
+                value,
+            })
+            .collect();
+        store.append(&batch)?;
+        n += batch.len() as u64;
+    }
+    store.flush()?;
+    store.compact_all()?;
+    Ok((store, n))
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    let only: Option<Vec<String>> = args
+        .shapes
+        .as_ref()
+        .map(|s| s.split(',').map(str::to_owned).collect());
+    println!(
+        "{:<10} {:>10} {:>7} {:>7} {:>7} {:>7} {:>9} {:>10} {:>10} {:>11} {:>11}",
+        "shape",
+        "readings",
+        "hot",
+        "cold",
+        "pco",
+        "zstd19",
+        "cold/pco",
+        "recomp M/s",
+        "hist ms",
+        "scan M/s",
+        "scan hot"
+    );
+    for (name, meta, series) in shapes(&args) {
+        if only.as_ref().is_some_and(|o| !o.iter().any(|n| n == name)) {
+            continue;
+        }
+        let pco: usize = series.iter().map(|(t, v)| pco_size(t, v)).sum();
+        let zstd: usize = series.iter().map(|(t, v)| zstd_size(t, v)).sum();
+        let dir = tempfile::tempdir()?;
+        let (store, n) = build(dir.path(), &meta, &series)?;
+        let scan = DayNightScan {
+            threads: 1,
+            ..DayNightScan::default()
+        };
+        let all = i64::MIN / 4..i64::MAX / 4;
+        let t = Instant::now();
+        store.day_night(&MeterFilter::All, all.clone(), &scan)?;
+        let scan_hot = n as f64 / t.elapsed().as_secs_f64() / 1e6;
+        let hot = store.segment_bytes();
+        let t = Instant::now();
+        let r = store.compact_cold()?;
+        let recompress = r.readings_written as f64 / t.elapsed().as_secs_f64() / 1e6;
+        let cold = store.segment_bytes();
+        let ids = store.meter_ids();
+        let t = Instant::now();
+        for id in &ids {
+            let h = store.history(id, all.clone())?;
+            std::hint::black_box(h.count());
+        }
+        let hist_ms = t.elapsed().as_secs_f64() * 1e3 / ids.len() as f64;
+        let t = Instant::now();
+        store.day_night(&MeterFilter::All, all.clone(), &scan)?;
+        let scan_cold = n as f64 / t.elapsed().as_secs_f64() / 1e6;
+        let per = |b: f64| b / n as f64;
+        println!(
+            "{:<10} {:>10} {:>7.3} {:>7.3} {:>7.3} {:>7.3} {:>9.3} {:>10.1} {:>10.3} {:>11.1} {:>11.1}",
+            name,
+            n,
+            per(hot as f64),
+            per(cold as f64),
+            per(pco as f64),
+            per(zstd as f64),
+            cold as f64 / pco as f64,
+            recompress,
+            hist_ms,
+            scan_cold,
+            scan_hot
+        );
+    }
+    Ok(())
+}
