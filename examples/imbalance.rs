@@ -96,6 +96,7 @@ fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
         threshold: a.threshold,
         by,
         enterprises: a.enterprises,
+        daily: false,
     };
     let rows = imbalance::scan(&req)?;
     // The file first: a table cut short by a closed pipe (`| head`) still leaves it.

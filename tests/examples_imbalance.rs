@@ -49,6 +49,7 @@ fn fixture() -> (tempfile::TempDir, Request) {
         threshold: 1.5,
         by: By::Meter,
         enterprises: Some(dir.path().join("meters.csv")),
+        daily: false,
     };
     (dir, req)
 }

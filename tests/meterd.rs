@@ -307,6 +307,16 @@ fn http_api_readings_history_imbalance_metrics_and_errors() {
     );
     assert!(night < day, "{body}");
     assert_eq!(row["flagged"], false);
+    let (code, body) = get(&server.url(&format!(
+        "/imbalance?from={}&to={T0}&daily=true",
+        T0 - 2 * 86_400
+    )));
+    assert_eq!(code, 200, "{body}");
+    let v = json(&body);
+    let days = v["rows"][0]["daily"].as_array().expect("daily figures");
+    assert_eq!(days.len(), 3, "{body}");
+    assert_eq!(days[0]["date"], "2024-02-28");
+    assert_eq!(days[1]["date"], "2024-02-29");
     let (code, _) = get(&server.url("/imbalance?by=galaxy"));
     assert_eq!(code, 400);
     assert_eq!(

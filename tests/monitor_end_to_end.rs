@@ -134,6 +134,7 @@ fn import_then_alarms_then_imbalance() {
         threshold: 1.5,
         by: By::Enterprise,
         enterprises: None,
+        daily: false,
     })
     .unwrap();
     assert_eq!(rows.len(), fleet.shape.enterprises);

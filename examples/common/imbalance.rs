@@ -3,7 +3,9 @@
 
 use super::time::{parse_bound, Tz};
 use meterstore::monitor::{Catalog, MeterRole};
-use meterstore::{DayNight, DayNightScan, DayWindow, EnterpriseDayNight, MeterFilter, Zone};
+use meterstore::{
+    DailyDayNight, DayNight, DayNightScan, DayWindow, EnterpriseDayNight, MeterFilter, Zone,
+};
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -37,6 +39,8 @@ pub struct Request {
     pub by: By,
     /// `meter_id,enterprise_id[,role,...]` membership file.
     pub enterprises: Option<PathBuf>,
+    /// Also give each row's figures per local day.
+    pub daily: bool,
 }
 
 /// One result row.
@@ -46,6 +50,8 @@ pub struct Row {
     pub id: String,
     /// Its figures.
     pub stats: DayNight,
+    /// Its figures per local day with readings (when asked for).
+    pub daily: Vec<DailyDayNight>,
 }
 
 /// Reads `meter_id,enterprise_id[,role,...]`; with a `role` column only production meters
@@ -121,6 +127,7 @@ pub fn scan(req: &Request) -> Result<Vec<Row>, String> {
         window,
         zone,
         threshold: req.threshold,
+        daily: req.daily,
         ..DayNightScan::default()
     };
     let meters = store
@@ -132,6 +139,7 @@ pub fn scan(req: &Request) -> Result<Vec<Row>, String> {
             .map(|m| Row {
                 id: m.meter,
                 stats: m.total,
+                daily: m.daily,
             })
             .collect(),
         By::Enterprise => {
@@ -144,6 +152,7 @@ pub fn scan(req: &Request) -> Result<Vec<Row>, String> {
                 .map(|e| Row {
                     id: e.enterprise,
                     stats: e.total,
+                    daily: e.daily,
                 })
                 .collect()
         }

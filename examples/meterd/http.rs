@@ -209,6 +209,7 @@ struct ImbalanceParams {
     tz: Option<String>,
     threshold: Option<f64>,
     by: Option<String>,
+    daily: Option<bool>,
 }
 
 /// A bound for the imbalance scan: Unix seconds become RFC 3339; the rest (RFC 3339,
@@ -242,26 +243,44 @@ async fn imbalance(
         threshold,
         by,
         enterprises: None,
+        daily: p.daily.unwrap_or(false),
     };
     let rows = blocking(move || imbalance::scan(&req).map_err(bad)).await?;
     let rows: Vec<serde_json::Value> = rows
         .iter()
         .map(|r| {
-            let d = &r.stats;
-            json!({
-                "id": r.id,
-                "day_kwh": d.day_kwh,
-                "night_kwh": d.night_kwh,
-                "day_kw": d.day_kw,
-                "night_kw": d.night_kw,
-                "day_hours": d.day_hours,
-                "night_hours": d.night_hours,
-                "ratio": d.ratio,
-                "flagged": d.flagged,
-            })
+            let mut row = figures(&r.stats);
+            row["id"] = json!(r.id);
+            if !r.daily.is_empty() {
+                let days: Vec<serde_json::Value> = r
+                    .daily
+                    .iter()
+                    .map(|d| {
+                        let mut day = figures(&d.stats);
+                        day["date"] = json!(d.date.to_string());
+                        day
+                    })
+                    .collect();
+                row["daily"] = json!(days);
+            }
+            row
         })
         .collect();
     Ok(Json(json!({ "rows": rows })))
+}
+
+/// Day/night figures as JSON.
+fn figures(d: &meterstore::DayNight) -> serde_json::Value {
+    json!({
+        "day_kwh": d.day_kwh,
+        "night_kwh": d.night_kwh,
+        "day_kw": d.day_kw,
+        "night_kw": d.night_kw,
+        "day_hours": d.day_hours,
+        "night_hours": d.night_hours,
+        "ratio": d.ratio,
+        "flagged": d.flagged,
+    })
 }
 
 #[derive(Deserialize)]
