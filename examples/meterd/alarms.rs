@@ -14,17 +14,21 @@
 //! visible through `GET /alarms` and the SSE stream.
 
 use meterstore::monitor::{Alarm, AlarmEvent, Catalog, Monitor, RuleConfig};
-use meterstore::{Reading, Store};
+use meterstore::Store;
 use serde_json::json;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
 
 /// Closed alarms kept for `GET /alarms`.
 const KEEP_CLOSED: usize = 1000;
+/// Stored batches queued for the monitor thread; ingest waits when it falls this far
+/// behind (the monitor sees every stored reading).
+const MONITOR_QUEUE: usize = 1024;
 /// Events an SSE subscriber may fall behind by before it misses some.
 const SSE_BUFFER: usize = 1024;
 
@@ -39,12 +43,9 @@ pub struct HubStats {
     pub webhook_dropped: u64,
 }
 
+/// What `GET /alarms` answers from.
+#[derive(Default)]
 struct Live {
-    monitor: Option<Monitor<'static>>,
-    catalog: Catalog,
-    rules: RuleConfig,
-    lateness: i64,
-    start: Option<i64>,
     open: Vec<Alarm>,
     closed: VecDeque<Alarm>,
 }
@@ -61,23 +62,40 @@ struct Counters {
     queued: AtomicU64,
 }
 
-/// The monitor and its event fan-out.
-pub struct Hub {
-    store: &'static Store,
+/// Stored readings on their way to the monitor.
+type Rows = Vec<(String, i64, f64)>;
+
+/// Where the monitor's events go.
+struct Outlets {
     live: Mutex<Live>,
     events: broadcast::Sender<String>,
     counters: Arc<Counters>,
     webhook: Option<SyncSender<String>>,
+}
+
+/// The monitor thread and its event fan-out.
+pub struct Hub {
+    out: Arc<Outlets>,
+    feed: Mutex<Option<SyncSender<Rows>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
     stopping: Arc<AtomicBool>,
 }
 
+/// How the monitor is made once the first readings arrive.
+pub struct MonitorSetup {
+    pub catalog: Catalog,
+    pub rules: RuleConfig,
+    /// Where it starts judging; `None`: the hour of the first reading fed.
+    pub start: Option<i64>,
+    pub lateness: i64,
+}
+
 impl Hub {
+    /// Starts the monitor thread, which takes batches from a queue of `MONITOR_QUEUE`
+    /// (a feeder waits when it is full), and the webhook thread when there is a `webhook`.
     pub fn new(
         store: &'static Store,
-        catalog: &Catalog,
-        rules: RuleConfig,
-        start: Option<i64>,
-        lateness: i64,
+        setup: MonitorSetup,
         webhook: Option<String>,
         queue: usize,
     ) -> Hub {
@@ -90,89 +108,34 @@ impl Hub {
             std::thread::spawn(move || deliver(&url, &rx, &c, &s));
             tx
         });
-        Hub {
-            store,
-            live: Mutex::new(Live {
-                monitor: None,
-                catalog: catalog.clone(),
-                rules,
-                lateness,
-                start,
-                open: Vec::new(),
-                closed: VecDeque::new(),
-            }),
+        let out = Arc::new(Outlets {
+            live: Mutex::new(Live::default()),
             events: broadcast::channel(SSE_BUFFER).0,
             counters,
             webhook: tx,
+        });
+        let (feed, rx) = sync_channel::<Rows>(MONITOR_QUEUE);
+        let o = out.clone();
+        let thread = std::thread::spawn(move || watch(store, setup, &rx, &o));
+        Hub {
+            out,
+            feed: Mutex::new(Some(feed)),
+            thread: Mutex::new(Some(thread)),
             stopping,
         }
     }
 
-    /// Feeds one stored batch to the monitor and sends out its events.
-    pub fn on_append(&self, readings: &[Reading<'_>]) {
-        let Ok(mut live) = self.live.lock() else {
-            return;
-        };
-        let live = &mut *live;
-        if live.monitor.is_none() {
-            let first = readings.iter().map(|r| r.ts).min().unwrap_or(0);
-            let start = live.start.unwrap_or(first.div_euclid(3600) * 3600);
-            live.monitor = Some(Monitor::new(
-                self.store,
-                &live.catalog,
-                live.rules.clone(),
-                start,
-                live.lateness,
-            ));
-        }
-        let Some(mon) = live.monitor.as_mut() else {
-            return;
-        };
-        let events = match mon.on_append(readings) {
-            Ok(ev) => ev,
-            Err(e) => {
-                eprintln!("meterd: monitor: {e}");
-                return;
-            }
-        };
-        if events.is_empty() {
-            return;
-        }
-        live.open = mon.open_alarms();
-        self.counters
-            .open
-            .store(live.open.len() as u64, Ordering::Relaxed);
-        for ev in &events {
-            let (kind, counter) = match ev {
-                AlarmEvent::Opened(_) => ("opened", &self.counters.opened),
-                AlarmEvent::Closed(a) => {
-                    live.closed.push_back(a.clone());
-                    if live.closed.len() > KEEP_CLOSED {
-                        live.closed.pop_front();
-                    }
-                    ("closed", &self.counters.closed)
-                }
-            };
-            counter.fetch_add(1, Ordering::Relaxed);
-            let text = json!({"event": kind, "alarm": alarm_json(ev.alarm())}).to_string();
-            let _ = self.events.send(text.clone());
-            if let Some(tx) = &self.webhook {
-                self.counters.queued.fetch_add(1, Ordering::Relaxed);
-                if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
-                    tx.try_send(text)
-                {
-                    self.counters.queued.fetch_sub(1, Ordering::Relaxed);
-                    self.counters
-                        .webhook_dropped
-                        .fetch_add(1, Ordering::Relaxed);
-                }
-            }
+    /// Queues one stored batch for the monitor; waits while the queue is full.
+    pub fn feed(&self, rows: Rows) {
+        let tx = self.feed.lock().ok().and_then(|f| f.clone());
+        if let Some(tx) = tx {
+            let _ = tx.send(rows);
         }
     }
 
     /// Open alarms, and with `closed` the recently closed ones too, as JSON.
     pub fn alarms(&self, closed: bool) -> serde_json::Value {
-        let Ok(live) = self.live.lock() else {
+        let Ok(live) = self.out.live.lock() else {
             return json!([]);
         };
         let mut out: Vec<serde_json::Value> = live.open.iter().map(alarm_json).collect();
@@ -184,11 +147,11 @@ impl Hub {
 
     /// A receiver of every event from now on (JSON text).
     pub fn subscribe(&self) -> broadcast::Receiver<String> {
-        self.events.subscribe()
+        self.out.events.subscribe()
     }
 
     pub fn stats(&self) -> HubStats {
-        let c = &self.counters;
+        let c = &self.out.counters;
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         HubStats {
             opened: g(&c.opened),
@@ -200,16 +163,79 @@ impl Hub {
         }
     }
 
-    /// Gives the webhook thread up to `grace` to deliver what is queued, then stops it.
+    /// Lets the monitor take what is queued (then stops its thread), and gives the webhook
+    /// thread up to `grace` to deliver what is queued, then stops it.
     pub fn shutdown(&self, grace: Duration) {
+        drop(self.feed.lock().ok().and_then(|mut f| f.take()));
+        if let Some(t) = self.thread.lock().ok().and_then(|mut t| t.take()) {
+            let _ = t.join();
+        }
+        let c = &self.out.counters;
         let until = Instant::now() + grace;
-        while self.counters.queued.load(Ordering::Relaxed) > 0 && Instant::now() < until {
+        while c.queued.load(Ordering::Relaxed) > 0 && Instant::now() < until {
             std::thread::sleep(Duration::from_millis(20));
         }
         self.stopping.store(true, Ordering::Relaxed);
-        let left = self.counters.queued.load(Ordering::Relaxed);
+        let left = c.queued.load(Ordering::Relaxed);
         if left > 0 {
             eprintln!("meterd: {left} webhook events not delivered before the shutdown");
+        }
+    }
+}
+
+/// The monitor thread: feeds each batch to the monitor (made from the first one) and
+/// publishes its events.
+fn watch(store: &'static Store, setup: MonitorSetup, rx: &Receiver<Rows>, out: &Outlets) {
+    let mut monitor: Option<Monitor<'static>> = None;
+    while let Ok(rows) = rx.recv() {
+        let readings = super::state::views(&rows);
+        let mon = monitor.get_or_insert_with(|| {
+            let first = readings.iter().map(|r| r.ts).min().unwrap_or(0);
+            let start = setup.start.unwrap_or(first.div_euclid(3600) * 3600);
+            Monitor::new(
+                store,
+                &setup.catalog,
+                setup.rules.clone(),
+                start,
+                setup.lateness,
+            )
+        });
+        match mon.on_append(&readings) {
+            Ok(events) if !events.is_empty() => publish(out, &events, mon.open_alarms()),
+            Ok(_) => {}
+            Err(e) => eprintln!("meterd: monitor: {e}"),
+        }
+    }
+}
+
+/// Sends events to SSE subscribers and the webhook queue, and updates `GET /alarms`.
+fn publish(out: &Outlets, events: &[AlarmEvent], open: Vec<Alarm>) {
+    let Ok(mut live) = out.live.lock() else {
+        return;
+    };
+    let c = &out.counters;
+    c.open.store(open.len() as u64, Ordering::Relaxed);
+    live.open = open;
+    for ev in events {
+        let (kind, counter) = match ev {
+            AlarmEvent::Opened(_) => ("opened", &c.opened),
+            AlarmEvent::Closed(a) => {
+                live.closed.push_back(a.clone());
+                if live.closed.len() > KEEP_CLOSED {
+                    live.closed.pop_front();
+                }
+                ("closed", &c.closed)
+            }
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        let text = json!({"event": kind, "alarm": alarm_json(ev.alarm())}).to_string();
+        let _ = out.events.send(text.clone());
+        if let Some(tx) = &out.webhook {
+            c.queued.fetch_add(1, Ordering::Relaxed);
+            if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = tx.try_send(text) {
+                c.queued.fetch_sub(1, Ordering::Relaxed);
+                c.webhook_dropped.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 }

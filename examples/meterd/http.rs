@@ -347,12 +347,12 @@ async fn readings(
             parse_csv_rows(&body, &sh.tz)
                 .map_err(|b| bad(format!("nothing stored; {} bad lines:\n{b}", b.count)))?
         };
-        sh.append(&rows, Via::Http).map_err(|e| match e {
+        let n = rows.len();
+        sh.append(rows, Via::Http).map_err(|e| match e {
             meterstore::Error::Io { .. } => internal(e),
             e => bad(format!("nothing stored: {e}")),
         })?;
-        sh.monitor(&rows);
-        Ok(rows.len())
+        Ok(n)
     })
     .await?;
     Ok(Json(json!({ "stored": n })))

@@ -126,14 +126,9 @@ async fn connection(mut sock: TcpStream, shared: Shared, mut stop: watch::Receiv
         }
         let rows = std::mem::take(&mut batch.rows);
         let sh = shared.clone();
-        let stored = tokio::task::spawn_blocking(move || {
-            let r = sh.append(&rows, Via::Hj212);
-            (r, rows)
-        })
-        .await;
-        let rows = match stored {
-            Ok((Ok(()), rows)) => rows,
-            Ok((Err(e), _)) => {
+        match tokio::task::spawn_blocking(move || sh.append(rows, Via::Hj212)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
                 eprintln!("meterd: hj212 {peer}: batch not stored, not acknowledged: {e}");
                 continue;
             }
@@ -141,16 +136,12 @@ async fn connection(mut sock: TcpStream, shared: Shared, mut stop: watch::Receiv
                 eprintln!("meterd: hj212 {peer}: append task failed: {e}");
                 continue;
             }
-        };
+        }
         if !batch.acks.is_empty() {
             if sock.write_all(&batch.acks).await.is_err() {
                 break;
             }
             m.acks.fetch_add(batch.ok_acks(), Ordering::Relaxed);
-        }
-        if !rows.is_empty() {
-            let sh = shared.clone();
-            let _ = tokio::task::spawn_blocking(move || sh.monitor(&rows)).await;
         }
     }
 }

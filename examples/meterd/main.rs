@@ -96,15 +96,13 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         zone: zone.clone(),
         ..RuleConfig::default()
     };
-    let hub = alarms::Hub::new(
-        store,
-        &catalog,
+    let setup = alarms::MonitorSetup {
+        catalog: catalog.clone(),
         rules,
         start,
-        args.lateness,
-        args.webhook.clone(),
-        args.webhook_queue,
-    );
+        lateness: args.lateness,
+    };
+    let hub = alarms::Hub::new(store, setup, args.webhook.clone(), args.webhook_queue);
     let map = Hj212Map::new(&catalog, zone);
     let shared: Shared = Arc::new(State::new(store, catalog, map, tz, hub));
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -35,14 +35,13 @@ impl State {
         }
     }
 
-    /// Appends one batch (whole or not at all), counts it and feeds the monitor. Blocks
-    /// for the store's sync: call it off the async workers.
-    pub fn append(&self, rows: &[(String, i64, f64)], via: Via) -> meterstore::Result<()> {
+    /// Appends one batch (whole or not at all), counts it and queues it for the monitor.
+    /// Blocks for the store's sync: call it off the async workers.
+    pub fn append(&self, rows: Vec<(String, i64, f64)>, via: Via) -> meterstore::Result<()> {
         if rows.is_empty() {
             return Ok(());
         }
-        let readings = views(rows);
-        if let Err(e) = self.store.append(&readings) {
+        if let Err(e) = self.store.append(&views(&rows)) {
             self.metrics.append_errors.fetch_add(1, Ordering::Relaxed);
             return Err(e);
         }
@@ -50,13 +49,9 @@ impl State {
             Via::Hj212 => &self.metrics.readings_hj212,
             Via::Http => &self.metrics.readings_http,
         };
-        counter.fetch_add(readings.len() as u64, Ordering::Relaxed);
+        counter.fetch_add(rows.len() as u64, Ordering::Relaxed);
+        self.hub.feed(rows);
         Ok(())
-    }
-
-    /// Feeds stored readings to the monitor (after their acknowledgement went out).
-    pub fn monitor(&self, rows: &[(String, i64, f64)]) {
-        self.hub.on_append(&views(rows));
     }
 
     /// The Prometheus text exposition of the counters.
