@@ -85,38 +85,24 @@ fn main() {
 
     // Phase 1: throughput with windows of frames in flight.
     let t = Instant::now();
-    let lat: Vec<Vec<Duration>> = std::thread::scope(|s| {
-        let handles: Vec<_> = stations
-            .iter()
-            .map(|st| {
-                let frames_of = &frames_of;
-                let a = &a;
-                s.spawn(move || {
-                    let mut c = Collector::connect(addr);
-                    let mut lat = Vec::with_capacity(a.frames);
-                    let mut k = 0;
-                    while k < a.frames {
-                        let n = a.window.min(a.frames - k);
-                        let bytes: Vec<u8> = (k..k + n).flat_map(|i| frames_of(st, i)).collect();
-                        let sent = Instant::now();
-                        c.send(&bytes);
-                        let acks = c.acks(n).len();
-                        assert_eq!(acks, n, "acknowledgements missing");
-                        lat.extend(std::iter::repeat_n(sent.elapsed(), n));
-                        k += n;
-                    }
-                    lat
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("collector"))
-            .collect()
+    let mut all = each_collector(&stations, |st| {
+        let mut c = Collector::connect(addr);
+        let mut lat = Vec::with_capacity(a.frames);
+        let mut k = 0;
+        while k < a.frames {
+            let n = a.window.min(a.frames - k);
+            let bytes: Vec<u8> = (k..k + n).flat_map(|i| frames_of(st, i)).collect();
+            let sent = Instant::now();
+            c.send(&bytes);
+            let acks = c.acks(n).len();
+            assert_eq!(acks, n, "acknowledgements missing");
+            lat.extend(std::iter::repeat_n(sent.elapsed(), n));
+            k += n;
+        }
+        lat
     });
     let secs = t.elapsed().as_secs_f64();
     let frames = (a.frames * a.collectors) as f64;
-    let mut all: Vec<Duration> = lat.into_iter().flatten().collect();
     println!(
         "throughput: {} collectors x {} frames of {} readings, {} frames per write: \
          {:.0} frames/s, {:.0} readings/s; ack latency {}",
@@ -131,52 +117,38 @@ fn main() {
 
     // Phase 2: a fixed frame rate, one frame per write.
     let per = Duration::from_secs_f64(a.collectors as f64 / a.rate.max(1) as f64);
-    let lat: Vec<Vec<Duration>> = std::thread::scope(|s| {
-        let handles: Vec<_> = stations
-            .iter()
-            .map(|st| {
-                let frames_of = &frames_of;
-                let a = &a;
-                s.spawn(move || {
-                    let mut c = Collector::connect(addr);
-                    let mut w = c.sock.try_clone().expect("socket clones");
-                    let (tx, rx) = mpsc::channel::<Instant>();
-                    let reader = std::thread::spawn(move || {
-                        let mut lat = Vec::new();
-                        while let Ok(sent) = rx.recv() {
-                            if c.acks(1).len() != 1 {
-                                break;
-                            }
-                            lat.push(sent.elapsed());
-                        }
-                        lat
-                    });
-                    let start = Instant::now();
-                    let mut k = a.frames;
-                    let mut next = start;
-                    while start.elapsed() < Duration::from_secs(a.seconds) {
-                        let bytes = frames_of(st, k);
-                        let now = Instant::now();
-                        if next > now {
-                            std::thread::sleep(next - now);
-                        }
-                        let sent = Instant::now();
-                        w.write_all(&bytes).expect("sends");
-                        let _ = tx.send(sent);
-                        next += per;
-                        k += 1;
-                    }
-                    drop(tx);
-                    reader.join().expect("reader")
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("collector"))
-            .collect()
+    let mut all = each_collector(&stations, |st| {
+        let mut c = Collector::connect(addr);
+        let mut w = c.sock.try_clone().expect("socket clones");
+        let (tx, rx) = mpsc::channel::<Instant>();
+        let reader = std::thread::spawn(move || {
+            let mut lat = Vec::new();
+            while let Ok(sent) = rx.recv() {
+                if c.acks(1).len() != 1 {
+                    break;
+                }
+                lat.push(sent.elapsed());
+            }
+            lat
+        });
+        let start = Instant::now();
+        let mut k = a.frames;
+        let mut next = start;
+        while start.elapsed() < Duration::from_secs(a.seconds) {
+            let bytes = frames_of(st, k);
+            let now = Instant::now();
+            if next > now {
+                std::thread::sleep(next - now);
+            }
+            let sent = Instant::now();
+            w.write_all(&bytes).expect("sends");
+            let _ = tx.send(sent);
+            next += per;
+            k += 1;
+        }
+        drop(tx);
+        reader.join().expect("reader")
     });
-    let mut all: Vec<Duration> = lat.into_iter().flatten().collect();
     println!(
         "latency: {} frames/s offered by {} collectors for {} s, {} frames acknowledged \
          ({:.0} frames/s): ack latency {}",
@@ -189,6 +161,26 @@ fn main() {
     );
     let status = server.terminate();
     assert!(status.success(), "meterd exited with {status}");
+}
+
+/// Runs `run` for every station on a thread of its own; all the latencies they return.
+fn each_collector(
+    stations: &[Station],
+    run: impl Fn(&Station) -> Vec<Duration> + Sync,
+) -> Vec<Duration> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = stations
+            .iter()
+            .map(|st| {
+                let run = &run;
+                s.spawn(move || run(st))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("collector"))
+            .collect()
+    })
 }
 
 /// p50, p99 and max of `d`, in milliseconds.
