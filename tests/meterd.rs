@@ -403,19 +403,7 @@ fn alarms_reach_the_api_the_sse_stream_and_the_webhook() {
     let (code, body) = get(&server.url("/alarms?open=true"));
     assert_eq!((code, json(&body)), (200, serde_json::json!([])));
     // Production runs as usual, the treatment facility is off for three hours.
-    let mut c = Collector::connect(server.hj212);
-    let mn = &st[0].mn;
-    for k in 0..16 {
-        let ts = T0 + k * IV;
-        let treat = if k < 12 { 0.0 } else { normal(ts, true) };
-        c.send(&frame(
-            mn,
-            ts,
-            k as u64,
-            &[("e01", normal(ts, false)), ("e02", treat)],
-        ));
-    }
-    assert_eq!(c.acks(16).len(), 16);
+    send_mismatch(&server, &st[0].mn, 12);
     let until = Instant::now() + Duration::from_secs(30);
     let opened = loop {
         let found = events
@@ -530,6 +518,96 @@ fn every_acknowledged_reading_survives_kill_9() {
             lost.len(),
             s.mn
         );
+    }
+    assert!(server.terminate().success());
+}
+
+/// Sends four hours of station `mn` through HJ 212 from T0: production as usual, the
+/// treatment facility off for the first `off` quarter hours.
+fn send_mismatch(server: &Server, mn: &str, off: i64) {
+    let mut c = Collector::connect(server.hj212);
+    for k in 0..16 {
+        let ts = T0 + k * IV;
+        let treat = if k < off { 0.0 } else { normal(ts, true) };
+        c.send(&frame(
+            mn,
+            ts,
+            k as u64,
+            &[("e01", normal(ts, false)), ("e02", treat)],
+        ));
+    }
+    assert_eq!(c.acks(16).len(), 16);
+}
+
+/// Raises a production-treatment mismatch that stays open and waits for it.
+fn raise_alarm(server: &Server, mn: &str) {
+    send_mismatch(server, mn, 16);
+    let until = Instant::now() + Duration::from_secs(30);
+    while json(&get(&server.url("/alarms?open=true")).1)
+        .as_array()
+        .map_or(0, Vec::len)
+        == 0
+    {
+        assert!(Instant::now() < until, "no open alarm");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The dashboard in headless Chromium (opt-in: METERSTORE_BROWSER_TESTS=1, Debian's
+/// `chromium` on PATH): the open alarm in its table, both load curves and the night
+/// shading drawn. With METERSTORE_SCREENSHOT=path it also saves a screenshot there.
+#[test]
+fn dashboard_in_headless_chromium() {
+    if std::env::var("METERSTORE_BROWSER_TESTS").as_deref() != Ok("1") {
+        eprintln!("skipped: set METERSTORE_BROWSER_TESTS=1 (needs chromium)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let st = fixture(dir.path(), 2, 0, 15, T0);
+    let server = Server::start(meterd(), dir.path(), &["--lateness", "0"]);
+    raise_alarm(&server, &st[0].mn);
+    let profile = tempfile::tempdir().unwrap();
+    let chromium = |extra: &[&str]| {
+        // Virtual time runs the page's fetches to the end; `?live=0` leaves out the SSE
+        // stream, which would keep it loading (the stream has its own test above);
+        // `timeout` bounds a browser that hangs anyway.
+        let out = Command::new("timeout")
+            .args([
+                "60",
+                "chromium",
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .args(["--hide-scrollbars", "--virtual-time-budget=10000"])
+            .arg("--window-size=1000,760")
+            .args(extra)
+            .arg(server.url("/?live=0"))
+            .output()
+            .expect("chromium runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let dom = chromium(&["--dump-dom"]);
+    assert!(
+        dom.contains("data-ready=\"1\""),
+        "the page did not finish:\n{dom}"
+    );
+    assert!(
+        dom.contains("production_treatment_mismatch"),
+        "no alarm row:\n{dom}"
+    );
+    assert!(dom.contains(&st[0].meters[1].0), "{dom}");
+    assert_eq!(dom.matches("class=\"curve\"").count(), 2, "{dom}");
+    assert!(dom.contains("class=\"night\""), "{dom}");
+    if let Ok(path) = std::env::var("METERSTORE_SCREENSHOT") {
+        chromium(&[&format!("--screenshot={path}")]);
+        assert!(std::fs::metadata(&path).is_ok_and(|m| m.len() > 0));
     }
     assert!(server.terminate().success());
 }
