@@ -611,3 +611,32 @@ fn dashboard_in_headless_chromium() {
     }
     assert!(server.terminate().success());
 }
+
+#[test]
+fn startup_errors_are_clear_and_create_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-store");
+    let out = Command::new(meterd())
+        .arg("--store")
+        .arg(&missing)
+        .args(["--hj212", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+        .output()
+        .expect("meterd runs");
+    assert!(!out.status.success());
+    assert!(!missing.exists(), "a missing store must not be created");
+    fixture(dir.path(), 1, 0, 0, T0);
+    let out = Command::new(meterd())
+        .arg("--store")
+        .arg(dir.path())
+        .args([
+            "--http",
+            "127.0.0.1:0",
+            "--webhook",
+            "https://example.invalid/x",
+        ])
+        .output()
+        .expect("meterd runs");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("only http://"), "{err}");
+}

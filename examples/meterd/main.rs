@@ -80,6 +80,14 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    if let Some(url) = &args.webhook {
+        if !url.starts_with("http://") {
+            return Err(format!(
+                "--webhook {url:?}: only http:// URLs are supported (the client has no TLS)"
+            )
+            .into());
+        }
+    }
     let tz = Tz::parse(&args.tz)?;
     let zone = Zone::parse(&args.tz)?;
     let store = common::open_writer(&args.store)?;
