@@ -29,7 +29,34 @@ struct Answers {
     history: Vec<(String, Vec<(i64, u64)>)>,
     aggregates: Vec<String>,
     gaps: Vec<String>,
-    day_night: Vec<String>,
+    day_night: Vec<DayNightRow>,
+}
+
+/// A day/night result: its exact fields as text, and its sums and ratios, which compare
+/// equal within a relative 1e-12 (the scan adds the segments' shares in segment order,
+/// which a rewrite changes: the rewritten windows get new sequence numbers, so sums may
+/// differ in the last bits of an f64).
+#[derive(Debug)]
+struct DayNightRow {
+    exact: String,
+    sums: Vec<Option<f64>>,
+}
+
+impl PartialEq for DayNightRow {
+    fn eq(&self, other: &Self) -> bool {
+        let close = |a: &Option<f64>, b: &Option<f64>| match (a, b) {
+            (Some(x), Some(y)) => {
+                x == y
+                    || (x.is_nan() && y.is_nan())
+                    || (x - y).abs() <= 1e-12 * x.abs().max(y.abs())
+            }
+            (None, None) => true,
+            _ => false,
+        };
+        self.exact == other.exact
+            && self.sums.len() == other.sums.len()
+            && self.sums.iter().zip(&other.sums).all(|(a, b)| close(a, b))
+    }
 }
 
 /// Names the first kind of answer that differs, without printing them all.
@@ -110,27 +137,26 @@ fn answers(s: &Store) -> Answers {
     }
 }
 
-/// A day/night result with its sums to 12 significant digits: the scan adds the
-/// segments' shares in segment order, which a rewrite changes (the rewritten windows get
-/// new sequence numbers), so sums may differ in the last bit of an f64.
-fn rounded(d: &MeterDayNight) -> String {
+fn rounded(d: &MeterDayNight) -> DayNightRow {
     let t = &d.total;
-    let e = |x: f64| format!("{x:.11e}");
-    let o = |x: Option<f64>| x.map(e);
-    format!(
-        "{} {} {} {} {} {} {} {:?} {:?} {:?} {}",
-        d.meter,
-        e(t.day_kwh),
-        e(t.night_kwh),
-        t.day_hours,
-        t.night_hours,
-        t.day_expected_hours,
-        t.night_expected_hours,
-        o(t.day_kw),
-        o(t.night_kw),
-        o(t.ratio),
-        d.daily.len()
-    )
+    DayNightRow {
+        exact: format!(
+            "{} {} {} {} {} {}",
+            d.meter,
+            t.day_hours,
+            t.night_hours,
+            t.day_expected_hours,
+            t.night_expected_hours,
+            d.daily.len()
+        ),
+        sums: vec![
+            Some(t.day_kwh),
+            Some(t.night_kwh),
+            t.day_kw,
+            t.night_kw,
+            t.ratio,
+        ],
+    }
 }
 
 /// A store of five months: fleet meters (decimal Wh with gaps), a cumulative register, a

@@ -1,7 +1,9 @@
 //! The batch mode of `facility_alarms`: learn missing thresholds into the store's catalog,
 //! evaluate the rules over a range, write the alarms as CSV.
 
-use meterstore::monitor::{evaluate, Alarm, Catalog, LearnOptions, RuleConfig, RuleId};
+use meterstore::monitor::{
+    evaluate, Alarm, Catalog, LearnOptions, LearnReport, RuleConfig, RuleId,
+};
 use meterstore::{UtcOffset, Zone};
 use std::error::Error;
 use std::path::PathBuf;
@@ -55,6 +57,26 @@ pub fn meter_field(a: &Alarm) -> String {
     }
 }
 
+/// Learns the thresholds of the catalog's meters (only those without any unless
+/// `relearn`) from their first `train_days` days, with the offset `zone` has at the first
+/// reading; the caller saves the catalog when something was learned.
+pub fn learn(
+    store: &meterstore::Store,
+    catalog: &mut Catalog,
+    zone: &Zone,
+    train_days: u32,
+    relearn: bool,
+) -> Result<LearnReport, Box<dyn Error>> {
+    let Some(extent) = catalog.data_extent(store)? else {
+        return Ok(LearnReport::default());
+    };
+    let opts = LearnOptions {
+        offset: UtcOffset::from_seconds(zone.offset_at(extent.start))?,
+        ..LearnOptions::default()
+    };
+    Ok(catalog.learn_from_start(store, i64::from(train_days) * 86_400, relearn, &opts)?)
+}
+
 /// Learns missing thresholds, evaluates the store's catalog and history over a range and
 /// writes the alarms as CSV; returns how many alarms it wrote.
 pub fn batch(args: &BatchRequest) -> Result<usize, Box<dyn Error>> {
@@ -85,16 +107,7 @@ pub fn batch(args: &BatchRequest) -> Result<usize, Box<dyn Error>> {
     let Some(extent) = catalog.data_extent(&store)? else {
         return Err("the catalog's meters have no readings".into());
     };
-    let learn = LearnOptions {
-        offset: UtcOffset::from_seconds(zone.offset_at(extent.start))?,
-        ..LearnOptions::default()
-    };
-    let report = catalog.learn_from_start(
-        &store,
-        i64::from(args.train_days) * 86_400,
-        args.relearn,
-        &learn,
-    )?;
+    let report = learn(&store, &mut catalog, &zone, args.train_days, args.relearn)?;
     if !report.learned.is_empty() {
         catalog.save(&store)?;
         eprintln!(

@@ -437,6 +437,87 @@ pub(super) fn field<'r>(rec: &'r csv::ByteRecord, i: usize, name: &str) -> Resul
     std::str::from_utf8(f).map_err(|_| format!("{name} is not valid UTF-8"))
 }
 
+/// One data row: meter id, timestamp, the timestamp's text and the value, each checked.
+fn parse_row<'r>(
+    rec: &'r csv::ByteRecord,
+    cols: &Columns,
+    width: usize,
+    tz: &Tz,
+) -> Result<(&'r str, i64, &'r str, f64), String> {
+    if rec.len() != width {
+        return Err(format!("expected {width} fields, found {}", rec.len()));
+    }
+    let id = field(rec, cols.meter, "meter_id")?;
+    if id.is_empty() || id.len() > MAX_METER_ID_BYTES {
+        return Err(format!("meter_id must be 1 to {MAX_METER_ID_BYTES} bytes"));
+    }
+    let ts_text = field(rec, cols.ts, &cols.ts_name)?;
+    let ts = parse_timestamp(ts_text, tz)?;
+    let v_text = field(rec, cols.value, "value")?;
+    let value: f64 = v_text
+        .parse()
+        .map_err(|_| format!("value {v_text:?} is not a number"))?;
+    if !value.is_finite() {
+        return Err(format!("value {v_text:?} is not finite"));
+    }
+    Ok((id, ts, ts_text, value))
+}
+
+/// Readings of a CSV text in the readings file's format (header with `meter_id`, one
+/// timestamp column and one value column), each row checked as the import checks it
+/// (without the grid, which the store checks on append): `(meter, ts, value)` in order, or
+/// every bad line with its reason.
+pub fn parse_csv_rows(text: &[u8], tz: &Tz) -> Result<Vec<(String, i64, f64)>, BadLines> {
+    let (input, notes) = super::lines::guard(text);
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(input);
+    let mut bad = BadLines::default();
+    let mut rec = csv::ByteRecord::new();
+    let header = match rdr.read_byte_record(&mut rec) {
+        Ok(true) => match notes.take_before(rdr.position().byte()) {
+            Some(reason) => Err(format!("the header: {reason}")),
+            None => columns(&rec),
+        },
+        Ok(false) => Err("empty input, no header".to_owned()),
+        Err(e) => Err(e.to_string()),
+    };
+    let cols = match header {
+        Ok(c) => c,
+        Err(reason) => {
+            bad.push(1, reason);
+            return Err(bad);
+        }
+    };
+    let width = rec.len();
+    let mut out = Vec::new();
+    loop {
+        match rdr.read_byte_record(&mut rec) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                bad.push(rdr.position().line(), e.to_string());
+                break;
+            }
+        }
+        let line = rec.position().map_or(0, |p| p.line());
+        let parsed = match notes.take_before(rdr.position().byte()) {
+            Some(reason) => Err(reason),
+            None => parse_row(&rec, &cols, width, tz),
+        };
+        match parsed {
+            Ok((id, ts, _, value)) => out.push((id.to_owned(), ts, value)),
+            Err(reason) => bad.push(line, reason),
+        }
+    }
+    if bad.is_empty() {
+        Ok(out)
+    } else {
+        Err(bad)
+    }
+}
+
 /// A meter's grid while reading the file: known (`None` for irregular), or to be found
 /// from its timestamps.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -695,15 +776,7 @@ fn scan_csv(cfg: &ImportConfig, step: &str, ck: &mut Checker<'_>) -> Result<(), 
             if let Some(reason) = noted {
                 return Err(reason);
             }
-            if rec.len() != width {
-                return Err(format!("expected {width} fields, found {}", rec.len()));
-            }
-            let id = field(&rec, cols.meter, "meter_id")?;
-            let ts = parse_timestamp(field(&rec, cols.ts, &cols.ts_name)?, &cfg.tz)?;
-            let v_text = field(&rec, cols.value, "value")?;
-            let value: f64 = v_text
-                .parse()
-                .map_err(|_| format!("value {v_text:?} is not a number"))?;
+            let (id, ts, _, value) = parse_row(&rec, &cols, width, &cfg.tz)?;
             Ok((id, ts, value))
         })();
         ck.row(None, line, &cols.ts_name, ts_text, parsed)?;

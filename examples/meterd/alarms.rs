@@ -1,0 +1,280 @@
+//! The streaming monitor inside the service and where its events go: `GET /alarms`,
+//! Server-Sent Events subscribers and the webhook.
+//!
+//! The monitor starts at the end of the data the store held at startup (or, for an empty
+//! store, at the first hour any reading arrives for) and judges what arrives from then on;
+//! readings later than `--lateness` behind the newest are dropped by it as its docs say.
+//!
+//! Webhook delivery runs on its own thread, fed through a bounded queue: ingest only ever
+//! tries to enqueue, so it never waits for a slow or failing receiver. Each event is
+//! POSTed as JSON until the receiver answers 2xx (at least once: a retry after a lost answer
+//! sends it again), with exponential backoff from 100 ms to 30 s between attempts, in
+//! order. When the queue is full (the receiver has been failing for long), new events are
+//! dropped and counted in `meterd_webhook_deliveries_total{outcome="dropped"}`; they stay
+//! visible through `GET /alarms` and the SSE stream.
+
+use meterstore::monitor::{Alarm, AlarmEvent, Catalog, Monitor, RuleConfig};
+use meterstore::Store;
+use serde_json::json;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use tokio::sync::broadcast;
+
+/// Closed alarms kept for `GET /alarms`.
+const KEEP_CLOSED: usize = 1000;
+/// Stored batches queued for the monitor thread; ingest waits when it falls this far
+/// behind (the monitor sees every stored reading).
+const MONITOR_QUEUE: usize = 1024;
+/// Events an SSE subscriber may fall behind by before it misses some.
+const SSE_BUFFER: usize = 1024;
+
+/// Counters of the hub.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HubStats {
+    pub opened: u64,
+    pub closed: u64,
+    pub open: u64,
+    pub webhook_ok: u64,
+    pub webhook_retries: u64,
+    pub webhook_dropped: u64,
+}
+
+/// What `GET /alarms` answers from.
+#[derive(Default)]
+struct Live {
+    open: Vec<Alarm>,
+    closed: VecDeque<Alarm>,
+}
+
+#[derive(Default)]
+struct Counters {
+    opened: AtomicU64,
+    closed: AtomicU64,
+    open: AtomicU64,
+    webhook_ok: AtomicU64,
+    webhook_retries: AtomicU64,
+    webhook_dropped: AtomicU64,
+    /// Events in the webhook queue or being delivered.
+    queued: AtomicU64,
+}
+
+/// Stored readings on their way to the monitor.
+type Rows = Vec<(String, i64, f64)>;
+
+/// Where the monitor's events go.
+struct Outlets {
+    live: Mutex<Live>,
+    events: broadcast::Sender<String>,
+    counters: Arc<Counters>,
+    webhook: Option<SyncSender<String>>,
+}
+
+/// The monitor thread and its event fan-out.
+pub struct Hub {
+    out: Arc<Outlets>,
+    feed: Mutex<Option<SyncSender<Rows>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    stopping: Arc<AtomicBool>,
+}
+
+/// How the monitor is made once the first readings arrive.
+pub struct MonitorSetup {
+    pub catalog: Catalog,
+    pub rules: RuleConfig,
+    /// Where it starts judging; `None`: the hour of the first reading fed.
+    pub start: Option<i64>,
+    pub lateness: i64,
+}
+
+impl Hub {
+    /// Starts the monitor thread, which takes batches from a queue of `MONITOR_QUEUE`
+    /// (a feeder waits when it is full), and the webhook thread when there is a `webhook`.
+    pub fn new(
+        store: &'static Store,
+        setup: MonitorSetup,
+        webhook: Option<String>,
+        queue: usize,
+    ) -> Hub {
+        let counters = Arc::new(Counters::default());
+        let stopping = Arc::new(AtomicBool::new(false));
+        let tx = webhook.map(|url| {
+            let (tx, rx) = sync_channel(queue.max(1));
+            let c = counters.clone();
+            let s = stopping.clone();
+            std::thread::spawn(move || deliver(&url, &rx, &c, &s));
+            tx
+        });
+        let out = Arc::new(Outlets {
+            live: Mutex::new(Live::default()),
+            events: broadcast::channel(SSE_BUFFER).0,
+            counters,
+            webhook: tx,
+        });
+        let (feed, rx) = sync_channel::<Rows>(MONITOR_QUEUE);
+        let o = out.clone();
+        let thread = std::thread::spawn(move || watch(store, setup, &rx, &o));
+        Hub {
+            out,
+            feed: Mutex::new(Some(feed)),
+            thread: Mutex::new(Some(thread)),
+            stopping,
+        }
+    }
+
+    /// Queues one stored batch for the monitor; waits while the queue is full.
+    pub fn feed(&self, rows: Rows) {
+        let tx = self.feed.lock().ok().and_then(|f| f.clone());
+        if let Some(tx) = tx {
+            let _ = tx.send(rows);
+        }
+    }
+
+    /// Open alarms, and with `closed` the recently closed ones too, as JSON.
+    pub fn alarms(&self, closed: bool) -> serde_json::Value {
+        let Ok(live) = self.out.live.lock() else {
+            return json!([]);
+        };
+        let mut out: Vec<serde_json::Value> = live.open.iter().map(alarm_json).collect();
+        if closed {
+            out.extend(live.closed.iter().map(alarm_json));
+        }
+        serde_json::Value::Array(out)
+    }
+
+    /// A receiver of every event from now on (JSON text).
+    pub fn subscribe(&self) -> broadcast::Receiver<String> {
+        self.out.events.subscribe()
+    }
+
+    pub fn stats(&self) -> HubStats {
+        let c = &self.out.counters;
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        HubStats {
+            opened: g(&c.opened),
+            closed: g(&c.closed),
+            open: g(&c.open),
+            webhook_ok: g(&c.webhook_ok),
+            webhook_retries: g(&c.webhook_retries),
+            webhook_dropped: g(&c.webhook_dropped),
+        }
+    }
+
+    /// Lets the monitor take what is queued (then stops its thread), and gives the webhook
+    /// thread up to `grace` to deliver what is queued, then stops it.
+    pub fn shutdown(&self, grace: Duration) {
+        drop(self.feed.lock().ok().and_then(|mut f| f.take()));
+        if let Some(t) = self.thread.lock().ok().and_then(|mut t| t.take()) {
+            let _ = t.join();
+        }
+        let c = &self.out.counters;
+        let until = Instant::now() + grace;
+        while c.queued.load(Ordering::Relaxed) > 0 && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.stopping.store(true, Ordering::Relaxed);
+        let left = c.queued.load(Ordering::Relaxed);
+        if left > 0 {
+            eprintln!("meterd: {left} webhook events not delivered before the shutdown");
+        }
+    }
+}
+
+/// The monitor thread: feeds each batch to the monitor (made from the first one) and
+/// publishes its events.
+fn watch(store: &'static Store, setup: MonitorSetup, rx: &Receiver<Rows>, out: &Outlets) {
+    let mut monitor: Option<Monitor<'static>> = None;
+    while let Ok(rows) = rx.recv() {
+        let readings = super::state::views(&rows);
+        let mon = monitor.get_or_insert_with(|| {
+            let first = readings.iter().map(|r| r.ts).min().unwrap_or(0);
+            let start = setup.start.unwrap_or(first.div_euclid(3600) * 3600);
+            Monitor::new(
+                store,
+                &setup.catalog,
+                setup.rules.clone(),
+                start,
+                setup.lateness,
+            )
+        });
+        match mon.on_append(&readings) {
+            Ok(events) if !events.is_empty() => publish(out, &events, mon.open_alarms()),
+            Ok(_) => {}
+            Err(e) => eprintln!("meterd: monitor: {e}"),
+        }
+    }
+}
+
+/// Sends events to SSE subscribers and the webhook queue, and updates `GET /alarms`.
+fn publish(out: &Outlets, events: &[AlarmEvent], open: Vec<Alarm>) {
+    let Ok(mut live) = out.live.lock() else {
+        return;
+    };
+    let c = &out.counters;
+    c.open.store(open.len() as u64, Ordering::Relaxed);
+    live.open = open;
+    for ev in events {
+        let (kind, counter) = match ev {
+            AlarmEvent::Opened(_) => ("opened", &c.opened),
+            AlarmEvent::Closed(a) => {
+                live.closed.push_back(a.clone());
+                if live.closed.len() > KEEP_CLOSED {
+                    live.closed.pop_front();
+                }
+                ("closed", &c.closed)
+            }
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        let text = json!({"event": kind, "alarm": alarm_json(ev.alarm())}).to_string();
+        let _ = out.events.send(text.clone());
+        if let Some(tx) = &out.webhook {
+            c.queued.fetch_add(1, Ordering::Relaxed);
+            if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = tx.try_send(text) {
+                c.queued.fetch_sub(1, Ordering::Relaxed);
+                c.webhook_dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// An alarm as JSON.
+pub fn alarm_json(a: &Alarm) -> serde_json::Value {
+    json!({
+        "rule": a.rule.as_str(),
+        "enterprise": a.enterprise,
+        "meters": a.meters,
+        "start": a.start,
+        "end": a.end,
+        "evidence": a.evidence.to_string(),
+    })
+}
+
+/// The webhook thread: delivers queued events in order, each until it is accepted.
+fn deliver(url: &str, rx: &Receiver<String>, c: &Counters, stopping: &AtomicBool) {
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(5))
+        .build();
+    while let Ok(body) = rx.recv() {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let r = agent
+                .post(url)
+                .set("content-type", "application/json")
+                .send_string(&body);
+            if r.is_ok() {
+                c.webhook_ok.fetch_add(1, Ordering::Relaxed);
+                c.queued.fetch_sub(1, Ordering::Relaxed);
+                break;
+            }
+            if stopping.load(Ordering::Relaxed) {
+                return;
+            }
+            c.webhook_retries.fetch_add(1, Ordering::Relaxed);
+            std::thread::sleep(backoff);
+            backoff = (backoff * 2).min(Duration::from_secs(30));
+        }
+    }
+}
