@@ -1,7 +1,7 @@
 //! The in-place loop of the AVX2 kernel, [`IntColumn::stretch`]: the whole mini-blocks of
 //! a regular series, read in place without per-mini-block checks.
 
-use super::lanes::{mini, vector_fits, widen, Frames, LaneRun, Lanes, Part, RefSum};
+use super::lanes::{mini, mini_split, vector_fits, widen, Frames, LaneRun, Lanes, Part, RefSum};
 use super::{FLUSH_EVERY, PREFETCH_AHEAD};
 use crate::codec::bitpack::{self, BitReader, MINI_LEN};
 use crate::codec::ints::{packed_width, IntColumn, Mini, MiniWalk};
@@ -236,17 +236,15 @@ impl IntColumn<'_> {
                 };
             }};
         }
-        // Closes the current part (committed) into `out` and starts the next.
+        // Closes the current part (committed) into `out` and starts the next, with lanes
+        // `$lanes` (evaluated after the close, which zeroes `sums`).
         macro_rules! close_part {
-            () => {{
+            ($lanes:expr) => {{
                 // SAFETY: AVX2 is enabled where this function is inlined; a part is closed
                 // only at a cut, and `out` holds one part more than `cuts`.
                 unsafe { sums.close(&mut out[*part]) };
                 *part += 1;
-                acc = Lanes {
-                    total: sums.lanes.total,
-                    marked: sums.lanes.marked,
-                };
+                acc = $lanes;
                 lane_count.in_lanes = 0;
                 stop = part_end(*part);
             }};
@@ -385,7 +383,10 @@ impl IntColumn<'_> {
             if CUTS && stop <= lo {
                 // The current part ends where this mini-block starts.
                 commit!(k, 0);
-                close_part!();
+                close_part!(Lanes {
+                    total: sums.lanes.total,
+                    marked: sums.lanes.marked,
+                });
             } else if run_end == lo {
                 // The next run starts with this mini-block.
                 walk.r += 1;
@@ -432,35 +433,72 @@ impl IntColumn<'_> {
                         *bits.add(phase),
                     )
                 };
-                let mut a = 0;
-                loop {
-                    // The cuts from `*part` on are at or after `lo`.
-                    let b = (stop - lo).min(MINI_LEN);
-                    if b > a {
-                        let piece = lane_bits(a, b);
-                        // SAFETY: as in the loop above.
-                        unsafe {
-                            mini::<true, BITMAP, TOTALS>(
-                                src,
-                                &m,
-                                LaneRun::of(piece),
-                                day_lanes,
-                                &mut acc,
-                            )
-                        };
-                        sums.frames.book::<BITMAP>(&m, piece, day_bits & piece);
+                let cut = stop - lo;
+                let next_stop = match CUTS {
+                    true => part_end(*part + 1),
+                    false => to,
+                };
+                if next_stop >= lo + MINI_LEN {
+                    // One cut (the common case): one pass, the lanes from the cut on
+                    // summed apart for the next part.
+                    // SAFETY: AVX2 is enabled where this function is inlined.
+                    let mut next_lanes = unsafe {
+                        Lanes {
+                            total: _mm256_setzero_si256(),
+                            marked: _mm256_setzero_si256(),
+                        }
+                    };
+                    let (head, tail) = (lane_bits(0, cut), lane_bits(cut, MINI_LEN));
+                    // SAFETY: as in the loop above.
+                    unsafe {
+                        mini_split::<BITMAP, TOTALS>(
+                            src,
+                            &m,
+                            LaneRun::of(tail),
+                            day_lanes,
+                            &mut acc,
+                            &mut next_lanes,
+                        )
+                    };
+                    sums.frames.book::<BITMAP>(&m, head, day_bits & head);
+                    commit!(k + 1, 1);
+                    close_part!(next_lanes);
+                    sums.frames.book::<BITMAP>(&m, tail, day_bits & tail);
+                } else {
+                    // Several cuts: one lane run per part.
+                    let mut a = 0;
+                    loop {
+                        // The cuts from `*part` on are at or after `lo`.
+                        let b = (stop - lo).min(MINI_LEN);
+                        if b > a {
+                            let piece = lane_bits(a, b);
+                            // SAFETY: as in the loop above.
+                            unsafe {
+                                mini::<true, BITMAP, TOTALS>(
+                                    src,
+                                    &m,
+                                    LaneRun::of(piece),
+                                    day_lanes,
+                                    &mut acc,
+                                )
+                            };
+                            sums.frames.book::<BITMAP>(&m, piece, day_bits & piece);
+                        }
+                        if b == MINI_LEN {
+                            break;
+                        }
+                        // This mini-block is booked apart, in every part.
+                        commit!(k + 1, k + 1 - k_part);
+                        close_part!(Lanes {
+                            total: sums.lanes.total,
+                            marked: sums.lanes.marked,
+                        });
+                        a = b;
                     }
-                    if b == MINI_LEN {
-                        break;
-                    }
-                    commit!(k, 0);
-                    close_part!();
-                    a = b;
                 }
                 step!(m, next_at);
                 // SAFETY: as above.
                 phase = unsafe { *next.add(phase) } as usize;
-                k_part = k + 1;
                 // SAFETY: AVX2 is enabled where this function is inlined.
                 unsafe { lane_count.summed(1, &mut acc, sums) };
             } else if stop == to && run_end >= to && lo + MINI_LEN > to {
