@@ -23,12 +23,13 @@
 //! rest of the mapped file, or by the zero slack of a decompressed body), else from a
 //! padded copy.
 //!
-//! Mini-blocks wholly inside the range and one part (nearly all of a regular series)
-//! take a loop of their own, [`IntColumn::stretch`], that steps the phase and reads the
-//! next frame without the range and cut bookkeeping of the general loop. It also takes
-//! the mini-blocks where a gap in the series starts a new phase run (their marked lanes
-//! pieced from the runs) and a column's partial last one, so a block with gaps is mostly
-//! one call. The instruction counts behind these choices come from `scan_repeat` under
+//! Mini-blocks wholly inside the range (nearly all of a regular series) take a loop of
+//! their own, [`IntColumn::stretch`], that steps the phase and reads the next frame
+//! without the range bookkeeping of the general loop. It also takes the mini-blocks where
+//! a gap in the series starts a new phase run (their marked lanes pieced from the runs),
+//! a column's partial last one, and, for per-day results, those that a local midnight
+//! cuts (one lane run per day, each booked to its day), so a block with gaps or days is
+//! mostly one call. The instruction counts behind these choices come from `scan_repeat` under
 //! callgrind (see that example).
 
 mod lanes;
@@ -42,6 +43,7 @@ use crate::codec::simd::x86::group_reach;
 use crate::codec::simd::MAX_SIMD_WIDTH;
 pub(super) use lanes::{lanes_sum, widen};
 use lanes::{mini, vector_fits, LaneRun, Part, RefSum};
+use stretch::Parts;
 
 /// Mini-blocks between widenings of the 32-bit lane accumulators in the general loop
 /// (the in-place loop of [`IntColumn::stretch`] derives a longer interval from the
@@ -164,16 +166,23 @@ impl IntColumn<'_> {
                 unsafe { sums.close(&mut out[part]) };
                 part += 1;
             }
-            // Whole mini-blocks inside the range and one part: the stretch loop.
+            // Whole mini-blocks inside the range: the stretch loop, which also closes the
+            // parts that end in them.
             if let Some((phase, end)) = walk.whole_from(lo) {
-                let stop = match CUTS {
-                    true => cuts.get(part).map_or(to, |&c| c.min(to)),
-                    false => to,
-                };
-                // SAFETY: `stop` is at most `to`, the walk's range end.
+                // SAFETY: the cuts are non-decreasing, those before `part` at or before
+                // `lo`, and `out` holds one part more.
                 let summed = unsafe {
-                    self.stretch::<S, BITMAP, TOTALS>(
-                        &mut minis, &mut walk, phase, end, stop, mask, &mut sums,
+                    self.stretch::<S, CUTS, BITMAP, TOTALS>(
+                        &mut minis,
+                        &mut walk,
+                        (phase, end),
+                        Parts {
+                            cuts,
+                            part: &mut part,
+                            out,
+                        },
+                        mask,
+                        &mut sums,
                     )
                 };
                 if summed {

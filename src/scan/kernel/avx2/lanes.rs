@@ -79,6 +79,54 @@ pub(super) unsafe fn mini<const PART: bool, const BITMAP: bool, const TOTALS: bo
     day: &[u32; MINI_LEN],
     acc: &mut Lanes,
 ) {
+    // SAFETY: AVX2 is enabled where this function is inlined; the caller's contract.
+    unsafe {
+        let mut unused = Lanes {
+            total: _mm256_setzero_si256(),
+            marked: _mm256_setzero_si256(),
+        };
+        mini_parts::<PART, false, BITMAP, TOTALS>(src, m, part, day, acc, &mut unused)
+    }
+}
+
+/// [`mini`] over a whole mini-block whose lanes belong to two parts: the offsets of the
+/// lanes from `split.from` on go to `after`, the others to `before` (one pass over the
+/// packed values for a mini-block that a local midnight cuts).
+///
+/// # Safety
+/// As for [`mini`].
+#[inline(always)]
+pub(super) unsafe fn mini_split<const BITMAP: bool, const TOTALS: bool>(
+    src: *const u8,
+    m: &Mini,
+    split: LaneRun,
+    day: &[u32; MINI_LEN],
+    before: &mut Lanes,
+    after: &mut Lanes,
+) {
+    // SAFETY: the caller's contract.
+    unsafe { mini_parts::<false, true, BITMAP, TOTALS>(src, m, split, day, before, after) }
+}
+
+/// The body of [`mini`] and [`mini_split`]: with `SPLIT`, the lanes from `part.from` on
+/// go to `rest` instead of `acc`.
+///
+/// # Safety
+/// As for [`mini`].
+#[inline(always)]
+unsafe fn mini_parts<
+    const PART: bool,
+    const SPLIT: bool,
+    const BITMAP: bool,
+    const TOTALS: bool,
+>(
+    src: *const u8,
+    m: &Mini,
+    part: LaneRun,
+    day: &[u32; MINI_LEN],
+    acc: &mut Lanes,
+    rest: &mut Lanes,
+) {
     // SAFETY: AVX2 is enabled where this function is inlined (the caller's contract).
     // `vector_fits` holds for `m`, so its width is at most `MAX_SIMD_WIDTH`; group `g`
     // starts `g * width` bytes after `src`, within the `group_reach` the caller
@@ -88,6 +136,7 @@ pub(super) unsafe fn mini<const PART: bool, const BITMAP: bool, const TOTALS: bo
         let pat = Pattern::new(width);
         let (level, split) = (m.two_level as i32, m.split as i32);
         let (mut total, mut marked) = (acc.total, acc.marked);
+        let (mut rest_total, mut rest_marked) = (rest.total, rest.marked);
         let shift = _mm_cvtsi32_si128(level);
         let (level, split) = (_mm256_set1_epi32(level), _mm256_set1_epi32(split));
         let zero = _mm256_setzero_si256();
@@ -107,6 +156,15 @@ pub(super) unsafe fn mini<const PART: bool, const BITMAP: bool, const TOTALS: bo
                 x = _mm256_add_epi32(_mm256_srl_epi32(x, shift), _mm256_and_si256(upper, split));
             }
             let d = _mm256_loadu_si256(day.as_ptr().add(g * 8) as *const __m256i);
+            if SPLIT {
+                let from = _mm256_loadu_si256(part.from.as_ptr().add(g * 8) as *const __m256i);
+                let y = _mm256_and_si256(x, from);
+                x = _mm256_andnot_si256(from, x);
+                if TOTALS {
+                    rest_total = _mm256_add_epi32(rest_total, y);
+                }
+                rest_marked = _mm256_add_epi32(rest_marked, _mm256_and_si256(y, d));
+            }
             if TOTALS {
                 total = _mm256_add_epi32(total, x);
             }
@@ -114,6 +172,10 @@ pub(super) unsafe fn mini<const PART: bool, const BITMAP: bool, const TOTALS: bo
         }
         acc.total = total;
         acc.marked = marked;
+        if SPLIT {
+            rest.total = rest_total;
+            rest.marked = rest_marked;
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! The in-place loop of the AVX2 kernel, [`IntColumn::stretch`]: the whole mini-blocks of
 //! a regular series, read in place without per-mini-block checks.
 
-use super::lanes::{mini, vector_fits, widen, LaneRun, Lanes, Part, RefSum};
+use super::lanes::{mini, mini_split, vector_fits, widen, Frames, LaneRun, Lanes, Part, RefSum};
 use super::{FLUSH_EVERY, PREFETCH_AHEAD};
 use crate::codec::bitpack::{self, BitReader, MINI_LEN};
 use crate::codec::ints::{packed_width, IntColumn, Mini, MiniWalk};
@@ -21,6 +21,24 @@ struct WholeSums<S> {
 }
 
 impl<S: RefSum> WholeSums<S> {
+    const ZERO: Self = WholeSums {
+        total: S::ZERO,
+        day: S::ZERO,
+        count: 0,
+    };
+
+    /// Adds these sums of `whole_n` whole mini-blocks, with the column's `base` once per
+    /// lane, to a part's frames.
+    #[inline(always)]
+    fn add_to(self, f: &mut Frames<S>, base: i64, whole_n: usize) {
+        f.total = f
+            .total
+            .add_times(base, (whole_n * MINI_LEN) as u32)
+            .plus(self.total);
+        f.day = f.day.add_times(base, self.count as u32).plus(self.day);
+        f.count += self.count;
+    }
+
     /// Books whole mini-block `m` with marked lanes `marked`; the totals only when
     /// `TOTALS`.
     #[inline(always)]
@@ -39,6 +57,14 @@ impl<S: RefSum> WholeSums<S> {
             self.day = self.day.add_split(split, (m.levels & marked).count_ones());
         }
     }
+}
+
+/// The cuts of a query into parts, for [`IntColumn::stretch`]: the cuts (value indices,
+/// non-decreasing), the current part, and the parts' sums.
+pub(super) struct Parts<'c> {
+    pub(super) cuts: &'c [usize],
+    pub(super) part: &'c mut usize,
+    pub(super) out: &'c mut [(i128, i128, u64)],
 }
 
 /// The mini-blocks summed into the in-place loop's lane accumulators since they were last
@@ -71,8 +97,13 @@ impl LaneCount {
 
 impl IntColumn<'_> {
     /// Sums the mini-blocks from `minis`' next one on while they lie wholly inside the
-    /// range and the current part (up to `stop`): the loop of the common case, without
-    /// the range and cut logic of [`IntColumn::class_sums_with`]. Lane 0 of the first is
+    /// range: the loop of the common case, without the range logic of
+    /// [`IntColumn::class_sums_with`]. With `CUTS`, the values are cut into parts at
+    /// `cuts` from `*part` on (the current part): where a cut falls on a mini-block's
+    /// start, the current part is closed into `out[*part]`; where it falls inside a whole
+    /// mini-block of one run (a local midnight in a regular series), the mini-block is
+    /// summed as one lane run per part, each booked to its part, so that a per-day scan
+    /// stays in this loop from day to day. Lane 0 of the first is
     /// at `phase` in run `walk.r`, which ends at `run_end`. Where a run ends inside a
     /// mini-block (a gap in the series), that mini-block's marked lanes are pieced from
     /// the runs it holds and the loop goes on in the next run; where the range ends inside
@@ -102,20 +133,21 @@ impl IntColumn<'_> {
     /// `scan_repeat` under callgrind.
     ///
     /// # Safety
-    /// Must be inlined into a function with AVX2, POPCNT, BMI1 and BMI2 enabled; `stop`
-    /// must be at most the walk's range end.
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "the walk, the run and the sums stay separate borrows of the caller's state"
-    )]
+    /// Must be inlined into a function with AVX2, POPCNT, BMI1 and BMI2 enabled; `cuts`
+    /// must be non-decreasing, those before `*part` at or before the next mini-block's
+    /// start, and `out` must hold one part more than `cuts`.
     #[inline(always)]
-    pub(super) unsafe fn stretch<S: RefSum, const BITMAP: bool, const TOTALS: bool>(
+    pub(super) unsafe fn stretch<
+        S: RefSum,
+        const CUTS: bool,
+        const BITMAP: bool,
+        const TOTALS: bool,
+    >(
         &self,
         minis: &mut MiniWalk<'_, '_>,
         walk: &mut MaskWalk<'_>,
-        phase: usize,
-        run_end: usize,
-        stop: usize,
+        (phase, run_end): (usize, usize),
+        parts: Parts<'_>,
         mask: &ClassMask,
         sums: &mut Part<S>,
     ) -> bool {
@@ -123,6 +155,7 @@ impl IntColumn<'_> {
             return false;
         }
         let (k0, to) = (minis.index(), walk.to);
+        let Parts { cuts, part, out } = parts;
         let unchecked = minis.unchecked_until().min(self.in_place_until());
         let payload = self.readable().as_ptr();
         let descs = self.descs().as_ptr();
@@ -159,13 +192,63 @@ impl IntColumn<'_> {
             total: sums.lanes.total,
             marked: sums.lanes.marked,
         };
-        let mut whole_sums = WholeSums {
-            total: S::ZERO,
-            day: S::ZERO,
-            count: 0,
+        let mut whole_sums = WholeSums::ZERO;
+        // A lane gets 8 values a mini-block, each below `2^value_bits` (a version 1
+        // two-level value is a halved offset plus a split), so `2^(29 - value_bits)`
+        // mini-blocks fit its 32 bits: at least `FLUSH_EVERY`, thousands for metered data.
+        let value_bits = match BITMAP {
+            true => self.vector_width() as u32,
+            false => {
+                (self.vector_width() as u32)
+                    .saturating_sub(1)
+                    .max(split_width)
+                    + 1
+            }
+        };
+        let mut lane_count = LaneCount {
+            in_lanes: 0,
+            widen_every: 1usize << (29 - value_bits.min(26)).min(24),
         };
         let whole = LaneRun::of(u64::MAX);
         let (mut phase, mut run_end) = (phase, run_end);
+        // The end of the current part: its cut, or the range's end.
+        let part_end = |part: usize| match CUTS {
+            true => cuts.get(part).map_or(to, |&c| c.min(to)),
+            false => to,
+        };
+        let mut stop = part_end(*part);
+        // The first mini-block whose whole-block sums are not yet in `sums`.
+        let mut k_part = k0;
+        // Moves the local sums of the whole mini-blocks before mini-block `k` (all but
+        // `apart` of those since `k_part`, which were booked to `sums` directly) and the
+        // lanes into `sums`.
+        macro_rules! commit {
+            ($k:expr, $apart:expr) => {{
+                std::mem::replace(&mut whole_sums, WholeSums::ZERO).add_to(
+                    &mut sums.frames,
+                    self.base(),
+                    $k - k_part - $apart,
+                );
+                k_part = $k;
+                sums.lanes = Lanes {
+                    total: acc.total,
+                    marked: acc.marked,
+                };
+            }};
+        }
+        // Closes the current part (committed) into `out` and starts the next, with lanes
+        // `$lanes` (evaluated after the close, which zeroes `sums`).
+        macro_rules! close_part {
+            ($lanes:expr) => {{
+                // SAFETY: AVX2 is enabled where this function is inlined; a part is closed
+                // only at a cut, and `out` holds one part more than `cuts`.
+                unsafe { sums.close(&mut out[*part]) };
+                *part += 1;
+                acc = $lanes;
+                lane_count.in_lanes = 0;
+                stop = part_end(*part);
+            }};
+        }
         // The reference offset of the mini-block at `desc`, read from the packed array.
         macro_rules! reference {
             () => {{
@@ -206,22 +289,6 @@ impl IntColumn<'_> {
                 (m, next_at)
             }};
         }
-        // A lane gets 8 values a mini-block, each below `2^value_bits` (a version 1
-        // two-level value is a halved offset plus a split), so `2^(29 - value_bits)`
-        // mini-blocks fit its 32 bits: at least `FLUSH_EVERY`, thousands for metered data.
-        let value_bits = match BITMAP {
-            true => self.vector_width() as u32,
-            false => {
-                (self.vector_width() as u32)
-                    .saturating_sub(1)
-                    .max(split_width)
-                    + 1
-            }
-        };
-        let mut lane_count = LaneCount {
-            in_lanes: 0,
-            widen_every: 1usize << (29 - value_bits.min(26)).min(24),
-        };
         // Moves past the mini-block `m` (ending at `next_at`).
         macro_rules! step {
             ($m:expr, $next_at:expr) => {{
@@ -310,10 +377,17 @@ impl IntColumn<'_> {
             // SAFETY: `desc` points into the descriptors or one past them.
             let k = unsafe { desc.offset_from(descs) } as usize;
             let lo = k * MINI_LEN;
-            if k >= unchecked || lo >= stop {
+            if k >= unchecked || lo >= to {
                 break;
             }
-            if run_end == lo {
+            if CUTS && stop <= lo {
+                // The current part ends where this mini-block starts.
+                commit!(k, 0);
+                close_part!(Lanes {
+                    total: sums.lanes.total,
+                    marked: sums.lanes.marked,
+                });
+            } else if run_end == lo {
                 // The next run starts with this mini-block.
                 walk.r += 1;
                 phase = walk.runs[walk.r].phase;
@@ -342,6 +416,91 @@ impl IntColumn<'_> {
                     walk.r += 1;
                 }
                 phase = phase_at(runs[walk.r], lo + MINI_LEN, mask);
+            } else if CUTS
+                && stop < lo + MINI_LEN
+                && lo + MINI_LEN <= to
+                && run_end >= lo + MINI_LEN
+            {
+                // Cuts inside this whole mini-block of the run: one lane run per part, each
+                // booked with the base to the part it belongs to.
+                commit!(k, 0);
+                let (m, next_at) = frame!(self.base(), reference!());
+                // SAFETY: as in the loop above.
+                let (src, day_lanes, day_bits) = unsafe {
+                    (
+                        src_at.add(m.values_at()),
+                        &*(lanes.add(phase) as *const [u32; MINI_LEN]),
+                        *bits.add(phase),
+                    )
+                };
+                let cut = stop - lo;
+                let next_stop = match CUTS {
+                    true => part_end(*part + 1),
+                    false => to,
+                };
+                if next_stop >= lo + MINI_LEN {
+                    // One cut (the common case): one pass, the lanes from the cut on
+                    // summed apart for the next part.
+                    // SAFETY: AVX2 is enabled where this function is inlined.
+                    let mut next_lanes = unsafe {
+                        Lanes {
+                            total: _mm256_setzero_si256(),
+                            marked: _mm256_setzero_si256(),
+                        }
+                    };
+                    let (head, tail) = (lane_bits(0, cut), lane_bits(cut, MINI_LEN));
+                    // SAFETY: as in the loop above.
+                    unsafe {
+                        mini_split::<BITMAP, TOTALS>(
+                            src,
+                            &m,
+                            LaneRun::of(tail),
+                            day_lanes,
+                            &mut acc,
+                            &mut next_lanes,
+                        )
+                    };
+                    sums.frames.book::<BITMAP>(&m, head, day_bits & head);
+                    commit!(k + 1, 1);
+                    close_part!(next_lanes);
+                    sums.frames.book::<BITMAP>(&m, tail, day_bits & tail);
+                } else {
+                    // Several cuts: one lane run per part.
+                    let mut a = 0;
+                    loop {
+                        // The cuts from `*part` on are at or after `lo`.
+                        let b = (stop - lo).min(MINI_LEN);
+                        if b > a {
+                            let piece = lane_bits(a, b);
+                            // SAFETY: as in the loop above.
+                            unsafe {
+                                mini::<true, BITMAP, TOTALS>(
+                                    src,
+                                    &m,
+                                    LaneRun::of(piece),
+                                    day_lanes,
+                                    &mut acc,
+                                )
+                            };
+                            sums.frames.book::<BITMAP>(&m, piece, day_bits & piece);
+                        }
+                        if b == MINI_LEN {
+                            break;
+                        }
+                        // This mini-block is booked apart, in every part.
+                        commit!(k + 1, k + 1 - k_part);
+                        close_part!(Lanes {
+                            total: sums.lanes.total,
+                            marked: sums.lanes.marked,
+                        });
+                        a = b;
+                    }
+                }
+                step!(m, next_at);
+                // SAFETY: as above.
+                phase = unsafe { *next.add(phase) } as usize;
+                // SAFETY: AVX2 is enabled where this function is inlined.
+                unsafe { lane_count.summed(1, &mut acc, sums) };
             } else if stop == to && run_end >= to && lo + MINI_LEN > to {
                 // The range ends inside this mini-block, in the current run: its lanes up
                 // to the end, booked with the base (the local sums are for whole ones).
@@ -382,19 +541,9 @@ impl IntColumn<'_> {
                 src_at.offset_from(payload) as usize,
             )
         };
-        let (summed, whole_n) = (k > k0, k - k0 - tail as usize);
+        let summed = k > k0;
         minis.set_position(k, at, split_bit);
-        let f = &mut sums.frames;
-        let base = self.base();
-        f.total = f
-            .total
-            .add_times(base, (whole_n * MINI_LEN) as u32)
-            .plus(whole_sums.total);
-        f.day = f
-            .day
-            .add_times(base, whole_sums.count as u32)
-            .plus(whole_sums.day);
-        f.count += whole_sums.count;
+        whole_sums.add_to(&mut sums.frames, self.base(), k - k_part - tail as usize);
         sums.lanes = acc;
         // The general loop counts up to `FLUSH_EVERY` from here.
         // SAFETY: AVX2 is enabled where this function is inlined.
