@@ -14,9 +14,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// Readings per append. Q: why 100k? A: one log record of about 1.6 MB, so the per-append
-/// costs (a log sync, a memtable insert) are spread over many readings, while the batch
-/// and its `Reading` views stay a few MB whatever the file's size.
+/// Readings per append: one log record of about 1.6 MB, so the per-append costs (a log
+/// sync, a memtable insert) are spread over many readings, while the batch and its
+/// `Reading` views stay a few MB whatever the file's size.
 pub const BATCH_READINGS: usize = 100_000;
 /// Bad lines listed with their reason; the rest are counted.
 pub const MAX_LISTED_BAD_LINES: usize = 20;

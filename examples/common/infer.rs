@@ -11,9 +11,9 @@ use std::fmt;
 const MAX_STEPS: usize = 32;
 
 /// Share of the steps between consecutive readings of a meter that must equal the most
-/// common one for it to be the meter's interval. Q: why a half? A: scattered gaps of up to
-/// a quarter of the readings leave well over half the steps at the interval, while
-/// readings at random minutes spread their steps over many values.
+/// common one for it to be the meter's interval: scattered gaps of up to a quarter of the
+/// readings leave well over half the steps at the interval, while readings at random
+/// minutes spread their steps over many values.
 pub const MIN_STEP_SHARE: f64 = 0.5;
 
 /// The timestamps of one meter, as far as the interval goes.

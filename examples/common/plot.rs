@@ -22,8 +22,8 @@ const GAP_COLOR: RGBColor = RGBColor(0xf4, 0xb6, 0xb6);
 const SIZE: (u32, u32) = (1000, 440);
 /// Height of the footer line that explains the colours.
 const FOOTER_H: u32 = 22;
-/// At most this many labels on the time axis. Q: why 12? A: a label such as
-/// `2024-03-01` takes about 70 px at 12 px, and 12 of them fit the plot width with room.
+/// At most this many labels on the time axis: a label such as `2024-03-01` takes about
+/// 70 px at 12 px, and 12 of them fit the plot width with room.
 const MAX_TICKS: i64 = 12;
 
 /// What to draw.

@@ -26,9 +26,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 pub const METERS_FILE: &str = "meters.parquet";
 
 /// Rows handed to the Parquet writer at a time (at least; a batch ends with a whole
-/// meter-month, so the builder reserves twice this). Q: why 64 Ki? A: large enough that
-/// the per-call costs vanish, small enough that the builder's buffers (1.25 MiB a batch)
-/// stay near the cache.
+/// meter-month, so the builder reserves twice this): large enough that the per-call costs
+/// vanish, small enough that the builder's buffers (1.25 MiB a batch) stay near the
+/// cache.
 const WRITE_ROWS: usize = 1 << 16;
 
 /// Rows per row group: Parquet's customary 1 Mi, so that engines split files into

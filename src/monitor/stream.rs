@@ -34,8 +34,8 @@ use std::collections::{HashMap, VecDeque};
 use std::ops::Range;
 
 /// Readings kept behind the watermark, seconds (pruned once a day, so up to a day more).
-/// Q: why two days? A: a day unit still open at the watermark started less than a day
-/// before it; one more day covers production meters with intervals up to a day.
+/// Two days: a day unit still open at the watermark started less than a day before it,
+/// and one more day covers production meters with intervals up to a day.
 const KEEP_S: i64 = 2 * 86_400;
 
 /// Counters of a [`Monitor`].

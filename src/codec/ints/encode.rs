@@ -154,10 +154,10 @@ pub fn encode(v: &[i64], out: &mut Vec<u8>) {
 }
 
 /// Delta mode is kept when it is at least `1 / DELTA_SAVING` of the value mode's size
-/// smaller. Q: why not the smaller of the two? A: a delta-mode mini-block costs the scan
-/// kernel about half again the instructions of a value-mode one (a multiply per 8 values
-/// and a horizontal add), while smooth loads save only about 5% in delta mode; cumulative
-/// registers save about 30% and keep it (measurements and the rule in `docs/FORMAT.md`).
+/// smaller, not whenever it is smaller: a delta-mode mini-block costs the scan kernel a
+/// multiply per 8 values and a horizontal add more than a value-mode one, which small
+/// savings (smooth loads) do not repay and large ones (cumulative registers) do; the
+/// measurements behind the rule are in `docs/FORMAT.md`.
 pub(crate) const DELTA_SAVING: usize = 8;
 
 /// Which mode the encoder stores a column in.
