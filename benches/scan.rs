@@ -6,17 +6,36 @@ use meterstore::__bench::{ints, values};
 use meterstore::fleet::{Fleet, Shape, ShapedFleet};
 use meterstore::{DayNightScan, MeterFilter, Options, Store, UnknownMeters, Zone};
 
+/// A meter's values as integer columns of at most `len` values each: (values, bytes).
+fn encode_blocks(vals: &[f64], len: usize) -> Vec<(usize, Vec<u8>)> {
+    let mut scratch = Vec::new();
+    vals.chunks(len)
+        .map(|v| {
+            values::to_ints(v, &mut scratch);
+            let mut b = Vec::new();
+            ints::encode(&scratch, &mut b);
+            (v.len(), b)
+        })
+        .collect()
+}
+
+/// The day sums and day counts of every block, as the fleet scan takes them for a block
+/// wholly in the range (whose total its index entry holds).
+fn marked_sums(blocks: &[(usize, Vec<u8>)], mask: &ints::ClassMask) -> (i128, u64) {
+    let mut acc = (0i128, 0u64);
+    for (n, bytes) in blocks {
+        let (col, _) = ints::IntColumn::parse(bytes).unwrap();
+        let run = [ints::PhaseRun { start: 0, phase: 0 }];
+        let (d, k) = col.marked_sums(&run, *n, mask);
+        acc = (acc.0 + d, acc.1 + k);
+    }
+    acc
+}
+
 fn kernels(c: &mut Criterion) {
     let fleet = Fleet::with_meters(12, 365);
     let (_, vals) = fleet.series(0);
-    let mut blocks = Vec::new();
-    let mut scratch = Vec::new();
-    for v in vals.chunks(4096) {
-        values::to_ints(v, &mut scratch);
-        let mut b = Vec::new();
-        ints::encode(&scratch, &mut b);
-        blocks.push((v.len(), b));
-    }
+    let blocks = encode_blocks(&vals, 4096);
     // 08:00-20:00 in UTC+08:00 on the 15-minute grid: slots 32..80 of 96.
     let day: Vec<bool> = (0..96).map(|p| (32..80).contains(&p)).collect();
     let mask = ints::ClassMask::new(&day);
@@ -36,16 +55,7 @@ fn kernels(c: &mut Criterion) {
     // The same without the totals, as the fleet scan runs it for a block wholly in the
     // range (whose total its index entry holds).
     g.bench_function("marked_sums", |b| {
-        b.iter(|| {
-            let mut acc = (0i128, 0u64);
-            for (n, bytes) in &blocks {
-                let (col, _) = ints::IntColumn::parse(bytes).unwrap();
-                let run = [ints::PhaseRun { start: 0, phase: 0 }];
-                let (d, k) = col.marked_sums(&run, *n, &mask);
-                acc = (acc.0 + d, acc.1 + k);
-            }
-            black_box(acc)
-        })
+        b.iter(|| black_box(marked_sums(&blocks, &mask)))
     });
     g.bench_function("range_sums_3_pieces_per_day", |b| {
         b.iter(|| {
@@ -75,14 +85,7 @@ fn kernels(c: &mut Criterion) {
 fn delta_kernel(c: &mut Criterion) {
     let fleet = ShapedFleet::new(Shape::Register, 12, 365, 2024);
     let vals = fleet.series(0).values;
-    let mut blocks = Vec::new();
-    let mut scratch = Vec::new();
-    for v in vals.chunks(2976) {
-        values::to_ints(v, &mut scratch);
-        let mut b = Vec::new();
-        ints::encode(&scratch, &mut b);
-        blocks.push((v.len(), b));
-    }
+    let blocks = encode_blocks(&vals, 2976);
     let deltas = blocks
         .iter()
         .filter(|(_, b)| ints::IntColumn::parse(b).unwrap().0.is_delta())
@@ -93,16 +96,7 @@ fn delta_kernel(c: &mut Criterion) {
     let mut g = c.benchmark_group("kernel_meter_year_delta");
     g.throughput(Throughput::Elements(vals.len() as u64));
     g.bench_function("marked_sums", |b| {
-        b.iter(|| {
-            let mut acc = (0i128, 0u64);
-            for (n, bytes) in &blocks {
-                let (col, _) = ints::IntColumn::parse(bytes).unwrap();
-                let run = [ints::PhaseRun { start: 0, phase: 0 }];
-                let (d, k) = col.marked_sums(&run, *n, &mask);
-                acc = (acc.0 + d, acc.1 + k);
-            }
-            black_box(acc)
-        })
+        b.iter(|| black_box(marked_sums(&blocks, &mask)))
     });
     g.bench_function("class_sums_cut_per_day", |b| {
         let mut out = Vec::new();
