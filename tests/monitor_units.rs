@@ -14,20 +14,26 @@ mod monitor_support;
 const T0: i64 = 1_704_038_400; // 2024-01-01T00:00+08:00
 const H: i64 = 3600;
 
-#[test]
-fn one_minute_units_need_three_quarters_of_their_minutes() {
-    let dir = tempfile::tempdir().unwrap();
+/// A store in `dir` and a catalog holding one enterprise, `E1`.
+fn store_with_enterprise(dir: &std::path::Path) -> (Store, Catalog) {
     let opts = Options {
         sync: SyncPolicy::Never,
         ..Options::default()
     };
-    let store = Store::open(dir.path(), opts).unwrap();
+    let store = Store::open(dir, opts).unwrap();
     let mut cat = Catalog::new();
     cat.upsert_enterprise(Enterprise {
         id: "E1".into(),
         ..Enterprise::default()
     })
     .unwrap();
+    (store, cat)
+}
+
+#[test]
+fn one_minute_units_need_three_quarters_of_their_minutes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, mut cat) = store_with_enterprise(dir.path());
     let meta = MeterMeta {
         kind: Quantity::Power,
         interval_s: Some(60),
@@ -120,17 +126,7 @@ fn one_minute_units_need_three_quarters_of_their_minutes() {
 fn emergency_cuts_of_register_meters() {
     use meterstore::monitor::EmergencyPeriod;
     let dir = tempfile::tempdir().unwrap();
-    let opts = Options {
-        sync: SyncPolicy::Never,
-        ..Options::default()
-    };
-    let store = Store::open(dir.path(), opts).unwrap();
-    let mut cat = Catalog::new();
-    cat.upsert_enterprise(Enterprise {
-        id: "E1".into(),
-        ..Enterprise::default()
-    })
-    .unwrap();
+    let (store, mut cat) = store_with_enterprise(dir.path());
     let meta = MeterMeta {
         kind: Quantity::CumulativeRegister,
         interval_s: Some(900),
