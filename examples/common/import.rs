@@ -437,7 +437,20 @@ pub(super) fn field<'r>(rec: &'r csv::ByteRecord, i: usize, name: &str) -> Resul
     std::str::from_utf8(f).map_err(|_| format!("{name} is not valid UTF-8"))
 }
 
-/// One data row: meter id, timestamp, the timestamp's text and the value, each checked.
+/// What every reading must be, whatever its source: a meter id of 1 to
+/// [`MAX_METER_ID_BYTES`] bytes and a finite value.
+fn check_reading(id: &str, value: f64) -> Result<(), String> {
+    if id.is_empty() || id.len() > MAX_METER_ID_BYTES {
+        return Err(format!("meter_id must be 1 to {MAX_METER_ID_BYTES} bytes"));
+    }
+    if !value.is_finite() {
+        return Err(format!("value {value} is not finite"));
+    }
+    Ok(())
+}
+
+/// One data row: meter id, timestamp, the timestamp's text and the value, parsed (what
+/// every reading must be is [`check_reading`]'s).
 fn parse_row<'r>(
     rec: &'r csv::ByteRecord,
     cols: &Columns,
@@ -448,18 +461,12 @@ fn parse_row<'r>(
         return Err(format!("expected {width} fields, found {}", rec.len()));
     }
     let id = field(rec, cols.meter, "meter_id")?;
-    if id.is_empty() || id.len() > MAX_METER_ID_BYTES {
-        return Err(format!("meter_id must be 1 to {MAX_METER_ID_BYTES} bytes"));
-    }
     let ts_text = field(rec, cols.ts, &cols.ts_name)?;
     let ts = parse_timestamp(ts_text, tz)?;
     let v_text = field(rec, cols.value, "value")?;
     let value: f64 = v_text
         .parse()
         .map_err(|_| format!("value {v_text:?} is not a number"))?;
-    if !value.is_finite() {
-        return Err(format!("value {v_text:?} is not finite"));
-    }
     Ok((id, ts, ts_text, value))
 }
 
@@ -504,7 +511,9 @@ pub fn parse_csv_rows(text: &[u8], tz: &Tz) -> Result<Vec<(String, i64, f64)>, B
         let line = rec.position().map_or(0, |p| p.line());
         let parsed = match notes.take_before(rdr.position().byte()) {
             Some(reason) => Err(reason),
-            None => parse_row(&rec, &cols, width, tz),
+            None => {
+                parse_row(&rec, &cols, width, tz).and_then(|r| check_reading(r.0, r.3).map(|()| r))
+            }
         };
         match parsed {
             Ok((id, ts, _, value)) => out.push((id.to_owned(), ts, value)),
@@ -592,12 +601,7 @@ impl Checker<'_> {
     ) -> Result<(), ImportError> {
         self.pass.rows += 1;
         let checked = parsed.and_then(|(id, ts, value)| {
-            if id.is_empty() || id.len() > MAX_METER_ID_BYTES {
-                return Err(format!("meter_id must be 1 to {MAX_METER_ID_BYTES} bytes"));
-            }
-            if !value.is_finite() {
-                return Err(format!("value {value} is not finite"));
-            }
+            check_reading(id, value)?;
             // Files usually list one meter's rows together: check the last one first.
             let m = match self.last {
                 Some(m) if self.meters.ids[m as usize] == id => m,
