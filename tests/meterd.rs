@@ -524,6 +524,47 @@ fn every_acknowledged_reading_survives_kill_9() {
     assert!(server.terminate().success());
 }
 
+#[test]
+fn open_alarms_are_open_again_after_kill_9_and_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = fixture(dir.path(), 1, 0, 15, T0);
+    let args = ["--lateness", "0", "--train-days", "14"];
+    let server = Server::start(meterd(), dir.path(), &args);
+    raise_alarm(&server, &st[0].mn);
+    let before = json(&get(&server.url("/alarms?open=true")).1);
+    assert_eq!(before[0]["start"].as_i64(), Some(T0), "{before}");
+    server.kill();
+    let server = Server::start(meterd(), dir.path(), &args);
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = json(&get(&server.url("/alarms?open=true")).1);
+        if now == before {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "open alarms after the restart: {now}, before: {before}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let open = before.as_array().map_or(0, Vec::len) as u64;
+    assert_eq!(metric(&server, "meterd_alarms_open"), open);
+    // Nothing is sent again for the replayed alarm.
+    assert_eq!(
+        metric(&server, "meterd_alarm_events_total{event=\"opened\"}"),
+        0
+    );
+    assert!(server.terminate().success());
+    // Without the replay the monitor starts at the end of the data: nothing is open.
+    let server = Server::start(meterd(), dir.path(), &["--replay-days", "0"]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        json(&get(&server.url("/alarms?open=true")).1),
+        serde_json::json!([])
+    );
+    assert!(server.terminate().success());
+}
+
 /// Sends four hours of station `mn` through HJ 212 from T0: production as usual, the
 /// treatment facility off for the first `off` quarter hours.
 fn send_mismatch(server: &Server, mn: &str, off: i64) {
@@ -611,6 +652,129 @@ fn dashboard_in_headless_chromium() {
         chromium(&[&format!("--screenshot={path}")]);
         assert!(std::fs::metadata(&path).is_ok_and(|m| m.len() > 0));
     }
+    assert!(server.terminate().success());
+}
+
+/// A WebDriver session of Debian's `chromedriver` driving headless Chromium.
+struct Browser {
+    driver: std::process::Child,
+    session: String,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    fn start() -> Browser {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("chromedriver runs");
+        let profile = tempfile::tempdir().unwrap();
+        let caps = serde_json::json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "pageLoadStrategy": "eager",
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                         "--no-first-run", "--disable-background-networking",
+                         "--disable-component-update", "--disable-sync",
+                         format!("--user-data-dir={}", profile.path().display())],
+            },
+        }}});
+        let base = format!("http://127.0.0.1:{port}");
+        // The driver listens a moment after it starts.
+        let until = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < until, "chromedriver does not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let (code, body) = post(
+            &format!("{base}/session"),
+            "application/json",
+            &caps.to_string(),
+        );
+        assert_eq!(code, 200, "no WebDriver session: {body}");
+        let session = json(&body)["value"]["sessionId"]
+            .as_str()
+            .expect("a session id")
+            .to_owned();
+        Browser {
+            driver,
+            session: format!("{base}/session/{session}"),
+            _profile: profile,
+        }
+    }
+
+    fn go(&self, url: &str) {
+        let body = serde_json::json!({ "url": url }).to_string();
+        let (code, text) = post(&format!("{}/url", self.session), "application/json", &body);
+        assert_eq!(code, 200, "{text}");
+    }
+
+    /// Runs `script` (a function body) in the page and gives back what it returns.
+    fn eval(&self, script: &str) -> serde_json::Value {
+        let body = serde_json::json!({ "script": script, "args": [] }).to_string();
+        let url = format!("{}/execute/sync", self.session);
+        let (code, text) = post(&url, "application/json", &body);
+        assert_eq!(code, 200, "{text}");
+        json(&text)["value"].take()
+    }
+
+    /// Waits up to 30 s for `script` to return `true`.
+    fn wait_for(&self, script: &str, what: &str) {
+        let until = Instant::now() + Duration::from_secs(30);
+        while self.eval(script) != serde_json::json!(true) {
+            assert!(Instant::now() < until, "the page never showed {what}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = agent().delete(&self.session).call();
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// The live dashboard in headless Chromium driven over WebDriver (opt-in as above, with
+/// Debian's `chromium-driver`): the page opens the SSE stream, and an alarm raised after
+/// it loaded appears in its table without a reload.
+#[test]
+fn dashboard_updates_live_in_headless_chromium() {
+    if std::env::var("METERSTORE_BROWSER_TESTS").as_deref() != Ok("1") {
+        eprintln!("skipped: set METERSTORE_BROWSER_TESTS=1 (needs chromium, chromedriver)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let st = fixture(dir.path(), 2, 0, 15, T0);
+    let server = Server::start(meterd(), dir.path(), &["--lateness", "0"]);
+    let browser = Browser::start();
+    browser.go(&server.url("/"));
+    browser.wait_for(
+        "return document.getElementById('status').textContent === 'live'",
+        "the live status",
+    );
+    let none = "return document.querySelector('#alarms tbody').textContent";
+    assert_eq!(browser.eval(none), serde_json::json!("no open alarms"));
+    raise_alarm(&server, &st[0].mn);
+    browser.wait_for(
+        "return document.querySelector('#alarms tbody td.none') === null \
+         && document.querySelectorAll('#alarms tbody tr').length > 0",
+        "the new alarm",
+    );
+    let row = browser.eval("return document.querySelector('#alarms tbody tr').textContent");
+    let row = row.as_str().unwrap_or_default();
+    assert!(row.contains("production_treatment_mismatch"), "{row}");
+    assert!(row.contains(&st[0].meters[1].0), "{row}");
+    drop(browser);
     assert!(server.terminate().success());
 }
 

@@ -1,8 +1,14 @@
 //! The streaming monitor inside the service and where its events go: `GET /alarms`,
 //! Server-Sent Events subscribers and the webhook.
 //!
-//! The monitor starts at the end of the data the store held at startup (or, for an empty
-//! store, at the first hour any reading arrives for) and judges what arrives from then on;
+//! At startup the monitor replays the last `--replay-days` of what the store holds (from
+//! the hour that many days before the end of its data), so that alarms open when the
+//! service stopped, by SIGTERM or kill -9, are open again after a restart with the start
+//! the monitor gave them; an alarm that had been open for longer than the replay comes
+//! back with its start at the replay's first hour. The replay's events are not sent to
+//! subscribers or the webhook (they were sent before the restart); alarms it closes join
+//! the recently closed ones of `GET /alarms`. An empty store's monitor starts at the hour
+//! of the first reading that arrives. From then on the monitor judges what arrives;
 //! readings later than `--lateness` behind the newest are dropped by it as its docs say.
 //!
 //! Webhook delivery runs on its own thread, fed through a bounded queue: ingest only ever
@@ -17,6 +23,7 @@ use meterstore::monitor::{Alarm, AlarmEvent, Catalog, Monitor, RuleConfig};
 use meterstore::Store;
 use serde_json::json;
 use std::collections::VecDeque;
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
@@ -81,12 +88,15 @@ pub struct Hub {
     stopping: Arc<AtomicBool>,
 }
 
-/// How the monitor is made once the first readings arrive.
+/// How the monitor is made: at startup when the store holds data, else once the first
+/// readings arrive.
 pub struct MonitorSetup {
     pub catalog: Catalog,
     pub rules: RuleConfig,
-    /// Where it starts judging; `None`: the hour of the first reading fed.
-    pub start: Option<i64>,
+    /// Stored readings replayed before live ones: the monitor starts judging at its start,
+    /// and the store's readings up to its end are fed first. `None` (an empty store): the
+    /// monitor starts at the hour of the first reading fed.
+    pub replay: Option<Range<i64>>,
     pub lateness: i64,
 }
 
@@ -183,22 +193,31 @@ impl Hub {
     }
 }
 
-/// The monitor thread: feeds each batch to the monitor (made from the first one) and
+/// The monitor thread: replays the stored readings of `setup.replay`, then feeds each
+/// batch to the monitor (made from the first one when there was nothing to replay) and
 /// publishes its events.
 fn watch(store: &'static Store, setup: MonitorSetup, rx: &Receiver<Rows>, out: &Outlets) {
+    let new_monitor = |start: i64| {
+        Monitor::new(
+            store,
+            &setup.catalog,
+            setup.rules.clone(),
+            start,
+            setup.lateness,
+        )
+    };
     let mut monitor: Option<Monitor<'static>> = None;
+    if let Some(r) = &setup.replay {
+        let mon = monitor.insert(new_monitor(r.start));
+        if let Err(e) = replay(store, &setup.catalog, r.clone(), mon, out) {
+            eprintln!("meterd: replaying the stored readings for the monitor: {e}");
+        }
+    }
     while let Ok(rows) = rx.recv() {
         let readings = super::state::views(&rows);
         let mon = monitor.get_or_insert_with(|| {
             let first = readings.iter().map(|r| r.ts).min().unwrap_or(0);
-            let start = setup.start.unwrap_or(first.div_euclid(3600) * 3600);
-            Monitor::new(
-                store,
-                &setup.catalog,
-                setup.rules.clone(),
-                start,
-                setup.lateness,
-            )
+            new_monitor(first.div_euclid(3600) * 3600)
         });
         match mon.on_append(&readings) {
             Ok(events) if !events.is_empty() => publish(out, &events, mon.open_alarms()),
@@ -206,6 +225,57 @@ fn watch(store: &'static Store, setup: MonitorSetup, rx: &Receiver<Rows>, out: &
             Err(e) => eprintln!("meterd: monitor: {e}"),
         }
     }
+}
+
+/// Hours of stored readings the replay reads and feeds at a time (bounds its memory).
+const REPLAY_STEP_S: i64 = 6 * 3600;
+
+/// Feeds the store's readings of the catalog's meters in `range` to `mon` in time order,
+/// a few hours at a time, and records the alarms that leaves open (and those it closed)
+/// for `GET /alarms` without sending any event.
+fn replay(
+    store: &Store,
+    catalog: &Catalog,
+    range: Range<i64>,
+    mon: &mut Monitor<'_>,
+    out: &Outlets,
+) -> meterstore::Result<()> {
+    let snap = store.snapshot();
+    let meters: Vec<&str> = catalog
+        .meters()
+        .map(|m| m.id.as_str())
+        .filter(|id| snap.meter_meta(id).is_some())
+        .collect();
+    let mut closed = Vec::new();
+    let mut from = range.start;
+    while from < range.end {
+        let to = from.saturating_add(REPLAY_STEP_S).min(range.end);
+        let mut rows: Rows = Vec::new();
+        for id in &meters {
+            rows.extend(
+                snap.history(id, from..to)?
+                    .map(|(ts, v)| (id.to_string(), ts, v)),
+            );
+        }
+        rows.sort_by_key(|r| r.1);
+        let events = mon.on_append(&super::state::views(&rows))?;
+        closed.extend(events.into_iter().filter_map(|e| match e {
+            AlarmEvent::Closed(a) => Some(a),
+            AlarmEvent::Opened(_) => None,
+        }));
+        from = to;
+    }
+    let open = mon.open_alarms();
+    let Ok(mut live) = out.live.lock() else {
+        return Ok(());
+    };
+    out.counters
+        .open
+        .store(open.len() as u64, Ordering::Relaxed);
+    live.open = open;
+    let skip = closed.len().saturating_sub(KEEP_CLOSED);
+    live.closed.extend(closed.into_iter().skip(skip));
+    Ok(())
 }
 
 /// Sends events to SSE subscribers and the webhook queue, and updates `GET /alarms`.

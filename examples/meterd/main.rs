@@ -70,6 +70,11 @@ struct Args {
     /// Seconds a reading may arrive after newer ones and still count for the monitor.
     #[arg(long, default_value_t = 3600)]
     lateness: i64,
+    /// Days of stored readings the monitor replays at startup, so that the alarms open
+    /// when the service stopped are open again (0: none; the monitor then starts at the
+    /// end of the stored data).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=366))]
+    replay_days: u32,
     /// Webhook events held while deliveries fail; further events are dropped and counted.
     #[arg(long, default_value_t = 10_000)]
     webhook_queue: usize,
@@ -97,7 +102,14 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         catalog.save(&store)?;
         eprintln!("learned the thresholds of {} meters", learned.learned.len());
     }
-    let start = catalog.data_extent(&store)?.map(|r| r.end);
+    // The monitor replays the end of the stored data, from a whole hour.
+    let replay = catalog.data_extent(&store)?.map(|r| {
+        if args.replay_days == 0 {
+            return r.end..r.end;
+        }
+        let back = r.end.saturating_sub(i64::from(args.replay_days) * 86_400);
+        back.max(r.start).div_euclid(3600) * 3600..r.end
+    });
     // The monitor borrows the store for as long as the process serves it.
     let store: &'static Store = Box::leak(Box::new(store));
     let rules = RuleConfig {
@@ -107,7 +119,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let setup = alarms::MonitorSetup {
         catalog: catalog.clone(),
         rules,
-        start,
+        replay,
         lateness: args.lateness,
     };
     let hub = alarms::Hub::new(store, setup, args.webhook.clone(), args.webhook_queue);
