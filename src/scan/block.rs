@@ -121,9 +121,11 @@ pub(super) struct Scratch {
     /// A register block's parts: `None` dropped, else the local date index (if any).
     pub(super) part_days: Vec<Option<Option<usize>>>,
     /// The integers of a cold block.
-    cold: Vec<i64>,
+    pub(super) cold: Vec<i64>,
+    /// A cold register block's steps from one reading to the next.
+    pub(super) cold_deltas: Vec<i64>,
     /// The class pattern as the sums over a cold block's integers take it.
-    cold_mask: SliceMask,
+    pub(super) cold_mask: SliceMask,
 }
 
 /// Fast path, one stored block `b` of segment `k` of a regular interval-energy or power

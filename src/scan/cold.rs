@@ -35,6 +35,9 @@ pub(super) trait Column {
     fn range_sums(&self, bounds: &[usize], out: &mut [i128]);
     /// The values, decoded into `scratch` where they are not at hand already.
     fn values<'s>(&'s self, scratch: &'s mut Vec<i64>) -> &'s [i64];
+    /// Appends to `out` the indices of the negative values, in order (a register's
+    /// stored deltas: its rollovers and meter exchanges).
+    fn push_negatives(&self, out: &mut Vec<usize>);
 }
 
 impl Column for IntColumn<'_> {
@@ -62,6 +65,23 @@ impl Column for IntColumn<'_> {
         self.decode_into(scratch);
         scratch
     }
+    fn push_negatives(&self, out: &mut Vec<usize>) {
+        // The header rules out negative values for most columns; the others have only
+        // the mini-blocks whose reference is negative decoded.
+        if !deltas_not_negative(self) {
+            self.negative_values(out);
+        }
+    }
+}
+
+/// Whether the stored deltas of `col` are all non-negative by its header: the smallest
+/// reference is, and no reference, offset and split can add up past `2^62`.
+fn deltas_not_negative(col: &IntColumn<'_>) -> bool {
+    let largest = col.base() as i128
+        + (1i128 << col.ref_width())
+        + (1i128 << col.vector_width())
+        + (1i128 << col.split_width());
+    col.base() >= 0 && largest < 1i128 << 62
 }
 
 /// The class pattern of [`ClassMask`] as 64-bit lanes, for masked sums over a slice:
@@ -229,6 +249,10 @@ impl Column for Decoded<'_> {
 
     fn values<'s>(&'s self, _: &'s mut Vec<i64>) -> &'s [i64] {
         self.ints
+    }
+
+    fn push_negatives(&self, out: &mut Vec<usize>) {
+        out.extend((0..self.ints.len()).filter(|&i| self.ints[i] < 0));
     }
 }
 
