@@ -17,12 +17,6 @@ const ZSTD_LEVEL: i32 = 3;
 /// See [`ZSTD_LEVEL`].
 const ZSTD_KEEP_RATIO: f64 = 0.75;
 
-/// Blocks of more readings than this are written cold without a hot body to compare with
-/// (on the benchmark's shapes a cold body is always the smaller one there, and encoding
-/// the hot body only to compare took a fifth of cold compaction's time); smaller blocks
-/// stay hot where that is not larger.
-const COLD_ALWAYS: usize = 256;
-
 /// How a segment's blocks are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Coding {
@@ -146,15 +140,12 @@ impl SegmentWriter {
         self.body.clear();
         timestamps::encode(ts, &mut self.body);
         let ts_len = self.body.len();
+        ints::encode(&self.ints, &mut self.body);
+
         let mut cold_body = Vec::new();
         let cold = self.cold
-            && cold::encode(ts, &self.body[..ts_len], kind, &self.ints, &mut cold_body).is_some();
-        // A cold body is kept without a hot one to compare with above COLD_ALWAYS
-        // readings (pco's headers are paid back many times over there).
-        if !cold || ts.len() <= COLD_ALWAYS {
-            ints::encode(&self.ints, &mut self.body);
-        }
-        let cold = cold && (ts.len() > COLD_ALWAYS || cold_body.len() < self.body.len());
+            && cold::encode(ts, &self.body[..ts_len], kind, &self.ints, &mut cold_body).is_some()
+            && cold_body.len() < self.body.len();
         let compressed = (self.zstd && !cold)
             .then(|| zstd::bulk::compress(&self.body, ZSTD_LEVEL))
             .and_then(|c| c.ok())
