@@ -1,6 +1,7 @@
 //! Opens, validates and reads a sealed segment through its read-only mapping.
 
 use super::mmap::Mapped;
+use super::writer::HotSize;
 use crate::codec::cold;
 use crate::codec::ints::{IntColumn, IntLayout};
 use crate::codec::timestamps::{RegularLayout, TsColumn};
@@ -534,6 +535,22 @@ impl Segment {
             ));
         }
         Ok(())
+    }
+
+    /// The count, bounds and hot body length of block `idx` when it is stored hot (its
+    /// header's body length: the bit-packed body, before any zstd), for a writer that
+    /// compares a cold body with it. Read from the header without a check: for a block
+    /// read (and so checked) already.
+    pub(crate) fn hot_size(&self, idx: usize) -> Option<HotSize> {
+        let e = &self.blocks[idx];
+        let start = e.offset as usize;
+        let block = &self.map.bytes()[start..start + e.len as usize];
+        (!self.is_cold_block(idx)).then(|| HotSize {
+            count: e.count,
+            t_first: e.t_first,
+            t_last: e.t_last,
+            body_len: le_u32(block, BLOCK_BODY_LEN),
+        })
     }
 
     /// Whether block `idx` is stored cold.
