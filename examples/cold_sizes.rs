@@ -8,8 +8,18 @@
 //! on the f64 values, plus the timestamps) and zstd level 19 (on the little-endian
 //! timestamp deltas and integers). Bytes per reading count timestamps in every column.
 //!
+//! The `pco-blk` column is pcodec on the pieces a segment writer cuts a series into (a
+//! calendar month in UTC+8, at most 4,096 readings), each piece its own chunk: the floor
+//! of a cold tier whose blocks are chunks of their own.
+//!
+//! `--csv FILE` measures the readings of a long-format CSV (`meter_id,ts,value`, Unix
+//! seconds) as one more shape, `csv`: meters whose id ends in `kw` as power, the others
+//! as interval values, each at its most common step (`bench/real/uci_household.py` makes
+//! one from a real dataset).
+//!
 //! ```text
 //! cargo run --release --example cold_sizes -- --meters 100 --days 365
+//! cargo run --release --example cold_sizes -- --shapes csv --csv uci.csv
 //! ```
 
 use clap::Parser;
@@ -20,7 +30,8 @@ use meterstore::{
 };
 use pco::standalone::simple_compress;
 use pco::ChunkConfig;
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 #[derive(Parser)]
@@ -35,13 +46,58 @@ struct Args {
     /// Only these shapes (comma-separated names); default all.
     #[arg(long)]
     shapes: Option<String>,
+    /// Also measure the readings of this CSV (meter_id,ts,value; Unix seconds), as shape
+    /// `csv`.
+    #[arg(long)]
+    csv: Option<PathBuf>,
 }
 
 /// A generated series per meter: timestamps and values.
 type Series = Vec<(Vec<i64>, Vec<f64>)>;
 
-/// The shapes: name, description, metadata, series.
-fn shapes(args: &Args) -> Vec<(&'static str, MeterMeta, Series)> {
+/// The readings of a long-format CSV (`meter_id,ts,value`, Unix seconds, a header line),
+/// per meter in id order, with their metadata.
+fn csv_shape(path: &Path) -> Result<(Vec<MeterMeta>, Series), Box<dyn std::error::Error>> {
+    let text = std::fs::read_to_string(path)?;
+    let mut by_meter: BTreeMap<&str, (Vec<i64>, Vec<f64>)> = BTreeMap::new();
+    for (n, line) in text.lines().enumerate().skip(1) {
+        let mut f = line.split(',');
+        let (Some(id), Some(ts), Some(v), None) = (f.next(), f.next(), f.next(), f.next()) else {
+            return Err(format!("{}:{}: not meter_id,ts,value", path.display(), n + 1).into());
+        };
+        let bad = |what| format!("{}:{}: bad {what}", path.display(), n + 1);
+        let e = by_meter.entry(id).or_default();
+        e.0.push(ts.parse().map_err(|_| bad("timestamp"))?);
+        e.1.push(v.parse().map_err(|_| bad("value"))?);
+    }
+    let mut metas = Vec::new();
+    let mut series = Series::new();
+    for (id, (ts, vals)) in by_meter {
+        let mut order: Vec<usize> = (0..ts.len()).collect();
+        order.sort_by_key(|&i| ts[i]);
+        let ts: Vec<i64> = order.iter().map(|&i| ts[i]).collect();
+        let vals: Vec<f64> = order.iter().map(|&i| vals[i]).collect();
+        let mut steps: BTreeMap<i64, usize> = BTreeMap::new();
+        for w in ts.windows(2) {
+            *steps.entry(w[1] - w[0]).or_default() += 1;
+        }
+        let step = steps.iter().max_by_key(|s| *s.1).map_or(900, |s| *s.0);
+        let kind = match id.to_ascii_lowercase().ends_with("kw") {
+            true => Quantity::Power,
+            false => Quantity::IntervalEnergy,
+        };
+        metas.push(MeterMeta {
+            kind,
+            interval_s: u32::try_from(step).ok(),
+            unit: String::new(),
+        });
+        series.push((ts, vals));
+    }
+    Ok((metas, series))
+}
+
+/// The shapes: name, metadata per meter, series.
+fn shapes(args: &Args) -> Vec<(&'static str, Vec<MeterMeta>, Series)> {
     let fleet = |meters: usize, days: u32, interval_s: u32, noise: f64| {
         let f = Fleet::new(FleetConfig {
             enterprises: meters.div_ceil(3),
@@ -93,22 +149,46 @@ fn shapes(args: &Args) -> Vec<(&'static str, MeterMeta, Series)> {
             (ts.clone(), kw)
         })
         .collect();
+    let smooth = fleet(m, d, 900, 0.005);
+    let shape =
+        |name, kind, interval_s, s: Series| (name, vec![meta(kind, interval_s); s.len()], s);
     vec![
-        ("sample", meta(Quantity::IntervalEnergy, 900), sample),
-        (
-            "smooth",
-            meta(Quantity::IntervalEnergy, 900),
-            fleet(m, d, 900, 0.005),
-        ),
-        (
-            "register",
-            meta(Quantity::CumulativeRegister, 900),
-            register,
-        ),
-        ("minute-wh", meta(Quantity::IntervalEnergy, 60), minute),
-        ("minute-kw", meta(Quantity::Power, 60), minute_kw),
-        ("floats", meta(Quantity::Power, 900), floats),
+        shape("sample", Quantity::IntervalEnergy, 900, sample),
+        shape("smooth", Quantity::IntervalEnergy, 900, smooth),
+        shape("register", Quantity::CumulativeRegister, 900, register),
+        shape("minute-wh", Quantity::IntervalEnergy, 60, minute),
+        shape("minute-kw", Quantity::Power, 60, minute_kw),
+        shape("floats", Quantity::Power, 900, floats),
     ]
+}
+
+/// pcodec on the pieces a segment writer cuts `ts` into (see the module doc), summed.
+fn pco_block_size(ts: &[i64], vals: &[f64]) -> usize {
+    const OFFSET_S: i64 = 8 * 3600;
+    let month = |t: i64| {
+        let days = (t + OFFSET_S).div_euclid(86_400);
+        // Civil month of a day count (Howard Hinnant's algorithm), as year * 12 + month.
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 };
+        (yoe + era * 400 + (m <= 2) as i64) * 12 + m
+    };
+    let mut total = 0;
+    let mut i = 0;
+    while i < ts.len() {
+        let limit = (i + 4096).min(ts.len());
+        let j = i + ts[i..limit]
+            .iter()
+            .take_while(|&&t| month(t) == month(ts[i]))
+            .count();
+        total += pco_size(&ts[i..j], &vals[i..j]);
+        i = j;
+    }
+    total
 }
 
 /// pcodec's smallest size of one series: timestamps plus values, each at the better of
@@ -158,7 +238,7 @@ fn zstd_size(ts: &[i64], vals: &[f64]) -> usize {
     zstd::bulk::compress(&raw, 19).map_or(usize::MAX, |c| c.len())
 }
 
-fn build(dir: &Path, meta: &MeterMeta, series: &Series) -> meterstore::Result<(Store, u64)> {
+fn build(dir: &Path, metas: &[MeterMeta], series: &Series) -> meterstore::Result<(Store, u64)> {
     let opts = Options {
         sync: SyncPolicy::Never,
         compaction: CompactionOptions {
@@ -172,7 +252,7 @@ fn build(dir: &Path, meta: &MeterMeta, series: &Series) -> meterstore::Result<(S
     let mut n = 0u64;
     for (i, (ts, vals)) in series.iter().enumerate() {
         let id = format!("M{i:06}");
-        store.register_meter(&id, meta.clone())?;
+        store.register_meter(&id, metas[i].clone())?;
         let batch: Vec<Reading> = ts
             .iter()
             .zip(vals)
@@ -196,13 +276,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .shapes
         .as_ref()
         .map(|s| s.split(',').map(str::to_owned).collect());
+    let mut measured = shapes(&args);
+    if let Some(path) = &args.csv {
+        let (metas, series) = csv_shape(path)?;
+        measured.push(("csv", metas, series));
+    }
     println!(
-        "{:<10} {:>10} {:>7} {:>7} {:>7} {:>7} {:>9} {:>10} {:>10} {:>11} {:>11}",
+        "{:<10} {:>10} {:>7} {:>7} {:>7} {:>7} {:>7} {:>9} {:>10} {:>10} {:>11} {:>11}",
         "shape",
         "readings",
         "hot",
         "cold",
         "pco",
+        "pco-blk",
         "zstd19",
         "cold/pco",
         "recomp M/s",
@@ -210,14 +296,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "scan M/s",
         "scan hot"
     );
-    for (name, meta, series) in shapes(&args) {
+    for (name, metas, series) in measured {
         if only.as_ref().is_some_and(|o| !o.iter().any(|n| n == name)) {
             continue;
         }
         let pco: usize = series.iter().map(|(t, v)| pco_size(t, v)).sum();
+        let pco_blk: usize = series.iter().map(|(t, v)| pco_block_size(t, v)).sum();
         let zstd: usize = series.iter().map(|(t, v)| zstd_size(t, v)).sum();
         let dir = tempfile::tempdir()?;
-        let (store, n) = build(dir.path(), &meta, &series)?;
+        let (store, n) = build(dir.path(), &metas, &series)?;
         let scan = DayNightScan {
             threads: 1,
             ..DayNightScan::default()
@@ -243,12 +330,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let scan_cold = n as f64 / t.elapsed().as_secs_f64() / 1e6;
         let per = |b: f64| b / n as f64;
         println!(
-            "{:<10} {:>10} {:>7.3} {:>7.3} {:>7.3} {:>7.3} {:>9.3} {:>10.1} {:>10.3} {:>11.1} {:>11.1}",
+            "{:<10} {:>10} {:>7.3} {:>7.3} {:>7.3} {:>7.3} {:>7.3} {:>9.3} {:>10.1} {:>10.3} {:>11.1} {:>11.1}",
             name,
             n,
             per(hot as f64),
             per(cold as f64),
             per(pco as f64),
+            per(pco_blk as f64),
             per(zstd as f64),
             cold as f64 / pco as f64,
             recompress,

@@ -120,6 +120,15 @@ fn answers(s: &Store) -> Answers {
     let mut day_night: Vec<MeterDayNight> = s
         .day_night(&MeterFilter::All, JAN..JAN + 150 * 86_400, &scan)
         .unwrap();
+    // Per local day: the scan cuts each block at midnights.
+    let daily = DayNightScan {
+        daily: true,
+        ..scan.clone()
+    };
+    day_night.extend(
+        s.day_night(&MeterFilter::All, JAN..JAN + 150 * 86_400, &daily)
+            .unwrap(),
+    );
     // Ranges that cut windows and blocks.
     day_night.extend(
         s.day_night(
@@ -161,7 +170,7 @@ fn rounded(d: &MeterDayNight) -> DayNightRow {
 
 /// A store of five months: fleet meters (decimal Wh with gaps), a cumulative register, a
 /// power meter with irregular timestamps and values that are not decimal (including -0.0,
-/// subnormals and the extremes).
+/// subnormals and the extremes), and a regular power meter whose values are not decimal.
 fn fill(s: &Store) {
     let fleet = Fleet::new(FleetConfig {
         enterprises: 3,
@@ -215,6 +224,21 @@ fn fill(s: &Store) {
         })
         .collect();
     s.append(&float).unwrap();
+    let regular_power = MeterMeta {
+        kind: Quantity::Power,
+        interval_s: Some(900),
+        unit: "kW".into(),
+    };
+    s.register_meter("PI", regular_power).unwrap();
+    let pi: Vec<Reading> = (0..150 * 96)
+        .filter(|k| k % 1000 < 990)
+        .map(|k: i64| Reading {
+            meter: "PI",
+            ts: JAN + k * 900,
+            value: (k % 97) as f64 * std::f64::consts::PI,
+        })
+        .collect();
+    s.append(&pi).unwrap();
     s.flush().unwrap();
 }
 

@@ -102,21 +102,28 @@ pub fn encode(ts: &[i64], out: &mut Vec<u8>) {
             out.push(MISSING_NONE);
             return;
         }
-        let slot = |t: i64| ((t - ts[0]) as u64 / step) as usize;
+        // Slot of each reading, from the one before: every gap is a multiple of the step,
+        // and nearly all of them are one step (no division then).
+        let slots_of = || {
+            let mut k = 0usize;
+            std::iter::once(0).chain(ts.windows(2).map(move |w| {
+                let d = w[1].wrapping_sub(w[0]) as u64;
+                k += if d == step { 1 } else { (d / step) as usize };
+                k
+            }))
+        };
         let mut runs = Vec::new();
-        let mut prev_end = 0usize;
-        for w in ts.windows(2) {
-            let (a, b) = (slot(w[0]) + 1, slot(w[1]));
-            if b > a {
+        let (mut prev_end, mut n_runs, mut prev) = (0usize, 0usize, 0usize);
+        for k in slots_of().skip(1) {
+            let a = prev + 1;
+            if k > a {
                 put_varint((a - prev_end) as u64, &mut runs);
-                put_varint((b - a) as u64, &mut runs);
-                prev_end = b;
+                put_varint((k - a) as u64, &mut runs);
+                prev_end = k;
+                n_runs += 1;
             }
+            prev = k;
         }
-        let n_runs = ts
-            .windows(2)
-            .filter(|w| slot(w[1]) > slot(w[0]) + 1)
-            .count();
         if 4 + runs.len() < slots.div_ceil(8) {
             out.push(MISSING_RUNS);
             out.extend_from_slice(&(n_runs as u32).to_le_bytes());
@@ -125,8 +132,7 @@ pub fn encode(ts: &[i64], out: &mut Vec<u8>) {
             out.push(MISSING_BITMAP);
             let at = out.len();
             out.resize(at + slots.div_ceil(8), 0);
-            for &t in ts {
-                let k = slot(t);
+            for k in slots_of() {
                 out[at + k / 8] |= 1 << (k % 8);
             }
         }
@@ -143,7 +149,11 @@ fn regular_grid(ts: &[i64]) -> Option<(u64, usize)> {
     let (&first, &last) = (ts.first()?, ts.last()?);
     let mut step = 0u64;
     for w in ts.windows(2) {
-        step = gcd(step, w[1].checked_sub(w[0])? as u64);
+        let d = w[1].checked_sub(w[0])? as u64;
+        // A gap equal to the step so far leaves it (most gaps: no division).
+        if d != step {
+            step = gcd(step, d);
+        }
     }
     if ts.len() == 1 {
         step = 1;

@@ -56,57 +56,49 @@ impl ValueKind {
     }
 }
 
+/// The integer `i` with `v == i / 10^scale` exactly, if any (`|i| < 2^53`).
 #[inline]
 fn scaled_exactly(v: f64, scale: u8) -> Option<i64> {
     let m = POW10[scale as usize];
-    let r = (v * m).round();
-    if r.is_nan() || r.abs() >= MAX_EXACT {
+    let x = v * m;
+    if x.is_nan() || x.abs() >= MAX_EXACT {
         return None;
     }
-    let i = r as i64;
+    // Rounded by adding a signed half and truncating: `round` is a library call on
+    // x86-64 without SSE4.1, and where the two differ (x within an ulp of a half) no
+    // integer divides back to `v` anyway, which the check below finds.
+    let i = (x + 0.5f64.copysign(x)) as i64;
     let back = if scale == 0 { i as f64 } else { i as f64 / m };
     (back.to_bits() == v.to_bits()).then_some(i)
 }
 
-fn scale_of(vals: &[f64]) -> Option<u8> {
-    // The smallest scale that makes the first value exact is a lower bound for the block;
-    // most blocks share one scale, so this usually settles it in one pass.
-    let mut s = 0u8;
-    for &v in vals {
-        while scaled_exactly(v, s).is_none() {
-            s += 1;
-            if s > MAX_SCALE {
-                return None;
-            }
-        }
-    }
-    Some(s)
-}
-
 /// Maps `vals` to integers in `out` (cleared first) and returns how.
+///
+/// One pass at the smallest scale that makes the values so far exact: a value that needs
+/// a larger one starts the pass again at its scale (most blocks settle at the first
+/// value).
 pub fn to_ints(vals: &[f64], out: &mut Vec<i64>) -> ValueKind {
     out.clear();
     out.reserve(vals.len());
-    if let Some(scale) = scale_of(vals) {
-        // `scale_of` proved every value exact at its own smallest scale; a larger scale
-        // stays exact as long as the integer fits, which the check below confirms.
-        let all = vals.iter().map(|&v| scaled_exactly(v, scale));
-        let start = out.len();
-        let mut ok = true;
-        for i in all {
-            match i {
+    let mut scale = 0u8;
+    'scales: loop {
+        for &v in vals {
+            match scaled_exactly(v, scale) {
                 Some(i) => out.push(i),
                 None => {
-                    ok = false;
-                    break;
+                    out.clear();
+                    // The smallest larger scale at which `v` is exact, if any.
+                    match (scale + 1..=MAX_SCALE).find(|&s| scaled_exactly(v, s).is_some()) {
+                        Some(s) => scale = s,
+                        None => break 'scales,
+                    }
+                    continue 'scales;
                 }
             }
         }
-        if ok {
-            return ValueKind::Decimal { scale };
-        }
-        out.truncate(start);
+        return ValueKind::Decimal { scale };
     }
+    out.clear();
     out.extend(vals.iter().map(|v| v.to_bits() as i64));
     ValueKind::FloatBits
 }

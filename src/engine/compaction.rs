@@ -197,8 +197,10 @@ pub(crate) fn run(
         let mut w = WindowWriter::create(dir, job.out_seq, window, off, coding)?;
         let (mut scratch, mut ints) = (Vec::new(), Vec::new());
         let mut any = false;
+        let mut hot_sizes = Vec::new();
         for m in meters {
             let mut runs = Vec::with_capacity(job.inputs.len());
+            hot_sizes.clear();
             for (_, seg) in &job.inputs {
                 let (mut ts, mut vals) = (Vec::new(), Vec::new());
                 for b in seg.meter_blocks(m) {
@@ -208,7 +210,9 @@ pub(crate) fn run(
                     }
                     let from = ts.len();
                     seg.read_block(b, &mut scratch, &mut ints, &mut ts, &mut vals)?;
-                    if e.t_first < job.start || e.t_last >= job.end {
+                    let inside = e.t_first >= job.start && e.t_last < job.end;
+                    hot_sizes.extend(seg.hot_size(b).filter(|_| job.cold && inside));
+                    if !inside {
                         // Only segments from before per-window flushes get here.
                         let keep: Vec<usize> = (from..ts.len())
                             .filter(|&k| (job.start..job.end).contains(&ts[k]))
@@ -223,9 +227,14 @@ pub(crate) fn run(
                 }
                 runs.push((ts, vals));
             }
+            // A block's hot size holds for the output only when no other segment adds
+            // readings of this meter (that could overwrite some).
+            if runs.iter().filter(|(ts, _)| !ts.is_empty()).count() > 1 {
+                hot_sizes.clear();
+            }
             let (ts, vals) = merge_runs(runs);
             if !ts.is_empty() {
-                w.add(m, &ts, &vals)?;
+                w.add(m, &ts, &vals, &hot_sizes)?;
                 any = true;
             }
         }

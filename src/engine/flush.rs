@@ -6,7 +6,7 @@ use super::memtable::Memtable;
 use super::window::Window;
 use crate::error::Result;
 use crate::fsutil;
-use crate::segment::{Coding, Segment, SegmentWriter};
+use crate::segment::{Coding, HotSize, Segment, SegmentWriter};
 use crate::types::UtcOffset;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -59,11 +59,23 @@ impl WindowWriter {
         })
     }
 
-    /// Adds a meter's readings (sorted, unique, all in this writer's window).
-    pub(crate) fn add(&mut self, meter: u32, ts: &[i64], vals: &[f64]) -> Result<()> {
+    /// Adds a meter's readings (sorted, unique, all in this writer's window), with the
+    /// hot body sizes of blocks of them that a segment holds already.
+    pub(crate) fn add(
+        &mut self,
+        meter: u32,
+        ts: &[i64],
+        vals: &[f64],
+        hot_sizes: &[HotSize],
+    ) -> Result<()> {
         let (window, off) = (self.window, self.off);
-        self.w
-            .add_series(meter, ts, vals, &move |t| window.block_end(t, off))?;
+        self.w.add_series(
+            meter,
+            ts,
+            vals,
+            &move |t| window.block_end(t, off),
+            hot_sizes,
+        )?;
         self.readings += ts.len() as u64;
         Ok(())
     }
@@ -140,7 +152,7 @@ pub(crate) fn write_pieces(
             let mut w = WindowWriter::create(dir, seq, window, off, coding)?;
             while let Some((_, k, r)) = cuts.get(i).filter(|c| c.0 == w_start) {
                 let (m, s) = series[*k];
-                w.add(m, &s.ts[r.clone()], &s.vals[r.clone()])?;
+                w.add(m, &s.ts[r.clone()], &s.vals[r.clone()], &[])?;
                 i += 1;
             }
             out.push(w.finish()?);

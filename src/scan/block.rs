@@ -2,6 +2,7 @@
 //! values, by the periodic kernel or piece by piece, and the meter's unflushed readings.
 
 use super::accumulate::{assign, exact_total, i128_to_f64, Acc};
+use super::cold::{narrow, Column, Decoded, SliceMask};
 use super::kernel::{float_class_sums, PhaseRun};
 use super::periodic::Periodic;
 use super::windows::Pieces;
@@ -9,6 +10,7 @@ use crate::codec::timestamps::{Missing, SlotRanks, TsColumn};
 use crate::codec::values::ValueKind;
 use crate::engine::state::State;
 use crate::error::Result;
+use crate::segment::reader::BlockEntry;
 
 /// Calls `f(first value index, first slot, length)` for each gap-free run of a regular
 /// block with `slots` slots, in order.
@@ -118,12 +120,18 @@ pub(super) struct Scratch {
     pub(super) delta_cuts: Vec<usize>,
     /// A register block's parts: `None` dropped, else the local date index (if any).
     pub(super) part_days: Vec<Option<Option<usize>>>,
+    /// The integers of a cold block.
+    pub(super) cold: Vec<i64>,
+    /// A cold register block's steps from one reading to the next.
+    pub(super) cold_deltas: Vec<i64>,
+    /// The class pattern as the sums over a cold block's integers take it.
+    pub(super) cold_mask: SliceMask,
 }
 
 /// Fast path, one stored block `b` of segment `k` of a regular interval-energy or power
-/// meter whose sources do not overlap: summed straight from its packed values, by the
-/// periodic kernel or piece by piece. `grid[j]` is the first grid
-/// slot (Unix time / step, rounded up) at or after cut `j`.
+/// meter whose sources do not overlap: summed straight from its packed values (or from
+/// the integers pco decodes of a cold block), by the periodic kernel or piece by piece.
+/// `grid[j]` is the first grid slot (Unix time / step, rounded up) at or after cut `j`.
 #[expect(
     clippy::too_many_arguments,
     reason = "the block, its meter's interval and grid, and the worker's sums and buffers"
@@ -139,7 +147,6 @@ pub(super) fn scan_block(
     acc: &mut Acc,
     scratch: &mut Scratch,
 ) -> Result<()> {
-    let range = pieces.cuts[0]..pieces.cuts[pieces.len()];
     let seg = &state.segments[k];
     let entry = seg.blocks()[b];
     let Scratch {
@@ -153,15 +160,102 @@ pub(super) fn scan_block(
         cut_values,
         class_out,
         float_out,
+        cold,
+        cold_mask,
         ..
     } = &mut *scratch;
-    let done = seg.with_block(b, zstd, |v| -> bool {
+    let mut sink = BlockSums {
+        entry: &entry,
+        step,
+        mult,
+        pieces,
+        grid,
+        periodic,
+        acc,
+        ints,
+        bounds,
+        sums,
+        phase_runs,
+        cut_values,
+        class_out,
+        float_out,
+    };
+    let done = match seg.is_cold_block(b) {
+        true => {
+            if let Some(p) = periodic {
+                cold_mask.set(&p.mask);
+            }
+            // Integers of magnitude up to the entry's largest value, scaled.
+            let largest = entry.min.abs().max(entry.max.abs());
+            seg.with_cold_block(b, cold, |kind, ts, decoded| {
+                let scaled = largest * kind.divisor().unwrap_or(f64::INFINITY);
+                let col = Decoded {
+                    ints: decoded,
+                    mask: cold_mask,
+                    narrow: narrow(scaled, decoded.len()),
+                };
+                sink.sum(kind, ts, &col)
+            })?
+            .unwrap_or(false)
+        }
+        false => seg.with_block(b, zstd, |v| sink.sum(v.kind, &v.ts, &v.ints))?,
+    };
+    if !done {
+        ts.clear();
+        vals.clear();
+        seg.read_block(b, zstd, ints, ts, vals)?;
+        let (t, vs) = (&*ts, &*vals);
+        assign(pieces, t, acc, |i| Some((vs[i] * mult, step as f64)));
+    }
+    Ok(())
+}
+
+/// One block's context for [`BlockSums::sum`]: its index entry, the meter's interval and
+/// multiplier, the scan's pieces, grid and pattern, the sums and the worker's buffers.
+struct BlockSums<'s> {
+    entry: &'s BlockEntry,
+    step: i64,
+    mult: f64,
+    pieces: &'s Pieces,
+    grid: &'s [i64],
+    periodic: Option<&'s Periodic>,
+    acc: &'s mut Acc,
+    ints: &'s mut Vec<i64>,
+    bounds: &'s mut Vec<usize>,
+    sums: &'s mut Vec<i128>,
+    phase_runs: &'s mut Vec<PhaseRun>,
+    cut_values: &'s mut Vec<usize>,
+    class_out: &'s mut Vec<(i128, i128, u64)>,
+    float_out: &'s mut Vec<(f64, f64, u64)>,
+}
+
+impl BlockSums<'_> {
+    /// Sums a block of kind `kind`, timestamps `ts` and integers `col` into the sums;
+    /// `false` (nothing summed) unless its timestamps are on the meter's grid.
+    fn sum(&mut self, kind: ValueKind, ts: &TsColumn<'_>, col: &impl Column) -> bool {
+        let BlockSums {
+            entry,
+            step,
+            mult,
+            pieces,
+            grid,
+            periodic,
+            ref mut acc,
+            ref mut ints,
+            ref mut bounds,
+            ref mut sums,
+            ref mut phase_runs,
+            ref mut cut_values,
+            ref mut class_out,
+            ref mut float_out,
+        } = *self;
+        let range = pieces.cuts[0]..pieces.cuts[pieces.len()];
         let TsColumn::Regular {
             start,
             step: bstep,
             slots,
             missing,
-        } = &v.ts
+        } = ts
         else {
             return false;
         };
@@ -177,12 +271,11 @@ pub(super) fn scan_block(
                 pattern.push_runs(v0, g0 + k0 as i64, len, phase_runs)
             });
         }
-        let div = match (v.kind, periodic) {
-            (ValueKind::Decimal { .. }, _) => v.kind.divisor().unwrap_or(1.0),
+        let div = match (kind, periodic) {
+            (ValueKind::Decimal { .. }, _) => kind.divisor().unwrap_or(1.0),
             (ValueKind::FloatBits, Some(pattern)) => {
                 // Float bits: decoded to their bit patterns and summed as floats.
-                ints.clear();
-                v.ints.decode_into(ints);
+                let bits = col.values(ints);
                 let first_day = day_cuts(pattern, missing, g0, *slots, cut_values);
                 let cuts = if first_day.is_some() {
                     &cut_values[..]
@@ -191,9 +284,9 @@ pub(super) fn scan_block(
                 };
                 float_out.clear();
                 float_out.resize(cuts.len() + 1, (0.0, 0.0, 0));
-                float_class_sums(ints, phase_runs, ints.len(), &pattern.mask, cuts, float_out);
+                float_class_sums(bits, phase_runs, bits.len(), &pattern.mask, cuts, float_out);
                 for (i, &(d, t, c)) in float_out.iter().enumerate() {
-                    let all = t_count(cuts, i, ints.len());
+                    let all = t_count(cuts, i, bits.len());
                     acc.add_class(
                         first_day.map(|f| f + i),
                         [
@@ -204,13 +297,13 @@ pub(super) fn scan_block(
                         ],
                     );
                 }
-                acc.readings += ints.len() as u64;
+                acc.readings += bits.len() as u64;
                 return true;
             }
             (ValueKind::FloatBits, None) => return false,
         };
         if let Some(pattern) = periodic {
-            let n = v.ints.len();
+            let n = col.len();
             // With per-day results, cut the values at local midnights.
             let first_day = day_cuts(pattern, missing, g0, *slots, cut_values);
             let cuts = if first_day.is_some() {
@@ -227,13 +320,12 @@ pub(super) fn scan_block(
             };
             match total {
                 Some(total) => {
-                    let (d, c) = v.ints.marked_sums(phase_runs, n, &pattern.mask);
+                    let (d, c) = col.marked_sums(phase_runs, n, &pattern.mask);
                     class_out.push((d, total, c));
                 }
                 None => {
                     class_out.resize(cuts.len() + 1, (0, 0, 0));
-                    v.ints
-                        .class_sums_cut(phase_runs, n, &pattern.mask, cuts, class_out);
+                    col.class_sums_cut(phase_runs, n, &pattern.mask, cuts, class_out);
                 }
             }
             for (i, &(d, t, c)) in class_out.iter().enumerate() {
@@ -268,7 +360,7 @@ pub(super) fn scan_block(
         );
         sums.clear();
         sums.resize(j1 - j0 + 1, 0);
-        v.ints.range_sums(bounds, sums);
+        col.range_sums(bounds, sums);
         for (k, s) in sums.iter().enumerate() {
             let n = bounds[k + 1] - bounds[k];
             let s = i128_to_f64(*s);
@@ -278,15 +370,7 @@ pub(super) fn scan_block(
             acc.readings += n as u64;
         }
         true
-    })?;
-    if !done {
-        ts.clear();
-        vals.clear();
-        seg.read_block(b, zstd, ints, ts, vals)?;
-        let (t, vs) = (&*ts, &*vals);
-        assign(pieces, t, acc, |i| Some((vs[i] * mult, step as f64)));
     }
-    Ok(())
 }
 
 /// The memtable readings of a fast-path meter (see [`scan_block`]).

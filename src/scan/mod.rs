@@ -17,6 +17,7 @@
 //! - [`run`]: the entry point.
 mod accumulate;
 mod block;
+mod cold;
 pub(crate) mod kernel;
 mod merged;
 mod order;

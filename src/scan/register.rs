@@ -14,9 +14,10 @@
 
 use super::accumulate::{assign, i128_to_f64, Acc};
 use super::block::{day_cuts, present_runs, Scratch};
+use super::cold::{narrow, Column, Decoded};
+use super::kernel::PhaseRun;
 use super::periodic::Periodic;
 use super::windows::Pieces;
-use crate::codec::ints::IntColumn;
 use crate::codec::timestamps::TsColumn;
 use crate::codec::values::ValueKind;
 use crate::engine::state::State;
@@ -36,16 +37,6 @@ fn first_reading_at(state: &State, meter: u32, sources: &[Source], t: i64) -> Op
     let s = state.memtables().nth(b)?.get(meter)?;
     let i = s.ts.partition_point(|&x| x < t);
     s.vals.get(i).copied()
-}
-
-/// Whether the stored deltas of `col` are all non-negative by its header: the smallest
-/// reference is, and no reference, offset and split can add up past `2^62`.
-fn deltas_not_negative(col: &IntColumn<'_>) -> bool {
-    let largest = col.base() as i128
-        + (1i128 << col.ref_width())
-        + (1i128 << col.vector_width())
-        + (1i128 << col.split_width());
-    col.base() >= 0 && largest < 1i128 << 62
 }
 
 /// One stored block `b` of segment `k` of a regular cumulative register of interval `step`
@@ -81,13 +72,116 @@ pub(super) fn scan_register_block(
         gaps,
         delta_cuts: cuts,
         part_days,
+        cold,
+        cold_deltas,
+        cold_mask,
         ..
     } = &mut *scratch;
-    let done = seg.with_block(b, zstd, |v| -> bool {
+    let mut sink = RegisterSums {
+        step,
+        acc,
+        phase_runs,
+        cut_values,
+        class_out,
+        gaps,
+        cuts,
+        part_days,
+    };
+    let done = match (periodic, inside) {
+        (Some(pattern), true) if seg.is_cold_block(b) => {
+            cold_mask.set(&pattern.mask);
+            // Steps of magnitude up to twice the entry's largest reading, scaled.
+            let largest = 2.0 * entry.min.abs().max(entry.max.abs());
+            seg.with_cold_block(b, cold, |kind, ts, decoded| {
+                // The readings' steps, as a delta-mode column stores them: step `j` is
+                // reading `j` less reading `j - 1` (the first is the reading itself).
+                cold_deltas.clear();
+                cold_deltas.extend(decoded.first());
+                cold_deltas.extend(decoded.windows(2).map(|w| w[1].wrapping_sub(w[0])));
+                let scaled = largest * kind.divisor().unwrap_or(f64::INFINITY);
+                let deltas = Decoded {
+                    ints: cold_deltas,
+                    mask: cold_mask,
+                    narrow: narrow(scaled, decoded.len()),
+                };
+                sink.sum(pattern, kind, ts, &deltas)
+            })?
+            .unwrap_or(false)
+        }
+        (Some(pattern), true) => seg.with_block(b, zstd, |v| {
+            v.ints.is_delta() && sink.sum(pattern, v.kind, &v.ts, &v.ints.stored_deltas())
+        })?,
+        _ => false,
+    };
+    if done {
+        // The block lies in the range and on the grid: its last reading is classed like
+        // the others (not booked into the pieces, which a scan then has to fold).
+        let diff = after.map(|a| a - entry.last).filter(|d| *d >= 0.0);
+        if let (Some(diff), Some(pattern)) = (diff, periodic) {
+            let (day, date) = pattern.classify(entry.t_last.div_euclid(step));
+            let (e, s) = (diff, step as f64);
+            acc.add_class(
+                date,
+                match day {
+                    true => [e, 0.0, s, 0.0],
+                    false => [0.0, e, 0.0, s],
+                },
+            );
+            acc.readings += 1;
+        }
+        return Ok(());
+    }
+    ts.clear();
+    vals.clear();
+    seg.read_block(b, zstd, ints, ts, vals)?;
+    let (t, vs) = (&*ts, &*vals);
+    assign(pieces, t, acc, |i| {
+        let (next_t, next_v) = match t.get(i + 1) {
+            Some(&nt) => (nt, vs[i + 1]),
+            None => (t[i] + step, after?),
+        };
+        let diff = next_v - vs[i];
+        (next_t - t[i] == step && diff >= 0.0).then_some((diff, step as f64))
+    });
+    Ok(())
+}
+
+/// One register block's context for [`RegisterSums::sum`]: the meter's interval, the
+/// sums and the worker's buffers.
+struct RegisterSums<'s> {
+    step: i64,
+    acc: &'s mut Acc,
+    phase_runs: &'s mut Vec<PhaseRun>,
+    cut_values: &'s mut Vec<usize>,
+    class_out: &'s mut Vec<(i128, i128, u64)>,
+    gaps: &'s mut Vec<usize>,
+    cuts: &'s mut Vec<usize>,
+    part_days: &'s mut Vec<Option<Option<usize>>>,
+}
+
+impl RegisterSums<'_> {
+    /// Sums the readings' energies of a block wholly in the range, of kind `kind` and
+    /// timestamps `ts`, from its stored deltas `deltas` (delta `j` is reading `j` less
+    /// reading `j - 1`) against `pattern`; `false` (nothing summed) unless the block is
+    /// decimal and on the meter's grid.
+    fn sum(
+        &mut self,
+        pattern: &Periodic,
+        kind: ValueKind,
+        ts: &TsColumn<'_>,
+        deltas: &impl Column,
+    ) -> bool {
+        let RegisterSums {
+            step,
+            ref mut acc,
+            ref mut phase_runs,
+            ref mut cut_values,
+            ref mut class_out,
+            ref mut gaps,
+            ref mut cuts,
+            ref mut part_days,
+        } = *self;
         let (
-            Some(pattern),
-            true,
-            true,
             ValueKind::Decimal { .. },
             TsColumn::Regular {
                 start,
@@ -95,17 +189,16 @@ pub(super) fn scan_register_block(
                 slots,
                 missing,
             },
-        ) = (periodic, inside, v.ints.is_delta(), v.kind, &v.ts)
+        ) = (kind, ts)
         else {
             return false;
         };
-        let deltas = v.ints.stored_deltas();
         if *bstep as i64 != step || start.rem_euclid(step) != 0 {
             return false;
         }
-        let div = v.kind.divisor().unwrap_or(1.0);
+        let div = kind.divisor().unwrap_or(1.0);
         let g0 = start.div_euclid(step);
-        let n = v.ints.len();
+        let n = deltas.len();
         // Delta `j` is the energy of reading `j - 1`: the runs of readings shifted by one,
         // less each run's last reading (whose next one lies after a gap).
         phase_runs.clear();
@@ -120,9 +213,9 @@ pub(super) fn scan_register_block(
         });
         // A block with a rollover or a meter exchange (a negative delta, which the header
         // rules out for the others): its negative deltas are dropped like those across gaps.
-        if !deltas_not_negative(&deltas) {
+        {
             let gap_count = gaps.len();
-            deltas.negative_values(gaps);
+            deltas.push_negatives(gaps);
             if gap_count > 0 && gaps.len() > gap_count {
                 gaps.sort_unstable();
                 gaps.dedup();
@@ -187,38 +280,7 @@ pub(super) fn scan_register_block(
             }
         }
         true
-    })?;
-    if done {
-        // The block lies in the range and on the grid: its last reading is classed like
-        // the others (not booked into the pieces, which a scan then has to fold).
-        let diff = after.map(|a| a - entry.last).filter(|d| *d >= 0.0);
-        if let (Some(diff), Some(pattern)) = (diff, periodic) {
-            let (day, date) = pattern.classify(entry.t_last.div_euclid(step));
-            let (e, s) = (diff, step as f64);
-            acc.add_class(
-                date,
-                match day {
-                    true => [e, 0.0, s, 0.0],
-                    false => [0.0, e, 0.0, s],
-                },
-            );
-            acc.readings += 1;
-        }
-        return Ok(());
     }
-    ts.clear();
-    vals.clear();
-    seg.read_block(b, zstd, ints, ts, vals)?;
-    let (t, vs) = (&*ts, &*vals);
-    assign(pieces, t, acc, |i| {
-        let (next_t, next_v) = match t.get(i + 1) {
-            Some(&nt) => (nt, vs[i + 1]),
-            None => (t[i] + step, after?),
-        };
-        let diff = next_v - vs[i];
-        (next_t - t[i] == step && diff >= 0.0).then_some((diff, step as f64))
-    });
-    Ok(())
 }
 
 /// The memtable readings of a fast-path register (see [`scan_register_block`]).

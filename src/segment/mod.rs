@@ -10,7 +10,7 @@ pub(crate) mod writer;
 
 pub use reader::verify_segment;
 pub(crate) use reader::Segment;
-pub(crate) use writer::{Coding, SegmentWriter};
+pub(crate) use writer::{Coding, HotSize, SegmentWriter};
 
 #[cfg(test)]
 mod tests;

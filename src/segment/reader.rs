@@ -1,6 +1,7 @@
 //! Opens, validates and reads a sealed segment through its read-only mapping.
 
 use super::mmap::Mapped;
+use super::writer::HotSize;
 use crate::codec::cold;
 use crate::codec::ints::{IntColumn, IntLayout};
 use crate::codec::timestamps::{RegularLayout, TsColumn};
@@ -496,6 +497,20 @@ impl Segment {
         Ok((kind, flags))
     }
 
+    /// The stored body of cold block `idx` (its checked bytes `block`), whose length the
+    /// header must give.
+    fn cold_body<'b>(&self, idx: usize, block: &'b [u8]) -> Result<&'b [u8]> {
+        let stored = &block[BLOCK_BODY..block.len() - 4];
+        if le_u32(block, BLOCK_BODY_LEN) as usize != stored.len() {
+            return Err(Error::corrupt(
+                &self.path,
+                self.blocks[idx].offset + BLOCK_BODY_LEN as u64,
+                "body length differs from block length",
+            ));
+        }
+        Ok(stored)
+    }
+
     /// Decodes cold block `idx` (its checked bytes `block`), appending its timestamps to
     /// `ts` and its integers to `ints`, and checks them against the index entry.
     fn decode_cold(
@@ -509,13 +524,7 @@ impl Segment {
         let e = &self.blocks[idx];
         let corrupt =
             |at: usize, what: &str| Error::corrupt(&self.path, e.offset + at as u64, what);
-        let stored = &block[BLOCK_BODY..block.len() - 4];
-        if le_u32(block, BLOCK_BODY_LEN) as usize != stored.len() {
-            return Err(corrupt(
-                BLOCK_BODY_LEN,
-                "body length differs from block length",
-            ));
-        }
+        let stored = self.cold_body(idx, block)?;
         let from = ts.len();
         cold::decode(stored, e.count as usize, kind, ts, ints)
             .map_err(|d| corrupt(BLOCK_BODY + d.at, d.what))?;
@@ -526,6 +535,60 @@ impl Segment {
             ));
         }
         Ok(())
+    }
+
+    /// The count, bounds and hot body length of block `idx` when it is stored hot (its
+    /// header's body length: the bit-packed body, before any zstd), for a writer that
+    /// compares a cold body with it. Read from the header without a check: for a block
+    /// read (and so checked) already.
+    pub(crate) fn hot_size(&self, idx: usize) -> Option<HotSize> {
+        let e = &self.blocks[idx];
+        let start = e.offset as usize;
+        let block = &self.map.bytes()[start..start + e.len as usize];
+        (!self.is_cold_block(idx)).then(|| HotSize {
+            count: e.count,
+            t_first: e.t_first,
+            t_last: e.t_last,
+            body_len: le_u32(block, BLOCK_BODY_LEN),
+        })
+    }
+
+    /// Whether block `idx` is stored cold.
+    pub(crate) fn is_cold_block(&self, idx: usize) -> bool {
+        let e = &self.blocks[idx];
+        self.cold_version
+            && self.map.bytes()[e.offset as usize + BLOCK_FLAGS] & BLOCK_FLAG_COLD != 0
+    }
+
+    /// Checks cold block `idx` and decodes its integers into `ints` (cleared), without
+    /// building a hot body: `f` gets the value kind, the timestamp column and the
+    /// integers. `None`, with `f` not called, for a block whose timestamps are not stored
+    /// as a hot column (irregular ones, which pco keeps): [`Segment::read_block`] reads it.
+    pub(crate) fn with_cold_block<R>(
+        &self,
+        idx: usize,
+        ints: &mut Vec<i64>,
+        f: impl FnOnce(ValueKind, &TsColumn<'_>, &[i64]) -> R,
+    ) -> Result<Option<R>> {
+        let e = &self.blocks[idx];
+        let start = e.offset as usize;
+        let block = &self.map.bytes()[start..start + e.len as usize];
+        let (kind, _) = self.check_block(idx, block)?;
+        let corrupt =
+            |at: usize, what: &str| Error::corrupt(&self.path, e.offset + at as u64, what);
+        let stored = self.cold_body(idx, block)?;
+        let Some(ts) = cold::decode_with_hot_ts(stored, e.count as usize, kind, ints)
+            .map_err(|d| corrupt(BLOCK_BODY + d.at, d.what))?
+        else {
+            return Ok(None);
+        };
+        if ts.bounds() != Some((e.t_first, e.t_last)) {
+            return Err(corrupt(
+                BLOCK_BODY,
+                "timestamps differ from the index entry",
+            ));
+        }
+        Ok(Some(f(kind, &ts, ints)))
     }
 
     /// Appends block `idx`'s readings to `ts` and `vals`.

@@ -24,7 +24,7 @@ fn write_and_read_as(
         false => SegmentWriter::create(&path).unwrap(),
     };
     for (m, ts, vs) in series {
-        w.add_series(*m, ts, vs, &no_windows).unwrap();
+        w.add_series(*m, ts, vs, &no_windows, &[]).unwrap();
     }
     w.finish().unwrap();
     let seg = Segment::open(&path).unwrap();
@@ -78,7 +78,7 @@ fn blocks_split_at_block_len_and_windows() {
     let path = dir.path().join("s.mts");
     let mut w = SegmentWriter::create(&path).unwrap();
     let day = |t: i64| (t.div_euclid(86_400) + 1) * 86_400;
-    w.add_series(3, &ts, &vs, &day).unwrap();
+    w.add_series(3, &ts, &vs, &day, &[]).unwrap();
     w.finish().unwrap();
     let seg = Segment::open(&path).unwrap();
     let blocks = seg.meter_blocks(3);
@@ -97,7 +97,7 @@ fn stats_match_values() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.mts");
     let mut w = SegmentWriter::create(&path).unwrap();
-    w.add_series(0, &ts, &vs, &no_windows).unwrap();
+    w.add_series(0, &ts, &vs, &no_windows, &[]).unwrap();
     w.finish().unwrap();
     let seg = Segment::open(&path).unwrap();
     let e = seg.blocks()[0];
@@ -194,10 +194,54 @@ fn cold_segments_are_smaller_and_marked() {
             true => SegmentWriter::create_cold(&path).unwrap(),
             false => SegmentWriter::create(&path).unwrap(),
         };
-        w.add_series(0, &ts, &vs, &no_windows).unwrap();
+        w.add_series(0, &ts, &vs, &no_windows, &[]).unwrap();
         sizes.push(w.finish().unwrap());
         let seg = Segment::open(&path).unwrap();
         assert_eq!(seg.is_cold(), cold);
     }
     assert!(sizes[1] < sizes[0], "{sizes:?}");
+}
+
+/// A cold segment written with the hot sizes of a hot segment of the same readings (as
+/// cold compaction passes them) is byte for byte the one written without them; a known
+/// hot size below the cold body keeps the block hot, with the readings it holds.
+#[test]
+fn known_hot_sizes_give_the_same_cold_segment() {
+    let window = |t: i64| (t.div_euclid(40 * 86_400) + 1) * 40 * 86_400;
+    let ts: Vec<i64> = (0..9000).map(|k| 1_700_006_400 + k * 900).collect();
+    let vs: Vec<f64> = (0..9000)
+        .map(|k: i64| (500 + (k * 7919) % 97 + (k / 40) % 2 * 300) as f64 / 100.0)
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let hot_path = dir.path().join("hot.mts");
+    let mut w = SegmentWriter::create(&hot_path).unwrap();
+    w.add_series(0, &ts, &vs, &window, &[]).unwrap();
+    w.finish().unwrap();
+    let hot = Segment::open(&hot_path).unwrap();
+    let n = hot.blocks().len();
+    let sizes: Vec<HotSize> = (0..n).filter_map(|b| hot.hot_size(b)).collect();
+    assert!(n > 1 && sizes.len() == n);
+    let tiny: Vec<HotSize> = sizes
+        .iter()
+        .map(|&h| HotSize { body_len: 1, ..h })
+        .collect();
+    let mut bytes = Vec::new();
+    for (name, known) in [("none", &[][..]), ("real", &sizes[..]), ("tiny", &tiny[..])] {
+        let path = dir.path().join(format!("{name}.mts"));
+        let mut w = SegmentWriter::create_cold(&path).unwrap();
+        w.add_series(0, &ts, &vs, &window, known).unwrap();
+        w.finish().unwrap();
+        bytes.push(std::fs::read(&path).unwrap());
+        let seg = Segment::open(&path).unwrap();
+        let cold_blocks = (0..n).filter(|&b| seg.is_cold_block(b)).count();
+        assert_eq!(cold_blocks, if name == "tiny" { 0 } else { n }, "{name}");
+        let (mut scratch, mut ints) = (Vec::new(), Vec::new());
+        let (mut t, mut v) = (Vec::new(), Vec::new());
+        for b in 0..n {
+            seg.read_block(b, &mut scratch, &mut ints, &mut t, &mut v)
+                .unwrap();
+        }
+        assert_eq!((t.as_slice(), v.as_slice()), (ts.as_slice(), vs.as_slice()));
+    }
+    assert_eq!(bytes[0], bytes[1]);
 }

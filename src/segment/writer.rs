@@ -17,6 +17,17 @@ const ZSTD_LEVEL: i32 = 3;
 /// See [`ZSTD_LEVEL`].
 const ZSTD_KEEP_RATIO: f64 = 0.75;
 
+/// The hot body size of a block of readings another segment holds already: its count,
+/// first and last timestamp, and the length of its bit-packed body. Cold compaction
+/// passes them on so that a cold body is compared with the hot one without encoding it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HotSize {
+    pub count: u32,
+    pub t_first: i64,
+    pub t_last: i64,
+    pub body_len: u32,
+}
+
 /// How a segment's blocks are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Coding {
@@ -43,6 +54,8 @@ pub(crate) struct SegmentWriter {
     zstd: bool,
     /// Whether blocks are written cold (see [`SegmentWriter::create_cold`]).
     cold: bool,
+    /// Hot body sizes of the blocks of the series being added (see [`HotSize`]).
+    hot_sizes: Vec<HotSize>,
 }
 
 impl SegmentWriter {
@@ -79,6 +92,7 @@ impl SegmentWriter {
             block: Vec::new(),
             zstd: true,
             cold,
+            hot_sizes: Vec::new(),
         };
         let mut header = [0u8; HEADER_LEN];
         header[..SEGMENT_MAGIC.len()].copy_from_slice(&SEGMENT_MAGIC);
@@ -109,13 +123,18 @@ impl SegmentWriter {
     /// Meters must come in increasing id order. Blocks are cut at [`BLOCK_LEN`] readings
     /// and wherever `window_end(first ts of the block)` is reached, so that no block
     /// crosses a window boundary.
+    /// `hot_sizes`: the hot body sizes of blocks of these readings that a segment holds
+    /// already (a block of the same count and bounds is taken to have that hot size).
     pub(crate) fn add_series(
         &mut self,
         meter: u32,
         ts: &[i64],
         vals: &[f64],
         window_end: &dyn Fn(i64) -> i64,
+        hot_sizes: &[HotSize],
     ) -> Result<()> {
+        self.hot_sizes.clear();
+        self.hot_sizes.extend_from_slice(hot_sizes);
         debug_assert_eq!(ts.len(), vals.len());
         debug_assert!(self.meters.last().is_none_or(|m| m.0 < meter));
         if ts.is_empty() {
@@ -140,12 +159,25 @@ impl SegmentWriter {
         self.body.clear();
         timestamps::encode(ts, &mut self.body);
         let ts_len = self.body.len();
-        ints::encode(&self.ints, &mut self.body);
-
+        let (count, t_first, t_last) = (ts.len() as u32, ts[0], ts[ts.len() - 1]);
+        // The hot body's size, known or encoded (into `self.body`) to compare with.
+        let known = self
+            .hot_sizes
+            .iter()
+            .find(|h| (h.count, h.t_first, h.t_last) == (count, t_first, t_last))
+            .filter(|_| self.cold)
+            .map(|h| h.body_len as usize);
+        if known.is_none() {
+            ints::encode(&self.ints, &mut self.body);
+        }
+        let hot_len = known.unwrap_or(self.body.len());
         let mut cold_body = Vec::new();
         let cold = self.cold
             && cold::encode(ts, &self.body[..ts_len], kind, &self.ints, &mut cold_body).is_some()
-            && cold_body.len() < self.body.len();
+            && cold_body.len() < hot_len;
+        if !cold && known.is_some() {
+            ints::encode(&self.ints, &mut self.body);
+        }
         let compressed = (self.zstd && !cold)
             .then(|| zstd::bulk::compress(&self.body, ZSTD_LEVEL))
             .and_then(|c| c.ok())
