@@ -58,6 +58,19 @@ enum VarintError {
 /// The next varint of `bytes`, which it moves past (on error, to where it stopped).
 #[inline(always)]
 fn next_varint(bytes: &mut std::slice::Iter<'_, u8>) -> Result<u64, VarintError> {
+    // One or two bytes, the common case (runs of missing slots and the distances between
+    // them below 2^14), without the loop.
+    match *bytes.as_slice() {
+        [b, ..] if b < 0x80 => {
+            bytes.next();
+            return Ok(b as u64);
+        }
+        [b0, b1, ..] if b1 < 0x80 => {
+            bytes.nth(1);
+            return Ok((b0 & 0x7f) as u64 | (b1 as u64) << 7);
+        }
+        _ => {}
+    }
     let mut v = 0u64;
     for shift in (0..64).step_by(7) {
         let b = *bytes.next().ok_or(VarintError::Truncated)?;
