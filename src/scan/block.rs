@@ -83,14 +83,7 @@ pub(super) fn day_cuts(
     let n = ds[i..].partition_point(|&d| d < g0 + slots as i64);
     let slots_in = ds[i..i + n].iter().map(|&d| (d - g0) as u32);
     out.clear();
-    match missing {
-        // Every slot has a value: a slot is its value's index.
-        Missing::None => out.extend(slots_in.map(|k| k as usize)),
-        _ => {
-            let ranks = SlotRanks::new(missing);
-            out.extend(slots_in.map(|k| ranks.rank(missing, k)));
-        }
-    }
+    missing.ranks_sorted(slots_in, out);
     Some(i)
 }
 
