@@ -41,7 +41,7 @@ use crate::codec::bitpack::{self, Padded, MINI_LEN};
 use crate::codec::ints::{decode_scalar, packed_width, IntColumn};
 use crate::codec::simd::x86::group_reach;
 use crate::codec::simd::MAX_SIMD_WIDTH;
-pub(super) use lanes::{lanes_sum, widen};
+pub(super) use lanes::{lanes_sums, widen};
 use lanes::{mini, vector_fits, LaneRun, Part, RefSum};
 use stretch::Parts;
 
