@@ -301,7 +301,8 @@ impl IntColumn<'_> {
         // Whether the range's partial last mini-block was summed (booked apart).
         let mut tail = false;
         // The references of group `cached_group` of 8 mini-blocks, unpacked by the vector
-        // path: a batch that a gap or a cut starts inside the group reuses them.
+        // path: with cuts, a batch that a cut or a gap starts inside the group reuses them
+        // (without cuts, checking costs more than the few gaps save).
         let mut group_refs = [0u64; 8];
         let mut cached_group = usize::MAX;
         loop {
@@ -323,7 +324,7 @@ impl IntColumn<'_> {
                 let n = to_end.min(8 - first);
                 // SAFETY: at most `end`.
                 let batch_end = unsafe { desc.add(n) };
-                if group == cached_group {
+                if CUTS && group == cached_group {
                     // Unpacked for an earlier batch of this group.
                 } else if group < vector_ref_groups {
                     // SAFETY: `group_reach(ref_width)` bytes are readable from the
