@@ -58,6 +58,19 @@ enum VarintError {
 /// The next varint of `bytes`, which it moves past (on error, to where it stopped).
 #[inline(always)]
 fn next_varint(bytes: &mut std::slice::Iter<'_, u8>) -> Result<u64, VarintError> {
+    // One or two bytes, the common case (runs of missing slots and the distances between
+    // them below 2^14), without the loop.
+    match *bytes.as_slice() {
+        [b, ..] if b < 0x80 => {
+            bytes.next();
+            return Ok(b as u64);
+        }
+        [b0, b1, ..] if b1 < 0x80 => {
+            bytes.nth(1);
+            return Ok((b0 & 0x7f) as u64 | (b1 as u64) << 7);
+        }
+        _ => {}
+    }
     let mut v = 0u64;
     for shift in (0..64).step_by(7) {
         let b = *bytes.next().ok_or(VarintError::Truncated)?;
@@ -459,6 +472,62 @@ impl<'a> TsColumn<'a> {
                 start, step, slots, ..
             } => Some((*start, start + (*slots as i64 - 1) * *step as i64)),
             TsColumn::Irregular(ts) => Some((*ts.first()?, *ts.last()?)),
+        }
+    }
+}
+
+impl Missing<'_> {
+    /// Appends to `out` the number of readings in slots `0..k` for each `k` of `ks`
+    /// (non-decreasing, each at most the column's slot count): one walk over the runs
+    /// or the bitmap's words for all of them, where [`SlotRanks`] prepares the whole
+    /// column for ranks in any order.
+    pub(crate) fn ranks_sorted(&self, ks: impl Iterator<Item = u32>, out: &mut Vec<usize>) {
+        match self {
+            Missing::None => out.extend(ks.map(|k| k as usize)),
+            Missing::Runs(runs) => {
+                let mut runs = runs.iter().peekable();
+                let mut gone = 0u32;
+                for k in ks {
+                    // Runs that end at or before `k` are missing whole; one that starts
+                    // before `k` and ends after it, up to `k`.
+                    while let Some(&(first, len)) = runs.peek() {
+                        if first + len > k {
+                            break;
+                        }
+                        gone += len;
+                        runs.next();
+                    }
+                    let partial = match runs.peek() {
+                        Some(&(first, _)) if first < k => k - first,
+                        _ => 0,
+                    };
+                    out.push((k - gone - partial) as usize);
+                }
+            }
+            Missing::Bitmap(bm) => {
+                // Word `w` of the bitmap (slots `64w..`), zero past its end.
+                let word = |w: usize| {
+                    let at = (w * 8).min(bm.len());
+                    let n = (bm.len() - at).min(8);
+                    let mut b = [0u8; 8];
+                    b[..n].copy_from_slice(&bm[at..at + n]);
+                    u64::from_le_bytes(b)
+                };
+                // Present slots below slot `64 * w`.
+                let (mut w, mut present) = (0usize, 0u32);
+                for k in ks {
+                    let k = k as usize;
+                    while (w + 1) * 64 <= k {
+                        present += word(w).count_ones();
+                        w += 1;
+                    }
+                    let partial = match k - w * 64 {
+                        0 => 0,
+                        r => (word(w) & ((1u64 << r) - 1)).count_ones(),
+                    };
+                    out.push((present + partial) as usize);
+                }
+            }
         }
     }
 }

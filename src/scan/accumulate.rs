@@ -100,10 +100,23 @@ impl Acc {
     #[inline]
     pub(super) fn add_class(&mut self, day: Option<usize>, c: [f64; 4]) {
         if let Some(d) = day {
-            for (a, b) in self.daily_class[d].iter_mut().zip(c) {
-                *a += b;
-            }
+            self.add_day(d, c);
         }
+        self.add_total(c);
+    }
+
+    /// Adds class sums (as [`Acc::add_class`] takes them) for local day `day` only: the
+    /// caller adds them to the totals, with [`Acc::add_total`].
+    #[inline]
+    pub(super) fn add_day(&mut self, day: usize, c: [f64; 4]) {
+        for (a, b) in self.daily_class[day].iter_mut().zip(c) {
+            *a += b;
+        }
+    }
+
+    /// Adds class sums (as [`Acc::add_class`] takes them) to the totals only.
+    #[inline]
+    pub(super) fn add_total(&mut self, c: [f64; 4]) {
         for (a, b) in self.class.iter_mut().zip(c) {
             *a += b;
         }
@@ -192,6 +205,18 @@ pub(super) fn daily(
     threshold: f64,
 ) -> Vec<DailyDayNight> {
     let mut out = Vec::with_capacity(pieces.dates.len());
+    if !acc.pieces_used {
+        // Only the periodic kernel's class sums: a day is in the result when it has some.
+        for (d, &c) in acc.daily_class.iter().enumerate() {
+            if c[2] + c[3] > 0.0 || c[0] != 0.0 || c[1] != 0.0 {
+                out.push(DailyDayNight {
+                    date: pieces.dates[d],
+                    stats: acc.with_class(pieces, 0..0, false, expected[d], c, threshold),
+                });
+            }
+        }
+        return out;
+    }
     let mut j = 0;
     while j < pieces.len() {
         let d = pieces.day_idx[j];

@@ -81,15 +81,11 @@ pub(super) fn day_cuts(
     out: &mut Vec<usize>,
 ) -> Option<usize> {
     let ds = pattern.day_slots.as_ref()?;
-    let ranks = SlotRanks::new(missing);
     let i = ds.partition_point(|&d| d <= g0);
+    let n = ds[i..].partition_point(|&d| d < g0 + slots as i64);
+    let slots_in = ds[i..i + n].iter().map(|&d| (d - g0) as u32);
     out.clear();
-    out.extend(
-        ds[i..]
-            .iter()
-            .take_while(|&&d| d < g0 + slots as i64)
-            .map(|&d| ranks.rank(missing, (d - g0) as u32)),
-    );
+    missing.ranks_sorted(slots_in, out);
     Some(i)
 }
 
@@ -328,19 +324,34 @@ impl BlockSums<'_> {
                     col.class_sums_cut(phase_runs, n, &pattern.mask, cuts, class_out);
                 }
             }
-            for (i, &(d, t, c)) in class_out.iter().enumerate() {
-                let all = t_count(cuts, i, n);
-                let (d, t) = (i128_to_f64(d), i128_to_f64(t));
-                acc.add_class(
-                    first_day.map(|f| f + i),
-                    [
-                        d / div * mult,
-                        (t - d) / div * mult,
-                        (c as i64 * step) as f64,
-                        ((all - c) as i64 * step) as f64,
-                    ],
-                );
+            // Each local day's part, then the block's sums once into the totals (as a
+            // scan without per-day results adds them).
+            let (mut day, mut total, mut count) = (0i128, 0i128, 0u64);
+            if let Some(first_day) = first_day {
+                for (i, &(d, t, c)) in class_out.iter().enumerate() {
+                    let all = t_count(cuts, i, n);
+                    (day, total, count) = (day + d, total + t, count + c);
+                    let (d, t) = (i128_to_f64(d), i128_to_f64(t));
+                    acc.add_day(
+                        first_day + i,
+                        [
+                            d / div * mult,
+                            (t - d) / div * mult,
+                            (c as i64 * step) as f64,
+                            ((all - c) as i64 * step) as f64,
+                        ],
+                    );
+                }
+            } else {
+                (day, total, count) = class_out[0];
             }
+            let (d, t) = (i128_to_f64(day), i128_to_f64(total));
+            acc.add_total([
+                d / div * mult,
+                (t - d) / div * mult,
+                (count as i64 * step) as f64,
+                ((n as u64 - count) as i64 * step) as f64,
+            ]);
             acc.readings += n as u64;
             return true;
         }

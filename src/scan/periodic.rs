@@ -84,17 +84,24 @@ impl Periodic {
 
     /// Appends the phase runs of `len` values at grid slots `g..g + len` (no gaps), the
     /// first being value `v0` of its column: one run, cut where the offset changes.
-    #[inline]
+    #[inline(always)]
     pub(super) fn push_runs(&self, v0: usize, g: i64, len: usize, out: &mut Vec<PhaseRun>) {
-        let phase = |slot: i64, shift: i64| self.mask.phase_of(slot + shift);
-        // A fixed offset: one stretch, no search.
+        // A fixed offset: one stretch, no search (inlined into the caller's loop over a
+        // block's gaps).
         if let [(_, shift)] = self.shifts[..] {
             out.push(PhaseRun {
                 start: v0,
-                phase: phase(g, shift),
+                phase: self.mask.phase_of(g + shift),
             });
             return;
         }
+        self.push_shifted_runs(v0, g, len, out);
+    }
+
+    /// [`Periodic::push_runs`] where the offset changes within the range.
+    #[inline(never)]
+    fn push_shifted_runs(&self, v0: usize, g: i64, len: usize, out: &mut Vec<PhaseRun>) {
+        let phase = |slot: i64, shift: i64| self.mask.phase_of(slot + shift);
         let i = self.shifts.partition_point(|s| s.0 <= g).saturating_sub(1);
         out.push(PhaseRun {
             start: v0,

@@ -50,10 +50,20 @@ fn check_ranks(ts: &[i64]) {
     } = &col
     {
         let r = SlotRanks::new(missing);
+        let want = |k: u32| ts.partition_point(|&x| x < start + k as i64 * *step as i64);
         for k in 0..=*slots {
-            let t = start + k as i64 * *step as i64;
-            let want = ts.partition_point(|&x| x < t);
-            assert_eq!(r.rank(missing, k), want, "slot {k}");
+            assert_eq!(r.rank(missing, k), want(k), "slot {k}");
+        }
+        // In one walk: every slot, and every 37th (skipping whole runs and words).
+        for every in [1, 37] {
+            let ks: Vec<u32> = (0..=*slots).step_by(every).collect();
+            let mut got = Vec::new();
+            missing.ranks_sorted(ks.iter().copied(), &mut got);
+            assert_eq!(
+                got,
+                ks.iter().map(|&k| want(k)).collect::<Vec<_>>(),
+                "every {every}"
+            );
         }
     }
 }
@@ -70,6 +80,13 @@ fn ranks_for_every_layout() {
     check_ranks(
         &(0..300)
             .filter(|k| !(50..70).contains(k) && *k != 200)
+            .map(|k| k * 60)
+            .collect::<Vec<_>>(),
+    );
+    // Runs whose varints take one, two and three bytes.
+    check_ranks(
+        &(0..40_000)
+            .filter(|k| !(100..300).contains(k) && *k != 1_000 && !(30_000..30_010).contains(k))
             .map(|k| k * 60)
             .collect::<Vec<_>>(),
     );

@@ -21,7 +21,7 @@
 //! bits and values small enough that every sum fits `i64` ([`IntColumn::delta_kernel_fits`]);
 //! the others are decoded and summed value by value.
 
-use super::avx2::{lanes_sum, widen};
+use super::avx2::{lanes_sums, widen};
 use super::mask::{lane_bits, set_weight, suffix_counts, ClassMask, MaskWalk};
 use super::ClassQuery;
 use crate::codec::bitpack::{self, BitReader, Padded, MINI_LEN};
@@ -131,8 +131,9 @@ impl DeltaPart {
     fn close(&mut self, out: &mut (i128, i128, u64)) {
         widen(&mut self.day_lanes, &mut self.wide_day);
         widen(&mut self.total_lanes, &mut self.wide_total);
-        out.0 += self.day as i128 + lanes_sum(self.wide_day);
-        out.1 += self.total as i128 + lanes_sum(self.wide_total);
+        let (day, total) = lanes_sums(self.wide_day, self.wide_total);
+        out.0 += self.day as i128 + day;
+        out.1 += self.total as i128 + total;
         out.2 += self.count;
         *self = DeltaPart::new();
     }

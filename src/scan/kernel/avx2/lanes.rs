@@ -317,8 +317,9 @@ impl<S: RefSum> Part<S> {
     #[inline]
     pub(super) fn close(&mut self, out: &mut (i128, i128, u64)) {
         self.flush();
-        out.0 += self.frames.day.get() + lanes_sum(self.wide_marked);
-        out.1 += self.frames.total.get() + lanes_sum(self.wide_total);
+        let (marked, total) = lanes_sums(self.wide_marked, self.wide_total);
+        out.0 += self.frames.day.get() + marked;
+        out.1 += self.frames.total.get() + total;
         out.2 += self.frames.count;
         *self = Part::new();
     }
@@ -334,14 +335,22 @@ pub(in crate::scan::kernel) fn widen(narrow: &mut __m256i, wide: &mut __m256i) {
     *narrow = _mm256_setzero_si256();
 }
 
-/// The sum of the 64-bit lanes of `wide`.
+/// The sums of the 64-bit lanes of `a` and of `b`, reduced together in the vector. The
+/// lanes hold sums of unsigned offsets read from memory (each below 2^32, a delta's
+/// weight included), so all four of a vector add up far below 2^64: `u64` adds are exact.
 #[target_feature(enable = "avx2")]
 #[inline]
-pub(in crate::scan::kernel) fn lanes_sum(wide: __m256i) -> i128 {
-    let mut l = [0u64; 4];
-    // SAFETY: `l` holds 32 bytes.
-    unsafe { _mm256_storeu_si256(l.as_mut_ptr() as *mut __m256i, wide) };
-    l.iter().map(|&x| x as i128).sum()
+pub(in crate::scan::kernel) fn lanes_sums(a: __m256i, b: __m256i) -> (i128, i128) {
+    // [a0 + a1, b0 + b1, a2 + a3, b2 + b3], then its two halves added: [a, b].
+    let pairs = _mm256_add_epi64(_mm256_unpacklo_epi64(a, b), _mm256_unpackhi_epi64(a, b));
+    let both = _mm_add_epi64(
+        _mm256_castsi256_si128(pairs),
+        _mm256_extracti128_si256::<1>(pairs),
+    );
+    (
+        _mm_cvtsi128_si64(both) as u64 as i128,
+        _mm_extract_epi64::<1>(both) as u64 as i128,
+    )
 }
 
 /// Whether the vector path takes a mini-block: value widths up to 25 and, in the version 1

@@ -300,6 +300,11 @@ impl IntColumn<'_> {
         }
         // Whether the range's partial last mini-block was summed (booked apart).
         let mut tail = false;
+        // The references of group `cached_group` of 8 mini-blocks, unpacked by the vector
+        // path: with cuts, a batch that a cut or a gap starts inside the group reuses them
+        // (without cuts, checking costs more than the few gaps save).
+        let mut group_refs = [0u64; 8];
+        let mut cached_group = usize::MAX;
         loop {
             // Whole mini-blocks of the current run.
             // SAFETY: at most the number of descriptors (`unchecked`).
@@ -319,8 +324,9 @@ impl IntColumn<'_> {
                 let n = to_end.min(8 - first);
                 // SAFETY: at most `end`.
                 let batch_end = unsafe { desc.add(n) };
-                let mut group_refs = [0u64; 8];
-                if group < vector_ref_groups {
+                if CUTS && group == cached_group {
+                    // Unpacked for an earlier batch of this group.
+                } else if group < vector_ref_groups {
                     // SAFETY: `group_reach(ref_width)` bytes are readable from the
                     // group's start (`vector_ref_groups`); the stores fill `group_refs`'s
                     // 64 bytes.
@@ -333,6 +339,7 @@ impl IntColumn<'_> {
                             _mm256_cvtepu32_epi64(_mm256_extracti128_si256::<1>(r)),
                         );
                     }
+                    cached_group = group;
                 } else {
                     for (j, r) in group_refs.iter_mut().enumerate().skip(first).take(n) {
                         let bit = (k - first + j) * ref_width as usize;
@@ -341,6 +348,7 @@ impl IntColumn<'_> {
                             _bzhi_u64(BitReader::get_raw(refs, bit, u64::MAX), ref_width)
                         };
                     }
+                    cached_group = usize::MAX;
                 }
                 // SAFETY: `first < 8`.
                 let mut reference_at = unsafe { group_refs.as_ptr().add(first) };
@@ -394,7 +402,34 @@ impl IntColumn<'_> {
             } else if lo + MINI_LEN <= stop && run_end < lo + MINI_LEN {
                 // Runs end inside this whole mini-block: its marked lanes run by run.
                 let (m, next_at) = frame!(0, reference!());
-                let marked = walk.piece(lo, 0, MINI_LEN);
+                let runs = walk.runs;
+                let next_run = runs[walk.r + 1];
+                let (marked, next_phase) = match runs.get(walk.r + 2) {
+                    Some(after) if after.start < lo + MINI_LEN => {
+                        (walk.piece(lo, 0, MINI_LEN), None)
+                    }
+                    _ => {
+                        // One run starts inside (a single gap, the common case): lane `i`
+                        // from its start `c` on is at phase `next_run.phase + i - c`, lane
+                        // `i` of the pattern's window at `q` (below the period).
+                        let c = run_end - lo;
+                        let q = if next_run.phase >= c {
+                            next_run.phase - c
+                        } else if c - next_run.phase <= mask.period {
+                            next_run.phase + mask.period - c
+                        } else {
+                            phase_at(next_run, lo, mask)
+                        };
+                        walk.r += 1;
+                        // SAFETY: `phase` and `q` are below the period, the length of
+                        // `bits` and `next`.
+                        unsafe {
+                            let marked = (*bits.add(phase) & lane_bits(0, c))
+                                | (*bits.add(q) & lane_bits(c, MINI_LEN));
+                            (marked, Some(*next.add(q) as usize))
+                        }
+                    }
+                };
                 let day_lanes = walk.spread(marked);
                 // SAFETY: as in the loop above.
                 unsafe {
@@ -411,11 +446,15 @@ impl IntColumn<'_> {
                 // SAFETY: AVX2 is enabled where this function is inlined.
                 unsafe { lane_count.summed(1, &mut acc, sums) };
                 // Lane 0 of the next mini-block, in the run that holds it.
-                let runs = walk.runs;
-                while walk.r + 1 < runs.len() && runs[walk.r + 1].start <= lo + MINI_LEN {
-                    walk.r += 1;
-                }
-                phase = phase_at(runs[walk.r], lo + MINI_LEN, mask);
+                phase = match next_phase {
+                    Some(p) => p,
+                    None => {
+                        while walk.r + 1 < runs.len() && runs[walk.r + 1].start <= lo + MINI_LEN {
+                            walk.r += 1;
+                        }
+                        phase_at(runs[walk.r], lo + MINI_LEN, mask)
+                    }
+                };
             } else if CUTS
                 && stop < lo + MINI_LEN
                 && lo + MINI_LEN <= to
