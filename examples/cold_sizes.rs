@@ -176,11 +176,7 @@ fn build(dir: &Path, meta: &MeterMeta, series: &Series) -> meterstore::Result<(S
         let batch: Vec<Reading> = ts
             .iter()
             .zip(vals)
-            .map(|(&ts, &value)| Reading {
-                meter: &id,
-                ts,
-                value,
-            })
+            .map(|(&ts, &value)| Reading::new(&id, ts, value))
             .collect();
         store.append(&batch)?;
         n += batch.len() as u64;

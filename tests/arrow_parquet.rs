@@ -96,16 +96,12 @@ fn varied_store(dir: &Path) -> Store {
     let mut batch = Vec::new();
     for k in 0..500i64 {
         let v = odd[k as usize % odd.len()] * (k + 1) as f64;
-        batch.push(Reading {
-            meter: "P-hourly",
-            ts: t0 + k * 3600,
-            value: v,
-        });
-        batch.push(Reading {
-            meter: "X-irregular",
-            ts: t0 + k * 3600 + (k * 37) % 1000,
-            value: -v,
-        });
+        batch.push(Reading::new("P-hourly", t0 + k * 3600, v));
+        batch.push(Reading::new(
+            "X-irregular",
+            t0 + k * 3600 + (k * 37) % 1000,
+            -v,
+        ));
     }
     store.append(&batch).unwrap();
     store.flush().unwrap();
@@ -342,12 +338,7 @@ fn bad_parquet_rows_are_named_and_nothing_is_imported() {
     {
         let s = Store::open(&dir, Options::default()).unwrap();
         s.register_meter("M1", MeterMeta::default()).unwrap();
-        s.append(&[Reading {
-            meter: "M1",
-            ts: t - 900,
-            value: 7.0,
-        }])
-        .unwrap();
+        s.append(&[Reading::new("M1", t - 900, 7.0)]).unwrap();
         s.close().unwrap();
     }
     let before = dump(&Store::open(&dir, Options::default()).unwrap());

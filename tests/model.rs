@@ -166,7 +166,7 @@ proptest! {
         for op in ops {
             match op {
                 Op::Append(batch) => {
-                    let readings: Vec<Reading> = batch.iter().map(|&(m, ts, value)| Reading { meter: METERS[m], ts, value }).collect();
+                    let readings: Vec<Reading> = batch.iter().map(|&(m, ts, value)| Reading::new(METERS[m], ts, value)).collect();
                     store.append(&readings).unwrap();
                     for (m, t, v) in batch {
                         model[m].insert(t, v);
@@ -199,7 +199,7 @@ proptest! {
                 Op::SnapshotQuery(m) => {
                     let snap = store.snapshot();
                     let before = model.clone();
-                    store.append(&[Reading { meter: METERS[m], ts: 7 * SLOT, value: 1234.5 }]).unwrap();
+                    store.append(&[Reading::new(METERS[m], 7 * SLOT, 1234.5)]).unwrap();
                     model[m].insert(7 * SLOT, 1234.5);
                     let got: Vec<(i64, u64)> = match snap.history(METERS[m], i64::MIN..i64::MAX) {
                         Ok(h) => h.map(|(t, v)| (t, v.to_bits())).collect(),

@@ -89,13 +89,7 @@ impl Scenario {
             let batch: Vec<Reading> = self
                 .series
                 .iter()
-                .filter_map(|(id, s)| {
-                    s[k].map(|kw| Reading {
-                        meter: id,
-                        ts: t,
-                        value: kw / 4.0,
-                    })
-                })
+                .filter_map(|(id, s)| s[k].map(|kw| Reading::new(id, t, kw / 4.0)))
                 .collect();
             store.append(&batch).unwrap();
             events.extend(mon.on_append(&batch).unwrap().into_iter().map(|e| (k, e)));

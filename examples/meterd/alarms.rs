@@ -63,7 +63,7 @@ struct Counters {
 }
 
 /// Stored readings on their way to the monitor.
-type Rows = Vec<(String, i64, f64)>;
+type Rows = Vec<super::state::Row>;
 
 /// Where the monitor's events go.
 struct Outlets {

@@ -93,11 +93,7 @@ pub fn fixture(dir: &Path, stations: usize, extra: usize, days: i64, end: i64) -
         for (id, code) in &st.meters {
             let history: Vec<Reading<'_>> = (0..days * 86_400 / IV)
                 .map(|k| end - days * 86_400 + k * IV)
-                .map(|ts| Reading {
-                    meter: id,
-                    ts,
-                    value: normal(ts, code == "e02"),
-                })
+                .map(|ts| Reading::new(id, ts, normal(ts, code == "e02")))
                 .collect();
             store.append(&history).expect("history appends");
         }

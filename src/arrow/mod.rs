@@ -22,7 +22,7 @@
 //! let dir = tempfile::tempdir().expect("temp dir");
 //! let store = Store::open(dir.path(), Options::default())?;
 //! store.register_meter("M1", MeterMeta::default())?;
-//! store.append(&[Reading { meter: "M1", ts: 1_704_067_200, value: 0.25 }])?;
+//! store.append(&[Reading::new("M1", 1_704_067_200, 0.25)])?;
 //! let mut b = ReadingsBuilder::new();
 //! b.push("M1", &store.history("M1", 0..i64::MAX)?);
 //! let batch = b.finish();

@@ -8,7 +8,7 @@
 
 use super::flush::{WindowWriter, Written};
 use super::options::CompactionOptions;
-use super::read::merge_runs;
+use super::read::{merge_runs, Run};
 use super::window::Window;
 use crate::engine::state::State;
 use crate::error::Result;
@@ -200,32 +200,30 @@ pub(crate) fn run(
         for m in meters {
             let mut runs = Vec::with_capacity(job.inputs.len());
             for (_, seg) in &job.inputs {
-                let (mut ts, mut vals) = (Vec::new(), Vec::new());
+                let mut run = Run::default();
                 for b in seg.meter_blocks(m) {
                     let e = &seg.blocks()[b];
                     if e.t_last < job.start || e.t_first >= job.end {
                         continue;
                     }
-                    let from = ts.len();
-                    seg.read_block(b, &mut scratch, &mut ints, &mut ts, &mut vals)?;
+                    let from = run.ts.len();
+                    seg.read_block_flags(b, &mut scratch, &mut ints, &mut run)?;
                     if e.t_first < job.start || e.t_last >= job.end {
                         // Only segments from before per-window flushes get here.
-                        let keep: Vec<usize> = (from..ts.len())
-                            .filter(|&k| (job.start..job.end).contains(&ts[k]))
-                            .collect();
-                        let (kt, kv): (Vec<i64>, Vec<f64>) =
-                            keep.iter().map(|&k| (ts[k], vals[k])).unzip();
-                        ts.truncate(from);
-                        vals.truncate(from);
-                        ts.extend(kt);
-                        vals.extend(kv);
+                        let mut kept = Run::default();
+                        for k in 0..run.ts.len() {
+                            if k < from || (job.start..job.end).contains(&run.ts[k]) {
+                                kept.push_from(&run, k);
+                            }
+                        }
+                        run = kept;
                     }
                 }
-                runs.push((ts, vals));
+                runs.push(run);
             }
-            let (ts, vals) = merge_runs(runs);
-            if !ts.is_empty() {
-                w.add(m, &ts, &vals)?;
+            let run = merge_runs(runs);
+            if !run.ts.is_empty() {
+                w.add(m, &run.ts, &run.vals, &run.flags)?;
                 any = true;
             }
         }

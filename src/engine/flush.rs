@@ -4,10 +4,11 @@
 use super::manifest::segment_file;
 use super::memtable::Memtable;
 use super::window::Window;
+use crate::codec::flags;
 use crate::error::Result;
 use crate::fsutil;
 use crate::segment::{Coding, Segment, SegmentWriter};
-use crate::types::UtcOffset;
+use crate::types::{Flag, UtcOffset};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -59,11 +60,18 @@ impl WindowWriter {
         })
     }
 
-    /// Adds a meter's readings (sorted, unique, all in this writer's window).
-    pub(crate) fn add(&mut self, meter: u32, ts: &[i64], vals: &[f64]) -> Result<()> {
+    /// Adds a meter's readings (sorted, unique, all in this writer's window; `flags`
+    /// sparse as `codec::flags` keeps them).
+    pub(crate) fn add(
+        &mut self,
+        meter: u32,
+        ts: &[i64],
+        vals: &[f64],
+        flags: &[Flag],
+    ) -> Result<()> {
         let (window, off) = (self.window, self.off);
         self.w
-            .add_series(meter, ts, vals, &move |t| window.block_end(t, off))?;
+            .add_series(meter, ts, vals, flags, &move |t| window.block_end(t, off))?;
         self.readings += ts.len() as u64;
         Ok(())
     }
@@ -140,7 +148,12 @@ pub(crate) fn write_pieces(
             let mut w = WindowWriter::create(dir, seq, window, off, coding)?;
             while let Some((_, k, r)) = cuts.get(i).filter(|c| c.0 == w_start) {
                 let (m, s) = series[*k];
-                w.add(m, &s.ts[r.clone()], &s.vals[r.clone()])?;
+                w.add(
+                    m,
+                    &s.ts[r.clone()],
+                    &s.vals[r.clone()],
+                    flags::slice(&s.flags, r.clone()),
+                )?;
                 i += 1;
             }
             out.push(w.finish()?);

@@ -127,7 +127,7 @@ pub(crate) enum Trigger {
 
 /// A batch checked and resolved to dense meter ids.
 struct Prepared {
-    resolved: Vec<(u32, i64, f64)>,
+    resolved: Vec<batch::Resolved>,
     /// Meters the batch registers, dense ids from `first_new` on.
     new: Vec<(String, MeterMeta)>,
     first_new: u32,
@@ -318,7 +318,7 @@ impl Inner {
                     ));
                 }
             }
-            resolved.push((dense, r.ts, r.value));
+            resolved.push((dense, r.ts, r.value, r.flag));
             prev = Some((dense, r.ts));
             max_ts = max_ts.max(r.ts);
         }
