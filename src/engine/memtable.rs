@@ -8,8 +8,8 @@ use crate::types::Flag;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// Bytes a buffered reading costs: timestamp and value (a flag costs one more byte, only
-/// in a series that holds a flag other than normal).
+/// Bytes a buffered reading costs: timestamp and value. A series that holds a flag other
+/// than normal keeps one more byte per reading, which this estimate leaves out.
 const READING_BYTES: usize = 16;
 
 /// One meter's buffered readings, sorted and unique by timestamp between batches.

@@ -1,7 +1,11 @@
 //! The rules: identifiers, parameters with their defaults, and the classification of one
 //! unit (an interval or a local day) that batch and streaming evaluation share.
 //!
-//! The table of rules is on [`RuleConfig`].
+//! The table of rules is on [`RuleConfig`], with what counts as good whatever the
+//! readings say: units inside a declared suppression window, and units with a reading
+//! whose quality flag is [`excluded_from_monitoring`](crate::Flag::excluded_from_monitoring)
+//! (`M`, `D`, `C`, `F`). Both paths apply the flags where they call the classification:
+//! `batch::evaluate_into` and the streaming monitor's `advance_facility` and `advance_day`.
 
 use super::alarm::{Obs, UnitState};
 use super::catalog::{Catalog, CatalogMeter, MeterRole, Suppression};
