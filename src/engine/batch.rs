@@ -40,11 +40,32 @@ pub(crate) struct Batch {
     pub new_meters: Vec<(u32, String, MeterMeta)>,
     /// Readings in batch order.
     pub readings: Vec<Resolved>,
+    /// Whether the record is kind 2 (a reading's flag may not be normal).
+    pub flagged: bool,
 }
 
-/// Encodes a batch whose readings are already resolved to dense ids.
-pub(crate) fn encode(new_meters: &[(u32, &str, &MeterMeta)], readings: &[Resolved]) -> Vec<u8> {
-    let flagged = readings.iter().any(|r| r.3 != Flag::Normal);
+/// Encodes a batch whose readings are already resolved to dense ids; also tells whether a
+/// reading's flag is not normal (the record is then kind 2).
+pub(crate) fn encode(
+    new_meters: &[(u32, &str, &MeterMeta)],
+    readings: &[Resolved],
+) -> (Vec<u8>, bool) {
+    // Kind 1 first: the flags are seen on the way, in the loop that copies the values, and
+    // only a batch that has one is encoded again.
+    match encode_as(new_meters, readings, false) {
+        (out, false) => (out, false),
+        (_, true) => (encode_as(new_meters, readings, true).0, true),
+    }
+}
+
+/// Encodes as kind 2 when `flagged`, else as kind 1 (leaving the flags out); returns the
+/// payload and whether a reading's flag is not normal.
+fn encode_as(
+    new_meters: &[(u32, &str, &MeterMeta)],
+    readings: &[Resolved],
+    flagged: bool,
+) -> (Vec<u8>, bool) {
+    let mut seen = false;
     let mut out = Vec::with_capacity(16 + readings.len() * 10);
     out.push(if flagged {
         KIND_FLAGGED_BATCH
@@ -69,6 +90,7 @@ pub(crate) fn encode(new_meters: &[(u32, &str, &MeterMeta)], readings: &[Resolve
         out.extend_from_slice(&run[0].1.to_le_bytes());
         for r in run {
             out.extend_from_slice(&r.2.to_bits().to_le_bytes());
+            seen |= r.3 != Flag::Normal;
         }
         for w in run.windows(2) {
             put_varint(&mut out, zigzag(w[1].1.wrapping_sub(w[0].1)));
@@ -81,7 +103,7 @@ pub(crate) fn encode(new_meters: &[(u32, &str, &MeterMeta)], readings: &[Resolve
         i += len;
     }
     out[n_runs_at..n_runs_at + 4].copy_from_slice(&n_runs.to_le_bytes());
-    out
+    (out, seen)
 }
 
 /// Decodes a payload written by [`encode`]. Checks the structure only; the caller checks
@@ -94,7 +116,10 @@ pub(crate) fn decode(payload: &[u8]) -> Result<Batch, DecodeError> {
         _ => return Err(DecodeError::new("unknown log record kind", 0)),
     };
     let n_new = c.u32("new meter count")? as usize;
-    let mut b = Batch::default();
+    let mut b = Batch {
+        flagged,
+        ..Batch::default()
+    };
     for _ in 0..n_new.min(payload.len()) {
         let dense = c.u32("new meter dense id")?;
         let (id, meta) = decode_entry(&mut c)?;
@@ -179,9 +204,11 @@ mod tests {
         flagged[2].3 = Flag::Maintenance;
         flagged[4].3 = Flag::OverLimit;
         for (readings, kind) in [(plain, KIND_BATCH), (flagged, KIND_FLAGGED_BATCH)] {
-            let bytes = encode(&[(3, "电表-3", &meta)], &readings);
+            let (bytes, flagged) = encode(&[(3, "电表-3", &meta)], &readings);
+            assert_eq!(flagged, kind == KIND_FLAGGED_BATCH);
             assert_eq!(bytes[0], kind);
             let b = decode(&bytes).unwrap();
+            assert_eq!(b.flagged, kind == KIND_FLAGGED_BATCH);
             assert_eq!(b.new_meters, vec![(3, "电表-3".to_owned(), meta.clone())]);
             let bits = |r: &[Resolved]| -> Vec<(u32, i64, u64, Flag)> {
                 r.iter()
@@ -202,10 +229,10 @@ mod tests {
     #[test]
     fn an_all_normal_batch_is_kind_1_with_no_flag_bytes() {
         let r = [(0, 0, 1.0, Flag::Normal), (0, 900, 2.0, Flag::Normal)];
-        let plain = encode(&[], &r);
+        let (plain, _) = encode(&[], &r);
         let mut f = r;
         f[1].3 = Flag::Fault;
-        let flagged = encode(&[], &f);
+        let (flagged, _) = encode(&[], &f);
         // One run: n_runs, skip, len, flag.
         assert_eq!(flagged.len(), plain.len() + 4);
         assert_eq!(plain[1..], flagged[1..plain.len()]);

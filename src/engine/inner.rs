@@ -135,7 +135,8 @@ struct Prepared {
 }
 
 impl Prepared {
-    fn payload(&self) -> Vec<u8> {
+    /// The log record and whether a reading's flag is not normal.
+    fn payload(&self) -> (Vec<u8>, bool) {
         let new: Vec<(u32, &str, &MeterMeta)> = (self.first_new..)
             .zip(&self.new)
             .map(|(d, (id, meta))| (d, id.as_str(), meta))
@@ -230,7 +231,7 @@ impl Inner {
                 // New meters get their dense ids under the writer lock.
                 p = self.prepare(&self.state(), batch)?;
             }
-            let payload = payload.take().unwrap_or_else(|| p.payload());
+            let (payload, flagged) = payload.take().unwrap_or_else(|| p.payload());
             let lsn = wal.write(&payload)?;
             let mut st = write_lock(&self.state);
             if !p.new.is_empty() {
@@ -239,7 +240,7 @@ impl Inner {
                     meters.push(&id, meta);
                 }
             }
-            st.active.insert_batch(&p.resolved);
+            st.active.insert_batch(&p.resolved, flagged);
             self.newest.fetch_max(p.max_ts, Relaxed);
             (lsn, st.buffered() >= budget)
         };

@@ -23,11 +23,21 @@ pub(crate) struct Series {
 }
 
 impl Series {
-    fn push(&mut self, ts: i64, v: f64, f: Flag) {
+    /// Appends a reading whose flag is normal to a series whose flags all are.
+    fn push(&mut self, ts: i64, v: f64) {
+        debug_assert!(self.flags.is_empty());
         if self.ts.last().is_some_and(|&l| l >= ts) {
             self.sorted = false;
         }
+        self.ts.push(ts);
+        self.vals.push(v);
+    }
+
+    fn push_flagged(&mut self, ts: i64, v: f64, f: Flag) {
         flags::push(&mut self.flags, self.ts.len(), f);
+        if self.ts.last().is_some_and(|&l| l >= ts) {
+            self.sorted = false;
+        }
         self.ts.push(ts);
         self.vals.push(v);
     }
@@ -75,7 +85,9 @@ pub(crate) struct Memtable {
 
 impl Memtable {
     /// Adds one batch, already validated. Readings in the batch are applied in order.
-    pub(crate) fn insert_batch(&mut self, batch: &[Resolved]) {
+    /// `flagged`: whether a reading's flag is not normal (without, flags are not looked at
+    /// for series whose flags all are normal).
+    pub(crate) fn insert_batch(&mut self, batch: &[Resolved], flagged: bool) {
         let mut touched = Vec::new();
         let mut i = 0;
         while i < batch.len() {
@@ -89,8 +101,14 @@ impl Memtable {
             let was_sorted = s.sorted;
             s.ts.reserve(n);
             s.vals.reserve(n);
-            for &(_, t, v, f) in &batch[i..i + n] {
-                s.push(t, v, f);
+            if flagged || !s.flags.is_empty() {
+                for &(_, t, v, f) in &batch[i..i + n] {
+                    s.push_flagged(t, v, f);
+                }
+            } else {
+                for &(_, t, v, _) in &batch[i..i + n] {
+                    s.push(t, v);
+                }
             }
             self.readings += n;
             if was_sorted && !s.sorted {
@@ -186,19 +204,19 @@ mod tests {
     #[test]
     fn later_write_wins_within_and_across_batches() {
         let mut m = Memtable::default();
-        m.insert_batch(&[(1, 900, 1.0, N), (1, 0, 2.0, N), (1, 900, 3.0, N)]);
+        m.insert_batch(&[(1, 900, 1.0, N), (1, 0, 2.0, N), (1, 900, 3.0, N)], false);
         let s = m.get(1).unwrap();
         assert_eq!(s.ts, vec![0, 900]);
         assert_eq!(s.vals, vec![2.0, 3.0]);
         assert!(s.flags.is_empty());
-        m.insert_batch(&[(1, 0, 5.0, M), (1, 1800, 6.0, N)]);
+        m.insert_batch(&[(1, 0, 5.0, M), (1, 1800, 6.0, N)], true);
         let s = m.get(1).unwrap();
         assert_eq!(s.ts, vec![0, 900, 1800]);
         assert_eq!(s.vals, vec![5.0, 3.0, 6.0]);
         assert_eq!(s.flags, vec![M, N, N]);
         // A corrected resend replaces the flag with the value (all normal again: the
         // sparse form, no flags kept).
-        m.insert_batch(&[(1, 0, 5.0, N)]);
+        m.insert_batch(&[(1, 0, 5.0, N)], false);
         assert!(m.get(1).unwrap().flags.is_empty());
         assert_eq!(m.bytes(), 3 * READING_BYTES);
     }
@@ -206,9 +224,9 @@ mod tests {
     #[test]
     fn merged_pieces_keep_the_newest() {
         let mut a = Memtable::default();
-        a.insert_batch(&[(1, 0, 1.0, N), (1, 900, 1.0, M), (2, 0, 1.0, N)]);
+        a.insert_batch(&[(1, 0, 1.0, N), (1, 900, 1.0, M), (2, 0, 1.0, N)], true);
         let mut b = Memtable::default();
-        b.insert_batch(&[(1, 900, 2.0, N), (3, 5, 2.0, N)]);
+        b.insert_batch(&[(1, 900, 2.0, N), (3, 5, 2.0, N)], false);
         let m = Memtable::merged(&[Arc::new(a), Arc::new(b)]);
         assert_eq!(m.get(1).unwrap().vals, vec![1.0, 2.0]);
         assert!(
