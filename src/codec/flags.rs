@@ -56,16 +56,34 @@ pub(crate) fn decode_runs(
     flags: &mut Vec<Flag>,
     len: usize,
 ) -> Result<(), DecodeError> {
+    let mut any = false;
+    walk_runs(c, count, |start, end, f| {
+        if !any {
+            flags.resize(len, Flag::Normal);
+            any = true;
+        }
+        flags.resize(len + start, Flag::Normal);
+        flags.resize(len + end, f);
+    })?;
+    match any {
+        true => flags.resize(len + count, Flag::Normal),
+        false => extend(flags, len, &[], count),
+    }
+    Ok(())
+}
+
+/// Reads runs written by [`encode_runs`] for `count` readings, checking them, and hands
+/// each to `put` as (first reading, end, flag).
+fn walk_runs(
+    c: &mut Cursor<'_>,
+    count: usize,
+    mut put: impl FnMut(usize, usize, Flag),
+) -> Result<(), DecodeError> {
     let at = c.pos();
     let n_runs = c.varint("flag run count")?;
-    if n_runs == 0 {
-        extend(flags, len, &[], count);
-        return Ok(());
-    }
     if n_runs > count as u64 {
         return Err(DecodeError::new("more flag runs than readings", at));
     }
-    flags.resize(len, Flag::Normal);
     let mut done = 0usize;
     for _ in 0..n_runs {
         let at = c.pos();
@@ -80,11 +98,9 @@ pub(crate) fn decode_runs(
             .and_then(|s| s.checked_add(n))
             .filter(|&e| n > 0 && e <= count as u64)
             .ok_or(DecodeError::new("flag run empty or past the readings", at))?;
-        flags.resize(len + done + skip as usize, Flag::Normal);
-        flags.resize(len + end as usize, f);
+        put(done + skip as usize, end as usize, f);
         done = end as usize;
     }
-    flags.resize(len + count, Flag::Normal);
     Ok(())
 }
 
@@ -114,19 +130,23 @@ pub(crate) fn split_column(body: &[u8]) -> Result<(&[u8], &[u8]), DecodeError> {
 }
 
 /// Decodes the runs of a block's flag column (as [`split_column`] gives them) for `count`
-/// readings onto the sparse column `flags` of `len` readings. A column must be consumed
+/// readings onto the sparse column `flags` of `len` readings, or only checks them without
+/// `flags`. A column must be consumed
 /// exactly and hold at least one run: a block without flagged readings has no column.
 pub(crate) fn decode_column(
     runs: &[u8],
     count: usize,
-    flags: &mut Vec<Flag>,
-    len: usize,
+    flags: Option<(&mut Vec<Flag>, usize)>,
 ) -> Result<(), DecodeError> {
     if runs.first() == Some(&0) {
         return Err(DecodeError::new("flag column without runs", 0));
     }
     let mut c = Cursor::new(runs);
-    decode_runs(&mut c, count, flags, len)?;
+    match flags {
+        Some((flags, len)) => decode_runs(&mut c, count, flags, len)?,
+        // Checked only: nothing kept, nothing allocated.
+        None => walk_runs(&mut c, count, |_, _, _| {})?,
+    }
     if c.pos() != runs.len() {
         return Err(DecodeError::new(
             "trailing bytes after the flag runs",
@@ -205,7 +225,11 @@ mod tests {
     }
 
     fn check_column(runs: &[u8], count: usize) -> Result<(), DecodeError> {
-        decode_column(runs, count, &mut Vec::new(), 0)
+        let mut full = Vec::new();
+        let decoded = decode_column(runs, count, Some((&mut full, 0)));
+        let checked = decode_column(runs, count, None);
+        assert_eq!(decoded.is_ok(), checked.is_ok());
+        decoded
     }
 
     #[test]

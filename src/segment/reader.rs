@@ -524,13 +524,14 @@ impl Segment {
         out: Option<&mut Run>,
     ) -> Result<&'b [u8]> {
         let count = self.blocks[idx].count as usize;
-        let mut scratch = Vec::new();
-        let (dst, len) = match out {
-            Some(out) => (&mut out.flags, out.ts.len() - count),
-            None => (&mut scratch, 0),
-        };
+        let dst = out.map(|out| {
+            let len = out.ts.len() - count;
+            (&mut out.flags, len)
+        });
         if flags & BLOCK_FLAG_FLAGS == 0 {
-            flags::extend(dst, len, &[], count);
+            if let Some((dst, len)) = dst {
+                flags::extend(dst, len, &[], count);
+            }
             return Ok(body);
         }
         let at = |d: DecodeError, base: usize| {
@@ -541,7 +542,7 @@ impl Segment {
             )
         };
         let (rest, runs) = flags::split_column(body).map_err(|d| at(d, 0))?;
-        flags::decode_column(runs, count, dst, len).map_err(|d| at(d, rest.len()))?;
+        flags::decode_column(runs, count, dst).map_err(|d| at(d, rest.len()))?;
         Ok(rest)
     }
 
