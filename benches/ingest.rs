@@ -57,11 +57,7 @@ impl Data {
                 ts[r.clone()]
                     .iter()
                     .zip(&vals[r])
-                    .map(|(&ts, &value)| Reading {
-                        meter: id,
-                        ts,
-                        value,
-                    }),
+                    .map(|(&ts, &value)| Reading::new(id, ts, value)),
             );
         }
         out

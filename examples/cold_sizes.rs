@@ -256,11 +256,7 @@ fn build(dir: &Path, metas: &[MeterMeta], series: &Series) -> meterstore::Result
         let batch: Vec<Reading> = ts
             .iter()
             .zip(vals)
-            .map(|(&ts, &value)| Reading {
-                meter: &id,
-                ts,
-                value,
-            })
+            .map(|(&ts, &value)| Reading::new(&id, ts, value))
             .collect();
         store.append(&batch)?;
         n += batch.len() as u64;

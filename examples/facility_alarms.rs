@@ -138,11 +138,7 @@ fn replay(args: &Args) -> Result<(), Box<dyn Error>> {
             .iter()
             .zip(vs)
             .take_while(|(t, _)| **t < train_end)
-            .map(|(&ts, &value)| Reading {
-                meter: &m.id,
-                ts,
-                value,
-            })
+            .map(|(&ts, &value)| Reading::new(&m.id, ts, value))
             .collect();
         store.append(&batch)?;
     }

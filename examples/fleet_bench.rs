@@ -240,11 +240,7 @@ fn bench_shape(
                 .ts
                 .iter()
                 .zip(&series.values)
-                .map(|(&ts, &value)| Reading {
-                    meter: id,
-                    ts,
-                    value,
-                })
+                .map(|(&ts, &value)| Reading::new(id, ts, value))
                 .collect();
             let (appended, d) = timed(|| store.append(&batch));
             appended?;

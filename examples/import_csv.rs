@@ -6,13 +6,15 @@
 //! ```
 //!
 //! The readings file has a header with `meter_id`, a timestamp column (`ts`, `timestamp`,
-//! `time` or `datetime`) and exactly one more column, the value, whatever its name:
+//! `time` or `datetime`), exactly one more column, the value, whatever its name, and
+//! optionally a `flag` column: the reading's HJ 212 quality flag, one upper-case letter of
+//! `N F M S D C T B`, empty for `N`:
 //!
 //! ```text
-//! meter_id,ts,kwh
-//! M000001,2024-01-01 00:00,0.512
-//! M000001,2024-01-01T00:15:00+08:00,0.498
-//! M000001,1704039300,0.503
+//! meter_id,ts,kwh,flag
+//! M000001,2024-01-01 00:00,0.512,
+//! M000001,2024-01-01T00:15:00+08:00,0.498,M
+//! M000001,1704039300,0.503,N
 //! ```
 
 #[allow(
@@ -32,8 +34,10 @@ use std::process::ExitCode;
 #[command(
     about = "Import meter readings from a long-format CSV file (plain or .gz) into a store",
     long_about = "Import meter readings from a long-format CSV file (plain or .gz) into a store.\n\n\
-        The header names `meter_id`, a timestamp column (ts, timestamp, time or datetime) and \
-        exactly one value column, whatever its name. Each timestamp may be Unix seconds, RFC 3339 \
+        The header names `meter_id`, a timestamp column (ts, timestamp, time or datetime), \
+        exactly one value column, whatever its name, and optionally a `flag` column (one HJ 212 \
+        quality flag letter of N F M S D C T B per reading, empty for N; any other value is a \
+        bad line). Each timestamp may be Unix seconds, RFC 3339 \
         (2024-01-01T00:15:00+08:00) or a local YYYY-MM-DD HH:MM[:SS] read in --tz; a local time \
         that a daylight-saving change skips or repeats is a bad line, and so is a timestamp \
         outside 1970-01-01 to 2199-12-31 UTC (one that reads as milliseconds, microseconds or \

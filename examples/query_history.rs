@@ -70,7 +70,8 @@ struct Args {
     /// Day window for the plot's shading (local time; outside it is night).
     #[arg(long, default_value = "08:00-20:00", value_parser = parse_window)]
     day_window: DayWindow,
-    /// Write the rows as CSV: meter_id,ts,local_time,value, or with --bucket
+    /// Write the rows as CSV: meter_id,ts,local_time,value,flag (flag: the reading's HJ 212
+    /// quality flag letter, N for a normal one), or with --bucket
     /// meter_id,bucket_start,local_time,value,count (buckets with readings).
     #[arg(long, value_name = "FILE")]
     csv: Option<PathBuf>,

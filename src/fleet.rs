@@ -318,11 +318,7 @@ fn append_series(store: &crate::Store, id: &str, ts: &[i64], vals: &[f64]) -> cr
     let batch: Vec<crate::Reading<'_>> = ts
         .iter()
         .zip(vals)
-        .map(|(&ts, &value)| crate::Reading {
-            meter: id,
-            ts,
-            value,
-        })
+        .map(|(&ts, &value)| crate::Reading::new(id, ts, value))
         .collect();
     store.append(&batch)?;
     Ok(batch.len())

@@ -47,18 +47,56 @@ impl TryFrom<u8> for FormatVersion {
 /// METERS alone.
 pub const COLD_SEGMENT_VERSION: u8 = 4;
 
-/// Checks the version byte of a segment at `path`: every [`FormatVersion`] or
-/// [`COLD_SEGMENT_VERSION`]; returns whether it is the cold version.
-pub fn check_segment_version(byte: u8, path: &Path) -> Result<bool> {
-    if byte == COLD_SEGMENT_VERSION {
-        return Ok(true);
+/// Version byte of a segment that holds a block with a flag column (block flag
+/// [`BLOCK_FLAG_FLAGS`]): [`COLD_SEGMENT_VERSION`] plus that flag, hot or cold. Segments
+/// without flagged readings keep their older version, so that builds that do not know
+/// flags still read them.
+pub const FLAGS_SEGMENT_VERSION: u8 = 5;
+
+/// Version byte of a log file this build writes: it may hold batches with flags (record
+/// kind 2), which builds before it would take for corruption; the version makes them say
+/// [`Error::UnsupportedVersion`] instead. Log files of [`FormatVersion`]s are read too.
+pub const FLAGS_WAL_VERSION: u8 = FLAGS_SEGMENT_VERSION;
+
+/// What a segment's version allows beyond [`FormatVersion::CURRENT`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentFeatures {
+    /// Blocks may be cold and the footer flags are read.
+    pub cold: bool,
+    /// Blocks may end with a flag column.
+    pub flags: bool,
+}
+
+/// Checks the version byte of a segment at `path`: every [`FormatVersion`],
+/// [`COLD_SEGMENT_VERSION`] or [`FLAGS_SEGMENT_VERSION`]; returns what it allows.
+pub fn check_segment_version(byte: u8, path: &Path) -> Result<SegmentFeatures> {
+    let (cold, flags) = match byte {
+        COLD_SEGMENT_VERSION => (true, false),
+        FLAGS_SEGMENT_VERSION => (true, true),
+        _ => {
+            FormatVersion::check(byte, path).map_err(|_| Error::UnsupportedVersion {
+                path: path.to_owned(),
+                version: byte,
+                supported: FLAGS_SEGMENT_VERSION,
+            })?;
+            (false, false)
+        }
+    };
+    Ok(SegmentFeatures { cold, flags })
+}
+
+/// Checks the version byte of a log file at `path`: every [`FormatVersion`] or
+/// [`FLAGS_WAL_VERSION`].
+pub fn check_wal_version(byte: u8, path: &Path) -> Result<()> {
+    if byte == FLAGS_WAL_VERSION {
+        return Ok(());
     }
     FormatVersion::check(byte, path)
-        .map(|_| false)
+        .map(|_| ())
         .map_err(|_| Error::UnsupportedVersion {
             path: path.to_owned(),
             version: byte,
-            supported: COLD_SEGMENT_VERSION,
+            supported: FLAGS_WAL_VERSION,
         })
 }
 
@@ -132,6 +170,9 @@ pub const BLOCK_OVERHEAD: usize = BLOCK_BODY + U32;
 pub const BLOCK_FLAG_ZSTD: u8 = 1;
 /// Flag bit: the body is cold (`codec::cold`), in segments of [`COLD_SEGMENT_VERSION`].
 pub const BLOCK_FLAG_COLD: u8 = 2;
+/// Flag bit: the (decompressed) body ends with a flag column (`codec::flags`), in segments
+/// of [`FLAGS_SEGMENT_VERSION`]. May go with either of the other bits.
+pub const BLOCK_FLAG_FLAGS: u8 = 4;
 
 /// Most readings in one block, 4096: a month of 15-minute readings (2976) fits in one
 /// block, so month buckets are answered from block statistics; the decoded block

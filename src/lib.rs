@@ -39,7 +39,7 @@ pub use wal::{ReplayReport, SyncPolicy};
 /// The I/O fault-injection seam, for tests: not part of the stable API.
 #[doc(hidden)]
 pub use fsutil::faults;
-pub use types::{MeterMeta, Quantity, Reading, UtcOffset};
+pub use types::{Flag, MeterMeta, Quantity, Reading, UtcOffset};
 pub use verify::{repair, verify, Damage, RepairReport, VerifyReport, QUARANTINE_DIR};
 
 /// What the crate's benchmarks (`benches/`) measure below the public API: the column

@@ -17,7 +17,6 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, RwLockReadGuard};
 
 pub use crate::engine::options::{CompactionOptions, Options, UnknownMeters};
-pub(crate) use crate::engine::read::{collect_runs, merge_runs};
 pub use crate::engine::read::{History, Snapshot};
 pub use crate::engine::window::Window;
 
@@ -75,7 +74,7 @@ impl StoreStats {
 /// let dir = tempfile::tempdir().expect("temp dir");
 /// let store = Store::open(dir.path(), Options::default())?;
 /// store.register_meter("M000001", MeterMeta::default())?;
-/// store.append(&[Reading { meter: "M000001", ts: 1_700_000_100, value: 1.25 }])?;
+/// store.append(&[Reading::new("M000001", 1_700_000_100, 1.25)])?;
 /// let h: Vec<(i64, f64)> = store.history("M000001", 0..i64::MAX)?.collect();
 /// assert_eq!(h, vec![(1_700_000_100, 1.25)]);
 /// # Ok::<(), meterstore::Error>(())

@@ -60,7 +60,7 @@ impl Default for MeterMeta {
 }
 
 /// One reading to append: the meter's external id, the start of the interval as UTC Unix
-/// seconds, and the value.
+/// seconds, the value and its quality flag.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Reading<'a> {
     /// External meter id, e.g. a meter serial `"M000123"`.
@@ -69,6 +69,116 @@ pub struct Reading<'a> {
     pub ts: i64,
     /// The value; must be finite.
     pub value: f64,
+    /// The quality flag of the value ([`Flag::Normal`] for an ordinary reading). The newest
+    /// write of a (meter, timestamp) wins with its flag, so a resend with a corrected flag
+    /// replaces the old one.
+    pub flag: Flag,
+}
+
+impl<'a> Reading<'a> {
+    /// A reading flagged [`Flag::Normal`].
+    pub fn new(meter: &'a str, ts: i64, value: f64) -> Reading<'a> {
+        Reading {
+            meter,
+            ts,
+            value,
+            flag: Flag::Normal,
+        }
+    }
+
+    /// The same reading with quality flag `flag`.
+    pub fn with_flag(self, flag: Flag) -> Reading<'a> {
+        Reading { flag, ..self }
+    }
+}
+
+/// The quality flag of a reading, as HJ 212 (the Chinese pollution-source monitoring
+/// protocol) marks each value with its `-Flag` sub-item: one upper-case letter.
+///
+/// A store keeps one flag with every reading; readings that are all [`Flag::Normal`] cost
+/// nothing extra on disk. The monitor leaves readings whose flag is
+/// [`excluded_from_monitoring`](Flag::excluded_from_monitoring) out of its judgement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Flag {
+    /// `N`: normal operation.
+    #[default]
+    Normal,
+    /// `F`: the monitored facility is stopped.
+    Stopped,
+    /// `M`: the instrument is under maintenance.
+    Maintenance,
+    /// `S`: the value was entered by hand.
+    Manual,
+    /// `D`: the instrument is faulty.
+    Fault,
+    /// `C`: the instrument is being calibrated.
+    Calibration,
+    /// `T`: the value is over the instrument's limit.
+    OverLimit,
+    /// `B`: the instrument's communication failed.
+    Communication,
+}
+
+impl Flag {
+    /// Every flag, [`Flag::Normal`] first.
+    pub const ALL: [Flag; 8] = [
+        Flag::Normal,
+        Flag::Stopped,
+        Flag::Maintenance,
+        Flag::Manual,
+        Flag::Fault,
+        Flag::Calibration,
+        Flag::OverLimit,
+        Flag::Communication,
+    ];
+
+    /// The HJ 212 letter: `N`, `F`, `M`, `S`, `D`, `C`, `T` or `B`.
+    pub fn letter(self) -> char {
+        match self {
+            Flag::Normal => 'N',
+            Flag::Stopped => 'F',
+            Flag::Maintenance => 'M',
+            Flag::Manual => 'S',
+            Flag::Fault => 'D',
+            Flag::Calibration => 'C',
+            Flag::OverLimit => 'T',
+            Flag::Communication => 'B',
+        }
+    }
+
+    /// The flag of an HJ 212 letter. Only the upper-case letters are flags: HJ 212 writes
+    /// them upper case, and a lower-case letter is more likely a damaged field than a
+    /// flag, so it gives `None` like any other character.
+    pub fn from_letter(c: char) -> Option<Flag> {
+        Flag::ALL.into_iter().find(|f| f.letter() == c)
+    }
+
+    /// Whether the monitor leaves a reading with this flag out of its judgement, as it does
+    /// readings inside a declared maintenance window: `M` (maintenance), `D` (fault), `C`
+    /// (calibration) and `F` (stopped), the flags under which the instrument or the
+    /// facility is declared not to be in its ordinary state.
+    pub fn excluded_from_monitoring(self) -> bool {
+        matches!(
+            self,
+            Flag::Maintenance | Flag::Fault | Flag::Calibration | Flag::Stopped
+        )
+    }
+
+    /// The byte that stands for the flag in the log and in segments: its letter.
+    pub(crate) fn to_byte(self) -> u8 {
+        self.letter() as u8
+    }
+
+    /// The flag of a stored byte.
+    pub(crate) fn from_byte(b: u8) -> Option<Flag> {
+        Flag::from_letter(b as char)
+    }
+}
+
+impl std::fmt::Display for Flag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.letter())
+    }
 }
 
 /// A fixed offset from UTC, in seconds east of Greenwich.
@@ -209,6 +319,27 @@ mod tests {
         assert_eq!(month_start(feb1 - 1, UtcOffset::CHINA), 1_704_038_400);
         // 2024 is a leap year: March starts 29 days later.
         assert_eq!(next_month_start(feb1, UtcOffset::CHINA), feb1 + 29 * 86_400);
+    }
+
+    #[test]
+    fn flag_letters_roundtrip_and_only_upper_case_is_a_flag() {
+        let letters: String = Flag::ALL.iter().map(|f| f.letter()).collect();
+        assert_eq!(letters, "NFMSDCTB");
+        for f in Flag::ALL {
+            assert_eq!(Flag::from_letter(f.letter()), Some(f));
+            assert_eq!(Flag::from_byte(f.to_byte()), Some(f));
+            assert_eq!(Flag::from_letter(f.letter().to_ascii_lowercase()), None);
+        }
+        for c in ['A', 'X', ' ', '0', 'Ｎ'] {
+            assert_eq!(Flag::from_letter(c), None, "{c:?}");
+        }
+        let excluded: String = Flag::ALL
+            .iter()
+            .filter(|f| f.excluded_from_monitoring())
+            .map(|f| f.letter())
+            .collect();
+        assert_eq!(excluded, "FMDC");
+        assert_eq!(Flag::default(), Flag::Normal);
     }
 
     #[test]

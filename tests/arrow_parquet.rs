@@ -27,8 +27,8 @@ use meterstore::arrow::{
 use meterstore::fleet::Fleet;
 use meterstore::monitor::{Catalog, CatalogMeter, Enterprise, MeterRole};
 use meterstore::{
-    DayNightScan, EnterpriseDayNight, MeterDayNight, MeterFilter, MeterMeta, Options, Quantity,
-    Reading, Store,
+    DayNightScan, EnterpriseDayNight, Flag, MeterDayNight, MeterFilter, MeterMeta, Options,
+    Quantity, Reading, Store,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -96,16 +96,12 @@ fn varied_store(dir: &Path) -> Store {
     let mut batch = Vec::new();
     for k in 0..500i64 {
         let v = odd[k as usize % odd.len()] * (k + 1) as f64;
-        batch.push(Reading {
-            meter: "P-hourly",
-            ts: t0 + k * 3600,
-            value: v,
-        });
-        batch.push(Reading {
-            meter: "X-irregular",
-            ts: t0 + k * 3600 + (k * 37) % 1000,
-            value: -v,
-        });
+        batch.push(Reading::new("P-hourly", t0 + k * 3600, v));
+        batch.push(Reading::new(
+            "X-irregular",
+            t0 + k * 3600 + (k * 37) % 1000,
+            -v,
+        ));
     }
     store.append(&batch).unwrap();
     store.flush().unwrap();
@@ -198,6 +194,14 @@ fn export_then_import_gives_identical_histories() {
         }
         let mut prev: Option<(String, i64)> = None;
         for b in read_parquet(&path) {
+            // The files keep the columns meter_id, ts and value (flags are not exported).
+            let names: Vec<String> = b
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect();
+            assert_eq!(names, ["meter_id", "ts", "value"]);
             // Parquet has no timestamp in seconds: milliseconds, adjusted to UTC.
             assert_eq!(
                 b.schema().field(1).data_type(),
@@ -342,12 +346,7 @@ fn bad_parquet_rows_are_named_and_nothing_is_imported() {
     {
         let s = Store::open(&dir, Options::default()).unwrap();
         s.register_meter("M1", MeterMeta::default()).unwrap();
-        s.append(&[Reading {
-            meter: "M1",
-            ts: t - 900,
-            value: 7.0,
-        }])
-        .unwrap();
+        s.append(&[Reading::new("M1", t - 900, 7.0)]).unwrap();
         s.close().unwrap();
     }
     let before = dump(&Store::open(&dir, Options::default()).unwrap());
@@ -473,15 +472,34 @@ fn day_night_rolls_up_over_shards() {
 fn batches_carry_histories_bit_for_bit() {
     let tmp = tempfile::tempdir().unwrap();
     let store = varied_store(tmp.path());
+    // Three readings of P-hourly sent again flagged M: the batch carries the flags.
+    let first: Vec<(i64, f64)> = store
+        .history("P-hourly", i64::MIN..i64::MAX)
+        .unwrap()
+        .skip(1)
+        .take(3)
+        .collect();
+    let resend: Vec<Reading> = first
+        .iter()
+        .map(|&(t, v)| Reading::new("P-hourly", t, v).with_flag(Flag::Maintenance))
+        .collect();
+    store.append(&resend).unwrap();
     let mut b = ReadingsBuilder::new();
     let mut want = Vec::new();
+    let mut want_flags = Vec::new();
     for id in ["P-hourly", "X-irregular"] {
         let h = store.history(id, i64::MIN..i64::MAX).unwrap();
         b.push(id, &h);
+        want_flags.extend(h.flags().iter().map(|f| f.to_string()));
         want.extend(h.map(|(t, v)| (id.to_owned(), t, v.to_bits())));
     }
     let batch = b.finish();
     assert!(b.is_empty());
+    assert_eq!(batch.schema(), readings_schema());
+    assert_eq!(batch.schema().field(3).name(), "flag");
+    let letters = ids(batch.column(3));
+    assert_eq!(letters, want_flags);
+    assert_eq!(letters[..5], ["N", "M", "M", "M", "N"]);
     let got: Vec<(String, i64, u64)> = ids(batch.column(0))
         .into_iter()
         .zip(

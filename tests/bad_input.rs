@@ -15,12 +15,7 @@ fn store() -> (tempfile::TempDir, Store) {
         },
     )
     .unwrap();
-    s.append(&[Reading {
-        meter: "M1",
-        ts: 0,
-        value: 1.0,
-    }])
-    .unwrap();
+    s.append(&[Reading::new("M1", 0, 1.0)]).unwrap();
     (dir, s)
 }
 
@@ -51,18 +46,7 @@ fn rejected(s: &Store, batch: &[Reading<'_>], index: usize, needle: &str) {
 fn nan_and_infinite_values() {
     let (_d, s) = store();
     for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
-        let batch = [
-            Reading {
-                meter: "M1",
-                ts: 900,
-                value: 2.0,
-            },
-            Reading {
-                meter: "M1",
-                ts: 1800,
-                value: bad,
-            },
-        ];
+        let batch = [Reading::new("M1", 900, 2.0), Reading::new("M1", 1800, bad)];
         rejected(&s, &batch, 1, "not finite");
     }
 }
@@ -70,18 +54,7 @@ fn nan_and_infinite_values() {
 #[test]
 fn off_grid_timestamp() {
     let (_d, s) = store();
-    let batch = [
-        Reading {
-            meter: "IRR",
-            ts: 7,
-            value: 2.0,
-        },
-        Reading {
-            meter: "M1",
-            ts: 901,
-            value: 2.0,
-        },
-    ];
+    let batch = [Reading::new("IRR", 7, 2.0), Reading::new("M1", 901, 2.0)];
     rejected(&s, &batch, 1, "900 s grid");
     // Irregular meters take any timestamp.
     s.append(&batch[..1]).unwrap();
@@ -90,18 +63,7 @@ fn off_grid_timestamp() {
 #[test]
 fn unknown_meter_rejected_by_default() {
     let (_d, s) = store();
-    let batch = [
-        Reading {
-            meter: "M1",
-            ts: 900,
-            value: 2.0,
-        },
-        Reading {
-            meter: "M2",
-            ts: 900,
-            value: 2.0,
-        },
-    ];
+    let batch = [Reading::new("M1", 900, 2.0), Reading::new("M2", 900, 2.0)];
     rejected(&s, &batch, 1, "unknown meter");
     assert!(matches!(
         s.history("M2", 0..10),
@@ -117,18 +79,7 @@ fn auto_registration_is_undone_with_a_rejected_batch() {
         ..Options::default()
     };
     let s = Store::open(dir.path(), opts.clone()).unwrap();
-    let batch = [
-        Reading {
-            meter: "NEW",
-            ts: 0,
-            value: 1.0,
-        },
-        Reading {
-            meter: "NEW",
-            ts: 5,
-            value: 1.0,
-        },
-    ];
+    let batch = [Reading::new("NEW", 0, 1.0), Reading::new("NEW", 5, 1.0)];
     assert!(s.append(&batch).is_err());
     assert!(s.meter_ids().is_empty());
     s.append(&batch[..1]).unwrap();

@@ -187,10 +187,12 @@ fn fill(s: &Store) {
     };
     s.register_meter("REG", register).unwrap();
     let reg: Vec<Reading> = (0..150 * 96)
-        .map(|k: i64| Reading {
-            meter: "REG",
-            ts: JAN + k * 900,
-            value: (123_456_789 + k * 37 + (k * k) % 11) as f64 / 100.0,
+        .map(|k: i64| {
+            Reading::new(
+                "REG",
+                JAN + k * 900,
+                (123_456_789 + k * 37 + (k * k) % 11) as f64 / 100.0,
+            )
         })
         .collect();
     s.append(&reg).unwrap();
@@ -216,11 +218,7 @@ fn fill(s: &Store) {
                 0..=5 => odd[(k % 50) as usize],
                 _ => (k as f64 * 0.001).sin() * 3.7,
             };
-            Reading {
-                meter: "FLOAT",
-                ts: t,
-                value,
-            }
+            Reading::new("FLOAT", t, value)
         })
         .collect();
     s.append(&float).unwrap();
@@ -317,12 +315,7 @@ fn the_policy_makes_settled_windows_cold_and_late_readings_stay_correct() {
     // A late reading into a cold window (January): a second segment in the window, which
     // the policy rewrites (settled) into one cold segment holding it.
     let late = JAN + 5 * 86_400 + 450;
-    s.append(&[Reading {
-        meter: "FLOAT",
-        ts: late,
-        value: -0.0,
-    }])
-    .unwrap();
+    s.append(&[Reading::new("FLOAT", late, -0.0)]).unwrap();
     s.flush().unwrap();
     let n = s.segment_count();
     let r = s.compact().unwrap();

@@ -24,27 +24,15 @@ fn meter(j: usize) -> String {
 
 fn batch(b: u64, ids: &[String]) -> Vec<Reading<'_>> {
     let t = T0 + b as i64 * STEP;
-    let mut out: Vec<Reading> = ids
-        .iter()
-        .map(|m| Reading {
-            meter: m,
-            ts: t,
-            value: b as f64,
-        })
-        .collect();
+    let mut out: Vec<Reading> = ids.iter().map(|m| Reading::new(m, t, b as f64)).collect();
     if b >= 50 {
         let old = T0 + (b - 50) as i64 * STEP;
-        out.extend(ids.iter().map(|m| Reading {
-            meter: m,
-            ts: old,
-            value: b as f64 + 0.5,
-        }));
+        out.extend(ids.iter().map(|m| Reading::new(m, old, b as f64 + 0.5)));
     }
-    out.extend((0..LEDGER_RUN).map(|k| Reading {
-        meter: "L",
-        ts: T0 + (b as i64 * LEDGER_RUN + k) * 900,
-        value: b as f64,
-    }));
+    out.extend(
+        (0..LEDGER_RUN)
+            .map(|k| Reading::new("L", T0 + (b as i64 * LEDGER_RUN + k) * 900, b as f64)),
+    );
     out
 }
 

@@ -127,11 +127,7 @@ fn crash_child() {
         let rows = batch(b);
         let readings: Vec<Reading> = rows
             .iter()
-            .map(|(m, ts, value)| Reading {
-                meter: m,
-                ts: *ts,
-                value: *value,
-            })
+            .map(|(m, ts, value)| Reading::new(m, *ts, *value))
             .collect();
         store.append(&readings).unwrap();
         let mut o = out.lock();

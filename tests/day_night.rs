@@ -24,7 +24,7 @@ fn store() -> (tempfile::TempDir, Store) {
 fn put(s: &Store, meter: &str, readings: &[(i64, f64)]) {
     let batch: Vec<Reading> = readings
         .iter()
-        .map(|&(ts, value)| Reading { meter, ts, value })
+        .map(|&(ts, value)| Reading::new(meter, ts, value))
         .collect();
     s.append(&batch).unwrap();
 }
@@ -558,7 +558,7 @@ proptest! {
         for (i, m) in fleet.meters().iter().enumerate() {
             let series = fleet.series(i);
             let batch: Vec<Reading> = series.ts.iter().zip(&series.values)
-                .map(|(&ts, &value)| Reading { meter: &m.id, ts, value })
+                .map(|(&ts, &value)| Reading::new(&m.id, ts, value))
                 .collect();
             // Layouts: one segment per meter, several segments per meter, memtable only.
             match layout {

@@ -10,7 +10,7 @@ mod common;
 use common::history::{self, HistoryQuery, QueryError, Rows};
 use common::plot::{LoadCurve, LINE_HEX};
 use common::time::{parse_bound, Tz};
-use meterstore::{Agg, Bucket, DayWindow, MeterMeta, Options, Reading, Store};
+use meterstore::{Agg, Bucket, DayWindow, Flag, MeterMeta, Options, Reading, Store};
 use quick_xml::events::Event;
 
 /// 2024-01-01T00:00+08:00.
@@ -19,7 +19,7 @@ const Q: i64 = 900;
 
 /// Meter `M000001`: 2024-01-01 00:00 to 04:00 local (16 slots) except 00:45 to 01:15
 /// (3 slots) and 01:45 (1 slot), so 01:30 stands alone between two gaps. Values are
-/// decimals that binary floats cannot hold exactly.
+/// decimals that binary floats cannot hold exactly. The 00:30 reading is flagged M.
 fn store() -> (tempfile::TempDir, Store, Vec<(i64, f64)>) {
     let dir = tempfile::tempdir().unwrap();
     let s = Store::open(dir.path(), Options::default()).unwrap();
@@ -32,14 +32,17 @@ fn store() -> (tempfile::TempDir, Store, Vec<(i64, f64)>) {
         .collect();
     let batch: Vec<Reading<'_>> = rows
         .iter()
-        .map(|&(ts, value)| Reading {
-            meter: "M000001",
-            ts,
-            value,
-        })
+        .map(|&(ts, value)| Reading::new("M000001", ts, value).with_flag(flag_at(ts)))
         .collect();
     s.append(&batch).unwrap();
     (dir, s, rows)
+}
+
+fn flag_at(ts: i64) -> Flag {
+    match ts == JAN1 + 2 * Q {
+        true => Flag::Maintenance,
+        false => Flag::Normal,
+    }
 }
 
 fn cst() -> Tz {
@@ -186,7 +189,7 @@ fn csv_reads_back_to_the_stored_values() {
     let mut rdr = csv::Reader::from_reader(out.as_slice());
     assert_eq!(
         rdr.headers().unwrap(),
-        vec!["meter_id", "ts", "local_time", "value"]
+        vec!["meter_id", "ts", "local_time", "value", "flag"]
     );
     let back: Vec<(i64, f64)> = rdr
         .records()
@@ -195,6 +198,7 @@ fn csv_reads_back_to_the_stored_values() {
             assert_eq!(&r[0], "M000001");
             let ts: i64 = r[1].parse().unwrap();
             assert_eq!(r[2], cst().rfc3339(ts));
+            assert_eq!(&r[4], flag_at(ts).to_string(), "{ts}");
             (ts, r[3].parse().unwrap())
         })
         .collect();

@@ -45,9 +45,22 @@ fn num(key: &str, v: f64) -> CpField {
 }
 
 fn flag(code: &str) -> CpField {
+    flag_as(code, 'N')
+}
+
+fn flag_as(code: &str, letter: char) -> CpField {
     CpField {
         key: format!("{code}-Flag"),
-        value: CpValue::Flag('N'),
+        value: CpValue::Flag(letter),
+    }
+}
+
+/// The flag the minute data of EN1 carries at interval `k` (every seventh in maintenance).
+fn en1_flag(k: i64) -> char {
+    if k % 7 == 0 {
+        'M'
+    } else {
+        'N'
     }
 }
 
@@ -106,7 +119,7 @@ fn log() -> (String, Rows) {
             vec![vec![
                 num("i33202-Cou", e),
                 num("i33202-Avg", e * 6.0),
-                flag("i33202"),
+                flag_as("i33202", en1_flag(k)),
             ]],
         );
         out.push_str(&line(&m));
@@ -216,6 +229,17 @@ fn a_log_imports_to_exactly_its_readings_and_again_changes_nothing() {
     let s = setup();
     let r = run(&cfg(&s, &s.input)).unwrap();
     assert_eq!(stored(&s.store), s.want);
+    // Each code's -Flag is its reading's flag.
+    {
+        let store = meterstore::Store::open_read_only(&s.store).unwrap();
+        let h = store.history("EN1", i64::MIN..i64::MAX).unwrap();
+        let got: Vec<String> = h.flags().iter().map(|f| f.to_string()).collect();
+        let want: Vec<String> = h
+            .map(|(t, _)| en1_flag((t - T0) / 600).to_string())
+            .collect();
+        assert_eq!(got, want);
+        assert!(got.iter().any(|f| f == "M"));
+    }
     assert_eq!(r.readings, s.want.len() as u64);
     assert!(r.skipped.is_empty());
     // 144 x (2 real-time + 1 + 1 minute) + 14 split packets + 24 x (unknown + ack) + 24 hours.

@@ -21,11 +21,7 @@ fn put(s: &Store, meter: &str, day_kw: f64, night_kw: f64) {
             } else {
                 night_kw
             };
-            Reading {
-                meter,
-                ts: START + k * 900,
-                value: kw * 0.25,
-            }
+            Reading::new(meter, START + k * 900, kw * 0.25)
         })
         .collect();
     s.append(&r).unwrap();

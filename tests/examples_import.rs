@@ -585,3 +585,100 @@ fn a_bad_catalog_imports_nothing() {
     assert!(bad.listed[1].reason.contains("already listed on line 2"));
     assert!(!store.exists());
 }
+
+/// The flags of `meter` in the store at `dir`, in time order.
+fn stored_flags(dir: &Path, meter: &str) -> Vec<(i64, meterstore::Flag)> {
+    let s = Store::open_read_only(dir).unwrap();
+    let h = s.history(meter, i64::MIN..i64::MAX).unwrap();
+    let flags = h.flags().to_vec();
+    h.map(|(t, _)| t).zip(flags).collect()
+}
+
+#[test]
+fn a_flag_column_sets_each_readings_flag_and_a_bad_letter_rejects_the_file() {
+    use meterstore::Flag;
+    let dir = tempfile::tempdir().unwrap();
+    let t = 1_704_038_400;
+    // The flag column anywhere (found by its name), empty for N.
+    let input = dir.path().join("flags.csv");
+    std::fs::write(
+        &input,
+        format!(
+            "meter_id,FLAG,ts,kwh\nM1,,{t},1.5\nM1,M,{},2.5\nM1,N,{},3.5\nM1, D ,{},4.5\n",
+            t + 900,
+            t + 1800,
+            t + 2700
+        ),
+    )
+    .unwrap();
+    let store = dir.path().join("store");
+    let r = import::run(&cfg(&store, &input)).unwrap();
+    assert_eq!(r.imported, 4);
+    assert_eq!(
+        stored_flags(&store, "M1"),
+        vec![
+            (t, Flag::Normal),
+            (t + 900, Flag::Maintenance),
+            (t + 1800, Flag::Normal),
+            (t + 2700, Flag::Fault)
+        ]
+    );
+    assert_eq!(stored(&store)[&("M1".to_owned(), t + 900)], 2.5);
+
+    // A re-import with corrected flags replaces them.
+    let fix = dir.path().join("fix.csv");
+    std::fs::write(
+        &fix,
+        format!("meter_id,ts,value,flag\nM1,{},2.5,N\n", t + 900),
+    )
+    .unwrap();
+    import::run(&cfg(&store, &fix)).unwrap();
+    assert_eq!(stored_flags(&store, "M1")[1], (t + 900, Flag::Normal));
+
+    // A letter that is no flag (lower case included): the whole file is refused, each bad
+    // line named with the column and the value.
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(
+        &bad,
+        format!(
+            "meter_id,ts,value,flag\nM2,{t},1,F\nM2,{},2,X\nM2,{},3,m\nM2,{},4,NN\n",
+            t + 900,
+            t + 1800,
+            t + 2700
+        ),
+    )
+    .unwrap();
+    let fresh = dir.path().join("fresh");
+    let (_, lines) = bad_lines(import::run(&cfg(&fresh, &bad)));
+    let listed: Vec<(u64, &str)> = lines
+        .listed
+        .iter()
+        .map(|b| (b.line, b.reason.as_str()))
+        .collect();
+    assert_eq!(listed.len(), 3, "{listed:?}");
+    for ((line, reason), (want_line, value)) in
+        listed
+            .iter()
+            .zip([(3, "\"X\""), (4, "\"m\""), (5, "\"NN\"")])
+    {
+        assert_eq!(*line, want_line);
+        assert!(
+            reason.contains("column flag") && reason.contains(value),
+            "{reason}"
+        );
+    }
+    assert!(!fresh.exists(), "nothing imported");
+    // --skip-bad imports the good line with its flag.
+    let mut c = cfg(&fresh, &bad);
+    c.skip_bad = true;
+    assert_eq!(import::run(&c).unwrap().imported, 1);
+    assert_eq!(stored_flags(&fresh, "M2"), vec![(t, Flag::Stopped)]);
+
+    // Two flag columns are a header error.
+    let two = dir.path().join("two.csv");
+    std::fs::write(&two, format!("meter_id,ts,value,flag,Flag\nM3,{t},1,N,N\n")).unwrap();
+    match import::run(&cfg(&fresh, &two)) {
+        Err(e) => assert!(e.to_string().contains("more than one flag column"), "{e}"),
+        Ok(r) => panic!("imported {r:?}"),
+    }
+}

@@ -47,7 +47,7 @@ fn append(s: &Store, b: u64) -> meterstore::Result<()> {
     let rows = batch(b);
     let r: Vec<Reading> = rows
         .iter()
-        .map(|&(meter, ts, value)| Reading { meter, ts, value })
+        .map(|&(meter, ts, value)| Reading::new(meter, ts, value))
         .collect();
     s.append(&r)
 }

@@ -77,11 +77,7 @@ fn write_store(dir: &Path) {
         s.register_meter(id, meta).unwrap();
         let batch: Vec<Reading> = readings
             .iter()
-            .map(|&(ts, value)| Reading {
-                meter: id,
-                ts,
-                value,
-            })
+            .map(|&(ts, value)| Reading::new(id, ts, value))
             .collect();
         s.append(&batch).unwrap();
     }

@@ -7,9 +7,10 @@
 
 mod support;
 
-use meterstore::{
-    verify_segment, CompactionOptions, Error, MeterMeta, Options, Quantity, Reading, Store,
-};
+use support::manual_compaction as opts;
+use support::rewrite;
+
+use meterstore::{verify_segment, Error, MeterMeta, Quantity, Reading, Store};
 use std::path::{Path, PathBuf};
 
 const FIXTURE: &str = "tests/fixtures/golden_v4";
@@ -64,17 +65,6 @@ fn content() -> Vec<FixtureMeter> {
     ]
 }
 
-fn opts() -> Options {
-    Options {
-        compaction: CompactionOptions {
-            auto: false,
-            cold_after: None,
-            ..CompactionOptions::default()
-        },
-        ..Options::default()
-    }
-}
-
 #[test]
 #[ignore = "writes the committed fixture; run only when the cold format changes"]
 fn write_cold_fixture() {
@@ -101,11 +91,7 @@ fn write_store(dir: &Path) {
         s.register_meter(id, meta).unwrap();
         let batch: Vec<Reading> = readings
             .iter()
-            .map(|&(ts, value)| Reading {
-                meter: id,
-                ts,
-                value,
-            })
+            .map(|&(ts, value)| Reading::new(id, ts, value))
             .collect();
         s.append(&batch).unwrap();
     }
@@ -155,11 +141,6 @@ fn cold_fixture_opens_with_the_same_content() {
     // And it is the writer's current cold format.
     let s = Store::open(tmp.path(), opts()).unwrap();
     assert_eq!(s.compact_cold().unwrap().windows, 0);
-}
-
-fn rewrite(path: &Path, bytes: &[u8]) {
-    std::fs::remove_file(path).unwrap();
-    std::fs::write(path, bytes).unwrap();
 }
 
 #[test]

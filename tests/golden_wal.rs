@@ -9,6 +9,8 @@
 
 mod support;
 
+use support::rewrite;
+
 use meterstore::{Error, MeterMeta, Options, Quantity, Reading, Store, SyncPolicy, UnknownMeters};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -80,7 +82,7 @@ fn register_irregular(s: &Store) {
 fn append(s: &Store, b: &Batch) {
     let r: Vec<Reading> = b
         .iter()
-        .map(|&(meter, ts, value)| Reading { meter, ts, value })
+        .map(|&(meter, ts, value)| Reading::new(meter, ts, value))
         .collect();
     s.append(&r).unwrap();
 }
@@ -180,12 +182,6 @@ fn golden_wal_replays_to_the_same_content() {
     drop(s);
     let s = Store::open(tmp.path(), opts()).unwrap();
     assert_eq!(content(&s), expected(n));
-}
-
-/// Replaces a file's content (unlink and create: see tests/golden.rs).
-fn rewrite(path: &Path, bytes: &[u8]) {
-    std::fs::remove_file(path).unwrap();
-    std::fs::write(path, bytes).unwrap();
 }
 
 /// The number of logged batches a replayed content holds, if it is a prefix.

@@ -3,7 +3,7 @@
 
 use meterstore::hj212::{self, FrameErrorKind, Hj212Map, MappedReading};
 use meterstore::monitor::{Catalog, CatalogMeter, Enterprise, Hj212Source, MeterRole};
-use meterstore::{Quantity, UtcOffset, Zone};
+use meterstore::{Flag, Quantity, UtcOffset, Zone};
 use std::path::Path;
 
 mod hj212_support;
@@ -92,7 +92,7 @@ fn each_kind_reads_its_value_at_the_local_data_time() {
             meter: "KWH",
             ts: T0,
             value: 1234.5,
-            flag: Some('N')
+            flag: Flag::Normal
         }]
     );
     // Minute data: energy -Cou at the interval start; power -Avg before -Rtd.
@@ -115,7 +115,7 @@ fn each_kind_reads_its_value_at_the_local_data_time() {
             meter: "E15",
             ts: T0 + 900,
             value: 3.5,
-            flag: None
+            flag: Flag::Normal
         }
     );
     assert_eq!(
@@ -124,7 +124,7 @@ fn each_kind_reads_its_value_at_the_local_data_time() {
             meter: "P",
             ts: T0 + 900,
             value: 14.0,
-            flag: Some('M')
+            flag: Flag::Maintenance
         }
     );
     // Hour and day data into meters of those intervals (or irregular ones).
@@ -145,7 +145,7 @@ fn each_kind_reads_its_value_at_the_local_data_time() {
             meter: "EH",
             ts: T0 + 3600,
             value: 12.0,
-            flag: None
+            flag: Flag::Normal
         }
     );
     assert_eq!(
@@ -154,7 +154,7 @@ fn each_kind_reads_its_value_at_the_local_data_time() {
             meter: "ED",
             ts: T0 + 16 * 3600,
             value: 250.0,
-            flag: None
+            flag: Flag::Normal
         }
     );
 }
@@ -230,6 +230,46 @@ fn data_that_cannot_feed_its_meter_is_an_error_and_adds_nothing() {
         )
         .unwrap();
     assert_eq!(out[0].ts, T0);
+}
+
+#[test]
+fn flags_go_with_their_code_and_an_unknown_letter_is_a_frame_error_naming_the_field() {
+    let map = Hj212Map::new(&catalog(), china());
+    let mut out = Vec::new();
+    map.map(
+        &msg(
+            "ST1",
+            2051,
+            "20240101081500",
+            "p01-Avg=1,p01-Flag=D;e15-Cou=2,e15-Flag=C",
+        ),
+        &mut out,
+    )
+    .unwrap();
+    let flags: Vec<(&str, Flag)> = out.iter().map(|r| (r.meter, r.flag)).collect();
+    assert_eq!(flags, vec![("P", Flag::Fault), ("E15", Flag::Calibration)]);
+    // A letter that is no data flag (lower case included) stops the frame at the parser.
+    for bad in ["X", "m", "NN"] {
+        let data = format!(
+            "QN=20240101080000000;ST=32;CN=2051;PW=123456;MN=ST1;Flag=5;CP=&&DataTime=20240101081500;p01-Avg=1,p01-Flag={bad}&&"
+        );
+        let e = hj212::parse(&framed(&data)).unwrap_err();
+        assert!(e.to_string().contains("p01-Flag"), "{bad}: {e}");
+    }
+    // A message built by hand with such a letter is a mapping error naming the field.
+    let mut m = msg("ST1", 2051, "20240101081500", "p01-Avg=1,p01-Flag=N");
+    let mut cp: Vec<hj212::CpField> = m.fields().cloned().collect();
+    for f in &mut cp {
+        if f.key == "p01-Flag" {
+            f.value = hj212::CpValue::Flag('x');
+        }
+    }
+    m.cp = vec![cp];
+    out.clear();
+    let e = map.map(&m, &mut out).unwrap_err();
+    assert_eq!(e.kind, FrameErrorKind::Mapping);
+    assert!(e.to_string().contains("p01-Flag"), "{e}");
+    assert!(out.is_empty());
 }
 
 #[test]

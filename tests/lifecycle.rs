@@ -416,11 +416,7 @@ fn resend_pattern_write_amplification_is_at_most_3() {
     let rows = |m: usize, from: usize, to: usize| -> Vec<Reading<'_>> {
         let (ts, vals) = &series[m];
         (from * 96..to * 96)
-            .map(|k| Reading {
-                meter: &fleet.meters()[m].id,
-                ts: ts[k],
-                value: vals[k],
-            })
+            .map(|k| Reading::new(&fleet.meters()[m].id, ts[k], vals[k]))
             .collect()
     };
     for d in 0..days {

@@ -10,7 +10,7 @@
 #[path = "../examples/meterd/collector.rs"]
 mod collector;
 
-use collector::{fixture, frame, normal, Collector, Server, IV};
+use collector::{fixture, frame, frame_flagged, normal, Collector, Server, IV};
 use meterstore::hj212;
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -224,17 +224,18 @@ fn http_api_readings_history_imbalance_metrics_and_errors() {
     let p = &st[0].meters[0].0;
     let (code, body) = get(&server.url("/healthz"));
     assert_eq!((code, json(&body)["status"].as_str()), (200, Some("ok")));
-    // CSV as import_csv takes it, with an RFC 3339 timestamp and Unix seconds.
+    // CSV as import_csv takes it, with an RFC 3339 timestamp and Unix seconds, and the
+    // optional flag column (empty is N).
     let csv = format!(
-        "meter_id,ts,kwh\n{p},{},1.5\n{p},2024-03-01T00:15:00Z,2.5\n",
+        "meter_id,ts,kwh,flag\n{p},{},1.5,\n{p},2024-03-01T00:15:00Z,2.5,M\n",
         T0
     );
     let (code, body) = post(&server.url("/readings"), "text/csv", &csv);
     assert_eq!(code, 200, "{body}");
     assert_eq!(json(&body)["stored"], 2);
-    // JSON lines.
+    // JSON lines, with an optional flag.
     let lines = format!(
-        "{{\"meter_id\":\"{p}\",\"ts\":{},\"value\":3.5}}\n{{\"meter_id\":\"{p}\",\"ts\":\"2024-03-01T00:45:00Z\",\"value\":4.5}}\n",
+        "{{\"meter_id\":\"{p}\",\"ts\":{},\"value\":3.5,\"flag\":\"D\"}}\n{{\"meter_id\":\"{p}\",\"ts\":\"2024-03-01T00:45:00Z\",\"value\":4.5}}\n",
         T0 + 1800
     );
     let (code, body) = post(&server.url("/readings"), "application/x-ndjson", &lines);
@@ -245,6 +246,29 @@ fn http_api_readings_history_imbalance_metrics_and_errors() {
     assert_eq!(code, 400);
     assert!(
         json(&body)["error"].as_str().unwrap().contains("line 3"),
+        "{body}"
+    );
+    // So is one with a letter that is no quality flag, in CSV or JSON.
+    let bad = format!(
+        "meter_id,ts,kwh,flag\n{p},{},9,N\n{p},{},9,X\n",
+        T0 + 3600,
+        T0 + 4500
+    );
+    let (code, body) = post(&server.url("/readings"), "text/csv", &bad);
+    assert_eq!(code, 400);
+    let e = json(&body)["error"].as_str().unwrap().to_owned();
+    assert!(
+        e.contains("line 3") && e.contains("column flag") && e.contains("\"X\""),
+        "{e}"
+    );
+    let bad = format!(
+        "{{\"meter_id\":\"{p}\",\"ts\":{},\"value\":1,\"flag\":\"m\"}}\n",
+        T0 + 3600
+    );
+    let (code, body) = post(&server.url("/readings"), "application/x-ndjson", &bad);
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body.contains("line 1") && body.contains("column flag"),
         "{body}"
     );
     // Off the meter's grid: the store rejects the batch.
@@ -265,12 +289,34 @@ fn http_api_readings_history_imbalance_metrics_and_errors() {
     assert_eq!(
         body,
         format!(
-            "meter_id,ts,value\n{p},{T0},1.5\n{p},{},2.5\n{p},{},3.5\n{p},{},4.5\n",
+            "meter_id,ts,value,flag\n{p},{T0},1.5,N\n{p},{},2.5,M\n{p},{},3.5,D\n{p},{},4.5,N\n",
             T0 + 900,
             T0 + 1800,
             T0 + 2700
         )
     );
+    // JSON history carries each reading's flag; an HJ 212 frame's code-Flag arrives as the
+    // reading's flag.
+    let mut c = Collector::connect(server.hj212);
+    c.send(&frame_flagged(
+        &st[0].mn,
+        T0 + 3600,
+        1,
+        &[("e01", 5.0, 'C'), ("e02", 1.0, 'N')],
+    ));
+    assert_eq!(c.acks(1).len(), 1);
+    let (code, body) = get(&server.url(&format!(
+        "/meters/{p}/history?from={T0}&to={}&format=json",
+        T0 + 3600 + IV
+    )));
+    assert_eq!(code, 200, "{body}");
+    let flags: Vec<String> = json(&body)["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| r["flag"].as_str().expect("flag").to_owned())
+        .collect();
+    assert_eq!(flags, ["N", "M", "D", "N", "C"]);
     // Buckets: the hour's sum.
     let (code, body) = get(&server.url(&format!(
         "/meters/{p}/history?from={T0}&to={}&bucket=1h&agg=sum&format=json",

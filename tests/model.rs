@@ -1,9 +1,9 @@
-//! Model test: random appends (late and out of order across months), flushes, compactions,
-//! retention, clean reopens, crashes (drop without flush: the log must bring everything
-//! back) and queries, against a `BTreeMap`.
+//! Model test: random appends (late and out of order across months, with quality flags),
+//! flushes, compactions, retention, clean reopens, crashes (drop without flush: the log
+//! must bring everything back) and queries, against a `BTreeMap`.
 
 use meterstore::{
-    Agg, Bucket, CompactionOptions, MeterMeta, Options, Quantity, Reading, Store, SyncPolicy,
+    Agg, Bucket, CompactionOptions, Flag, MeterMeta, Options, Quantity, Reading, Store, SyncPolicy,
     UnknownMeters, UtcOffset,
 };
 use proptest::prelude::*;
@@ -14,9 +14,12 @@ const METERS: [&str; 3] = ["A", "B", "C"];
 /// Slot length: six hours, so 400 slots span four months (four windows).
 const SLOT: i64 = 6 * 3600;
 
+/// Per meter: timestamp to value and flag.
+type Model = [BTreeMap<i64, (f64, Flag)>; 3];
+
 #[derive(Debug, Clone)]
 enum Op {
-    Append(Vec<(usize, i64, f64)>),
+    Append(Vec<(usize, i64, f64, Flag)>),
     Flush,
     Reopen,
     /// Drop the store without flushing, as a crash would, and open it again.
@@ -38,10 +41,18 @@ fn value() -> impl Strategy<Value = f64> {
     ]
 }
 
+/// Mostly normal, so that batches and blocks of every kind (no flag, some flags) occur.
+fn flag() -> impl Strategy<Value = Flag> {
+    prop_oneof![
+        6 => Just(Flag::Normal),
+        1 => proptest::sample::select(Flag::ALL.to_vec()),
+    ]
+}
+
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        6 => proptest::collection::vec((0usize..3, 0i64..400, value()), 1..40)
-            .prop_map(|v| Op::Append(v.into_iter().map(|(m, k, x)| (m, k * SLOT, x)).collect())),
+        6 => proptest::collection::vec((0usize..3, 0i64..400, value(), flag()), 1..40)
+            .prop_map(|v| Op::Append(v.into_iter().map(|(m, k, x, f)| (m, k * SLOT, x, f)).collect())),
         2 => Just(Op::Flush),
         1 => Just(Op::Reopen),
         1 => Just(Op::Crash),
@@ -72,15 +83,26 @@ fn opts() -> Options {
     }
 }
 
-fn check(store: &Store, model: &[BTreeMap<i64, f64>; 3], m: usize, range: std::ops::Range<i64>) {
-    let got: Vec<(i64, u64)> = match store.history(METERS[m], range.clone()) {
-        Ok(h) => h.map(|(t, v)| (t, v.to_bits())).collect(),
+/// A meter's readings in `range` as (timestamp, value bits, flag); none for a meter the
+/// store does not know yet.
+fn history(h: meterstore::Result<meterstore::History>) -> Vec<(i64, u64, Flag)> {
+    match h {
+        Ok(h) => {
+            let flags = h.flags().to_vec();
+            h.zip(flags)
+                .map(|((t, v), f)| (t, v.to_bits(), f))
+                .collect()
+        }
         Err(meterstore::Error::UnknownMeter(_)) => Vec::new(),
         Err(e) => panic!("{e}"),
-    };
-    let want: Vec<(i64, u64)> = model[m]
+    }
+}
+
+fn check(store: &Store, model: &Model, m: usize, range: std::ops::Range<i64>) {
+    let got = history(store.history(METERS[m], range.clone()));
+    let want: Vec<(i64, u64, Flag)> = model[m]
         .range(range.clone())
-        .map(|(&t, v)| (t, v.to_bits()))
+        .map(|(&t, &(v, f))| (t, v.to_bits(), f))
         .collect();
     assert_eq!(got, want, "meter {m} range {range:?}");
     for bucket in [Bucket::Day, Bucket::Month] {
@@ -129,13 +151,13 @@ fn check(store: &Store, model: &[BTreeMap<i64, f64>; 3], m: usize, range: std::o
 
 /// The reference: per bucket start, (start, value, count), one reading at a time.
 fn naive_buckets(
-    model: &BTreeMap<i64, f64>,
+    model: &BTreeMap<i64, (f64, Flag)>,
     range: std::ops::Range<i64>,
     bucket: Bucket,
     agg: Agg,
 ) -> Vec<(i64, f64, u64)> {
     let mut by: BTreeMap<i64, Vec<f64>> = BTreeMap::new();
-    for (&t, &v) in model.range(range) {
+    for (&t, &(v, _)) in model.range(range) {
         by.entry(bucket.start(t, UtcOffset::CHINA))
             .or_default()
             .push(v);
@@ -162,14 +184,14 @@ proptest! {
     fn store_matches_model(ops in proptest::collection::vec(op(), 1..30)) {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(dir.path(), opts()).unwrap();
-        let mut model: [BTreeMap<i64, f64>; 3] = Default::default();
+        let mut model: Model = Default::default();
         for op in ops {
             match op {
                 Op::Append(batch) => {
-                    let readings: Vec<Reading> = batch.iter().map(|&(m, ts, value)| Reading { meter: METERS[m], ts, value }).collect();
+                    let readings: Vec<Reading> = batch.iter().map(|&(m, ts, value, f)| Reading::new(METERS[m], ts, value).with_flag(f)).collect();
                     store.append(&readings).unwrap();
-                    for (m, t, v) in batch {
-                        model[m].insert(t, v);
+                    for (m, t, v, f) in batch {
+                        model[m].insert(t, (v, f));
                     }
                 }
                 Op::Flush => store.flush().unwrap(),
@@ -199,14 +221,10 @@ proptest! {
                 Op::SnapshotQuery(m) => {
                     let snap = store.snapshot();
                     let before = model.clone();
-                    store.append(&[Reading { meter: METERS[m], ts: 7 * SLOT, value: 1234.5 }]).unwrap();
-                    model[m].insert(7 * SLOT, 1234.5);
-                    let got: Vec<(i64, u64)> = match snap.history(METERS[m], i64::MIN..i64::MAX) {
-                        Ok(h) => h.map(|(t, v)| (t, v.to_bits())).collect(),
-                        Err(meterstore::Error::UnknownMeter(_)) => Vec::new(),
-                        Err(e) => panic!("{e}"),
-                    };
-                    let want: Vec<(i64, u64)> = before[m].iter().map(|(&t, v)| (t, v.to_bits())).collect();
+                    store.append(&[Reading::new(METERS[m], 7 * SLOT, 1234.5)]).unwrap();
+                    model[m].insert(7 * SLOT, (1234.5, Flag::Normal));
+                    let got = history(snap.history(METERS[m], i64::MIN..i64::MAX));
+                    let want: Vec<(i64, u64, Flag)> = before[m].iter().map(|(&t, &(v, f))| (t, v.to_bits(), f)).collect();
                     prop_assert_eq!(got, want);
                 }
             }

@@ -167,11 +167,7 @@ fn run(
     for part in rs.chunks(chunk.max(1)) {
         let batch: Vec<Reading> = part
             .iter()
-            .map(|&(m, ts, value)| Reading {
-                meter: METERS[m].0,
-                ts,
-                value,
-            })
+            .map(|&(m, ts, value)| Reading::new(METERS[m].0, ts, value))
             .collect();
         store.append(&batch).unwrap();
         take(mon.on_append(&batch).unwrap());
@@ -276,11 +272,7 @@ fn readings_later_than_the_bound_are_dropped_without_alarms() {
     let mut mon = Monitor::new(&store, &cat, cfg.clone(), T0, 0);
     let mut events = Vec::new();
     for r in &rest {
-        let batch = [Reading {
-            meter: METERS[r.0].0,
-            ts: r.1,
-            value: r.2,
-        }];
+        let batch = [Reading::new(METERS[r.0].0, r.1, r.2)];
         store.append(&batch).unwrap();
         events.extend(mon.on_append(&batch).unwrap());
     }

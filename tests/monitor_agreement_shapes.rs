@@ -34,11 +34,10 @@ fn agree(shape: Shape) {
     let mut by_ts: BTreeMap<i64, Vec<Reading>> = BTreeMap::new();
     for m in &fleet.meters {
         for &(ts, value) in m.readings.iter().filter(|r| r.0 >= from) {
-            by_ts.entry(ts).or_default().push(Reading {
-                meter: &m.id,
-                ts,
-                value,
-            });
+            by_ts
+                .entry(ts)
+                .or_default()
+                .push(Reading::new(&m.id, ts, value));
         }
     }
     let mut mon = Monitor::new(&store, &cat, RuleConfig::default(), from, 0);

@@ -6,7 +6,7 @@ use meterstore::monitor::{
     evaluate, sort_alarms, Alarm, AlarmEvent, Catalog, CatalogMeter, EmergencyPeriod, Enterprise,
     ManualThreshold, MeterRole, Monitor, RuleConfig, RuleId, Suppression,
 };
-use meterstore::{MeterMeta, Options, Reading, Store, SyncPolicy};
+use meterstore::{Flag, MeterMeta, Options, Reading, Store, SyncPolicy};
 use monitor_support::same_alarms;
 
 mod monitor_support;
@@ -25,6 +25,8 @@ struct Scenario {
     cat: Catalog,
     /// Per meter: kW per slot, `None` for a missing reading.
     series: Vec<(String, Vec<Option<f64>>)>,
+    /// Readings with a quality flag other than N: meter, slots, flag.
+    flagged: Vec<(String, std::ops::Range<usize>, Flag)>,
 }
 
 impl Scenario {
@@ -60,7 +62,11 @@ impl Scenario {
                 .collect();
             series.push((id.to_owned(), s));
         }
-        Scenario { cat, series }
+        Scenario {
+            cat,
+            series,
+            flagged: Vec::new(),
+        }
     }
 
     fn set(&mut self, meter: &str, slots: std::ops::Range<usize>, kw: Option<f64>) {
@@ -89,13 +95,8 @@ impl Scenario {
             let batch: Vec<Reading> = self
                 .series
                 .iter()
-                .filter_map(|(id, s)| {
-                    s[k].map(|kw| Reading {
-                        meter: id,
-                        ts: t,
-                        value: kw / 4.0,
-                    })
-                })
+                .filter_map(|(id, s)| s[k].map(|kw| Reading::new(id, t, kw / 4.0)))
+                .map(|r| r.with_flag(self.flag(r.meter, k)))
                 .collect();
             store.append(&batch).unwrap();
             events.extend(mon.on_append(&batch).unwrap().into_iter().map(|e| (k, e)));
@@ -116,6 +117,13 @@ impl Scenario {
             panic!("batch and streaming differ: {e}");
         }
         (batch, events)
+    }
+
+    fn flag(&self, meter: &str, k: usize) -> Flag {
+        self.flagged
+            .iter()
+            .find(|(m, slots, _)| m == meter && slots.contains(&k))
+            .map_or(Flag::Normal, |f| f.2)
     }
 
     fn alarms(&self, rule: RuleId) -> Vec<Alarm> {
@@ -307,6 +315,58 @@ fn suppression_windows_silence_alarms() {
     let a = s.alarms(RuleId::TreatmentStopped);
     assert_eq!(a.len(), 1);
     assert_eq!((a[0].start, a[0].end), (at(s0 + 3), Some(at(s0 + 8))));
+}
+
+#[test]
+fn readings_flagged_m_d_c_or_f_are_left_out_like_declared_maintenance() {
+    let s0 = slot(0, 10);
+    let facility = [
+        RuleId::ProductionTreatmentMismatch,
+        RuleId::TreatmentStopped,
+    ];
+    // The treatment facility stops for two hours while production runs: alarms.
+    let mut s = Scenario::new();
+    s.set("T1", s0..s0 + 8, Some(0.0));
+    for rule in facility {
+        assert_eq!(s.alarms(rule).len(), 1, "{rule} unflagged");
+    }
+    // The same stop with its readings flagged out of monitoring: no alarm, in batch and
+    // streaming alike (`run` checks that they agree).
+    for flag in [
+        Flag::Maintenance,
+        Flag::Fault,
+        Flag::Calibration,
+        Flag::Stopped,
+    ] {
+        s.flagged = vec![("T1".into(), s0..s0 + 8, flag)];
+        let (a, events) = s.run(&RuleConfig::default());
+        assert!(a.is_empty() && events.is_empty(), "{flag:?}: {a:#?}");
+    }
+    // Flags that declare nothing about the facility's state change nothing.
+    for flag in [Flag::Manual, Flag::OverLimit, Flag::Communication] {
+        s.flagged = vec![("T1".into(), s0..s0 + 8, flag)];
+        for rule in facility {
+            assert_eq!(s.alarms(rule).len(), 1, "{rule} flagged {flag:?}");
+        }
+    }
+    // Flagged production readings leave their units out too.
+    s.flagged = vec![("P1".into(), s0..s0 + 8, Flag::Maintenance)];
+    assert!(s.run(&RuleConfig::default()).0.is_empty());
+    // Only the first three intervals flagged: the rest of the stop opens the alarm at its
+    // first unflagged interval, as a suppression window ending there does.
+    s.flagged = vec![("T1".into(), s0..s0 + 3, Flag::Maintenance)];
+    let a = s.alarms(RuleId::TreatmentStopped);
+    assert_eq!(a.len(), 1);
+    assert_eq!((a[0].start, a[0].end), (at(s0 + 3), Some(at(s0 + 8))));
+    // Night production on day 1, with an hour of its night flagged F: the day is not
+    // judged.
+    let mut s = Scenario::new();
+    s.set("P1", slot(1, 0)..slot(1, 8), Some(30.1));
+    s.set("P1", slot(1, 8)..slot(1, 20), Some(20.0));
+    s.set("P1", slot(1, 20)..slot(2, 0), Some(30.1));
+    assert_eq!(s.alarms(RuleId::NightProduction).len(), 1);
+    s.flagged = vec![("P1".into(), slot(1, 2)..slot(1, 3), Flag::Stopped)];
+    assert!(s.alarms(RuleId::NightProduction).is_empty());
 }
 
 #[test]

@@ -87,11 +87,7 @@ fn one_minute_units_need_three_quarters_of_their_minutes() {
     for (k, row) in by_minute.iter().enumerate() {
         let batch: Vec<Reading> = row
             .iter()
-            .map(|&(meter, value)| Reading {
-                meter,
-                ts: T0 + k as i64 * 60,
-                value,
-            })
+            .map(|&(meter, value)| Reading::new(meter, T0 + k as i64 * 60, value))
             .collect();
         store.append(&batch).unwrap();
         for e in mon.on_append(&batch).unwrap() {
@@ -152,11 +148,7 @@ fn emergency_cuts_of_register_meters() {
     }
     let readings: Vec<Reading> = batch
         .iter()
-        .map(|&(ts, value)| Reading {
-            meter: "R1",
-            ts,
-            value,
-        })
+        .map(|&(ts, value)| Reading::new("R1", ts, value))
         .collect();
     store.append(&readings).unwrap();
     cat.add_emergency(EmergencyPeriod {

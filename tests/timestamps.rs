@@ -54,26 +54,14 @@ fn milliseconds_are_named_and_the_batch_rejected_whole() {
     s.register_meter("A", irregular()).unwrap();
     let ok = 1_772_323_200; // 2026-03-01
     let batch = [
-        Reading {
-            meter: "A",
-            ts: ok,
-            value: 1.0,
-        },
-        Reading {
-            meter: "A",
-            ts: ok * 1000,
-            value: 2.0,
-        },
+        Reading::new("A", ok, 1.0),
+        Reading::new("A", ok * 1000, 2.0),
     ];
     let e = s.append(&batch).unwrap_err();
     assert!(matches!(e, Error::InvalidReading { index: 1, .. }), "{e}");
     assert!(e.to_string().contains("milliseconds"), "{e}");
     let e = s
-        .append(&[Reading {
-            meter: "A",
-            ts: ok * 1_000_000,
-            value: 1.0,
-        }])
+        .append(&[Reading::new("A", ok * 1_000_000, 1.0)])
         .unwrap_err();
     assert!(e.to_string().contains("microseconds"), "{e}");
     assert_eq!(s.history("A", i64::MIN..i64::MAX).unwrap().count(), 0);
@@ -84,12 +72,7 @@ fn milliseconds_are_named_and_the_batch_rejected_whole() {
     };
     drop(s);
     let s = Store::open(dir.path(), wide).unwrap();
-    s.append(&[Reading {
-        meter: "A",
-        ts: -86_400,
-        value: 1.0,
-    }])
-    .unwrap();
+    s.append(&[Reading::new("A", -86_400, 1.0)]).unwrap();
     drop(s);
     let bad = Options {
         timestamp_range: 0..i64::MAX,
@@ -115,14 +98,7 @@ fn extreme_query_ranges_and_bucket_spans_stay_bounded() {
         Options::SUPPORTED_TIMESTAMPS.end,
     );
     let far = [lo, lo + 900, 0, hi - 900 * 2];
-    let batch: Vec<Reading> = far
-        .iter()
-        .map(|&ts| Reading {
-            meter: "A",
-            ts,
-            value: 1.0,
-        })
-        .collect();
+    let batch: Vec<Reading> = far.iter().map(|&ts| Reading::new("A", ts, 1.0)).collect();
     s.append(&batch).unwrap();
     s.flush().unwrap();
     s.compact_all().unwrap();
@@ -172,7 +148,7 @@ proptest! {
         for b in &batches {
             let readings: Vec<Reading> = b
                 .iter()
-                .map(|&(ts, value)| Reading { meter: "A", ts, value })
+                .map(|&(ts, value)| Reading::new("A", ts, value))
                 .collect();
             let first_bad = b.iter().position(|r| !(0..HI).contains(&r.0));
             match (s.append(&readings), first_bad) {
@@ -227,18 +203,7 @@ fn monitor_run(start: i64, stamps: Vec<i64>, advance: i64) -> Result<(), String>
         let mut mon = Monitor::new(&s, &cat, RuleConfig::default(), start, 3600);
         let mut res = Ok(());
         for &ts in &stamps {
-            let batch = [
-                Reading {
-                    meter: "P",
-                    ts,
-                    value: 5.0,
-                },
-                Reading {
-                    meter: "T",
-                    ts,
-                    value: 0.0,
-                },
-            ];
+            let batch = [Reading::new("P", ts, 5.0), Reading::new("T", ts, 0.0)];
             // Out-of-range readings are refused by the store; the monitor gets what it
             // would get from a caller that skips the store.
             let _ = s.append(&batch);

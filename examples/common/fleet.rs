@@ -56,11 +56,7 @@ impl<'f> Replay<'f> {
             let (ts, vs) = &self.series[k];
             let at = self.cursor[k];
             if at < ts.len() && ts[at] == t {
-                batch.push(Reading {
-                    meter: &m.id,
-                    ts: t,
-                    value: vs[at],
-                });
+                batch.push(Reading::new(&m.id, t, vs[at]));
                 self.cursor[k] += 1;
             }
         }

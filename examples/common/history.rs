@@ -4,7 +4,7 @@
 
 use super::plot::{split_runs, LoadCurve};
 use super::time::Tz;
-use meterstore::{Agg, Bucket, DayWindow, MeterMeta, Quantity, Store, UtcOffset};
+use meterstore::{Agg, Bucket, DayWindow, Flag, MeterMeta, Quantity, Store, UtcOffset};
 use std::fmt;
 use std::io::{self, Write};
 use std::ops::Range;
@@ -98,6 +98,9 @@ pub struct HistoryView {
     pub range: Range<i64>,
     /// Readings or buckets.
     pub rows: Rows,
+    /// The quality flag of each reading of [`Rows::Readings`], in the same order; empty
+    /// for buckets.
+    pub flags: Vec<Flag>,
     /// Missing intervals of the meter's grid in `range` (none for a meter without grid).
     pub gaps: Vec<Range<i64>>,
 }
@@ -189,7 +192,9 @@ pub fn query(store: &Store, q: &HistoryQuery, tz: &Tz) -> Result<HistoryView, Qu
         });
     };
     let asked = q.from.unwrap_or(i64::MIN)..q.to.unwrap_or(i64::MAX);
-    let readings: Vec<(i64, f64)> = store.history(&q.meter, asked.clone())?.collect();
+    let history = store.history(&q.meter, asked.clone())?;
+    let mut flags = history.flags().to_vec();
+    let readings: Vec<(i64, f64)> = history.collect();
     let range = match (q.from, q.to, readings.first(), readings.last()) {
         (Some(f), Some(t), _, _) => f..t,
         // A reading covers its interval: the range ends where the last one's ends.
@@ -224,6 +229,9 @@ pub fn query(store: &Store, q: &HistoryQuery, tz: &Tz) -> Result<HistoryView, Qu
     } else {
         Vec::new()
     };
+    if q.bucket.is_some() {
+        flags.clear();
+    }
     let rows = match q.bucket {
         None => Rows::Readings(readings),
         Some((bucket, agg)) => {
@@ -243,6 +251,7 @@ pub fn query(store: &Store, q: &HistoryQuery, tz: &Tz) -> Result<HistoryView, Qu
         meta,
         range,
         rows,
+        flags,
         gaps,
     })
 }
@@ -447,7 +456,8 @@ fn gap_line(out: &mut impl Write, g: &Range<i64>, iv: i64, tz: &Tz) -> io::Resul
     }
 }
 
-/// Writes the view as CSV: `meter_id,ts,local_time,value` per reading, or
+/// Writes the view as CSV: `meter_id,ts,local_time,value,flag` per reading (`flag` the
+/// HJ 212 letter of its quality flag, `N` for a normal reading), or
 /// `meter_id,bucket_start,local_time,value,count` per bucket with readings. `ts` and
 /// `bucket_start` are Unix seconds, `local_time` is RFC 3339 with the local offset, and
 /// values are printed so that they parse back to the same `f64`.
@@ -456,14 +466,16 @@ pub fn write_csv(out: impl Write, v: &HistoryView, tz: &Tz) -> Result<(), String
     let err = |e: csv::Error| e.to_string();
     match &v.rows {
         Rows::Readings(rs) => {
-            w.write_record(["meter_id", "ts", "local_time", "value"])
+            w.write_record(["meter_id", "ts", "local_time", "value", "flag"])
                 .map_err(err)?;
-            for &(t, val) in rs {
+            for (k, &(t, val)) in rs.iter().enumerate() {
+                let flag = v.flags.get(k).copied().unwrap_or_default();
                 let rec = [
                     v.meter.clone(),
                     t.to_string(),
                     tz.rfc3339(t),
                     val.to_string(),
+                    flag.to_string(),
                 ];
                 w.write_record(&rec).map_err(err)?;
             }

@@ -250,11 +250,7 @@ fn append(store: Option<&Store>, batch: &mut Vec<MappedReading<'_>>) -> Result<(
     if let Some(store) = store.filter(|_| !batch.is_empty()) {
         let readings: Vec<Reading<'_>> = batch
             .iter()
-            .map(|r| Reading {
-                meter: r.meter,
-                ts: r.ts,
-                value: r.value,
-            })
+            .map(|r| Reading::new(r.meter, r.ts, r.value).with_flag(r.flag))
             .collect();
         store.append(&readings).map_err(failed)?;
     }

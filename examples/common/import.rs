@@ -1,5 +1,6 @@
 //! The CSV import of `import_csv`: long-format readings (`meter_id`, a timestamp column,
-//! one value column), optionally gzip-compressed, streamed in two passes (validate the
+//! one value column, an optional `flag` column of HJ 212 quality flags), optionally
+//! gzip-compressed, streamed in two passes (validate the
 //! whole file, then import in batches) so that a file with bad lines imports nothing,
 //! and an optional meter catalog (`meter_id,enterprise_id,role`, ...).
 
@@ -8,7 +9,7 @@ pub use super::infer::{infer, GridStats, Inferred, NewMeterDefaults};
 use super::time::{parse_timestamp, Tz};
 use super::{byte_progress, open_input};
 use meterstore::monitor::ImportReport as CatalogReport;
-use meterstore::{MeterMeta, Options, Reading, Store, UnknownMeters};
+use meterstore::{Flag, MeterMeta, Options, Reading, Store, UnknownMeters};
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -373,12 +374,13 @@ pub fn run(cfg: &ImportConfig) -> Result<ImportReport, ImportError> {
     })
 }
 
-/// Positions of the three columns of a readings file.
+/// Positions of the columns of a readings file: three, and the optional `flag`.
 #[derive(Debug, Clone)]
 struct Columns {
     meter: usize,
     ts: usize,
     value: usize,
+    flag: Option<usize>,
     ts_name: String,
 }
 
@@ -413,12 +415,18 @@ fn columns(h: &csv::ByteRecord) -> Result<Columns, String> {
             TS_NAMES.join(", ")
         ));
     };
+    let flags: Vec<usize> = (0..names.len()).filter(|&i| names[i] == "flag").collect();
+    if flags.len() > 1 {
+        return Err(format!("the header ({list}) has more than one flag column"));
+    }
+    let flag = flags.first().copied();
     let others: Vec<usize> = (0..names.len())
-        .filter(|&i| i != meter && i != ts)
+        .filter(|&i| i != meter && i != ts && Some(i) != flag)
         .collect();
     let [value] = others[..] else {
         return Err(format!(
-            "the header ({list}) needs exactly one value column besides meter_id and {}",
+            "the header ({list}) needs exactly one value column besides meter_id, {} and \
+             an optional flag",
             names[ts]
         ));
     };
@@ -426,6 +434,7 @@ fn columns(h: &csv::ByteRecord) -> Result<Columns, String> {
         meter,
         ts,
         value,
+        flag,
         ts_name: names[ts].clone(),
     })
 }
@@ -449,14 +458,31 @@ fn check_reading(id: &str, value: f64) -> Result<(), String> {
     Ok(())
 }
 
-/// One data row: meter id, timestamp, the timestamp's text and the value, parsed (what
-/// every reading must be is [`check_reading`]'s).
+/// The quality flag of a `flag` field: one HJ 212 letter (`N F M S D C T B`, upper case);
+/// empty is `N`.
+pub fn parse_flag(text: &str) -> Result<Flag, String> {
+    let mut chars = text.chars();
+    match (chars.next(), chars.next()) {
+        (None, _) => Some(Flag::Normal),
+        (Some(c), None) => Flag::from_letter(c),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        format!(
+            "column flag: {text:?} is not a quality flag (one of N, F, M, S, D, C, T, B, or \
+             empty for N)"
+        )
+    })
+}
+
+/// One data row: meter id, timestamp, the timestamp's text, the value and the flag,
+/// parsed (what every reading must be is [`check_reading`]'s).
 fn parse_row<'r>(
     rec: &'r csv::ByteRecord,
     cols: &Columns,
     width: usize,
     tz: &Tz,
-) -> Result<(&'r str, i64, &'r str, f64), String> {
+) -> Result<(&'r str, i64, &'r str, f64, Flag), String> {
     if rec.len() != width {
         return Err(format!("expected {width} fields, found {}", rec.len()));
     }
@@ -467,14 +493,18 @@ fn parse_row<'r>(
     let value: f64 = v_text
         .parse()
         .map_err(|_| format!("value {v_text:?} is not a number"))?;
-    Ok((id, ts, ts_text, value))
+    let flag = match cols.flag {
+        Some(i) => parse_flag(field(rec, i, "flag")?)?,
+        None => Flag::Normal,
+    };
+    Ok((id, ts, ts_text, value, flag))
 }
 
 /// Readings of a CSV text in the readings file's format (header with `meter_id`, one
-/// timestamp column and one value column), each row checked as the import checks it
-/// (without the grid, which the store checks on append): `(meter, ts, value)` in order, or
-/// every bad line with its reason.
-pub fn parse_csv_rows(text: &[u8], tz: &Tz) -> Result<Vec<(String, i64, f64)>, BadLines> {
+/// timestamp column, one value column and an optional `flag` column), each row checked as
+/// the import checks it (without the grid, which the store checks on append):
+/// `(meter, ts, value, flag)` in order, or every bad line with its reason.
+pub fn parse_csv_rows(text: &[u8], tz: &Tz) -> Result<Vec<(String, i64, f64, Flag)>, BadLines> {
     let (input, notes) = super::lines::guard(text);
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -516,7 +546,7 @@ pub fn parse_csv_rows(text: &[u8], tz: &Tz) -> Result<Vec<(String, i64, f64)>, B
             }
         };
         match parsed {
-            Ok((id, ts, _, value)) => out.push((id.to_owned(), ts, value)),
+            Ok((id, ts, _, value, flag)) => out.push((id.to_owned(), ts, value, flag)),
             Err(reason) => bad.push(line, reason),
         }
     }
@@ -582,7 +612,7 @@ struct Checker<'s> {
     store: Option<&'s Store>,
     meters: Meters,
     value_name: String,
-    batch: Vec<(u32, i64, f64)>,
+    batch: Vec<(u32, i64, f64, Flag)>,
     pass: Pass,
     last: Option<u32>,
 }
@@ -597,10 +627,10 @@ impl Checker<'_> {
         line: u64,
         ts_name: &str,
         ts_text: Option<&str>,
-        parsed: Result<(&str, i64, f64), String>,
+        parsed: Result<(&str, i64, f64, Flag), String>,
     ) -> Result<(), ImportError> {
         self.pass.rows += 1;
-        let checked = parsed.and_then(|(id, ts, value)| {
+        let checked = parsed.and_then(|(id, ts, value, flag)| {
             check_reading(id, value)?;
             // Files usually list one meter's rows together: check the last one first.
             let m = match self.last {
@@ -618,7 +648,7 @@ impl Checker<'_> {
                 Grid::Infer => self.meters.stats[m as usize].add(ts),
                 Grid::Known(_) => {}
             }
-            Ok((m, ts, value))
+            Ok((m, ts, value, flag))
         });
         match checked {
             Ok(r) if self.store.is_some() => {
@@ -726,7 +756,13 @@ fn scan_parquet(cfg: &ImportConfig, step: &str, ck: &mut Checker<'_>) -> Result<
         let shown = in_dir.then(|| file.strip_prefix(&cfg.input).unwrap_or(file));
         let value_name = parquet_rows::for_each_row(file, &cfg.tz, &mut |row, parsed| {
             pb.inc(1);
-            ck.row(shown, row, "ts", None, parsed)
+            ck.row(
+                shown,
+                row,
+                "ts",
+                None,
+                parsed.map(|(id, ts, v)| (id, ts, v, Flag::Normal)),
+            )
         })?;
         if ck.value_name.is_empty() {
             ck.value_name = value_name;
@@ -776,12 +812,12 @@ fn scan_csv(cfg: &ImportConfig, step: &str, ck: &mut Checker<'_>) -> Result<(), 
         let line = rec.position().map_or(0, |p| p.line());
         let noted = notes.take_before(rdr.position().byte());
         let ts_text = field(&rec, cols.ts, &cols.ts_name).ok();
-        let parsed = (|| -> Result<(&str, i64, f64), String> {
+        let parsed = (|| -> Result<(&str, i64, f64, Flag), String> {
             if let Some(reason) = noted {
                 return Err(reason);
             }
-            let (id, ts, _, value) = parse_row(&rec, &cols, width, &cfg.tz)?;
-            Ok((id, ts, value))
+            let (id, ts, _, value, flag) = parse_row(&rec, &cols, width, &cfg.tz)?;
+            Ok((id, ts, value, flag))
         })();
         ck.row(None, line, &cols.ts_name, ts_text, parsed)?;
     }
@@ -794,7 +830,7 @@ fn scan_csv(cfg: &ImportConfig, step: &str, ck: &mut Checker<'_>) -> Result<(), 
 fn append(
     store: Option<&Store>,
     meters: &Meters,
-    batch: &mut Vec<(u32, i64, f64)>,
+    batch: &mut Vec<(u32, i64, f64, Flag)>,
     committed: u64,
 ) -> Result<u64, ImportError> {
     let Some(store) = store else {
@@ -805,10 +841,8 @@ fn append(
     }
     let readings: Vec<Reading<'_>> = batch
         .iter()
-        .map(|&(m, ts, value)| Reading {
-            meter: &meters.ids[m as usize],
-            ts,
-            value,
+        .map(|&(m, ts, value, flag)| {
+            Reading::new(&meters.ids[m as usize], ts, value).with_flag(flag)
         })
         .collect();
     store.append(&readings).map_err(|e| {

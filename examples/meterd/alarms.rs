@@ -70,7 +70,7 @@ struct Counters {
 }
 
 /// Stored readings on their way to the monitor.
-type Rows = Vec<(String, i64, f64)>;
+type Rows = Vec<super::state::Row>;
 
 /// Where the monitor's events go.
 struct Outlets {
@@ -252,9 +252,12 @@ fn replay(
         let to = from.saturating_add(REPLAY_STEP_S).min(range.end);
         let mut rows: Rows = Vec::new();
         for id in &meters {
+            let history = snap.history(id, from..to)?;
+            let flags = history.flags().to_vec();
             rows.extend(
-                snap.history(id, from..to)?
-                    .map(|(ts, v)| (id.to_string(), ts, v)),
+                history
+                    .zip(flags)
+                    .map(|((ts, v), f)| (id.to_string(), ts, v, f)),
             );
         }
         rows.sort_by_key(|r| r.1);

@@ -93,11 +93,7 @@ pub fn fixture(dir: &Path, stations: usize, extra: usize, days: i64, end: i64) -
         for (id, code) in &st.meters {
             let history: Vec<Reading<'_>> = (0..days * 86_400 / IV)
                 .map(|k| end - days * 86_400 + k * IV)
-                .map(|ts| Reading {
-                    meter: id,
-                    ts,
-                    value: normal(ts, code == "e02"),
-                })
+                .map(|ts| Reading::new(id, ts, normal(ts, code == "e02")))
                 .collect();
             store.append(&history).expect("history appends");
         }
@@ -118,11 +114,17 @@ pub fn data_time(ts: i64) -> DataTime {
 /// A CN 2051 (minute data) frame from station `mn` at `ts` with `code-Cou` values,
 /// asking for an acknowledgement; `qn` numbers it.
 pub fn frame(mn: &str, ts: i64, qn: u64, values: &[(&str, f64)]) -> Vec<u8> {
+    let flagged: Vec<(&str, f64, char)> = values.iter().map(|&(c, v)| (c, v, 'N')).collect();
+    frame_flagged(mn, ts, qn, &flagged)
+}
+
+/// [`frame`] with each value's `code-Flag` letter.
+pub fn frame_flagged(mn: &str, ts: i64, qn: u64, values: &[(&str, f64, char)]) -> Vec<u8> {
     let mut cp = vec![vec![CpField {
         key: "DataTime".into(),
         value: CpValue::Time(data_time(ts)),
     }]];
-    for (code, v) in values {
+    for (code, v, flag) in values {
         cp.push(vec![
             CpField {
                 key: format!("{code}-Cou"),
@@ -130,7 +132,7 @@ pub fn frame(mn: &str, ts: i64, qn: u64, values: &[(&str, f64)]) -> Vec<u8> {
             },
             CpField {
                 key: format!("{code}-Flag"),
-                value: CpValue::Flag('N'),
+                value: CpValue::Flag(*flag),
             },
         ]);
     }

@@ -5,8 +5,8 @@
 use super::common::alarms::parse_time;
 use super::common::history::{self, HistoryQuery, QueryError, Rows};
 use super::common::imbalance::{self, By};
-use super::common::import::parse_csv_rows;
-use super::state::{Shared, Via};
+use super::common::import::{parse_csv_rows, parse_flag};
+use super::state::{Row, Shared, Via};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
@@ -16,6 +16,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::stream::{self, Stream};
 use meterstore::monitor::MeterRole;
+use meterstore::Flag;
 use serde::Deserialize;
 use serde_json::json;
 use std::convert::Infallible;
@@ -159,20 +160,25 @@ async fn meter_history(
         })
     })
     .await?;
-    // (ts, value, count) per row: readings, or the buckets that hold readings.
-    let rows: Vec<(i64, f64, Option<u64>)> = match &view.rows {
-        Rows::Readings(r) => r.iter().map(|&(t, v)| (t, v, None)).collect(),
+    // (ts, value, count or flag) per row: readings with their quality flags, or the
+    // buckets that hold readings.
+    let rows: Vec<(i64, f64, Result<u64, Flag>)> = match &view.rows {
+        Rows::Readings(r) => r
+            .iter()
+            .enumerate()
+            .map(|(k, &(t, v))| (t, v, Err(view.flags.get(k).copied().unwrap_or_default())))
+            .collect(),
         Rows::Buckets { rows, .. } => rows
             .iter()
-            .filter_map(|r| r.value.map(|v| (r.start, v, Some(r.count))))
+            .filter_map(|r| r.value.map(|v| (r.start, v, Ok(r.count))))
             .collect(),
     };
     if json_out {
         let items: Vec<serde_json::Value> = rows
             .iter()
             .map(|&(ts, value, count)| match count {
-                Some(c) => json!({"ts": ts, "value": value, "count": c}),
-                None => json!({"ts": ts, "value": value}),
+                Ok(c) => json!({"ts": ts, "value": value, "count": c}),
+                Err(f) => json!({"ts": ts, "value": value, "flag": f.to_string()}),
             })
             .collect();
         let gaps: Vec<[i64; 2]> = view.gaps.iter().map(|g| [g.start, g.end]).collect();
@@ -185,9 +191,17 @@ async fn meter_history(
         }))
         .into_response());
     }
-    let mut out = String::from("meter_id,ts,value\n");
-    for (ts, value, _) in rows {
-        out.push_str(&format!("{},{ts},{value}\n", csv_field(&view.meter)));
+    let buckets = matches!(view.rows, Rows::Buckets { .. });
+    let mut out = String::from(match buckets {
+        true => "meter_id,ts,value\n",
+        false => "meter_id,ts,value,flag\n",
+    });
+    for (ts, value, count) in rows {
+        let meter = csv_field(&view.meter);
+        match count {
+            Ok(_) => out.push_str(&format!("{meter},{ts},{value}\n")),
+            Err(f) => out.push_str(&format!("{meter},{ts},{value},{f}\n")),
+        }
     }
     Ok(([(header::CONTENT_TYPE, "text/csv")], out).into_response())
 }
@@ -279,10 +293,13 @@ struct JsonReading {
     meter_id: String,
     ts: serde_json::Value,
     value: f64,
+    #[serde(default)]
+    flag: Option<String>,
 }
 
-/// Readings of a JSON-lines body: `{"meter_id": .., "ts": <Unix s or RFC 3339>, "value": ..}`.
-fn json_lines(body: &str) -> Result<Vec<(String, i64, f64)>, Vec<String>> {
+/// Readings of a JSON-lines body: `{"meter_id": .., "ts": <Unix s or RFC 3339>, "value": ..}`
+/// with an optional `"flag"` (one HJ 212 letter; absent or empty is `N`).
+fn json_lines(body: &str) -> Result<Vec<Row>, Vec<String>> {
     let mut out = Vec::new();
     let mut errors = Vec::new();
     for (i, line) in body.lines().enumerate() {
@@ -300,7 +317,8 @@ fn json_lines(body: &str) -> Result<Vec<(String, i64, f64)>, Vec<String>> {
                 if !r.value.is_finite() {
                     return Err("value is not finite".into());
                 }
-                Ok((r.meter_id, ts, r.value))
+                let flag = parse_flag(r.flag.as_deref().unwrap_or(""))?;
+                Ok((r.meter_id, ts, r.value, flag))
             });
         match r {
             Ok(r) => out.push(r),

@@ -93,7 +93,7 @@ fn cut(buf: &[u8]) -> Cut {
 /// What the frames of one read amount to.
 #[derive(Default)]
 struct Batch {
-    rows: Vec<(String, i64, f64)>,
+    rows: Vec<super::state::Row>,
     acks: Vec<u8>,
     bad: u64,
     ok: u64,
@@ -203,9 +203,10 @@ fn frame(bytes: &[u8], shared: &Shared, split: &mut Reassembler<()>, batch: &mut
             }
             Err(_) => return false,
         }
-        batch
-            .rows
-            .extend(out.iter().map(|r| (r.meter.to_owned(), r.ts, r.value)));
+        batch.rows.extend(
+            out.iter()
+                .map(|r| (r.meter.to_owned(), r.ts, r.value, r.flag)),
+        );
     }
     batch.ok += 1;
     if let Some(ack) = ack.and_then(|a| a.encode().ok()) {

@@ -5,7 +5,7 @@ use super::alarms::Hub;
 use super::common::time::Tz;
 use meterstore::hj212::Hj212Map;
 use meterstore::monitor::Catalog;
-use meterstore::{Reading, Store};
+use meterstore::{Flag, Reading, Store};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -37,7 +37,7 @@ impl State {
 
     /// Appends one batch (whole or not at all), counts it and queues it for the monitor.
     /// Blocks for the store's sync: call it off the async workers.
-    pub fn append(&self, rows: Vec<(String, i64, f64)>, via: Via) -> meterstore::Result<()> {
+    pub fn append(&self, rows: Vec<Row>, via: Via) -> meterstore::Result<()> {
         if rows.is_empty() {
             return Ok(());
         }
@@ -105,14 +105,13 @@ impl State {
 /// A counter's name, help text and values by labels.
 type Counter<'a> = (&'a str, &'a str, Vec<(&'a str, u64)>);
 
+/// One reading on its way into the store: meter id, timestamp, value, quality flag.
+pub type Row = (String, i64, f64, Flag);
+
 /// Readings borrowing their meter ids from `rows`.
-pub fn views(rows: &[(String, i64, f64)]) -> Vec<Reading<'_>> {
+pub fn views(rows: &[Row]) -> Vec<Reading<'_>> {
     rows.iter()
-        .map(|(meter, ts, value)| Reading {
-            meter,
-            ts: *ts,
-            value: *value,
-        })
+        .map(|(meter, ts, value, flag)| Reading::new(meter, *ts, *value).with_flag(*flag))
         .collect()
 }
 

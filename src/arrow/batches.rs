@@ -6,10 +6,11 @@ use crate::monitor::Catalog;
 use crate::query::BucketValue;
 use crate::scan::{DayNight, EnterpriseDayNight, MeterDayNight};
 use crate::store::{History, Snapshot};
-use arrow_array::types::Int32Type;
+use crate::types::Flag;
+use arrow_array::types::{Int32Type, Int8Type};
 use arrow_array::{
-    ArrayRef, BooleanArray, DictionaryArray, Float64Array, Int32Array, RecordBatch, StringArray,
-    TimestampSecondArray, UInt32Array, UInt64Array,
+    ArrayRef, BooleanArray, DictionaryArray, Float64Array, Int32Array, Int8Array, RecordBatch,
+    StringArray, TimestampSecondArray, UInt32Array, UInt64Array,
 };
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use std::collections::HashMap;
@@ -26,6 +27,15 @@ fn dict_type() -> DataType {
     DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
 }
 
+fn flag_type() -> DataType {
+    DataType::Dictionary(Box::new(DataType::Int8), Box::new(DataType::Utf8))
+}
+
+/// The key of `f` in the flag column's dictionary: its place in [`Flag::ALL`].
+fn flag_key(f: Flag) -> i8 {
+    Flag::ALL.iter().position(|&g| g == f).unwrap_or(0) as i8
+}
+
 /// A batch from columns that match `schema` by construction (same count, types and
 /// lengths, no nulls in a non-nullable column).
 fn batch(schema: SchemaRef, columns: Vec<ArrayRef>) -> RecordBatch {
@@ -33,7 +43,9 @@ fn batch(schema: SchemaRef, columns: Vec<ArrayRef>) -> RecordBatch {
 }
 
 /// The schema of readings: `meter_id` (dictionary of UTF-8 ids, `Int32` keys), `ts`
-/// (`Timestamp(Second, "UTC")`, the start of the interval) and `value` (`Float64`), none
+/// (`Timestamp(Second, "UTC")`, the start of the interval), `value` (`Float64`) and `flag`
+/// (the reading's quality [`Flag`] as its one-letter HJ 212 code, `N` for a normal
+/// reading: a dictionary of the eight letters with `Int8` keys, one byte a row), none
 /// nullable.
 pub fn readings_schema() -> SchemaRef {
     static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
@@ -43,6 +55,7 @@ pub fn readings_schema() -> SchemaRef {
                 Field::new("meter_id", dict_type(), false),
                 Field::new("ts", ts_type(), false),
                 Field::new("value", DataType::Float64, false),
+                Field::new("flag", flag_type(), false),
             ]))
         })
         .clone()
@@ -57,6 +70,8 @@ pub struct ReadingsBuilder {
     keys: Vec<i32>,
     ts: Vec<i64>,
     vals: Vec<f64>,
+    /// Keys of the flag column (see [`flag_key`]).
+    flags: Vec<i8>,
     /// Rows reserved after each [`finish`](Self::finish).
     capacity: usize,
 }
@@ -82,16 +97,19 @@ impl ReadingsBuilder {
         self.keys.reserve(self.capacity);
         self.ts.reserve(self.capacity);
         self.vals.reserve(self.capacity);
+        self.flags.reserve(self.capacity);
     }
 
-    /// Adds the readings of `history` not yet iterated, as rows of `meter`.
+    /// Adds the readings of `history` not yet iterated, with their flags, as rows of
+    /// `meter`.
     pub fn push(&mut self, meter: &str, history: &History) {
         let (ts, vals) = history.as_slices();
-        self.push_slices(meter, ts, vals);
+        self.push_slices(meter, ts, vals, history.sparse_flags());
     }
 
-    /// Adds `ts[i], vals[i]` as rows of `meter`; the slices have equal lengths.
-    pub(crate) fn push_slices(&mut self, meter: &str, ts: &[i64], vals: &[f64]) {
+    /// Adds `ts[i], vals[i], flags[i]` as rows of `meter`; the slices have equal lengths,
+    /// but `flags` may be empty for readings that are all [`Flag::Normal`].
+    pub(crate) fn push_slices(&mut self, meter: &str, ts: &[i64], vals: &[f64], flags: &[Flag]) {
         if ts.is_empty() {
             return;
         }
@@ -107,6 +125,10 @@ impl ReadingsBuilder {
         self.keys.resize(self.keys.len() + ts.len(), key);
         self.ts.extend_from_slice(ts);
         self.vals.extend_from_slice(vals);
+        match flags.is_empty() {
+            true => self.flags.resize(self.ts.len(), flag_key(Flag::Normal)),
+            false => self.flags.extend(flags.iter().map(|&f| flag_key(f))),
+        }
     }
 
     /// Rows added since the last [`finish`](Self::finish).
@@ -129,10 +151,21 @@ impl ReadingsBuilder {
             DictionaryArray::try_new(keys, Arc::new(ids)).expect("keys index the dictionary");
         let ts = TimestampSecondArray::from(std::mem::take(&mut self.ts)).with_timezone(UTC);
         let vals = Float64Array::from(std::mem::take(&mut self.vals));
+        let letters = StringArray::from_iter_values(Flag::ALL.iter().map(|f| f.to_string()));
+        let flags: DictionaryArray<Int8Type> = DictionaryArray::try_new(
+            Int8Array::from(std::mem::take(&mut self.flags)),
+            Arc::new(letters),
+        )
+        .expect("keys index the dictionary");
         self.reserve();
         batch(
             readings_schema(),
-            vec![Arc::new(meter), Arc::new(ts), Arc::new(vals)],
+            vec![
+                Arc::new(meter),
+                Arc::new(ts),
+                Arc::new(vals),
+                Arc::new(flags),
+            ],
         )
     }
 }

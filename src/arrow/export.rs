@@ -116,7 +116,8 @@ fn writer_props() -> WriterProperties {
 
 /// The schema of a reading file: [`readings_schema`] with `ts` in milliseconds, since
 /// Parquet's timestamp type has no seconds (a `Timestamp(Second)` column would be written
-/// as a bare 64-bit integer, which DuckDB and Spark read as a number, not a time).
+/// as a bare 64-bit integer, which DuckDB and Spark read as a number, not a time), and
+/// without `flag`: the files keep the columns `meter_id`, `ts` and `value`.
 fn file_schema() -> SchemaRef {
     static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
     SCHEMA
@@ -144,7 +145,7 @@ fn to_file_batch(batch: RecordBatch) -> std::result::Result<RecordBatch, String>
         );
     }
     let ts = TimestampMillisecondArray::from(millis).with_timezone("UTC");
-    let mut cols = batch.columns().to_vec();
+    let mut cols = batch.columns()[..3].to_vec();
     cols[1] = Arc::new(ts);
     RecordBatch::try_new(file_schema(), cols).map_err(|e| e.to_string())
 }
@@ -329,7 +330,7 @@ fn export_shard(
                     v.insert(Part::create(out, rel)?)
                 }
             };
-            part.rows.push_slices(id, &ts[i..j], &vals[i..j]);
+            part.rows.push_slices(id, &ts[i..j], &vals[i..j], &[]);
             if part.rows.len() >= WRITE_ROWS {
                 part.write_rows()?;
             }

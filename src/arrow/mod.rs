@@ -1,13 +1,15 @@
 //! Arrow record batches and Parquet files (cargo feature `arrow`).
 //!
 //! - [`readings_schema`] and [`ReadingsBuilder`]: meter histories as `RecordBatch`es of
-//!   `meter_id` (dictionary of UTF-8 strings), `ts` (`Timestamp(Second, "UTC")`) and
-//!   `value` (`Float64`), bit-exact with the store's values.
+//!   `meter_id` (dictionary of UTF-8 strings), `ts` (`Timestamp(Second, "UTC")`),
+//!   `value` (`Float64`), bit-exact with the store's values, and `flag` (the HJ 212
+//!   letter of each reading's quality flag, a dictionary with `Int8` keys).
 //! - [`aggregates_batch`], [`day_night_batch`], [`enterprise_day_night_batch`]: query and
 //!   scan results as batches.
 //! - [`export_parquet`]: a snapshot written as Hive-partitioned Parquet
 //!   (`month=YYYY-MM/shard=NN/part-00000.parquet`, the month in UTC), sorted by
-//!   `(meter_id, ts)`, ZSTD, with full column statistics; [`meters_batch`] the catalog
+//!   `(meter_id, ts)`, ZSTD, with full column statistics (the columns `meter_id`, `ts`,
+//!   `value`: flags are not exported); [`meters_batch`] the catalog
 //!   beside it.
 //! - [`shard_of`]: the stable shard of a meter id (FNV-1a 64 of its UTF-8 bytes, modulo
 //!   the shard count), the same on every node and in every tool.
@@ -22,7 +24,7 @@
 //! let dir = tempfile::tempdir().expect("temp dir");
 //! let store = Store::open(dir.path(), Options::default())?;
 //! store.register_meter("M1", MeterMeta::default())?;
-//! store.append(&[Reading { meter: "M1", ts: 1_704_067_200, value: 0.25 }])?;
+//! store.append(&[Reading::new("M1", 1_704_067_200, 0.25)])?;
 //! let mut b = ReadingsBuilder::new();
 //! b.push("M1", &store.history("M1", 0..i64::MAX)?);
 //! let batch = b.finish();

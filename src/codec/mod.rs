@@ -6,6 +6,7 @@
 
 pub mod bitpack;
 pub(crate) mod cold;
+pub(crate) mod flags;
 pub mod ints;
 pub mod simd;
 pub mod timestamps;
@@ -109,4 +110,30 @@ impl<'a> Cursor<'a> {
         let b = self.take(8, what)?;
         Ok(i64::from_le_bytes(b.try_into().expect("8 bytes")))
     }
+
+    /// An unsigned LEB128 varint of at most 10 bytes that fits in 64 bits.
+    pub(crate) fn varint(&mut self, what: &'static str) -> Result<u64, DecodeError> {
+        let at = self.pos;
+        let mut u = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.u8(what)?;
+            if shift == 63 && b > 1 {
+                return Err(DecodeError::new("varint overflows 64 bits", at));
+            }
+            u |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(u);
+            }
+        }
+        Err(DecodeError::new("varint longer than 10 bytes", at))
+    }
+}
+
+/// Appends `u` as an unsigned LEB128 varint (at most 10 bytes).
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut u: u64) {
+    while u >= 0x80 {
+        out.push((u as u8) | 0x80);
+        u >>= 7;
+    }
+    out.push(u as u8);
 }

@@ -39,14 +39,6 @@ fn gcd(mut a: u64, mut b: u64) -> u64 {
     a
 }
 
-fn put_varint(mut v: u64, out: &mut Vec<u8>) {
-    while v >= 0x80 {
-        out.push(v as u8 | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
 /// Why a varint could not be read.
 enum VarintError {
     /// The bytes end inside it.
@@ -130,8 +122,8 @@ pub fn encode(ts: &[i64], out: &mut Vec<u8>) {
         for k in slots_of().skip(1) {
             let a = prev + 1;
             if k > a {
-                put_varint((a - prev_end) as u64, &mut runs);
-                put_varint((k - a) as u64, &mut runs);
+                super::put_varint(&mut runs, (a - prev_end) as u64);
+                super::put_varint(&mut runs, (k - a) as u64);
                 prev_end = k;
                 n_runs += 1;
             }

@@ -8,7 +8,7 @@
 
 use super::flush::{WindowWriter, Written};
 use super::options::CompactionOptions;
-use super::read::merge_runs;
+use super::read::{merge_runs, Run};
 use super::window::Window;
 use crate::engine::state::State;
 use crate::error::Result;
@@ -202,39 +202,37 @@ pub(crate) fn run(
             let mut runs = Vec::with_capacity(job.inputs.len());
             hot_sizes.clear();
             for (_, seg) in &job.inputs {
-                let (mut ts, mut vals) = (Vec::new(), Vec::new());
+                let mut run = Run::default();
                 for b in seg.meter_blocks(m) {
                     let e = &seg.blocks()[b];
                     if e.t_last < job.start || e.t_first >= job.end {
                         continue;
                     }
-                    let from = ts.len();
-                    seg.read_block(b, &mut scratch, &mut ints, &mut ts, &mut vals)?;
+                    let from = run.ts.len();
+                    seg.read_block_flags(b, &mut scratch, &mut ints, &mut run)?;
                     let inside = e.t_first >= job.start && e.t_last < job.end;
                     hot_sizes.extend(seg.hot_size(b).filter(|_| job.cold && inside));
                     if !inside {
                         // Only segments from before per-window flushes get here.
-                        let keep: Vec<usize> = (from..ts.len())
-                            .filter(|&k| (job.start..job.end).contains(&ts[k]))
-                            .collect();
-                        let (kt, kv): (Vec<i64>, Vec<f64>) =
-                            keep.iter().map(|&k| (ts[k], vals[k])).unzip();
-                        ts.truncate(from);
-                        vals.truncate(from);
-                        ts.extend(kt);
-                        vals.extend(kv);
+                        let mut kept = Run::default();
+                        for k in 0..run.ts.len() {
+                            if k < from || (job.start..job.end).contains(&run.ts[k]) {
+                                kept.push_from(&run, k);
+                            }
+                        }
+                        run = kept;
                     }
                 }
-                runs.push((ts, vals));
+                runs.push(run);
             }
             // A block's hot size holds for the output only when no other segment adds
             // readings of this meter (that could overwrite some).
-            if runs.iter().filter(|(ts, _)| !ts.is_empty()).count() > 1 {
+            if runs.iter().filter(|r| !r.ts.is_empty()).count() > 1 {
                 hot_sizes.clear();
             }
-            let (ts, vals) = merge_runs(runs);
-            if !ts.is_empty() {
-                w.add(m, &ts, &vals, &hot_sizes)?;
+            let run = merge_runs(runs);
+            if !run.ts.is_empty() {
+                w.add(m, &run.ts, &run.vals, &run.flags, &hot_sizes)?;
                 any = true;
             }
         }

@@ -4,10 +4,11 @@
 use super::manifest::segment_file;
 use super::memtable::Memtable;
 use super::window::Window;
+use crate::codec::flags;
 use crate::error::Result;
 use crate::fsutil;
 use crate::segment::{Coding, HotSize, Segment, SegmentWriter};
-use crate::types::UtcOffset;
+use crate::types::{Flag, UtcOffset};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -59,13 +60,15 @@ impl WindowWriter {
         })
     }
 
-    /// Adds a meter's readings (sorted, unique, all in this writer's window), with the
-    /// hot body sizes of blocks of them that a segment holds already.
+    /// Adds a meter's readings (sorted, unique, all in this writer's window; `flags`
+    /// sparse as `codec::flags` keeps them), with the hot body sizes of blocks of them
+    /// that a segment holds already.
     pub(crate) fn add(
         &mut self,
         meter: u32,
         ts: &[i64],
         vals: &[f64],
+        flags: &[Flag],
         hot_sizes: &[HotSize],
     ) -> Result<()> {
         let (window, off) = (self.window, self.off);
@@ -73,6 +76,7 @@ impl WindowWriter {
             meter,
             ts,
             vals,
+            flags,
             &move |t| window.block_end(t, off),
             hot_sizes,
         )?;
@@ -152,7 +156,13 @@ pub(crate) fn write_pieces(
             let mut w = WindowWriter::create(dir, seq, window, off, coding)?;
             while let Some((_, k, r)) = cuts.get(i).filter(|c| c.0 == w_start) {
                 let (m, s) = series[*k];
-                w.add(m, &s.ts[r.clone()], &s.vals[r.clone()], &[])?;
+                w.add(
+                    m,
+                    &s.ts[r.clone()],
+                    &s.vals[r.clone()],
+                    flags::slice(&s.flags, r.clone()),
+                    &[],
+                )?;
                 i += 1;
             }
             out.push(w.finish()?);

@@ -127,7 +127,7 @@ pub(crate) enum Trigger {
 
 /// A batch checked and resolved to dense meter ids.
 struct Prepared {
-    resolved: Vec<(u32, i64, f64)>,
+    resolved: Vec<batch::Resolved>,
     /// Meters the batch registers, dense ids from `first_new` on.
     new: Vec<(String, MeterMeta)>,
     first_new: u32,
@@ -135,7 +135,8 @@ struct Prepared {
 }
 
 impl Prepared {
-    fn payload(&self) -> Vec<u8> {
+    /// The log record and whether a reading's flag is not normal.
+    fn payload(&self) -> (Vec<u8>, bool) {
         let new: Vec<(u32, &str, &MeterMeta)> = (self.first_new..)
             .zip(&self.new)
             .map(|(d, (id, meta))| (d, id.as_str(), meta))
@@ -230,7 +231,7 @@ impl Inner {
                 // New meters get their dense ids under the writer lock.
                 p = self.prepare(&self.state(), batch)?;
             }
-            let payload = payload.take().unwrap_or_else(|| p.payload());
+            let (payload, flagged) = payload.take().unwrap_or_else(|| p.payload());
             let lsn = wal.write(&payload)?;
             let mut st = write_lock(&self.state);
             if !p.new.is_empty() {
@@ -239,7 +240,7 @@ impl Inner {
                     meters.push(&id, meta);
                 }
             }
-            st.active.insert_batch(&p.resolved);
+            st.active.insert_batch(&p.resolved, flagged);
             self.newest.fetch_max(p.max_ts, Relaxed);
             (lsn, st.buffered() >= budget)
         };
@@ -318,7 +319,7 @@ impl Inner {
                     ));
                 }
             }
-            resolved.push((dense, r.ts, r.value));
+            resolved.push((dense, r.ts, r.value, r.flag));
             prev = Some((dense, r.ts));
             max_ts = max_ts.max(r.ts);
         }

@@ -2,19 +2,60 @@
 //! memtables) so that the newest write of a (meter, timestamp) wins, and the queries built
 //! on that. [`Snapshot`] is a `State` that holds no lock.
 
+use crate::codec::flags;
 use crate::engine::state::State;
 use crate::error::{Error, Result};
 use crate::query::{Agg, Bucket, BucketValue, Bucketer, Summary};
-use crate::types::{MeterMeta, UtcOffset};
+use crate::types::{Flag, MeterMeta, UtcOffset};
 use std::ops::Range;
+use std::sync::OnceLock;
 
 /// One source's readings of a meter, sorted and unique by timestamp.
-pub(crate) type Run = (Vec<i64>, Vec<f64>);
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(crate) struct Run {
+    pub ts: Vec<i64>,
+    pub vals: Vec<f64>,
+    /// Sparse (`codec::flags`): empty while every flag is normal.
+    pub flags: Vec<Flag>,
+}
 
-/// A meter's readings in time order, as `(timestamp, value)`.
+impl Run {
+    fn clear(&mut self) {
+        self.ts.clear();
+        self.vals.clear();
+        self.flags.clear();
+    }
+
+    /// Appends readings `r` of `src`.
+    fn extend_from(&mut self, src: &Run, r: Range<usize>) {
+        let n = r.len();
+        flags::extend(
+            &mut self.flags,
+            self.ts.len(),
+            flags::slice(&src.flags, r.clone()),
+            n,
+        );
+        self.ts.extend_from_slice(&src.ts[r.clone()]);
+        self.vals.extend_from_slice(&src.vals[r]);
+    }
+
+    /// Appends reading `i` of `src`.
+    pub(crate) fn push_from(&mut self, src: &Run, i: usize) {
+        flags::push(&mut self.flags, self.ts.len(), flags::get(&src.flags, i));
+        self.ts.push(src.ts[i]);
+        self.vals.push(src.vals[i]);
+    }
+}
+
+/// A meter's readings in time order, as `(timestamp, value)`; [`History::flags`] gives
+/// their quality flags.
 pub struct History {
     ts: Vec<i64>,
     vals: Vec<f64>,
+    /// Sparse (`codec::flags`): empty while every flag is normal.
+    flags: Vec<Flag>,
+    /// The flags of a history whose flags are all normal, built when first asked for.
+    normal: OnceLock<Vec<Flag>>,
     at: usize,
 }
 
@@ -34,11 +75,39 @@ impl Iterator for History {
 impl ExactSizeIterator for History {}
 
 impl History {
+    fn new(run: Run) -> History {
+        History {
+            ts: run.ts,
+            vals: run.vals,
+            flags: run.flags,
+            normal: OnceLock::new(),
+            at: 0,
+        }
+    }
+
+    /// The quality flags of the readings not yet iterated, in the same order: the flag of
+    /// the reading the next call to `next` returns first. A history whose readings are all
+    /// [`Flag::Normal`] keeps no flags until this is asked for.
+    pub fn flags(&self) -> &[Flag] {
+        let n = self.ts.len().min(self.vals.len());
+        let all = match self.flags.len() == n {
+            true => &self.flags[..],
+            false => self.normal.get_or_init(|| vec![Flag::Normal; n]),
+        };
+        &all[self.at.min(n)..]
+    }
+
+    /// The flags of the readings not yet iterated, as `codec::flags` keeps them: empty
+    /// when all are normal, else aligned with [`History::as_slices`].
+    pub(crate) fn sparse_flags(&self) -> &[Flag] {
+        let n = self.ts.len().min(self.vals.len());
+        match self.flags.len() == n {
+            true => &self.flags[self.at.min(n)..],
+            false => &[],
+        }
+    }
+
     /// The readings not yet iterated, as timestamp and value slices of equal length.
-    #[cfg_attr(
-        not(feature = "arrow"),
-        expect(dead_code, reason = "read by the arrow module")
-    )]
     pub(crate) fn as_slices(&self) -> (&[i64], &[f64]) {
         let n = self.ts.len().min(self.vals.len());
         let at = self.at.min(n);
@@ -48,7 +117,11 @@ impl History {
 
 impl Drop for History {
     fn drop(&mut self) {
-        spare::give((std::mem::take(&mut self.ts), std::mem::take(&mut self.vals)));
+        spare::give(Run {
+            ts: std::mem::take(&mut self.ts),
+            vals: std::mem::take(&mut self.vals),
+            flags: std::mem::take(&mut self.flags),
+        });
     }
 }
 
@@ -82,12 +155,16 @@ mod spare {
     }
 
     /// Keeps `run`'s buffers for [`take`], unless enough are kept or they are too large.
+    /// The flag buffer is kept with them (empty when the history's flags were all normal).
     pub(super) fn give(mut run: Run) {
-        if run.0.capacity() > MAX_LEN || run.1.capacity() > MAX_LEN || run.0.capacity() == 0 {
+        if run.ts.capacity() > MAX_LEN
+            || run.vals.capacity() > MAX_LEN
+            || run.flags.capacity() > MAX_LEN
+            || run.ts.capacity() == 0
+        {
             return;
         }
-        run.0.clear();
-        run.1.clear();
+        run.clear();
         // During thread teardown the pool may be gone: the buffers are then just freed.
         let _ = SPARE.try_with(|s| {
             let mut s = s.borrow_mut();
@@ -151,10 +228,10 @@ pub(crate) fn history(st: &State, meter: &str, range: Range<i64>) -> Result<Hist
     let dense = dense(st, meter)?;
     let mut spans = Vec::new();
     if !sources_disjoint(st, dense, &range, &mut spans) {
-        let (ts, vals) = merge_runs(collect_runs(st, dense, &range, |_, _| false)?);
-        return Ok(History { ts, vals, at: 0 });
+        let run = merge_runs(collect_runs(st, dense, &range, |_, _| false)?);
+        return Ok(History::new(run));
     }
-    let (mut ts, mut vals) = spare::take();
+    let mut out = spare::take();
     // Sources that do not overlap (the common case): each read in time order straight
     // into the result, sized once from the index.
     let mems: Vec<_> = st.memtables().collect();
@@ -165,46 +242,54 @@ pub(crate) fn history(st: &State, meter: &str, range: Range<i64>) -> Result<Hist
             None => mems[b].get(dense).map_or(0, |s| s.ts.len()),
         })
         .sum::<usize>();
-    ts.reserve(upper);
-    vals.reserve(upper);
+    out.ts.reserve(upper);
+    out.vals.reserve(upper);
     let (mut scratch, mut ints) = (Vec::new(), Vec::new());
     for &(k, b, _, _) in &spans {
         match st.segments.get(k) {
-            Some(seg) => {
-                read_block_within(seg, b, &range, &mut scratch, &mut ints, &mut ts, &mut vals)?
-            }
+            Some(seg) => read_block_within(seg, b, &range, &mut scratch, &mut ints, &mut out)?,
             None => {
                 if let Some(s) = mems[b].get(dense) {
                     let r = s.range(&range);
-                    ts.extend_from_slice(&s.ts[r.clone()]);
-                    vals.extend_from_slice(&s.vals[r]);
+                    flags::extend(
+                        &mut out.flags,
+                        out.ts.len(),
+                        flags::slice(&s.flags, r.clone()),
+                        r.len(),
+                    );
+                    out.ts.extend_from_slice(&s.ts[r.clone()]);
+                    out.vals.extend_from_slice(&s.vals[r]);
                 }
             }
         }
     }
-    Ok(History { ts, vals, at: 0 })
+    Ok(History::new(out))
 }
 
-/// Appends block `b` of `seg`, cut to `range`, to `ts` and `vals`.
+/// Appends block `b` of `seg`, cut to `range`, to `out`.
 fn read_block_within(
     seg: &crate::segment::reader::Segment,
     b: usize,
     range: &Range<i64>,
     scratch: &mut Vec<u8>,
     ints: &mut Vec<i64>,
-    ts: &mut Vec<i64>,
-    vals: &mut Vec<f64>,
+    out: &mut Run,
 ) -> Result<()> {
     let e = &seg.blocks()[b];
-    let from = ts.len();
-    seg.read_block(b, scratch, ints, ts, vals)?;
+    let from = out.ts.len();
+    seg.read_block_flags(b, scratch, ints, out)?;
     if e.t_first < range.start || e.t_last >= range.end {
+        let ts = &out.ts;
         let lo = from + ts[from..].partition_point(|&t| t < range.start);
         let hi = from + ts[from..].partition_point(|&t| t < range.end);
-        ts.truncate(hi);
-        vals.truncate(hi);
-        ts.drain(from..lo);
-        vals.drain(from..lo);
+        out.ts.truncate(hi);
+        out.vals.truncate(hi);
+        out.ts.drain(from..lo);
+        out.vals.drain(from..lo);
+        if !out.flags.is_empty() {
+            out.flags.truncate(hi);
+            out.flags.drain(from..lo);
+        }
     }
     Ok(())
 }
@@ -244,7 +329,7 @@ pub(crate) fn aggregate(
         }
         usable
     })?;
-    let (ts, vals) = merge_runs(runs);
+    let Run { ts, vals, .. } = merge_runs(runs);
     from_stats.sort_by_key(|p| p.0);
     let mut stats = from_stats.into_iter().peekable();
     for (t, v) in ts.into_iter().zip(vals) {
@@ -386,23 +471,27 @@ pub(crate) fn collect_runs(
     let mut runs = Vec::new();
     let (mut scratch, mut ints) = (Vec::new(), Vec::new());
     for (k, seg) in st.segments.iter().enumerate() {
-        let (mut ts, mut vals) = (Vec::new(), Vec::new());
+        let mut run = Run::default();
         for b in seg.meter_blocks(meter) {
             let e = &seg.blocks()[b];
             if e.t_last < range.start || e.t_first >= range.end || skip(k, b) {
                 continue;
             }
-            read_block_within(seg, b, range, &mut scratch, &mut ints, &mut ts, &mut vals)?;
+            read_block_within(seg, b, range, &mut scratch, &mut ints, &mut run)?;
         }
-        if !ts.is_empty() {
-            runs.push((ts, vals));
+        if !run.ts.is_empty() {
+            runs.push(run);
         }
     }
     for mem in st.memtables() {
         if let Some(s) = mem.get(meter) {
             let r = s.range(range);
             if !r.is_empty() {
-                runs.push((s.ts[r.clone()].to_vec(), s.vals[r].to_vec()));
+                runs.push(Run {
+                    ts: s.ts[r.clone()].to_vec(),
+                    vals: s.vals[r.clone()].to_vec(),
+                    flags: flags::slice(&s.flags, r).to_vec(),
+                });
             }
         }
     }
@@ -415,24 +504,27 @@ pub(crate) fn collect_runs(
 /// are concatenated in time order whatever their precedence; otherwise runs are merged
 /// pairwise in a balanced tree, O(n log k) for k runs.
 pub(crate) fn merge_runs(mut runs: Vec<Run>) -> Run {
-    runs.retain(|r| !r.0.is_empty());
+    runs.retain(|r| !r.ts.is_empty());
     if runs.len() <= 1 {
         return runs.pop().unwrap_or_default();
     }
     let mut order: Vec<usize> = (0..runs.len()).collect();
-    order.sort_by_key(|&i| runs[i].0[0]);
+    order.sort_by_key(|&i| runs[i].ts[0]);
     let disjoint = order.windows(2).all(|w| {
-        let a = &runs[w[0]].0;
-        a[a.len() - 1] < runs[w[1]].0[0]
+        let a = &runs[w[0]].ts;
+        a[a.len() - 1] < runs[w[1]].ts[0]
     });
     if disjoint {
-        let total = runs.iter().map(|r| r.0.len()).sum();
-        let (mut ts, mut vals) = (Vec::with_capacity(total), Vec::with_capacity(total));
+        let total = runs.iter().map(|r| r.ts.len()).sum();
+        let mut out = Run {
+            ts: Vec::with_capacity(total),
+            vals: Vec::with_capacity(total),
+            flags: Vec::new(),
+        };
         for i in order {
-            ts.extend_from_slice(&runs[i].0);
-            vals.extend_from_slice(&runs[i].1);
+            out.extend_from(&runs[i], 0..runs[i].ts.len());
         }
-        return (ts, vals);
+        return out;
     }
     while runs.len() > 1 {
         let mut next = Vec::with_capacity(runs.len().div_ceil(2));
@@ -450,40 +542,38 @@ pub(crate) fn merge_runs(mut runs: Vec<Run>) -> Run {
 
 /// Merges two sorted, unique runs; `newer` wins on equal timestamps.
 fn merge_two(older: Run, newer: Run) -> Run {
-    let (a, b) = (&older.0, &newer.0);
+    let (a, b) = (&older.ts, &newer.ts);
     if a.is_empty() || b.last().is_some_and(|&l| l < a[0]) {
         return concat(newer, older);
     }
     if b.is_empty() || a.last().is_some_and(|&l| l < b[0]) {
         return concat(older, newer);
     }
-    let mut ts = Vec::with_capacity(a.len() + b.len());
-    let mut vals = Vec::with_capacity(a.len() + b.len());
+    let mut out = Run {
+        ts: Vec::with_capacity(a.len() + b.len()),
+        vals: Vec::with_capacity(a.len() + b.len()),
+        flags: Vec::new(),
+    };
     let (mut i, mut j) = (0, 0);
     while i < a.len() && j < b.len() {
         if a[i] < b[j] {
-            ts.push(a[i]);
-            vals.push(older.1[i]);
+            out.push_from(&older, i);
             i += 1;
         } else {
             if a[i] == b[j] {
                 i += 1;
             }
-            ts.push(b[j]);
-            vals.push(newer.1[j]);
+            out.push_from(&newer, j);
             j += 1;
         }
     }
-    ts.extend_from_slice(&a[i..]);
-    vals.extend_from_slice(&older.1[i..]);
-    ts.extend_from_slice(&b[j..]);
-    vals.extend_from_slice(&newer.1[j..]);
-    (ts, vals)
+    out.extend_from(&older, i..a.len());
+    out.extend_from(&newer, j..b.len());
+    out
 }
 
 fn concat(mut first: Run, second: Run) -> Run {
-    first.0.extend_from_slice(&second.0);
-    first.1.extend_from_slice(&second.1);
+    first.extend_from(&second, 0..second.ts.len());
     first
 }
 
@@ -492,10 +582,18 @@ mod tests {
     use super::*;
 
     fn run(pairs: &[(i64, f64)]) -> Run {
-        (
-            pairs.iter().map(|p| p.0).collect(),
-            pairs.iter().map(|p| p.1).collect(),
-        )
+        Run {
+            ts: pairs.iter().map(|p| p.0).collect(),
+            vals: pairs.iter().map(|p| p.1).collect(),
+            flags: Vec::new(),
+        }
+    }
+
+    fn flagged(pairs: &[(i64, f64)], f: &[Flag]) -> Run {
+        Run {
+            flags: f.to_vec(),
+            ..run(pairs)
+        }
     }
 
     #[test]
@@ -515,6 +613,22 @@ mod tests {
         let late = run(&[(10, 5.0)]);
         let early = run(&[(1, 6.0)]);
         assert_eq!(merge_runs(vec![late, early]), run(&[(1, 6.0), (10, 5.0)]));
-        assert_eq!(merge_runs(vec![]), (vec![], vec![]));
+        assert_eq!(merge_runs(vec![]), Run::default());
+    }
+
+    #[test]
+    fn flags_go_with_the_newest_write() {
+        use Flag::{Fault as D, Maintenance as M, Normal as N};
+        let a = flagged(&[(0, 1.0), (2, 1.0), (4, 1.0)], &[M, M, N]);
+        let b = run(&[(2, 2.0), (3, 2.0)]);
+        let c = flagged(&[(4, 3.0), (9, 3.0)], &[D, N]);
+        let got = merge_runs(vec![a.clone(), b.clone(), c.clone()]);
+        assert_eq!(got.flags, vec![M, N, N, D, N]);
+        // All normal stays sparse; disjoint runs keep their flags in time order.
+        assert!(merge_runs(vec![b.clone(), run(&[(3, 1.0)])])
+            .flags
+            .is_empty());
+        let got = merge_runs(vec![c, run(&[(1, 0.0)])]);
+        assert_eq!(got.flags, vec![N, D, N]);
     }
 }

@@ -67,7 +67,7 @@ pub(crate) fn apply(
             )));
         }
         report.readings_replayed += b.readings.len() as u64;
-        mem.insert_batch(&b.readings);
+        mem.insert_batch(&b.readings, b.flagged);
     }
     Ok(())
 }

@@ -7,13 +7,14 @@
 //!
 //! The reading's timestamp is the `DataTime` read in the receiver's zone: the sample
 //! moment for CN 2011, the interval start for the others, which is where the store
-//! keeps an interval's value.
+//! keeps an interval's value. The code's `code-Flag` sub-item, when sent, is the flag of
+//! the reading ([`Flag::from_letter`]); without one the reading is [`Flag::Normal`].
 
 use super::message::{CpValue, Message, DATA_CNS};
 use super::{split_key, FrameError, FrameErrorKind};
 use crate::monitor::Catalog;
 use crate::scan::Zone;
-use crate::types::Quantity;
+use crate::types::{Flag, Quantity};
 use std::collections::HashMap;
 
 /// The meters that HJ 212 stations feed, from the catalog's `hj212_mn` / `hj212_code`.
@@ -39,8 +40,8 @@ pub struct MappedReading<'a> {
     pub ts: i64,
     /// The value as sent (recorded side, before CT/PT multipliers).
     pub value: f64,
-    /// The code's data flag (`code-Flag`), if sent.
-    pub flag: Option<char>,
+    /// The code's data flag (`code-Flag`); [`Flag::Normal`] when none was sent.
+    pub flag: Flag,
 }
 
 /// What [`Hj212Map::map`] made of one message besides its readings.
@@ -91,7 +92,7 @@ impl Hj212Map {
     /// messages give none. Unknown stations and codes are counted in the outcome, not
     /// errors. Errors (nothing appended): a DataTime the zone skips or repeats, a
     /// reading off its meter's interval grid, hour or day energy for a meter of another
-    /// interval.
+    /// interval, a `code-Flag` that is not an HJ 212 data flag.
     pub fn map<'a>(
         &'a self,
         msg: &Message,
@@ -169,10 +170,20 @@ impl Hj212Map {
                     )));
                 }
             }
-            let flag = parts.iter().find_map(|&(c, s, v)| match v {
+            let letter = parts.iter().find_map(|&(c, s, v)| match v {
                 CpValue::Flag(f) if c == code && s == "Flag" => Some(*f),
                 _ => None,
             });
+            let flag = match letter.map(|c| (c, Flag::from_letter(c))) {
+                None => Flag::Normal,
+                Some((_, Some(f))) => f,
+                Some((c, None)) => {
+                    out.truncate(start);
+                    return Err(bad(format!(
+                        "{code}-Flag value {c:?} is not one of the data flags NFMSDCTB"
+                    )));
+                }
+            };
             out.push(MappedReading {
                 meter: &t.meter,
                 ts,

@@ -3,7 +3,7 @@
 //! [`EnterpriseDayNight`](crate::EnterpriseDayNight)-style combination for 昼伏夜出,
 //! [`Store::aggregate`] for 停限产 baselines.
 
-use super::alarm::{Alarm, AlarmEvent, Subject, Tracker};
+use super::alarm::{Alarm, AlarmEvent, Subject, Tracker, UnitState};
 use super::catalog::Catalog;
 use super::rules::{
     classify_emergency, classify_facility, classify_night, classify_silent, facility_unit,
@@ -157,6 +157,10 @@ pub(crate) struct Dense {
     first: i64,
     iv: i64,
     vals: Vec<f64>,
+    /// Per slot, whether its reading's flag is
+    /// [`excluded_from_monitoring`](crate::Flag::excluded_from_monitoring); empty while no
+    /// reading is.
+    excluded: Vec<bool>,
 }
 
 impl Dense {
@@ -170,12 +174,18 @@ impl Dense {
         // A register's last interval needs the reading at its end.
         let n = n + usize::from(m.meta.kind == crate::Quantity::CumulativeRegister);
         let mut vals = vec![f64::NAN; n];
+        let mut excluded = Vec::new();
         match store.history(&m.meta.id, first..first.saturating_add(n as i64 * m.iv)) {
             Ok(h) => {
-                for (t, v) in h {
+                let ((ts, vs), fl) = (h.as_slices(), h.sparse_flags());
+                for (j, (&t, &v)) in ts.iter().zip(vs).enumerate() {
                     let k = (t - first) / m.iv;
                     if (t - first) % m.iv == 0 && (k as usize) < n {
                         vals[k as usize] = v;
+                        if fl.get(j).is_some_and(|f| f.excluded_from_monitoring()) {
+                            excluded.resize(n, false);
+                            excluded[k as usize] = true;
+                        }
                     }
                 }
             }
@@ -186,7 +196,18 @@ impl Dense {
             first,
             iv: m.iv,
             vals,
+            excluded,
         })
+    }
+
+    /// Whether a reading whose interval overlaps `span` is flagged out of monitoring.
+    pub(crate) fn excluded_in(&self, span: &Range<i64>) -> bool {
+        if self.excluded.is_empty() {
+            return false;
+        }
+        let lo = (span.start - self.first).div_euclid(self.iv).max(0) as usize;
+        let hi = ((span.end - 1 - self.first).div_euclid(self.iv) + 1).max(0) as usize;
+        self.excluded[lo.min(self.excluded.len())..hi.min(self.excluded.len())].contains(&true)
     }
 
     /// The value of the reading at grid instant `t`.
@@ -278,6 +299,8 @@ fn evaluate_into(
             dense.insert(i, Dense::load(store, &plan.meters[i], &range)?);
         }
         let val = |i: usize, t: i64| dense.get(&i).and_then(|d| d.get(t));
+        let excluded =
+            |i: usize, span: &Range<i64>| dense.get(&i).is_some_and(|d| d.excluded_in(span));
         for f in plan.facilities.iter().filter(|f| f.enterprise == ent) {
             let mut subs = facility_subjects(&plan, f, cfg);
             let tm = &plan.meters[f.treatment];
@@ -289,7 +312,15 @@ fn evaluate_into(
                 for (slot, &p) in prod.iter_mut().zip(&f.production) {
                     *slot = unit_power(&plan.meters[p], t, u, |t| val(p, t)).0;
                 }
-                let states = classify_facility(&plan, f, cfg, t, tp, &prod);
+                // Flagged readings are left out as a suppression window leaves them.
+                let span = t..t + u;
+                let states = match std::iter::once(&f.treatment)
+                    .chain(&f.production)
+                    .any(|&m| excluded(m, &span))
+                {
+                    true => [UnitState::Good; 3],
+                    false => classify_facility(&plan, f, cfg, t, tp, &prod),
+                };
                 for ((s, tr), st) in subs.iter_mut().zip(states) {
                     if cfg.enabled(s.rule) {
                         tr.feed(s, t, t + u, st, events);
@@ -327,6 +358,7 @@ fn evaluate_into(
                     break;
                 }
                 let st = match d.rule {
+                    _ if d.members.iter().any(|&m| excluded(m, &u)) => UnitState::Good,
                     RuleId::NightProduction => {
                         let date = night.zone.date_of(u.start)?;
                         classify_night(cfg, d, &u, night.get(&d.enterprise, date))

@@ -30,7 +30,7 @@
 //! store.register_meter("M1", MeterMeta::default())?;
 //! let t0 = 1_704_038_400;
 //! let mut mon = Monitor::new(&store, &Catalog::load(&store)?, RuleConfig::default(), t0, 0);
-//! let batch = [Reading { meter: "M1", ts: t0, value: 1.0 }];
+//! let batch = [Reading::new("M1", t0, 1.0)];
 //! store.append(&batch)?;
 //! let events = mon.on_append(&batch)?;
 //! assert!(events.is_empty());

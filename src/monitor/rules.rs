@@ -1,7 +1,11 @@
 //! The rules: identifiers, parameters with their defaults, and the classification of one
 //! unit (an interval or a local day) that batch and streaming evaluation share.
 //!
-//! The table of rules is on [`RuleConfig`].
+//! The table of rules is on [`RuleConfig`], with what counts as good whatever the
+//! readings say: units inside a declared suppression window, and units with a reading
+//! whose quality flag is [`excluded_from_monitoring`](crate::Flag::excluded_from_monitoring)
+//! (`M`, `D`, `C`, `F`). Both paths apply the flags where they call the classification:
+//! `batch::evaluate_into` and the streaming monitor's `advance_facility` and `advance_day`.
 
 use super::alarm::{Obs, UnitState};
 use super::catalog::{Catalog, CatalogMeter, MeterRole, Suppression};
@@ -97,7 +101,13 @@ impl std::fmt::Display for RuleId {
 /// `max_unknown_intervals` (4) follow each other. A day is judged by the day rules when
 /// readings cover at least `min_day_coverage` (20/24, HJ 212's 20 of 24 hours) of its day
 /// window and of its night. A unit inside a suppression window (报备) of the rule counts
-/// as good.
+/// as good. So does a unit in which a reading the rule judges carries a quality
+/// [`Flag`](crate::Flag) that is [`excluded_from_monitoring`](crate::Flag::excluded_from_monitoring)
+/// (`M` maintenance, `D` fault, `C` calibration, `F` stopped): a flagged reading of the
+/// treatment meter or of a production meter whose interval overlaps a facility unit, or of
+/// any member within a local day, declares the unit out of judgement as a maintenance
+/// window would. `meter_silent` counts a flagged reading as a reading. Threshold learning
+/// takes flagged readings like any other, as it takes readings inside suppression windows.
 #[derive(Debug, Clone)]
 pub struct RuleConfig {
     /// Rules to evaluate. Default: all.

@@ -18,7 +18,7 @@
 //! does not change the decision (batch evaluation, run later, uses the last write). The
 //! catalog is fixed at creation: build a new monitor after changing it.
 
-use super::alarm::{Alarm, AlarmEvent, Subject, Tracker};
+use super::alarm::{Alarm, AlarmEvent, Subject, Tracker, UnitState};
 use super::batch::{
     align_up, baseline_kw, day_subject, day_unit, facility_subjects, silent_subject, span_power,
 };
@@ -30,7 +30,7 @@ use super::rules::{
 use crate::error::{Error, Result};
 use crate::types::{Quantity, Reading};
 use crate::Store;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::ops::Range;
 
 /// Readings kept behind the watermark, seconds (pruned once a day, so up to a day more).
@@ -185,6 +185,10 @@ pub struct Monitor<'s> {
     pruned_day: i64,
     /// Production powers of one facility interval, reused.
     scratch: Vec<Option<f64>>,
+    /// `(meter, grid slot)` of the kept readings whose flag is
+    /// [`excluded_from_monitoring`](crate::Flag::excluded_from_monitoring): empty, and
+    /// never looked into, while no reading carries such a flag.
+    excluded: BTreeSet<(usize, i64)>,
 }
 
 /// The widest range of timestamps a store accepts: the monitor's clock stays in it.
@@ -283,6 +287,7 @@ impl<'s> Monitor<'s> {
             stats: MonitorStats::default(),
             pruned_day: i64::MIN,
             scratch: Vec::new(),
+            excluded: BTreeSet::new(),
         };
         for k in 0..mon.days.len() {
             mon.set_unit(k, day_unit(&mon.cfg, &mon.plan.days[k], start));
@@ -341,7 +346,14 @@ impl<'s> Monitor<'s> {
             }
             self.stats.readings += 1;
             self.max_seen = self.max_seen.max(r.ts);
-            let new = self.bufs[i].put(r.ts.div_euclid(iv), r.value);
+            let slot = r.ts.div_euclid(iv);
+            let new = self.bufs[i].put(slot, r.value);
+            // The newest write of a slot decides, flag included.
+            if r.flag.excluded_from_monitoring() {
+                self.excluded.insert((i, slot));
+            } else if !self.excluded.is_empty() {
+                self.excluded.remove(&(i, slot));
+            }
             // Decide what this reading completes now, while its data is in cache.
             let deps = std::mem::take(&mut self.deps[i]);
             let mut res = Ok(());
@@ -424,8 +436,22 @@ impl<'s> Monitor<'s> {
             for (b, m) in self.bufs.iter_mut().zip(&self.plan.meters) {
                 b.prune(below.div_euclid(m.iv));
             }
+            let meters = &self.plan.meters;
+            self.excluded
+                .retain(|&(i, k)| k >= below.div_euclid(meters[i].iv));
         }
         Ok(())
+    }
+
+    /// Whether a reading of meter `i` whose interval overlaps `span` is flagged out of
+    /// monitoring.
+    fn excluded_in(&self, i: usize, span: &Range<i64>) -> bool {
+        if self.excluded.is_empty() {
+            return false;
+        }
+        let iv = self.bufs[i].iv;
+        let (lo, hi) = (span.start.div_euclid(iv), (span.end - 1).div_euclid(iv));
+        self.excluded.range((i, lo)..=(i, hi)).next().is_some()
     }
 
     fn value(&self, i: usize, t: i64) -> Option<f64> {
@@ -498,7 +524,14 @@ impl<'s> Monitor<'s> {
             if !(complete || t + iv <= self.wm) {
                 break;
             }
-            let states = classify_facility(&self.plan, f, &self.cfg, t, tp, &prod);
+            let span = t..t + iv;
+            let states = match std::iter::once(&f.treatment)
+                .chain(&f.production)
+                .any(|&m| self.excluded_in(m, &span))
+            {
+                true => [UnitState::Good; 3],
+                false => classify_facility(&self.plan, f, &self.cfg, t, tp, &prod),
+            };
             let r = &mut self.fac[k];
             for (((s, tr), st), on) in r.subs.iter_mut().zip(states).zip(r.enabled) {
                 if on {
@@ -542,7 +575,9 @@ impl<'s> Monitor<'s> {
                 return Ok(());
             }
             let d = &self.plan.days[k];
-            let st = if d.rule == RuleId::NightProduction {
+            let st = if d.members.iter().any(|&m| self.excluded_in(m, &u)) {
+                UnitState::Good
+            } else if d.rule == RuleId::NightProduction {
                 let figs: Vec<DayFigures> = d
                     .members
                     .iter()

@@ -3,9 +3,9 @@
 
 use super::accumulate::{assign, Acc};
 use super::windows::Pieces;
+use crate::engine::read::{collect_runs, merge_runs, Run};
 use crate::engine::state::State;
 use crate::error::Result;
-use crate::store::{collect_runs, merge_runs};
 use crate::types::{MeterMeta, Quantity};
 
 /// Longest time one reading of an irregular meter is taken to cover (seconds): a longer
@@ -32,7 +32,7 @@ pub(super) fn scan_merged(
         }
         _ => range.clone(),
     };
-    let (ts, vals) = merge_runs(collect_runs(state, meter, &read_range, |_, _| false)?);
+    let Run { ts, vals, .. } = merge_runs(collect_runs(state, meter, &read_range, |_, _| false)?);
     let cover = |i: usize| -> Option<i64> {
         match meta.interval_s {
             Some(s) => Some(s as i64),

@@ -2,11 +2,12 @@
 
 use super::mmap::Mapped;
 use super::writer::HotSize;
-use crate::codec::cold;
 use crate::codec::ints::{IntColumn, IntLayout};
 use crate::codec::timestamps::{RegularLayout, TsColumn};
 use crate::codec::values::{self, ValueKind};
 use crate::codec::DecodeError;
+use crate::codec::{cold, flags};
+use crate::engine::read::Run;
 use crate::error::{Error, Result};
 use crate::format::*;
 use std::ops::{Range, RangeInclusive};
@@ -114,8 +115,8 @@ pub(crate) struct Segment {
     layouts: OnceLock<Box<[OnceLock<BlockLayout>]>>,
     /// First and last timestamp of any block (`None` without blocks).
     span: Option<(i64, i64)>,
-    /// The segment's version is [`COLD_SEGMENT_VERSION`]: its blocks may be cold.
-    cold_version: bool,
+    /// What the segment's version allows: cold blocks, flag columns.
+    features: SegmentFeatures,
     /// The segment was written by cold compaction.
     cold: bool,
 }
@@ -140,7 +141,8 @@ impl Segment {
             return Err(corrupt(0, "bad segment header magic"));
         }
         check_crc(path, b, 0, HEADER_CRC)?;
-        let cold_version = check_segment_version(b[HEADER_VERSION], path)?;
+        let features = check_segment_version(b[HEADER_VERSION], path)?;
+        let cold_version = features.cold;
 
         let f = b.len() - FOOTER_LEN;
         let footer = &b[f..];
@@ -253,7 +255,7 @@ impl Segment {
             verified,
             layouts: OnceLock::new(),
             span,
-            cold_version,
+            features,
             cold,
         })
     }
@@ -364,7 +366,7 @@ impl Segment {
         let stored = &block[BLOCK_BODY..block.len() - 4];
         // The body is rebuilt in `scratch` (decompressed, or decoded from cold) rather than
         // read in place.
-        let decoded = flags != 0;
+        let decoded = flags & (BLOCK_FLAG_ZSTD | BLOCK_FLAG_COLD) != 0;
         let body: &[u8] = if flags & BLOCK_FLAG_COLD != 0 {
             if body_len != stored.len() {
                 return Err(corrupt(
@@ -372,6 +374,7 @@ impl Segment {
                     "body length differs from block length",
                 ));
             }
+            let stored = self.without_flags(idx, flags, stored)?;
             // A hot body of the same readings, so that every reader of a block (history,
             // aggregates, the day/night kernels) takes it as it is.
             scratch.clear();
@@ -403,7 +406,8 @@ impl Segment {
             }
             // Readable slack for the value column's in-place reads (see below).
             scratch.extend_from_slice(&[0; 16]);
-            &scratch[..body_len]
+            let n = self.without_flags(idx, flags, &scratch[..body_len])?.len();
+            &scratch[..n]
         } else {
             if body_len != stored.len() {
                 return Err(corrupt(
@@ -411,7 +415,7 @@ impl Segment {
                     "body length differs from block length",
                 ));
             }
-            stored
+            self.without_flags(idx, flags, stored)?
         };
         let in_body = |d: DecodeError| corrupt(BLOCK_BODY + d.at, d.what);
         let count = e.count as usize;
@@ -486,12 +490,19 @@ impl Segment {
         let kind = ValueKind::from_bytes(block[BLOCK_VALUE_KIND], block[BLOCK_SCALE])
             .ok_or_else(|| corrupt(BLOCK_VALUE_KIND, "unknown value kind or scale"))?;
         let flags = block[BLOCK_FLAGS];
-        let known = match self.cold_version {
-            true => BLOCK_FLAG_ZSTD | BLOCK_FLAG_COLD,
-            false => BLOCK_FLAG_ZSTD,
-        };
+        let known = BLOCK_FLAG_ZSTD
+            | if self.features.cold {
+                BLOCK_FLAG_COLD
+            } else {
+                0
+            }
+            | if self.features.flags {
+                BLOCK_FLAG_FLAGS
+            } else {
+                0
+            };
         let both = BLOCK_FLAG_ZSTD | BLOCK_FLAG_COLD;
-        if flags & !known != 0 || flags == both || block[BLOCK_FLAGS + 1] != 0 {
+        if flags & !known != 0 || flags & both == both || block[BLOCK_FLAGS + 1] != 0 {
             return Err(corrupt(BLOCK_FLAGS, "unknown block flags"));
         }
         Ok((kind, flags))
@@ -511,13 +522,53 @@ impl Segment {
         Ok(stored)
     }
 
-    /// Decodes cold block `idx` (its checked bytes `block`), appending its timestamps to
-    /// `ts` and its integers to `ints`, and checks them against the index entry.
+    /// The part of body `body` (stored or decompressed, starting at the block's body) of
+    /// block `idx` before its flag column, checking the column; all of it when the block
+    /// `flags` say it has no column.
+    fn without_flags<'b>(&self, idx: usize, flags: u8, body: &'b [u8]) -> Result<&'b [u8]> {
+        self.split_flags(idx, flags, body, None)
+    }
+
+    /// [`Segment::without_flags`], appending the block's flags to `out` (whose last `count`
+    /// readings are the block's) when it is given.
+    fn split_flags<'b>(
+        &self,
+        idx: usize,
+        flags: u8,
+        body: &'b [u8],
+        out: Option<&mut Run>,
+    ) -> Result<&'b [u8]> {
+        let count = self.blocks[idx].count as usize;
+        let dst = out.map(|out| {
+            let len = out.ts.len() - count;
+            (&mut out.flags, len)
+        });
+        if flags & BLOCK_FLAG_FLAGS == 0 {
+            if let Some((dst, len)) = dst {
+                flags::extend(dst, len, &[], count);
+            }
+            return Ok(body);
+        }
+        let at = |d: DecodeError, base: usize| {
+            Error::corrupt(
+                &self.path,
+                self.blocks[idx].offset + (BLOCK_BODY + base + d.at) as u64,
+                d.what,
+            )
+        };
+        let (rest, runs) = flags::split_column(body).map_err(|d| at(d, 0))?;
+        flags::decode_column(runs, count, dst).map_err(|d| at(d, rest.len()))?;
+        Ok(rest)
+    }
+
+    /// Decodes cold block `idx` (its checked bytes `block`, flags `flags`), appending its
+    /// timestamps to `ts` and its integers to `ints`, and checks them against the index
+    /// entry.
     fn decode_cold(
         &self,
         idx: usize,
         block: &[u8],
-        kind: ValueKind,
+        (kind, flags): (ValueKind, u8),
         ts: &mut Vec<i64>,
         ints: &mut Vec<i64>,
     ) -> Result<()> {
@@ -525,6 +576,7 @@ impl Segment {
         let corrupt =
             |at: usize, what: &str| Error::corrupt(&self.path, e.offset + at as u64, what);
         let stored = self.cold_body(idx, block)?;
+        let stored = self.without_flags(idx, flags, stored)?;
         let from = ts.len();
         cold::decode(stored, e.count as usize, kind, ts, ints)
             .map_err(|d| corrupt(BLOCK_BODY + d.at, d.what))?;
@@ -539,13 +591,15 @@ impl Segment {
 
     /// The count, bounds and hot body length of block `idx` when it is stored hot (its
     /// header's body length: the bit-packed body, before any zstd), for a writer that
-    /// compares a cold body with it. Read from the header without a check: for a block
-    /// read (and so checked) already.
+    /// compares a cold body with it; `None` for a block with a flag column (its body
+    /// length counts the column). Read from the header without a check: for a block read
+    /// (and so checked) already.
     pub(crate) fn hot_size(&self, idx: usize) -> Option<HotSize> {
         let e = &self.blocks[idx];
         let start = e.offset as usize;
         let block = &self.map.bytes()[start..start + e.len as usize];
-        (!self.is_cold_block(idx)).then(|| HotSize {
+        let flagged = block[BLOCK_FLAGS] & BLOCK_FLAG_FLAGS != 0;
+        (!self.is_cold_block(idx) && !flagged).then(|| HotSize {
             count: e.count,
             t_first: e.t_first,
             t_last: e.t_last,
@@ -556,7 +610,7 @@ impl Segment {
     /// Whether block `idx` is stored cold.
     pub(crate) fn is_cold_block(&self, idx: usize) -> bool {
         let e = &self.blocks[idx];
-        self.cold_version
+        self.features.cold
             && self.map.bytes()[e.offset as usize + BLOCK_FLAGS] & BLOCK_FLAG_COLD != 0
     }
 
@@ -573,10 +627,11 @@ impl Segment {
         let e = &self.blocks[idx];
         let start = e.offset as usize;
         let block = &self.map.bytes()[start..start + e.len as usize];
-        let (kind, _) = self.check_block(idx, block)?;
+        let (kind, flags) = self.check_block(idx, block)?;
         let corrupt =
             |at: usize, what: &str| Error::corrupt(&self.path, e.offset + at as u64, what);
         let stored = self.cold_body(idx, block)?;
+        let stored = self.without_flags(idx, flags, stored)?;
         let Some(ts) = cold::decode_with_hot_ts(stored, e.count as usize, kind, ints)
             .map_err(|d| corrupt(BLOCK_BODY + d.at, d.what))?
         else {
@@ -591,7 +646,7 @@ impl Segment {
         Ok(Some(f(kind, &ts, ints)))
     }
 
-    /// Appends block `idx`'s readings to `ts` and `vals`.
+    /// Appends block `idx`'s readings to `ts` and `vals`, without their flags.
     pub(crate) fn read_block(
         &self,
         idx: usize,
@@ -603,11 +658,11 @@ impl Segment {
         let e = &self.blocks[idx];
         let start = e.offset as usize;
         let block = &self.map.bytes()[start..start + e.len as usize];
-        if self.cold_version && block[BLOCK_FLAGS] & BLOCK_FLAG_COLD != 0 {
+        if self.features.cold && block[BLOCK_FLAGS] & BLOCK_FLAG_COLD != 0 {
             // Cold readings go straight to the caller, without the hot body.
-            let (kind, _) = self.check_block(idx, block)?;
+            let (kind, flags) = self.check_block(idx, block)?;
             ints.clear();
-            self.decode_cold(idx, block, kind, ts, ints)?;
+            self.decode_cold(idx, block, (kind, flags), ts, ints)?;
             values::from_ints(kind, ints, vals);
             return Ok(());
         }
@@ -618,6 +673,28 @@ impl Segment {
             values::from_ints(v.kind, ints, vals);
         })
     }
+
+    /// Appends block `idx`'s readings to `out`, with their flags (kept sparse).
+    pub(crate) fn read_block_flags(
+        &self,
+        idx: usize,
+        scratch: &mut Vec<u8>,
+        ints: &mut Vec<i64>,
+        out: &mut Run,
+    ) -> Result<()> {
+        self.read_block(idx, scratch, ints, &mut out.ts, &mut out.vals)?;
+        let e = &self.blocks[idx];
+        let start = e.offset as usize;
+        let block = &self.map.bytes()[start..start + e.len as usize];
+        // `read_block` checked the block: its flags byte is known, and a zstd body is in
+        // `scratch`, decompressed to its header's length.
+        let flags = block[BLOCK_FLAGS];
+        let body = match flags & BLOCK_FLAG_ZSTD != 0 {
+            true => &scratch[..le_u32(block, BLOCK_BODY_LEN) as usize],
+            false => &block[BLOCK_BODY..block.len() - 4],
+        };
+        self.split_flags(idx, flags, body, Some(out)).map(|_| ())
+    }
 }
 
 /// Opens the segment at `path` and checks every block down to its last reading; returns
@@ -625,14 +702,14 @@ impl Segment {
 /// the first time it reads it.
 pub fn verify_segment(path: &Path) -> Result<u64> {
     let seg = Segment::open(path)?;
-    let (mut scratch, mut ints, mut ts, mut vals) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut scratch, mut ints, mut run) = (Vec::new(), Vec::new(), Run::default());
     let mut readings = 0u64;
     for b in 0..seg.blocks().len() {
-        ts.clear();
-        vals.clear();
-        seg.read_block(b, &mut scratch, &mut ints, &mut ts, &mut vals)?;
-        readings += ts.len() as u64;
+        run.ts.clear();
+        run.vals.clear();
+        run.flags.clear();
+        seg.read_block_flags(b, &mut scratch, &mut ints, &mut run)?;
+        readings += run.ts.len() as u64;
     }
     Ok(readings)
 }

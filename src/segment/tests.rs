@@ -24,7 +24,7 @@ fn write_and_read_as(
         false => SegmentWriter::create(&path).unwrap(),
     };
     for (m, ts, vs) in series {
-        w.add_series(*m, ts, vs, &no_windows, &[]).unwrap();
+        w.add_series(*m, ts, vs, &[], &no_windows, &[]).unwrap();
     }
     w.finish().unwrap();
     let seg = Segment::open(&path).unwrap();
@@ -78,7 +78,7 @@ fn blocks_split_at_block_len_and_windows() {
     let path = dir.path().join("s.mts");
     let mut w = SegmentWriter::create(&path).unwrap();
     let day = |t: i64| (t.div_euclid(86_400) + 1) * 86_400;
-    w.add_series(3, &ts, &vs, &day, &[]).unwrap();
+    w.add_series(3, &ts, &vs, &[], &day, &[]).unwrap();
     w.finish().unwrap();
     let seg = Segment::open(&path).unwrap();
     let blocks = seg.meter_blocks(3);
@@ -97,7 +97,7 @@ fn stats_match_values() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.mts");
     let mut w = SegmentWriter::create(&path).unwrap();
-    w.add_series(0, &ts, &vs, &no_windows, &[]).unwrap();
+    w.add_series(0, &ts, &vs, &[], &no_windows, &[]).unwrap();
     w.finish().unwrap();
     let seg = Segment::open(&path).unwrap();
     let e = seg.blocks()[0];
@@ -194,7 +194,7 @@ fn cold_segments_are_smaller_and_marked() {
             true => SegmentWriter::create_cold(&path).unwrap(),
             false => SegmentWriter::create(&path).unwrap(),
         };
-        w.add_series(0, &ts, &vs, &no_windows, &[]).unwrap();
+        w.add_series(0, &ts, &vs, &[], &no_windows, &[]).unwrap();
         sizes.push(w.finish().unwrap());
         let seg = Segment::open(&path).unwrap();
         assert_eq!(seg.is_cold(), cold);
@@ -215,7 +215,7 @@ fn known_hot_sizes_give_the_same_cold_segment() {
     let dir = tempfile::tempdir().unwrap();
     let hot_path = dir.path().join("hot.mts");
     let mut w = SegmentWriter::create(&hot_path).unwrap();
-    w.add_series(0, &ts, &vs, &window, &[]).unwrap();
+    w.add_series(0, &ts, &vs, &[], &window, &[]).unwrap();
     w.finish().unwrap();
     let hot = Segment::open(&hot_path).unwrap();
     let n = hot.blocks().len();
@@ -229,7 +229,7 @@ fn known_hot_sizes_give_the_same_cold_segment() {
     for (name, known) in [("none", &[][..]), ("real", &sizes[..]), ("tiny", &tiny[..])] {
         let path = dir.path().join(format!("{name}.mts"));
         let mut w = SegmentWriter::create_cold(&path).unwrap();
-        w.add_series(0, &ts, &vs, &window, known).unwrap();
+        w.add_series(0, &ts, &vs, &[], &window, known).unwrap();
         w.finish().unwrap();
         bytes.push(std::fs::read(&path).unwrap());
         let seg = Segment::open(&path).unwrap();
@@ -244,4 +244,58 @@ fn known_hot_sizes_give_the_same_cold_segment() {
         assert_eq!((t.as_slice(), v.as_slice()), (ts.as_slice(), vs.as_slice()));
     }
     assert_eq!(bytes[0], bytes[1]);
+}
+
+#[test]
+fn flag_columns_roundtrip_in_hot_zstd_and_cold_blocks_and_leave_the_view_alone() {
+    use crate::engine::read::Run;
+    use crate::types::Flag;
+    // Compressible values (zstd pays) and noisy ones (it does not), 5000 readings so two
+    // blocks: flags in the first block only, and in both.
+    let ts: Vec<i64> = (0..5000).map(|k| 1_700_000_000 + k * 900).collect();
+    let smooth: Vec<f64> = (0..5000).map(|k| (k / 500) as f64).collect();
+    let noisy: Vec<f64> = (0..5000)
+        .map(|k| ((k * 7919) % 1000) as f64 / 10.0)
+        .collect();
+    let mut first_only = vec![Flag::Normal; 5000];
+    first_only[10..40].fill(Flag::Maintenance);
+    first_only[41] = Flag::Fault;
+    let mut both = first_only.clone();
+    both[4999] = Flag::Calibration;
+    let dir = tempfile::tempdir().unwrap();
+    for cold in [false, true] {
+        for (k, (vals, fl)) in [(&smooth, &first_only), (&noisy, &both), (&noisy, &vec![])]
+            .into_iter()
+            .enumerate()
+        {
+            let path = dir.path().join(format!("{cold}-{k}.mts"));
+            let mut w = match cold {
+                true => SegmentWriter::create_cold(&path).unwrap(),
+                false => SegmentWriter::create(&path).unwrap(),
+            };
+            w.add_series(0, &ts, vals, fl, &no_windows, &[]).unwrap();
+            w.finish().unwrap();
+            let bytes = std::fs::read(&path).unwrap();
+            let version = match (fl.is_empty(), cold) {
+                (false, _) => crate::format::FLAGS_SEGMENT_VERSION,
+                (true, true) => crate::format::COLD_SEGMENT_VERSION,
+                (true, false) => 2,
+            };
+            assert_eq!((bytes[8], bytes[bytes.len() - 44 + 28]), (version, version));
+            let seg = Segment::open(&path).unwrap();
+            assert_eq!(seg.is_cold(), cold);
+            let (mut scratch, mut ints, mut run) = (vec![], vec![], Run::default());
+            for b in seg.meter_blocks(0) {
+                let view = seg.with_block(b, &mut scratch, view_of).unwrap();
+                let from = run.ts.len();
+                seg.read_block_flags(b, &mut scratch, &mut ints, &mut run)
+                    .unwrap();
+                assert_eq!(view.2.len(), run.ts.len() - from);
+            }
+            assert_eq!(run.ts, ts);
+            assert_eq!(&run.vals, vals);
+            assert_eq!(&run.flags, fl, "cold {cold}, case {k}");
+            assert_eq!(verify_segment(&path).unwrap(), 5000);
+        }
+    }
 }

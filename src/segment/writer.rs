@@ -1,12 +1,14 @@
 //! Writes a segment file: blocks per meter, then the index and the footer.
 
 use super::reader::BlockEntry;
-use crate::codec::{cold, ints, timestamps, values};
+use crate::codec::{cold, flags, ints, timestamps, values};
 use crate::error::{Error, Result};
 use crate::format::*;
 use crate::fsutil;
+use crate::types::Flag;
 use std::fs::File;
 use std::io::{BufWriter, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 /// zstd level for block bodies and the share of the plain size a frame must stay under to
@@ -56,6 +58,9 @@ pub(crate) struct SegmentWriter {
     cold: bool,
     /// Hot body sizes of the blocks of the series being added (see [`HotSize`]).
     hot_sizes: Vec<HotSize>,
+    /// Whether a block with a flag column was written: the segment is then sealed as
+    /// [`FLAGS_SEGMENT_VERSION`].
+    flagged: bool,
 }
 
 impl SegmentWriter {
@@ -71,10 +76,20 @@ impl SegmentWriter {
     }
 
     fn version(&self) -> u8 {
-        match self.cold {
-            true => COLD_SEGMENT_VERSION,
-            false => FormatVersion::CURRENT as u8,
+        match (self.flagged, self.cold) {
+            (true, _) => FLAGS_SEGMENT_VERSION,
+            (false, true) => COLD_SEGMENT_VERSION,
+            (false, false) => FormatVersion::CURRENT as u8,
         }
+    }
+
+    fn header(&self) -> [u8; HEADER_LEN] {
+        let mut header = [0u8; HEADER_LEN];
+        header[..SEGMENT_MAGIC.len()].copy_from_slice(&SEGMENT_MAGIC);
+        header[HEADER_VERSION] = self.version();
+        let crc = crc32fast::hash(&header[..HEADER_CRC]);
+        header[HEADER_CRC..].copy_from_slice(&crc.to_le_bytes());
+        header
     }
 
     fn create_with(path: &Path, cold: bool) -> Result<SegmentWriter> {
@@ -93,12 +108,10 @@ impl SegmentWriter {
             zstd: true,
             cold,
             hot_sizes: Vec::new(),
+            flagged: false,
         };
-        let mut header = [0u8; HEADER_LEN];
-        header[..SEGMENT_MAGIC.len()].copy_from_slice(&SEGMENT_MAGIC);
-        header[HEADER_VERSION] = w.version();
-        let crc = crc32fast::hash(&header[..HEADER_CRC]);
-        header[HEADER_CRC..].copy_from_slice(&crc.to_le_bytes());
+        // The version in this header is rewritten at `finish` if a block has flags.
+        let header = w.header();
         w.write(&header)?;
         Ok(w)
     }
@@ -119,7 +132,8 @@ impl SegmentWriter {
         self
     }
 
-    /// Adds the readings of one meter: `ts` strictly increasing, `vals` of the same length.
+    /// Adds the readings of one meter: `ts` strictly increasing, `vals` of the same length,
+    /// `flags` sparse (`codec::flags`: empty when all are normal, else of the same length).
     /// Meters must come in increasing id order. Blocks are cut at [`BLOCK_LEN`] readings
     /// and wherever `window_end(first ts of the block)` is reached, so that no block
     /// crosses a window boundary.
@@ -130,12 +144,14 @@ impl SegmentWriter {
         meter: u32,
         ts: &[i64],
         vals: &[f64],
+        fl: &[Flag],
         window_end: &dyn Fn(i64) -> i64,
         hot_sizes: &[HotSize],
     ) -> Result<()> {
         self.hot_sizes.clear();
         self.hot_sizes.extend_from_slice(hot_sizes);
         debug_assert_eq!(ts.len(), vals.len());
+        debug_assert!(fl.is_empty() || fl.len() == ts.len());
         debug_assert!(self.meters.last().is_none_or(|m| m.0 < meter));
         if ts.is_empty() {
             return Ok(());
@@ -146,7 +162,7 @@ impl SegmentWriter {
             let end_ts = window_end(ts[i]);
             let limit = (i + BLOCK_LEN).min(ts.len());
             let j = i + ts[i..limit].partition_point(|&t| t < end_ts).max(1);
-            self.write_block(&ts[i..j], &vals[i..j])?;
+            self.write_block(&ts[i..j], &vals[i..j], flags::slice(fl, i..j))?;
             i = j;
         }
         self.meters
@@ -154,7 +170,7 @@ impl SegmentWriter {
         Ok(())
     }
 
-    fn write_block(&mut self, ts: &[i64], vals: &[f64]) -> Result<()> {
+    fn write_block(&mut self, ts: &[i64], vals: &[f64], fl: &[Flag]) -> Result<()> {
         let kind = values::to_ints(vals, &mut self.ints);
         self.body.clear();
         timestamps::encode(ts, &mut self.body);
@@ -178,6 +194,13 @@ impl SegmentWriter {
         if !cold && known.is_some() {
             ints::encode(&self.ints, &mut self.body);
         }
+        // The flag column ends whichever body is stored, so that the rest of the body is
+        // exactly that of a block without flags.
+        let flagged = flags::any_flagged(fl);
+        if flagged {
+            flags::encode_column(fl, if cold { &mut cold_body } else { &mut self.body });
+            self.flagged = true;
+        }
         let compressed = (self.zstd && !cold)
             .then(|| zstd::bulk::compress(&self.body, ZSTD_LEVEL))
             .and_then(|c| c.ok())
@@ -187,6 +210,7 @@ impl SegmentWriter {
             Some(c) => (BLOCK_FLAG_ZSTD, &c[..], self.body.len()),
             None => (0, &self.body[..], self.body.len()),
         };
+        let flags = flags | if flagged { BLOCK_FLAG_FLAGS } else { 0 };
         let (kind_byte, scale) = kind.to_bytes();
         self.block.clear();
         self.block
@@ -254,10 +278,16 @@ impl SegmentWriter {
         footer[FOOTER_CRC..FOOTER_MAGIC].copy_from_slice(&crc.to_le_bytes());
         footer[FOOTER_MAGIC..].copy_from_slice(&SEGMENT_MAGIC);
         self.write(&footer)?;
+        let header = self.header();
         let file = self
             .out
             .into_inner()
             .map_err(|e| Error::io(&self.tmp, e.into_error()))?;
+        if self.flagged {
+            fsutil::faults::check(fsutil::faults::FaultOp::Write, &self.tmp)
+                .and_then(|()| file.write_all_at(&header, 0))
+                .map_err(|e| Error::io(&self.tmp, e))?;
+        }
         fsutil::faults::sync_all(&file, &self.tmp).map_err(|e| Error::io(&self.tmp, e))?;
         drop(file);
         fsutil::publish(&self.tmp, &self.path)?;

@@ -20,7 +20,7 @@
 //! ```
 
 use crate::error::{Error, Result};
-use crate::format::FormatVersion;
+use crate::format::{check_wal_version, FLAGS_WAL_VERSION};
 use std::path::Path;
 
 const U8: usize = 1;
@@ -68,7 +68,7 @@ fn le_u64(b: &[u8], at: usize) -> Option<u64> {
 pub(crate) fn encode_header(file_id: u64, base_lsn: u64) -> [u8; HEADER_LEN] {
     let mut h = [0u8; HEADER_LEN];
     h[..HEADER_VERSION].copy_from_slice(&WAL_MAGIC);
-    h[HEADER_VERSION] = FormatVersion::CURRENT as u8;
+    h[HEADER_VERSION] = FLAGS_WAL_VERSION;
     h[HEADER_FILE_ID..HEADER_BASE_LSN].copy_from_slice(&file_id.to_le_bytes());
     h[HEADER_BASE_LSN..HEADER_CRC].copy_from_slice(&base_lsn.to_le_bytes());
     let crc = crc32fast::hash(&h[..HEADER_CRC]);
@@ -91,7 +91,7 @@ pub(crate) fn decode_header(buf: &[u8], file_id: u64, path: &Path) -> Result<u64
     if stored != Some(crc32fast::hash(&h[..HEADER_CRC])) {
         return bad("checksum mismatch");
     }
-    FormatVersion::check(h[HEADER_VERSION], path)?;
+    check_wal_version(h[HEADER_VERSION], path)?;
     if h[HEADER_VERSION + 1..HEADER_FILE_ID] != [0; 3] {
         return bad("reserved bytes are not zero");
     }

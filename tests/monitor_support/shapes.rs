@@ -356,11 +356,7 @@ impl GenFleet {
             let batch: Vec<Reading> = m
                 .readings
                 .iter()
-                .map(|&(ts, value)| Reading {
-                    meter: &m.id,
-                    ts,
-                    value,
-                })
+                .map(|&(ts, value)| Reading::new(&m.id, ts, value))
                 .collect();
             store.append(&batch).unwrap();
         }

@@ -22,14 +22,30 @@ pub fn opts() -> Options {
     }
 }
 
+/// Default options with automatic compaction off and windows kept hot: the golden
+/// fixtures' writers.
+pub fn manual_compaction() -> Options {
+    Options {
+        compaction: CompactionOptions {
+            auto: false,
+            cold_after: None,
+            ..CompactionOptions::default()
+        },
+        ..Options::default()
+    }
+}
+
+/// Replaces a file's content: unlinks it and creates it anew (a store may still map the
+/// old one).
+pub fn rewrite(path: &Path, bytes: &[u8]) {
+    std::fs::remove_file(path).unwrap();
+    std::fs::write(path, bytes).unwrap();
+}
+
 /// A day of 15-minute readings of `meter` from `start`, all `value`.
 pub fn day(meter: &str, start: i64, value: f64) -> Vec<Reading<'_>> {
     (0..96)
-        .map(|k| Reading {
-            meter,
-            ts: start + k * 900,
-            value,
-        })
+        .map(|k| Reading::new(meter, start + k * 900, value))
         .collect()
 }
 
