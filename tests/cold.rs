@@ -230,11 +230,7 @@ fn fill(s: &Store) {
     s.register_meter("PI", regular_power).unwrap();
     let pi: Vec<Reading> = (0..150 * 96)
         .filter(|k| k % 1000 < 990)
-        .map(|k: i64| Reading {
-            meter: "PI",
-            ts: JAN + k * 900,
-            value: (k % 97) as f64 * std::f64::consts::PI,
-        })
+        .map(|k: i64| Reading::new("PI", JAN + k * 900, (k % 97) as f64 * std::f64::consts::PI))
         .collect();
     s.append(&pi).unwrap();
     s.flush().unwrap();
