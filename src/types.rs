@@ -97,7 +97,8 @@ impl<'a> Reading<'a> {
 ///
 /// A store keeps one flag with every reading; readings that are all [`Flag::Normal`] cost
 /// nothing extra on disk. The monitor leaves readings whose flag is
-/// [`excluded_from_monitoring`](Flag::excluded_from_monitoring) out of its judgement.
+/// [`excluded_from_monitoring`](Flag::excluded_from_monitoring) out of its judgement and
+/// out of the thresholds it learns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Flag {
     /// `N`: normal operation.

@@ -4,6 +4,7 @@ mod monitor_support;
 
 use meterstore::fleet::{FleetConfig, Role};
 use meterstore::monitor::{Catalog, LearnOptions};
+use meterstore::{Flag, Reading};
 use monitor_support::*;
 
 #[test]
@@ -54,4 +55,56 @@ fn learned_normal_power_matches_the_generator() {
     assert_eq!(back, cat);
     let table = back.threshold_table();
     assert!(table.contains("learned") && table.contains(&fleet.meters()[0].id));
+}
+
+/// Readings flagged maintenance, fault, calibration or stopped take no part in learning:
+/// nine of fourteen days of a treatment meter at three times its level move its learned
+/// normal power, and the same readings resent flagged `M` (`D`, `C`, `F`) no longer do.
+#[test]
+fn flagged_readings_take_no_part_in_learning() {
+    let cfg = FleetConfig {
+        enterprises: 1,
+        days: 14,
+        switch_off_share: 0.0,
+        ..FleetConfig::default()
+    };
+    let from = cfg.start;
+    let (_dir, store, fleet) = fleet_store(cfg);
+    let m = fleet
+        .meters()
+        .iter()
+        .find(|m| m.role == Role::Treatment)
+        .expect("a treatment meter")
+        .clone();
+    let range = from..from + 14 * DAY;
+    let odd: Vec<(i64, f64)> = store
+        .history(&m.id, from + 2 * DAY..from + 11 * DAY)
+        .unwrap()
+        .map(|(t, v)| (t, 3.0 * v))
+        .collect();
+    let learn = |flag: Flag| {
+        let batch: Vec<Reading> = odd
+            .iter()
+            .map(|&(t, v)| Reading::new(&m.id, t, v).with_flag(flag))
+            .collect();
+        store.append(&batch).unwrap();
+        let mut cat = fleet_catalog(&fleet);
+        cat.learn(&store, range.clone(), &LearnOptions::default())
+            .unwrap();
+        let n = cat.learned(&m.id).unwrap().normal_kw;
+        (n - m.level_kw).abs() / m.level_kw
+    };
+    let unflagged = learn(Flag::Normal);
+    assert!(unflagged > 0.2, "the odd days moved nothing: {unflagged}");
+    for flag in [
+        Flag::Maintenance,
+        Flag::Fault,
+        Flag::Calibration,
+        Flag::Stopped,
+    ] {
+        let err = learn(flag);
+        assert!(err < 0.02, "{flag:?}: learned normal off by {err}");
+    }
+    // Flags that do not exclude (manual, over limit, communication) keep the readings.
+    assert!(learn(Flag::OverLimit) > 0.2);
 }

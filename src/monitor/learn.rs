@@ -4,7 +4,10 @@
 //! off, idle, night) and *running* periods. The method, with nothing tuned per facility:
 //!
 //! 1. Take the power of every reading (interval energy over the interval, times the
-//!    CT/PT multiplier).
+//!    CT/PT multiplier), leaving out readings flagged maintenance, fault, calibration or
+//!    stopped ([`Flag::excluded_from_monitoring`](crate::Flag::excluded_from_monitoring)):
+//!    they do not show the facility's normal operation (a register's interval needs both
+//!    its readings unflagged).
 //! 2. Split the readings in two with Otsu's method on `ln(power + eps)` (the split that
 //!    maximises the between-class variance; `eps` is a thousandth of the 99th percentile,
 //!    so zeros take part). Power levels are multiplicative, hence the logarithm.
@@ -354,7 +357,8 @@ pub fn learn_normal(
     })
 }
 
-/// Power samples of a catalog meter over `range`, read through [`Store::history`].
+/// Power samples of a catalog meter over `range`, read through [`Store::history`],
+/// without readings whose flag is excluded from monitoring.
 pub(crate) fn power_samples(
     store: &Store,
     m: &CatalogMeter,
@@ -366,7 +370,13 @@ pub(crate) fn power_samples(
         Quantity::CumulativeRegister => range.end.saturating_add(iv),
         _ => range.end,
     };
-    let readings: Vec<(i64, f64)> = store.history(&m.id, range.start..end)?.collect();
+    let history = store.history(&m.id, range.start..end)?;
+    let flags = history.flags().to_vec();
+    let readings: Vec<(i64, f64)> = history
+        .zip(flags)
+        .filter(|(_, f)| !f.excluded_from_monitoring())
+        .map(|(r, _)| r)
+        .collect();
     let at = |t: i64| {
         readings
             .binary_search_by_key(&t, |r| r.0)

@@ -107,7 +107,7 @@ impl std::fmt::Display for RuleId {
 /// treatment meter or of a production meter whose interval overlaps a facility unit, or of
 /// any member within a local day, declares the unit out of judgement as a maintenance
 /// window would. `meter_silent` counts a flagged reading as a reading. Threshold learning
-/// takes flagged readings like any other, as it takes readings inside suppression windows.
+/// and emergency baselines leave flagged readings out (they do not show normal operation).
 #[derive(Debug, Clone)]
 pub struct RuleConfig {
     /// Rules to evaluate. Default: all.
