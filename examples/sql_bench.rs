@@ -25,7 +25,7 @@ mod common;
 
 use clap::Parser;
 use common::cli;
-use meterstore::sql::datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use meterstore::sql::datafusion::arrow::array::{AsArray, RecordBatch};
 use meterstore::sql::datafusion::arrow::datatypes::Float64Type;
 use meterstore::sql::datafusion::prelude::SessionContext;
 use meterstore::{DayNightScan, DayWindow, MeterFilter, Store, UtcOffset, Zone};
