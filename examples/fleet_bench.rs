@@ -352,7 +352,7 @@ fn bench_shape(
     };
     let mut duckdb_s = None;
     if let (Some(out), true) = (export, args.peers) {
-        let s = duckdb_seconds(&args.python, out, args.runs as usize)?;
+        let s = common::peers::duckdb_seconds(&args.python, out, args.runs as usize)?;
         rows.push((
             format!(
                 "DuckDB in-process query, same readings (median of {})",
@@ -586,35 +586,6 @@ fn callgrind_per_reading(
         std::fs::remove_file(&out)?;
     }
     Ok(totals[1].saturating_sub(totals[0]) as f64 / 2.0 / readings as f64)
-}
-
-/// DuckDB's median seconds for the day/night query on the export in `dir`, from
-/// `bench/peers/peers.py --query-only`, which also checks DuckDB and the engine's results
-/// (engine.csv) against its exact reference and fails the run if they differ.
-fn duckdb_seconds(
-    python: &str,
-    dir: &Path,
-    runs: usize,
-) -> Result<f64, Box<dyn std::error::Error>> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/peers/peers.py");
-    let out = std::process::Command::new(python)
-        .arg(script)
-        .arg(dir)
-        .args(["--query-only", "--runs", &runs.max(1).to_string()])
-        .arg("--workdir")
-        .arg(dir)
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .map_err(|e| format!("{python} {script}: {e}"))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    eprint!("{text}");
-    if !out.status.success() {
-        return Err(format!("{script} failed ({}); output above", out.status).into());
-    }
-    text.lines()
-        .find_map(|l| l.strip_prefix("RESULT duckdb median_s="))
-        .and_then(|v| v.trim().parse().ok())
-        .ok_or_else(|| format!("{script} printed no DuckDB result").into())
 }
 
 fn print_summary(all: &[Summary]) -> std::io::Result<()> {

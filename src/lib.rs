@@ -16,6 +16,8 @@ pub mod monitor;
 mod query;
 mod scan;
 mod segment;
+#[cfg(feature = "datafusion")]
+pub mod sql;
 mod store;
 mod types;
 mod verify;

@@ -19,6 +19,7 @@ pub mod infer;
 pub mod lines;
 #[cfg(feature = "arrow")]
 pub mod parquet_rows;
+pub mod peers;
 pub mod plot;
 pub mod time;
 

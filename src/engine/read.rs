@@ -216,6 +216,38 @@ impl Snapshot {
     pub fn meter_meta(&self, id: &str) -> Option<&MeterMeta> {
         self.st.meters.get(id).map(|d| self.st.meters.meta(d))
     }
+
+    /// The readings of `meter` in `range` as the block index counts them, without reading
+    /// a block, and whether that count is exact: it is when no two sources overlap in
+    /// time (no reading counted twice) and every block lies wholly inside the range;
+    /// otherwise it is an upper bound. An unknown meter has none.
+    #[cfg_attr(
+        not(feature = "datafusion"),
+        expect(dead_code, reason = "read by the sql module")
+    )]
+    pub(crate) fn indexed_rows(&self, meter: &str, range: &Range<i64>) -> (u64, bool) {
+        let st = &self.st;
+        let Some(dense) = st.meters.get(meter) else {
+            return (0, true);
+        };
+        let mut spans = Vec::new();
+        let mut exact = sources_disjoint(st, dense, range, &mut spans);
+        let mems: Vec<_> = st.memtables().collect();
+        let mut rows = 0u64;
+        for &(k, b, t_first, t_last) in &spans {
+            match st.segments.get(k) {
+                Some(seg) => {
+                    rows += u64::from(seg.blocks()[b].count);
+                    exact &= range.start <= t_first && t_last < range.end;
+                }
+                None => {
+                    let series = mems.get(b).and_then(|m| m.get(dense));
+                    rows += series.map_or(0, |s| s.range(range).len() as u64);
+                }
+            }
+        }
+        (rows, exact)
+    }
 }
 
 fn dense(st: &State, meter: &str) -> Result<u32> {
