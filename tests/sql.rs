@@ -129,11 +129,7 @@ fn filters_on_meter_and_time_are_applied_by_the_scan() {
     let resend: Vec<meterstore::Reading> = store
         .history(&id0, START..START + 86_400)
         .unwrap()
-        .map(|(ts, v)| meterstore::Reading {
-            meter: &id0,
-            ts,
-            value: v + 1.0,
-        })
+        .map(|(ts, v)| meterstore::Reading::new(&id0, ts, v + 1.0))
         .collect::<Vec<_>>();
     store.append(&resend).unwrap();
     let ids: Vec<&str> = fleet.meters().iter().map(|m| m.id.as_str()).collect();
@@ -468,11 +464,7 @@ fn a_read_only_store_beside_its_writer() {
     let id = fleet.meters()[0].id.clone();
     let last = START + i64::from(DAYS) * 86_400;
     writer
-        .append(&[meterstore::Reading {
-            meter: &id,
-            ts: last,
-            value: 7.5,
-        }])
+        .append(&[meterstore::Reading::new(&id, last, 7.5)])
         .unwrap();
     let reader = Store::open_read_only(tmp.path()).unwrap();
     let ctx = ctx_of(&[&reader], 2);
