@@ -25,7 +25,7 @@
 //! let dir = tempfile::tempdir().expect("temp dir");
 //! let store = Store::open(dir.path(), Options::default())?;
 //! store.register_meter("M1", MeterMeta::default())?;
-//! store.append(&[Reading { meter: "M1", ts: 1_704_067_200, value: 0.25 }])?;
+//! store.append(&[Reading::new("M1", 1_704_067_200, 0.25)])?;
 //! let ctx = SessionContext::new();
 //! register(&ctx, &[&store]).expect("register");
 //! let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
