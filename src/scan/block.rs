@@ -267,17 +267,14 @@ impl BlockSums<'_> {
                 pattern.push_runs(v0, g0 + k0 as i64, len, phase_runs)
             });
         }
+        // With per-day results, a block summed periodically is cut at local midnights.
+        let first_day = periodic.and_then(|p| day_cuts(p, missing, g0, *slots, cut_values));
+        let cuts: &[usize] = if first_day.is_some() { cut_values } else { &[] };
         let div = match (kind, periodic) {
             (ValueKind::Decimal { .. }, _) => kind.divisor().unwrap_or(1.0),
             (ValueKind::FloatBits, Some(pattern)) => {
                 // Float bits: decoded to their bit patterns and summed as floats.
                 let bits = col.values(ints);
-                let first_day = day_cuts(pattern, missing, g0, *slots, cut_values);
-                let cuts = if first_day.is_some() {
-                    &cut_values[..]
-                } else {
-                    &[]
-                };
                 float_out.clear();
                 float_out.resize(cuts.len() + 1, (0.0, 0.0, 0));
                 float_class_sums(bits, phase_runs, bits.len(), &pattern.mask, cuts, float_out);
@@ -300,13 +297,6 @@ impl BlockSums<'_> {
         };
         if let Some(pattern) = periodic {
             let n = col.len();
-            // With per-day results, cut the values at local midnights.
-            let first_day = day_cuts(pattern, missing, g0, *slots, cut_values);
-            let cuts = if first_day.is_some() {
-                &cut_values[..]
-            } else {
-                &[]
-            };
             class_out.clear();
             // The block lies wholly in the range: without cuts its total is the index
             // entry's sum, and the kernel sums the day values only.
