@@ -227,8 +227,10 @@ fn watch(store: &'static Store, setup: MonitorSetup, rx: &Receiver<Rows>, out: &
     }
 }
 
-/// Hours of stored readings the replay reads and feeds at a time (bounds its memory).
-const REPLAY_STEP_S: i64 = 6 * 3600;
+/// Stored readings the replay reads and feeds at a time: a day, which bounds its memory
+/// to a day of the catalog's readings while each stored block (a month at most) is decoded
+/// only once per day of the replay.
+const REPLAY_STEP_S: i64 = 86_400;
 
 /// Feeds the store's readings of the catalog's meters in `range` to `mon` in time order,
 /// a few hours at a time, and records the alarms that leaves open (and those it closed)
