@@ -35,6 +35,7 @@ pub use scan::{
 pub use segment::verify_segment;
 pub use store::{
     CompactionOptions, History, Options, Snapshot, Store, StoreStats, UnknownMeters, Window,
+    WithFlags,
 };
 pub use wal::{ReplayReport, SyncPolicy};
 

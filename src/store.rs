@@ -17,7 +17,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, RwLockReadGuard};
 
 pub use crate::engine::options::{CompactionOptions, Options, UnknownMeters};
-pub use crate::engine::read::{History, Snapshot};
+pub use crate::engine::read::{History, Snapshot, WithFlags};
 pub use crate::engine::window::Window;
 
 /// Counters of a store since it was opened, and its current size.

@@ -255,11 +255,10 @@ fn replay(
         let mut rows: Rows = Vec::new();
         for id in &meters {
             let history = snap.history(id, from..to)?;
-            let flags = history.flags().to_vec();
             rows.extend(
                 history
-                    .zip(flags)
-                    .map(|((ts, v), f)| (id.to_string(), ts, v, f)),
+                    .with_flags()
+                    .map(|(ts, v, f)| (id.to_string(), ts, v, f)),
             );
         }
         rows.sort_by_key(|r| r.1);

@@ -74,6 +74,26 @@ impl Iterator for History {
 
 impl ExactSizeIterator for History {}
 
+/// A [`History`] iterated with quality flags: `(timestamp, value, flag)` in time order,
+/// from [`History::with_flags`].
+pub struct WithFlags {
+    history: History,
+}
+
+impl Iterator for WithFlags {
+    type Item = (i64, f64, Flag);
+    fn next(&mut self) -> Option<(i64, f64, Flag)> {
+        let at = self.history.at;
+        let (ts, v) = self.history.next()?;
+        Some((ts, v, flags::get(&self.history.flags, at)))
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.history.size_hint()
+    }
+}
+
+impl ExactSizeIterator for WithFlags {}
+
 impl History {
     fn new(run: Run) -> History {
         History {
@@ -95,6 +115,13 @@ impl History {
             false => self.normal.get_or_init(|| vec![Flag::Normal; n]),
         };
         &all[self.at.min(n)..]
+    }
+
+    /// The readings not yet iterated with their quality flags, as `(timestamp, value,
+    /// flag)`. Unlike [`History::flags`] it builds no array of flags for a history whose
+    /// readings are all [`Flag::Normal`].
+    pub fn with_flags(self) -> WithFlags {
+        WithFlags { history: self }
     }
 
     /// The flags of the readings not yet iterated, as `codec::flags` keeps them: empty
@@ -662,5 +689,19 @@ mod tests {
             .is_empty());
         let got = merge_runs(vec![c, run(&[(1, 0.0)])]);
         assert_eq!(got.flags, vec![N, D, N]);
+    }
+
+    #[test]
+    fn with_flags_pairs_each_reading_with_its_flag_from_where_iteration_stands() {
+        use Flag::{Fault as D, Normal as N};
+        let mut h = History::new(flagged(&[(1, 1.0), (2, 2.0), (3, 3.0)], &[N, D, N]));
+        assert_eq!(h.next(), Some((1, 1.0)));
+        let rest: Vec<_> = h.with_flags().collect();
+        assert_eq!(rest, vec![(2, 2.0, D), (3, 3.0, N)]);
+        // A history without flags pairs every reading with the normal flag.
+        let all: Vec<_> = History::new(run(&[(5, 0.5), (6, 0.25)]))
+            .with_flags()
+            .collect();
+        assert_eq!(all, vec![(5, 0.5, N), (6, 0.25, N)]);
     }
 }

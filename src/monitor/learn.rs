@@ -371,11 +371,10 @@ pub(crate) fn power_samples(
         _ => range.end,
     };
     let history = store.history(&m.id, range.start..end)?;
-    let flags = history.flags().to_vec();
     let readings: Vec<(i64, f64)> = history
-        .zip(flags)
-        .filter(|(_, f)| !f.excluded_from_monitoring())
-        .map(|(r, _)| r)
+        .with_flags()
+        .filter(|(_, _, f)| !f.excluded_from_monitoring())
+        .map(|(ts, v, _)| (ts, v))
         .collect();
     let at = |t: i64| {
         readings
