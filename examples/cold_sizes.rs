@@ -2,9 +2,12 @@
 //! shape, plus the speed of cold compaction, of a meter's history from cold, and of a
 //! day/night scan over cold windows.
 //!
-//! For each shape it builds a store (every window compacted hot), measures its segment
-//! bytes, runs `Store::compact_cold`, and measures again. The references take each meter's
-//! whole series: pcodec (`pco`, the smallest of levels 8 and 12, on the decimal integers or
+//! For each shape it builds a store (every window compacted hot) and runs
+//! `Store::compact_cold`, which rewrites every window but the newest (still open, so it
+//! stays hot). Every column is measured on the readings of those windows: `hot` and `cold`
+//! are the bytes of their segment files before and after, and the scan and history
+//! figures read only them. The references take each meter's whole series of those
+//! readings: pcodec (`pco`, the smallest of levels 8 and 12, on the decimal integers or
 //! on the f64 values, plus the timestamps) and zstd level 19 (on the little-endian
 //! timestamp deltas and integers). Bytes per reading count timestamps in every column.
 //!
@@ -162,21 +165,46 @@ fn shapes(args: &Args) -> Vec<(&'static str, Vec<MeterMeta>, Series)> {
     ]
 }
 
+/// The calendar month of `t` in UTC+8, the store's default window, as year * 12 + month.
+fn month(t: i64) -> i64 {
+    const OFFSET_S: i64 = 8 * 3600;
+    let days = (t + OFFSET_S).div_euclid(86_400);
+    // Civil month of a day count (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + (m <= 2) as i64) * 12 + m
+}
+
+/// The readings of `series` in windows before the one holding the newest reading: the
+/// windows `Store::compact_cold` rewrites, as every other window is compared on them.
+/// Also the first timestamp of the newest window.
+fn settled(series: &Series) -> (Series, i64) {
+    let newest = series
+        .iter()
+        .filter_map(|(t, _)| t.last().copied())
+        .max()
+        .unwrap_or(0);
+    let cut = |t: &[i64]| t.partition_point(|&x| month(x) < month(newest));
+    let start = series
+        .iter()
+        .filter_map(|(t, _)| t.get(cut(t)).copied())
+        .min()
+        .unwrap_or(newest);
+    let old = series
+        .iter()
+        .map(|(t, v)| (t[..cut(t)].to_vec(), v[..cut(t)].to_vec()))
+        .filter(|(t, _)| !t.is_empty())
+        .collect();
+    (old, start)
+}
+
 /// pcodec on the pieces a segment writer cuts `ts` into (see the module doc), summed.
 fn pco_block_size(ts: &[i64], vals: &[f64]) -> usize {
-    const OFFSET_S: i64 = 8 * 3600;
-    let month = |t: i64| {
-        let days = (t + OFFSET_S).div_euclid(86_400);
-        // Civil month of a day count (Howard Hinnant's algorithm), as year * 12 + month.
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z - era * 146_097;
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let m = if mp < 10 { mp + 3 } else { mp - 9 };
-        (yoe + era * 400 + (m <= 2) as i64) * 12 + m
-    };
     let mut total = 0;
     let mut i = 0;
     while i < ts.len() {
@@ -296,33 +324,43 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         if only.as_ref().is_some_and(|o| !o.iter().any(|n| n == name)) {
             continue;
         }
-        let pco: usize = series.iter().map(|(t, v)| pco_size(t, v)).sum();
-        let pco_blk: usize = series.iter().map(|(t, v)| pco_block_size(t, v)).sum();
-        let zstd: usize = series.iter().map(|(t, v)| zstd_size(t, v)).sum();
+        // Every figure is taken on the readings of the windows that go cold: the window
+        // of the newest reading is still open and stays hot.
+        let (old, cold_start) = settled(&series);
+        let n: usize = old.iter().map(|(t, _)| t.len()).sum();
+        let pco: usize = old.iter().map(|(t, v)| pco_size(t, v)).sum();
+        let pco_blk: usize = old.iter().map(|(t, v)| pco_block_size(t, v)).sum();
+        let zstd: usize = old.iter().map(|(t, v)| zstd_size(t, v)).sum();
         let dir = tempfile::tempdir()?;
-        let (store, n) = build(dir.path(), &metas, &series)?;
+        let (store, _) = build(dir.path(), &metas, &series)?;
         let scan = DayNightScan {
             threads: 1,
             ..DayNightScan::default()
         };
-        let all = i64::MIN / 4..i64::MAX / 4;
+        let settled_range = i64::MIN / 4..cold_start;
         let t = Instant::now();
-        store.day_night(&MeterFilter::All, all.clone(), &scan)?;
+        store.day_night(&MeterFilter::All, settled_range.clone(), &scan)?;
         let scan_hot = n as f64 / t.elapsed().as_secs_f64() / 1e6;
-        let hot = store.segment_bytes();
         let t = Instant::now();
         let r = store.compact_cold()?;
         let recompress = r.readings_written as f64 / t.elapsed().as_secs_f64() / 1e6;
-        let cold = store.segment_bytes();
+        if r.readings_written != n as u64 {
+            return Err(format!(
+                "{name}: cold compaction rewrote {} readings, the settled windows hold {n}",
+                r.readings_written
+            )
+            .into());
+        }
+        let (hot, cold) = (r.bytes_read, r.bytes_written);
         let ids = store.meter_ids();
         let t = Instant::now();
         for id in &ids {
-            let h = store.history(id, all.clone())?;
+            let h = store.history(id, settled_range.clone())?;
             std::hint::black_box(h.count());
         }
         let hist_ms = t.elapsed().as_secs_f64() * 1e3 / ids.len() as f64;
         let t = Instant::now();
-        store.day_night(&MeterFilter::All, all.clone(), &scan)?;
+        store.day_night(&MeterFilter::All, settled_range.clone(), &scan)?;
         let scan_cold = n as f64 / t.elapsed().as_secs_f64() / 1e6;
         let per = |b: f64| b / n as f64;
         println!(
