@@ -130,6 +130,21 @@ impl<'a> Cursor<'a> {
 }
 
 /// Appends `u` as an unsigned LEB128 varint (at most 10 bytes).
+/// Appends `f(x)` for each `x` of `src` to `out`, writing straight into the spare
+/// capacity: a plain indexed loop, which the compiler vectorises where `Vec::extend` over
+/// a mapped iterator keeps a per-element length update.
+#[inline(always)]
+pub(crate) fn extend_map<T: Copy, U>(out: &mut Vec<U>, src: &[T], f: impl Fn(T) -> U) {
+    let n = src.len();
+    out.reserve(n);
+    for (o, &x) in out.spare_capacity_mut()[..n].iter_mut().zip(src) {
+        o.write(f(x));
+    }
+    // SAFETY: the loop above initialised the first `n` elements of the spare capacity,
+    // which `reserve` made at least `n` long.
+    unsafe { out.set_len(out.len() + n) };
+}
+
 pub(crate) fn put_varint(out: &mut Vec<u8>, mut u: u64) {
     while u >= 0x80 {
         out.push((u as u8) | 0x80);

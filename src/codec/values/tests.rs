@@ -79,3 +79,55 @@ proptest! {
         }
     }
 }
+
+/// `from_ints` as the plain conversion gives it.
+fn plain(kind: ValueKind, ints: &[i64]) -> Vec<u64> {
+    let m = kind.divisor().unwrap();
+    ints.iter().map(|&i| (i as f64 / m).to_bits()).collect()
+}
+
+fn converted(kind: ValueKind, ints: &[i64]) -> Vec<u64> {
+    let mut out = vec![0.5];
+    from_ints(kind, ints, &mut out);
+    assert_eq!(out.remove(0), 0.5, "appends after what is there");
+    out.iter().map(|v| v.to_bits()).collect()
+}
+
+#[test]
+fn integers_at_the_edges_of_the_vector_route_convert_exactly() {
+    let edge = 1i64 << 51;
+    let top = (1i64 << 53) - 1;
+    let ints = [
+        0,
+        1,
+        -1,
+        edge - 1,
+        edge,
+        -edge,
+        -edge + 1,
+        edge + 1,
+        -edge - 1,
+        top,
+        -top,
+    ];
+    for scale in [0, 3, 15] {
+        let kind = ValueKind::Decimal { scale };
+        // Inside the range, then with one integer outside it (the whole slice takes the
+        // other route).
+        assert_eq!(converted(kind, &ints[..7]), plain(kind, &ints[..7]));
+        assert_eq!(converted(kind, &ints), plain(kind, &ints));
+    }
+}
+
+proptest! {
+    #[test]
+    fn decimal_conversion_equals_the_plain_one(
+        ints in proptest::collection::vec(-(1i64 << 53) + 1..(1i64 << 53), 0..80),
+        small in proptest::collection::vec(-100_000i64..100_000, 0..80),
+        scale in 0u8..=MAX_SCALE,
+    ) {
+        let kind = ValueKind::Decimal { scale };
+        prop_assert_eq!(converted(kind, &ints), plain(kind, &ints));
+        prop_assert_eq!(converted(kind, &small), plain(kind, &small));
+    }
+}
