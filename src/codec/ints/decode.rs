@@ -110,25 +110,21 @@ impl IntColumn<'_> {
     #[inline(always)]
     pub(crate) fn decode_into_impl(&self, out: &mut Vec<i64>, avx2: bool) {
         let start = out.len();
-        out.resize(start + self.count, 0);
-        let dst = &mut out[start..];
+        out.reserve(self.count);
         let mut pad = Padded::default();
-        let mut tail = [0i64; MINI_LEN];
+        let mut mini = [0i64; MINI_LEN];
         let mut offs = [0u32; MINI_LEN];
-        for (k, (m, at)) in self.minis_from(0).enumerate() {
-            let lo = k * MINI_LEN;
-            let (full, n) = match dst.get_mut(lo..lo + MINI_LEN) {
-                Some(full) => (full.try_into().expect("64 values"), MINI_LEN),
-                None => (&mut tail, dst.len() - lo),
-            };
-            self.decode_mini(&m, at, avx2, &mut pad, &mut offs, full);
-            if n < MINI_LEN {
-                dst[lo..].copy_from_slice(&tail[..n]);
-            }
+        // Each mini-block is decoded into `mini` (in L1) and copied to the end of `out`,
+        // so that `out` is written once, not zeroed first.
+        for (m, at) in self.minis_from(0) {
+            self.decode_mini(&m, at, avx2, &mut pad, &mut offs, &mut mini);
+            let n = (start + self.count - out.len()).min(MINI_LEN);
+            out.extend_from_slice(&mini[..n]);
         }
+        debug_assert_eq!(out.len(), start + self.count);
         if self.deltas {
             let mut acc = self.first;
-            for v in dst {
+            for v in &mut out[start..] {
                 acc = acc.wrapping_add(*v);
                 *v = acc;
             }
