@@ -186,12 +186,15 @@ fn fill(s: &Store) {
         ..MeterMeta::default()
     };
     s.register_meter("REG", register).unwrap();
+    // A register with an outage and a meter exchange (its counter restarts low).
     let reg: Vec<Reading> = (0..150 * 96)
+        .filter(|k| !(5_000..5_003).contains(k))
         .map(|k: i64| {
+            let start = if k < 9_000 { 123_456_789 } else { -9_000 * 37 };
             Reading::new(
                 "REG",
                 JAN + k * 900,
-                (123_456_789 + k * 37 + (k * k) % 11) as f64 / 100.0,
+                (start + k * 37 + (k * k) % 11) as f64 / 100.0,
             )
         })
         .collect();

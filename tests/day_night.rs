@@ -594,7 +594,8 @@ proptest! {
 /// writer picks by the data: `values` 0 noise (value mode), 1 a smooth curve (delta mode),
 /// 2 the same day repeated exactly (zstd-compressed blocks), 3 thirds of large values
 /// (float bits); `missing` 0 none, 1 scattered single readings (a bitmap), 2 outages (runs). A
-/// register accumulates the energies, rolling over once.
+/// register accumulates the energies, rolling over at a million and exchanged for a meter
+/// that starts low about every 700 readings.
 fn encoded_series(
     kind: Quantity,
     interval: i64,
@@ -634,6 +635,11 @@ fn encoded_series(
                 counter += v;
                 if counter >= 1_000_000.0 {
                     counter -= 1_000_000.0;
+                }
+                // A meter exchange now and then: the new counter starts low (a negative
+                // step, sometimes next to a gap).
+                if rand() % 700 == 0 {
+                    counter = (rand() % 5_000) as f64;
                 }
                 (counter * 1000.0).round() / 1000.0
             }
@@ -709,53 +715,202 @@ proptest! {
     ) {
         let n = (days * 86_400 / interval as usize).min(20_000);
         let readings = encoded_series(kind, interval, values, missing, n, seed);
-        let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path(), Options::default()).unwrap();
-        let meta = MeterMeta { kind, interval_s: Some(interval as u32), unit: "kWh".into() };
-        s.register_meter("M", meta).unwrap();
-        // Layouts: one flush, a flush every 3,000 readings, the last part in the memtable.
-        match layout {
-            0 => { put(&s, "M", &readings); s.flush().unwrap(); }
-            1 => for c in readings.chunks(3000) { put(&s, "M", c); s.flush().unwrap(); },
-            _ => {
-                let (a, b) = readings.split_at(readings.len() / 2);
-                put(&s, "M", a);
+        matches_reference(&readings, (kind, interval), layout, zone, window, (whole, clip))?;
+    }
+}
+
+/// Stores `readings` of one meter of quantity `kind` and interval `interval` s in
+/// `layout` (0 one flush, 1 a flush every 3,000 readings, 2 the last half in the
+/// memtable) and scans them, per day too, with the day window from quarter hour
+/// `window.0` for `window.1` quarter hours in `zone`, over all of them (`whole`) or the
+/// hundredths `clip` of their span; checks totals and per-day results against
+/// [`reference_by_date`], then totals alone (the kernels then take a block's total from
+/// its index entry or its ends).
+fn matches_reference(
+    readings: &[(i64, f64)],
+    (kind, interval): (Quantity, i64),
+    layout: u8,
+    zone: &str,
+    window: (u32, u32),
+    (whole, clip): (bool, (u32, u32)),
+) -> Result<(), TestCaseError> {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path(), Options::default()).unwrap();
+    let meta = MeterMeta {
+        kind,
+        interval_s: Some(interval as u32),
+        unit: "kWh".into(),
+    };
+    s.register_meter("M", meta).unwrap();
+    match layout {
+        0 => {
+            put(&s, "M", readings);
+            s.flush().unwrap();
+        }
+        1 => {
+            for c in readings.chunks(3000) {
+                put(&s, "M", c);
                 s.flush().unwrap();
-                put(&s, "M", b);
             }
         }
-        let (first, last) = (readings[0].0, readings[readings.len() - 1].0 + 1);
-        let span = last - first;
-        let (a, b) = (clip.0.min(clip.1) as i64, clip.0.max(clip.1) as i64 + 1);
-        let (from, to) = match whole {
-            true => (i64::MIN, i64::MAX),
-            false => (first + span * a / 101, first + span * b / 101),
+        _ => {
+            let (a, b) = readings.split_at(readings.len() / 2);
+            put(&s, "M", a);
+            s.flush().unwrap();
+            put(&s, "M", b);
+        }
+    }
+    let (first, last) = (readings[0].0, readings[readings.len() - 1].0 + 1);
+    let span = last - first;
+    let (a, b) = (clip.0.min(clip.1) as i64, clip.0.max(clip.1) as i64 + 1);
+    let range = match whole {
+        true => i64::MIN..i64::MAX,
+        false => first + span * a / 101..first + span * b / 101,
+    };
+    let w = DayWindow::new(window.0 * 15, ((window.0 + window.1) % 96) * 15).unwrap();
+    let scan = DayNightScan {
+        window: w,
+        zone: Zone::parse(zone).unwrap(),
+        daily: true,
+        threads: 1,
+        ..DayNightScan::default()
+    };
+    let want = reference_by_date(readings, kind, interval, (range.start, range.end), w, zone);
+    let got = s
+        .day_night(&MeterFilter::All, range.clone(), &scan)
+        .unwrap();
+    let near = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0);
+    let sum = want.values().fold((0.0, 0.0, 0, 0), |a, d| {
+        (a.0 + d.0, a.1 + d.1, a.2 + d.2, a.3 + d.3)
+    });
+    if want.is_empty() {
+        prop_assert!(got.is_empty() || got[0].total.day_hours + got[0].total.night_hours == 0.0);
+        return Ok(());
+    }
+    prop_assert_eq!(got.len(), 1);
+    let alone = s
+        .day_night(
+            &MeterFilter::All,
+            range,
+            &DayNightScan {
+                daily: false,
+                ..scan.clone()
+            },
+        )
+        .unwrap();
+    for (what, t) in [("totals", got[0].total), ("totals alone", alone[0].total)] {
+        prop_assert!(
+            near(t.day_kwh, sum.0) && near(t.night_kwh, sum.1),
+            "{} {:?} vs {:?}",
+            what,
+            t,
+            sum
+        );
+        prop_assert!(
+            near(t.day_hours, sum.2 as f64 / 3600.0) && near(t.night_hours, sum.3 as f64 / 3600.0),
+            "{} hours {:?} vs {:?}",
+            what,
+            t,
+            sum
+        );
+    }
+    let got_days: Vec<String> = got[0]
+        .daily
+        .iter()
+        .filter(|d| d.stats.day_hours + d.stats.night_hours > 0.0)
+        .map(|d| d.date.to_string())
+        .collect();
+    let want_days: Vec<String> = want
+        .iter()
+        .filter(|d| d.1 .2 + d.1 .3 > 0)
+        .map(|d| d.0.clone())
+        .collect();
+    prop_assert_eq!(got_days, want_days);
+    for d in &got[0].daily {
+        let r = want.get(&d.date.to_string()).copied().unwrap_or_default();
+        let g = d.stats;
+        prop_assert!(
+            near(g.day_kwh, r.0) && near(g.night_kwh, r.1),
+            "{} {:?} vs {:?}",
+            d.date,
+            g,
+            r
+        );
+        prop_assert!(
+            near(g.day_hours, r.2 as f64 / 3600.0) && near(g.night_hours, r.3 as f64 / 3600.0),
+            "{} hours {:?} vs {:?}",
+            d.date,
+            g,
+            r
+        );
+    }
+    Ok(())
+}
+
+/// A 15-minute cumulative register of `n` slots from 2024-03-01 (Wh resolution): steps of
+/// 0 to 2 kWh (a tenth of them zero), a rollover at a million kWh from a start `seed` puts
+/// within reach, meter exchanges after readings `exchanges` (the new counter starts
+/// below 5 kWh) and the slots of `outages` missing.
+fn register_series(
+    n: usize,
+    seed: u64,
+    exchanges: &[usize],
+    outages: &[(usize, usize)],
+) -> Vec<(i64, f64)> {
+    let start = 1_709_251_200;
+    let mut x = seed | 1;
+    let mut rand = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut wh = 1_000_000_000 - (seed % (n as u64 * 1_000 + 1)) as i64;
+    let mut out = Vec::new();
+    for k in 0..n {
+        if !outages.iter().any(|&(a, len)| k >= a && k < a + len) {
+            out.push((start + k as i64 * Q, wh as f64 / 1000.0));
+        }
+        wh = match exchanges.contains(&k) {
+            true => (rand() % 5_000) as i64,
+            false if rand() % 10 == 0 => wh,
+            false => (wh + (rand() % 2_001) as i64) % 1_000_000_000,
         };
-        let w = DayWindow::new(window.0 * 15, ((window.0 + window.1) % 96) * 15).unwrap();
-        let scan = DayNightScan { window: w, zone: Zone::parse(zone).unwrap(), daily: true, threads: 1, ..DayNightScan::default() };
-        let got = s.day_night(&MeterFilter::All, from..to, &scan).unwrap();
-        let want = reference_by_date(&readings, kind, interval, (from, to), w, zone);
-        let near = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0);
-        let sum = want.values().fold((0.0, 0.0, 0, 0), |a, d| (a.0 + d.0, a.1 + d.1, a.2 + d.2, a.3 + d.3));
-        if want.is_empty() {
-            prop_assert!(got.is_empty() || got[0].total.day_hours + got[0].total.night_hours == 0.0);
-            return Ok(());
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    /// Cumulative registers over several stored blocks, with rollovers, meter exchanges
+    /// (some next to an outage, some at the edges of the writer's blocks of 4,096
+    /// readings), single missing readings and outages, in zones with and without daylight
+    /// saving: totals and per-day results against the reading-by-reading reference.
+    #[test]
+    fn registers_match_the_reading_reference(
+        n in 2usize..13_000,
+        seed in any::<u64>(),
+        exchanges in prop::collection::vec((any::<prop::sample::Index>(), 0usize..4, -2i64..3), 0..5),
+        outages in prop::collection::vec((any::<prop::sample::Index>(), 1usize..300), 0..8),
+        zone in prop::sample::select(vec!["+08:00", "UTC", "Europe/Berlin", "America/New_York", "-03:30"]),
+        window in (0u32..96, 1u32..96),
+        whole in any::<bool>(),
+        clip in (0u32..100, 0u32..100),
+        layout in 0u8..3,
+    ) {
+        // An exchange at a random reading or near a block edge.
+        let exchanges: Vec<usize> = exchanges.iter().map(|&(i, edge, d)| match edge {
+            0 => i.index(n),
+            _ => (edge as i64 * 4096 + d).clamp(0, n as i64 - 1) as usize,
+        }).collect();
+        // Outages, one of them (if any) right after the first exchange.
+        let mut outages: Vec<(usize, usize)> = outages.iter().map(|&(i, len)| (i.index(n), len)).collect();
+        if let (Some(&x), Some(o)) = (exchanges.first(), outages.first_mut()) {
+            o.0 = x + 1;
         }
-        prop_assert_eq!(got.len(), 1);
-        let t = got[0].total;
-        prop_assert!(near(t.day_kwh, sum.0) && near(t.night_kwh, sum.1), "totals {:?} vs {:?}", t, sum);
-        prop_assert!(near(t.day_hours, sum.2 as f64 / 3600.0) && near(t.night_hours, sum.3 as f64 / 3600.0), "hours {:?} vs {:?}", t, sum);
-        let got_days: Vec<String> = got[0].daily.iter().filter(|d| d.stats.day_hours + d.stats.night_hours > 0.0).map(|d| d.date.to_string()).collect();
-        let want_days: Vec<String> = want.iter().filter(|d| d.1.2 + d.1.3 > 0).map(|d| d.0.clone()).collect();
-        prop_assert_eq!(got_days, want_days);
-        for d in &got[0].daily {
-            let r = want.get(&d.date.to_string()).copied().unwrap_or_default();
-            let g = d.stats;
-            prop_assert!(near(g.day_kwh, r.0) && near(g.night_kwh, r.1), "{} {:?} vs {:?}", d.date, g, r);
-            prop_assert!(near(g.day_hours, r.2 as f64 / 3600.0) && near(g.night_hours, r.3 as f64 / 3600.0), "{} hours {:?} vs {:?}", d.date, g, r);
-        }
-        // Totals alone (the kernel then takes a block's total from its index entry).
-        let alone = s.day_night(&MeterFilter::All, from..to, &DayNightScan { daily: false, ..scan }).unwrap();
-        prop_assert!(near(alone[0].total.day_kwh, sum.0) && near(alone[0].total.night_kwh, sum.1));
+        let readings = register_series(n, seed, &exchanges, &outages);
+        prop_assume!(!readings.is_empty());
+        let kind = Quantity::CumulativeRegister;
+        matches_reference(&readings, (kind, Q), layout, zone, window, (whole, clip))?;
     }
 }

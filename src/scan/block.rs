@@ -114,8 +114,8 @@ pub(super) struct Scratch {
     pub(super) gaps: Vec<usize>,
     /// A register block's cuts of its stored deltas.
     pub(super) delta_cuts: Vec<usize>,
-    /// A register block's parts: `None` dropped, else the local date index (if any).
-    pub(super) part_days: Vec<Option<Option<usize>>>,
+    /// A register block's stored deltas left out: `(index, delta)`.
+    pub(super) excluded: Vec<(usize, i64)>,
     /// The integers of a cold block.
     pub(super) cold: Vec<i64>,
     /// A cold register block's steps from one reading to the next.

@@ -9,6 +9,7 @@
 //! the compiler vectorises.
 
 use super::kernel::{ClassMask, PhaseRun};
+use super::register::excluded_deltas;
 use crate::codec::ints::IntColumn;
 use crate::codec::simd;
 use crate::format::BLOCK_LEN;
@@ -35,9 +36,10 @@ pub(super) trait Column {
     fn range_sums(&self, bounds: &[usize], out: &mut [i128]);
     /// The values, decoded into `scratch` where they are not at hand already.
     fn values<'s>(&'s self, scratch: &'s mut Vec<i64>) -> &'s [i64];
-    /// Appends to `out` the indices of the negative values, in order (a register's
-    /// stored deltas: its rollovers and meter exchanges).
-    fn push_negatives(&self, out: &mut Vec<usize>);
+    /// Appends to `out`, as `(index, value)` in index order, each once and from index 1
+    /// on, the values at `gaps` (sorted indices) and the negative values: the stored
+    /// deltas a register's scan leaves out (across a gap; rollovers and meter exchanges).
+    fn excluded(&self, gaps: &[usize], out: &mut Vec<(usize, i64)>);
 }
 
 impl Column for IntColumn<'_> {
@@ -65,12 +67,9 @@ impl Column for IntColumn<'_> {
         self.decode_into(scratch);
         scratch
     }
-    fn push_negatives(&self, out: &mut Vec<usize>) {
-        // The header rules out negative values for most columns; the others have only
-        // the mini-blocks whose reference is negative decoded.
-        if !deltas_not_negative(self) {
-            self.negative_values(out);
-        }
+    fn excluded(&self, gaps: &[usize], out: &mut Vec<(usize, i64)>) {
+        // The header rules out negative values for most columns.
+        excluded_deltas(self, gaps, !deltas_not_negative(self), out);
     }
 }
 
@@ -251,8 +250,13 @@ impl Column for Decoded<'_> {
         self.ints
     }
 
-    fn push_negatives(&self, out: &mut Vec<usize>) {
-        out.extend((0..self.ints.len()).filter(|&i| self.ints[i] < 0));
+    fn excluded(&self, gaps: &[usize], out: &mut Vec<(usize, i64)>) {
+        let mut gaps = gaps.iter().peekable();
+        for (j, &v) in self.ints.iter().enumerate().skip(1) {
+            if gaps.next_if(|&&g| g == j).is_some() || v < 0 {
+                out.push((j, v));
+            }
+        }
     }
 }
 

@@ -5,19 +5,24 @@
 //! reading for reading). A register's column is nearly always stored as deltas, and its
 //! stored deltas are those steps: delta `j` is the energy of reading `j - 1`. So a block
 //! wholly in the range is summed by the value kernel over its stored deltas
-//! ([`IntColumn::stored_deltas`]), the phase of delta `j` being that of reading `j - 1`;
-//! the deltas that span a gap in the block, and the negative ones (found by decoding the
-//! mini-blocks whose frame allows any), are cut into parts of their own and
-//! dropped. The last reading of a block takes the first of the source that starts one
-//! interval later (its index entry's first value), if any. Other blocks (value mode, or
-//! at the range's ends) are decoded and taken reading by reading.
+//! ([`IntColumn::stored_deltas`]), the phase of delta `j` being that of reading `j - 1`.
+//! The deltas left out (those that span a gap in the block, and the negative ones, found
+//! by decoding only the mini-blocks whose frame allows any) are summed with the others and
+//! then taken off their part's sums, each with its value and phase. Without per-day
+//! results the kernel sums the day deltas only: all deltas of a block add up to its last
+//! reading less its first. The last reading of a block takes the first of the source that
+//! starts one interval later (its index entry's first value), if any. Other blocks (value
+//! mode, or at the range's ends) are decoded and taken reading by reading.
 
-use super::accumulate::{assign, i128_to_f64, Acc};
+use super::accumulate::{assign, exact_total, i128_to_f64, Acc};
 use super::block::{day_cuts, present_runs, Scratch};
 use super::cold::{narrow, Column, Decoded};
 use super::kernel::PhaseRun;
 use super::periodic::Periodic;
 use super::windows::Pieces;
+use crate::codec::bitpack::{BitReader, Padded, MINI_LEN};
+use crate::codec::ints::IntColumn;
+use crate::codec::simd;
 use crate::codec::timestamps::TsColumn;
 use crate::codec::values::ValueKind;
 use crate::engine::state::State;
@@ -71,7 +76,7 @@ pub(super) fn scan_register_block(
         class_out,
         gaps,
         delta_cuts: cuts,
-        part_days,
+        excluded,
         cold,
         cold_deltas,
         cold_mask,
@@ -85,7 +90,7 @@ pub(super) fn scan_register_block(
         class_out,
         gaps,
         cuts,
-        part_days,
+        excluded,
     };
     let done = match (periodic, inside) {
         (Some(pattern), true) if seg.is_cold_block(b) => {
@@ -104,12 +109,17 @@ pub(super) fn scan_register_block(
                     mask: cold_mask,
                     narrow: narrow(scaled, decoded.len()),
                 };
-                sink.sum(pattern, kind, ts, &deltas)
+                // The kernel sums the totals too: a slice's marked sums cost as much.
+                sink.sum(pattern, kind, ts, &deltas, None)
             })?
             .unwrap_or(false)
         }
         (Some(pattern), true) => seg.with_block(b, zstd, |v| {
-            v.ints.is_delta() && sink.sum(pattern, v.kind, &v.ts, &v.ints.stored_deltas())
+            // The first reading is the column's; the last, the index entry's (exact
+            // below 2^49 scaled, as a block's sum is).
+            let last = v.kind.divisor().and_then(|d| exact_total(entry.last, d));
+            let ends = last.map(|l| (v.ints.first(), l as i64));
+            v.ints.is_delta() && sink.sum(pattern, v.kind, &v.ts, &v.ints.stored_deltas(), ends)
         })?,
         _ => false,
     };
@@ -156,20 +166,29 @@ struct RegisterSums<'s> {
     class_out: &'s mut Vec<(i128, i128, u64)>,
     gaps: &'s mut Vec<usize>,
     cuts: &'s mut Vec<usize>,
-    part_days: &'s mut Vec<Option<Option<usize>>>,
+    excluded: &'s mut Vec<(usize, i64)>,
 }
 
 impl RegisterSums<'_> {
     /// Sums the readings' energies of a block wholly in the range, of kind `kind` and
     /// timestamps `ts`, from its stored deltas `deltas` (delta `j` is reading `j` less
     /// reading `j - 1`) against `pattern`; `false` (nothing summed) unless the block is
-    /// decimal and on the meter's grid.
+    /// decimal and on the meter's grid. `ends` gives the block's first and last reading
+    /// as integers of its decimal scale, when they are known exactly.
+    ///
+    /// The phase runs cover every delta from the first kept one on, each in the phase of
+    /// the reading before it; a delta across a gap lies in the run before the gap. The
+    /// kernel sums them all, and the deltas left out (those across a gap and the negative
+    /// ones: rollovers and meter exchanges) are then taken off their part's sums, each
+    /// decoded on its own. Without per-day results the sum of all deltas is the last
+    /// reading less the first (they telescope), so the kernel sums the marked deltas only.
     fn sum(
         &mut self,
         pattern: &Periodic,
         kind: ValueKind,
         ts: &TsColumn<'_>,
         deltas: &impl Column,
+        ends: Option<(i64, i64)>,
     ) -> bool {
         let RegisterSums {
             step,
@@ -179,7 +198,7 @@ impl RegisterSums<'_> {
             ref mut class_out,
             ref mut gaps,
             ref mut cuts,
-            ref mut part_days,
+            ref mut excluded,
         } = *self;
         let (
             ValueKind::Decimal { .. },
@@ -199,8 +218,8 @@ impl RegisterSums<'_> {
         let div = kind.divisor().unwrap_or(1.0);
         let g0 = start.div_euclid(step);
         let n = deltas.len();
-        // Delta `j` is the energy of reading `j - 1`: the runs of readings shifted by one,
-        // less each run's last reading (whose next one lies after a gap).
+        // Delta `j` is the energy of reading `j - 1`: each gap-free run of readings gives
+        // the run of its deltas shifted by one; the delta that follows a gap is left out.
         phase_runs.clear();
         gaps.clear();
         present_runs(missing, *slots, |v0, k0, len| {
@@ -211,75 +230,166 @@ impl RegisterSums<'_> {
                 pattern.push_runs(v0 + 1, g0 + k0 as i64, len - 1, phase_runs);
             }
         });
-        // A block with a rollover or a meter exchange (a negative delta, which the header
-        // rules out for the others): its negative deltas are dropped like those across gaps.
-        {
-            let gap_count = gaps.len();
-            deltas.push_negatives(gaps);
-            if gap_count > 0 && gaps.len() > gap_count {
-                gaps.sort_unstable();
-                gaps.dedup();
-            }
-        }
-        // Cuts between local days (a reading's date is its delta's) and around each delta
-        // that spans a gap; `part_days[i]` is `None` for a dropped part, else the date
-        // index of part `i` (`None` without per-day results).
+        let Some(&first) = phase_runs.first() else {
+            // No two readings in consecutive slots: no energy.
+            return true;
+        };
+        excluded.clear();
+        deltas.excluded(gaps, excluded);
+        // Cuts between local days (a reading's date is its delta's).
         let first_day = day_cuts(pattern, missing, g0, *slots, cut_values);
         cuts.clear();
-        part_days.clear();
-        let (mut d, mut g) = (0, 0);
-        let day_cut = |d: usize| cut_values[d] + 1;
-        loop {
-            let next_day = (d < cut_values.len()).then(|| day_cut(d));
-            let next_gap = gaps.get(g).copied();
-            let date = Some(first_day.map(|f| f + d));
-            match (next_day, next_gap) {
-                (None, None) => break,
-                (Some(c), None) => {
-                    part_days.push(date);
-                    cuts.push(c);
-                    d += 1;
-                }
-                (Some(c), Some(e)) if c <= e => {
-                    part_days.push(date);
-                    cuts.push(c);
-                    d += 1;
-                }
-                (_, Some(e)) => {
-                    part_days.push(date);
-                    part_days.push(None);
-                    cuts.extend([e, e + 1]);
-                    g += 1;
-                }
+        if first_day.is_some() {
+            cuts.extend(cut_values.iter().map(|&c| c + 1));
+        }
+        class_out.clear();
+        match (first_day, ends) {
+            (None, Some((v_first, v_last))) => {
+                // All deltas add up to the last reading less the first; the left-out ones
+                // before the first run, which the kernel does not reach, come off here.
+                let before: i128 = excluded
+                    .iter()
+                    .take_while(|e| e.0 < first.start)
+                    .map(|e| e.1 as i128)
+                    .sum();
+                let (d, c) = deltas.marked_sums(phase_runs, n, &pattern.mask);
+                class_out.push((d, v_last as i128 - v_first as i128 - before, c));
+            }
+            _ => {
+                class_out.resize(cuts.len() + 1, (0, 0, 0));
+                deltas.class_sums_cut(phase_runs, n, &pattern.mask, cuts, class_out);
             }
         }
-        part_days.push(Some(first_day.map(|f| f + d)));
-        if let Some(&first) = phase_runs.first() {
-            class_out.clear();
-            class_out.resize(cuts.len() + 1, (0, 0, 0));
-            deltas.class_sums_cut(phase_runs, n, &pattern.mask, cuts, class_out);
-            for (i, &(day, total, c)) in class_out.iter().enumerate() {
-                let Some(date) = part_days[i] else {
-                    continue;
-                };
-                // Deltas of the part from the first run's start on.
-                let lo = if i == 0 { 0 } else { cuts[i - 1] }.max(first.start);
-                let hi = cuts.get(i).copied().unwrap_or(n).max(lo);
-                let all = (hi - lo) as u64;
-                let (day, total) = (i128_to_f64(day), i128_to_f64(total));
-                acc.add_class(
-                    date,
-                    [
-                        day / div,
-                        (total - day) / div,
-                        (c as i64 * step) as f64,
-                        ((all - c) as i64 * step) as f64,
-                    ],
-                );
-                acc.readings += all;
+        // Each part's left-out deltas off its sums, then the part into its date.
+        let (mut run, mut e) = (0, excluded.partition_point(|e| e.0 < first.start));
+        let period = pattern.mask.period();
+        for (i, out) in class_out.iter_mut().enumerate() {
+            let lo = if i == 0 { 0 } else { cuts[i - 1] }.max(first.start);
+            let hi = cuts.get(i).copied().unwrap_or(n).max(lo);
+            let mut all = (hi - lo) as u64;
+            while let Some(&(j, d)) = excluded.get(e).filter(|x| x.0 < hi) {
+                while phase_runs.get(run + 1).is_some_and(|r| r.start <= j) {
+                    run += 1;
+                }
+                let r = phase_runs[run];
+                out.1 -= d as i128;
+                if pattern.mask.is_marked((r.phase + (j - r.start)) % period) {
+                    out.0 -= d as i128;
+                    out.2 -= 1;
+                }
+                all -= 1;
+                e += 1;
             }
+            let (day, total, c) = *out;
+            let (day, total) = (i128_to_f64(day), i128_to_f64(total));
+            acc.add_class(
+                first_day.map(|f| f + i),
+                [
+                    day / div,
+                    (total - day) / div,
+                    (c as i64 * step) as f64,
+                    ((all - c) as i64 * step) as f64,
+                ],
+            );
+            acc.readings += all;
         }
         true
+    }
+}
+
+/// Appends to `out` the stored deltas of a register's delta-mode column `col` (viewed as
+/// values, [`IntColumn::stored_deltas`]) that the scan leaves out, as `(index, delta)` in
+/// index order, each once and from index 1 on: those at `gaps` (sorted indices of the
+/// readings that follow a gap) and, when `negatives`, the negative ones (rollovers and
+/// meter exchanges). Only the values at gaps are read, each on its own, and with
+/// `negatives` the mini-blocks whose reference is negative (the only ones that can hold a
+/// negative value: offsets and splits are not negative) are decoded.
+pub(super) fn excluded_deltas(
+    col: &IntColumn<'_>,
+    gaps: &[usize],
+    negatives: bool,
+    out: &mut Vec<(usize, i64)>,
+) {
+    debug_assert!(!col.is_delta());
+    if gaps.is_empty() && !negatives {
+        return;
+    }
+    let minis = col.len().div_ceil(MINI_LEN);
+    let (base, refs, ref_width) = (col.base(), col.refs(), col.ref_width());
+    // The first mini-block from `k` on whose reference is negative (`minis` if none).
+    let negative_from = |k: usize| -> usize {
+        if !negatives {
+            return minis;
+        }
+        let mut reference = BitReader::at(k, ref_width);
+        for k in k..minis {
+            if base.wrapping_add(reference.get(refs) as i64) < 0 {
+                return k;
+            }
+            reference.advance(1);
+        }
+        minis
+    };
+    let mut walk = col.minis_from(0);
+    // Buffers for decoding, made on the first mini-block that needs one.
+    let mut decoded: Option<Decoding> = None;
+    let (mut g, mut negative) = (0, negative_from(0));
+    loop {
+        // The next mini-block with a gap's delta or a negative reference.
+        let k = gaps.get(g).map_or(minis, |&j| j / MINI_LEN).min(negative);
+        if k >= minis {
+            break;
+        }
+        let (lo, hi) = (k * MINI_LEN, ((k + 1) * MINI_LEN).min(col.len()));
+        let mut marked = 0u64;
+        while let Some(&j) = gaps.get(g).filter(|&&j| j < hi) {
+            marked |= 1 << (j - lo);
+            g += 1;
+        }
+        walk.advance_to(k);
+        let (m, at) = walk.next().expect("mini-block within the column");
+        // A mini-block that may hold negative values is decoded whole; a gap's value is
+        // read on its own.
+        let vals = match k == negative {
+            true => {
+                let d = decoded.get_or_insert_with(Default::default);
+                let avx2 = simd::avx2_available();
+                col.decode_mini(&m, at, avx2, &mut d.pad, &mut d.offs, &mut d.vals);
+                marked |= (0..hi - lo).fold(0u64, |b, i| b | ((d.vals[i] < 0) as u64) << i);
+                negative = negative_from(k + 1);
+                Some(&d.vals)
+            }
+            false => None,
+        };
+        if k == 0 {
+            marked &= !1;
+        }
+        while marked != 0 {
+            let i = marked.trailing_zeros() as usize;
+            let v = match vals {
+                Some(vals) => vals[i],
+                None => col.value_in(&m, at, i),
+            };
+            out.push((lo + i, v));
+            marked &= marked - 1;
+        }
+    }
+}
+
+/// The buffers of [`IntColumn::decode_mini`].
+struct Decoding {
+    pad: Padded,
+    offs: [u32; MINI_LEN],
+    vals: [i64; MINI_LEN],
+}
+
+impl Default for Decoding {
+    fn default() -> Decoding {
+        Decoding {
+            pad: Padded::default(),
+            offs: [0; MINI_LEN],
+            vals: [0; MINI_LEN],
+        }
     }
 }
 
@@ -315,5 +425,69 @@ pub(super) fn scan_register_memtables(
             let diff = next_v - vs[i];
             (next_t - t[i] == step && diff >= 0.0).then_some((diff, step as f64))
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::excluded_deltas;
+    use crate::codec::ints::tests::forced_encodings;
+    use crate::codec::ints::IntColumn;
+    use crate::scan::cold::{Column, Decoded, SliceMask};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The deltas left out are those after a gap and the negative ones, with their
+        /// values, whichever mini-blocks hold them and whatever their widths: from the
+        /// packed column (by the header's rule and with every mini-block searched) and
+        /// from decoded integers alike.
+        #[test]
+        fn excluded_deltas_are_the_gaps_and_the_negative_steps(
+            steps in prop::collection::vec((0i64..3_000, 0u8..40), 2..700),
+            gaps in prop::collection::vec(any::<prop::sample::Index>(), 0..12),
+        ) {
+            // Steps of a register: mostly small, now and then large (wide mini-blocks) or
+            // a reset to a low value (a negative step).
+            let mut reading = 500_000i64;
+            let readings: Vec<i64> = steps.iter().map(|&(s, kind)| {
+                reading = match kind {
+                    0 => s,
+                    1 => reading + (s << 20),
+                    _ => reading + s,
+                };
+                reading
+            }).collect();
+            let n = readings.len();
+            let mut gaps: Vec<usize> = gaps.iter().map(|g| 1 + g.index(n - 1)).collect();
+            gaps.sort_unstable();
+            gaps.dedup();
+            let want: Vec<(usize, i64)> = (1..n)
+                .map(|j| (j, readings[j] - readings[j - 1]))
+                .filter(|&(j, d)| d < 0 || gaps.contains(&j))
+                .collect();
+            let deltas: Vec<i64> = std::iter::once(readings[0])
+                .chain(readings.windows(2).map(|w| w[1] - w[0]))
+                .collect();
+            let mask = SliceMask::default();
+            let decoded = Decoded { ints: &deltas, mask: &mask, narrow: true };
+            let mut got = Vec::new();
+            decoded.excluded(&gaps, &mut got);
+            prop_assert_eq!(&got, &want);
+            for buf in forced_encodings(&readings) {
+                let (col, _) = IntColumn::parse(&buf).unwrap();
+                if !col.is_delta() {
+                    continue;
+                }
+                let stored = col.stored_deltas();
+                for all in [false, true] {
+                    got.clear();
+                    match all {
+                        false => stored.excluded(&gaps, &mut got),
+                        true => excluded_deltas(&stored, &gaps, true, &mut got),
+                    }
+                    prop_assert_eq!(&got, &want);
+                }
+            }
+        }
     }
 }

@@ -155,6 +155,29 @@ impl MiniWalk<'_, '_> {
         ))
     }
 
+    /// Moves on to mini-block `k` (at or after the next one) without reading the frames of
+    /// those it passes: for a caller that wants a few mini-blocks of a column.
+    #[inline]
+    pub(crate) fn advance_to(&mut self, k: usize) {
+        let passed = self.col.descs.get(self.k..k).unwrap_or(&[]);
+        // Two plain sums over the descriptors (a packed width is the low bits plus the
+        // two-level bit, [`packed_width`]), in `u16` per 256 of them (below 128 * 256),
+        // which vectorises.
+        let (mut low, mut two_level) = (0u64, 0u64);
+        for chunk in passed.chunks(256) {
+            let (mut l, mut t) = (0u16, 0u16);
+            for &d in chunk {
+                l += (d & !TWO_LEVEL) as u16;
+                t += (d >> 7) as u16;
+            }
+            (low, two_level) = (low + l as u64, two_level + t as u64);
+        }
+        self.refs.advance(passed.len());
+        self.splits.advance(two_level as usize);
+        self.at += bitpack::packed_len(1) * (low + two_level) as usize;
+        self.k = self.k.max(k);
+    }
+
     /// Moves past the mini-block `m` that [`MiniWalk::peek`] returned.
     #[inline(always)]
     fn skip(&mut self, m: &Mini) {
@@ -282,6 +305,25 @@ impl<'a> IntColumn<'a> {
     /// Whether the column stores deltas (its values need a prefix sum).
     pub fn is_delta(&self) -> bool {
         self.deltas
+    }
+
+    /// Value `i` of mini-block `m` (whose bytes start at `at`), read on its own: its
+    /// packed offset plus the frame.
+    #[inline]
+    pub(crate) fn value_in(&self, m: &Mini, at: usize, i: usize) -> i64 {
+        let packed = self.values_of(m, at);
+        if m.low_bit() {
+            // The level is each packed value's low bit.
+            let x = BitReader::at(i, m.packed_width).get(packed);
+            let level = ((x & 1) as i64).wrapping_neg() & m.split;
+            return m
+                .reference
+                .wrapping_add((x >> 1) as i64)
+                .wrapping_add(level);
+        }
+        let x = BitReader::at(i, m.width()).get(packed);
+        let level = ((m.levels >> i & 1) as i64).wrapping_neg() & m.split;
+        m.reference.wrapping_add(x as i64).wrapping_add(level)
     }
 
     /// The packed values of mini-block `m`, whose bytes start at `at`.

@@ -20,7 +20,6 @@ mod tests;
 pub use float::float_class_sums;
 pub use mask::{ClassMask, PhaseRun};
 
-use crate::codec::bitpack::MINI_LEN;
 use crate::codec::ints::IntColumn;
 use crate::codec::simd;
 
@@ -125,24 +124,6 @@ impl IntColumn<'_> {
             }
         }
         self.class_sums_portable(&q, out)
-    }
-
-    /// Appends to `out` the indices of the negative values of a value-mode column (a
-    /// register's stored deltas: its rollovers and meter exchanges), in order. Only the
-    /// mini-blocks whose reference is negative can hold one, and only those are decoded.
-    pub(crate) fn negative_values(&self, out: &mut Vec<usize>) {
-        debug_assert!(!self.is_delta());
-        let avx2 = simd::avx2_available();
-        let mut pad = crate::codec::bitpack::Padded::default();
-        let (mut offs, mut vals) = ([0u32; MINI_LEN], [0i64; MINI_LEN]);
-        for (k, (m, at)) in self.minis_from(0).enumerate() {
-            if m.reference >= 0 {
-                continue;
-            }
-            self.decode_mini(&m, at, avx2, &mut pad, &mut offs, &mut vals);
-            let n = (self.len() - k * MINI_LEN).min(MINI_LEN);
-            out.extend((0..n).filter(|&i| vals[i] < 0).map(|i| k * MINI_LEN + i));
-        }
     }
 
     /// [`IntColumn::class_sums`] over one run: values `from..to`, the first at `phase0`.
