@@ -914,3 +914,59 @@ proptest! {
         matches_reference(&readings, (kind, Q), layout, zone, window, (whole, clip))?;
     }
 }
+
+/// Per-day results of a meter whose blocks hold values of different decimal scales (a
+/// month of tenths, then a month of thousandths, then tenths again): each day's integer
+/// sums are kept in one scale, and a block of another moves them to the float sums first.
+#[test]
+fn daily_results_across_blocks_of_different_scales() {
+    let (_d, s) = store();
+    // 2024-01-01T00:00Z, three calendar months of 15-minute readings.
+    let t0 = 1_704_067_200;
+    let n = 91 * 96;
+    let mut model = BTreeMap::new();
+    let readings: Vec<(i64, f64)> = (0..n)
+        .map(|k| {
+            let t = t0 + k as i64 * Q;
+            let v = match k / (31 * 96) {
+                1 => (1000 + (k * 7919) % 5000) as f64 / 1000.0,
+                _ => (10 + (k * 31) % 500) as f64 / 10.0,
+            };
+            model.insert(t, v);
+            (t, v)
+        })
+        .collect();
+    put(&s, "M", &readings);
+    s.flush().unwrap();
+    for zone in ["+08:00", "Europe/Berlin"] {
+        let scan = DayNightScan {
+            zone: Zone::parse(zone).unwrap(),
+            daily: true,
+            threads: 1,
+            ..DayNightScan::default()
+        };
+        let got = s
+            .day_night(&MeterFilter::All, i64::MIN..i64::MAX, &scan)
+            .unwrap();
+        let w = DayWindow::default();
+        let want = naive_daily(&model, t0, t0 + n as i64 * Q, w, zone);
+        assert_eq!(got[0].daily.len(), want.len(), "{zone}");
+        let (mut day, mut night) = (0.0, 0.0);
+        for d in &got[0].daily {
+            let (wd, wn, cd, cn) = want[&d.date.to_string()];
+            let g = &d.stats;
+            assert!(
+                close(g.day_kwh, wd) && close(g.night_kwh, wn),
+                "{zone} {}",
+                d.date
+            );
+            assert!(close(g.day_hours, cd as f64 / 4.0) && close(g.night_hours, cn as f64 / 4.0));
+            (day, night) = (day + wd, night + wn);
+        }
+        let t = &got[0].total;
+        assert!(
+            close(t.day_kwh, day) && close(t.night_kwh, night),
+            "{zone} total"
+        );
+    }
+}

@@ -1,7 +1,7 @@
 //! The fast path: one stored block of a regular meter summed straight from its packed
 //! values, by the periodic kernel or piece by piece, and the meter's unflushed readings.
 
-use super::accumulate::{assign, exact_total, i128_to_f64, Acc};
+use super::accumulate::{assign, exact_total, i128_to_f64, Acc, DayScale};
 use super::cold::{narrow, Column, Decoded, SliceMask};
 use super::kernel::{float_class_sums, PhaseRun};
 use super::periodic::Periodic;
@@ -86,6 +86,45 @@ pub(super) fn day_cuts(
     let slots_in = ds[i..i + n].iter().map(|&d| (d - g0) as u32);
     out.clear();
     missing.ranks_sorted(slots_in, out);
+    Some(i)
+}
+
+/// The phase runs of a regular block summed periodically (first slot `g0`, `slots`
+/// slots) into `runs` and, with per-day results, the value indices where local dates
+/// after its first begin into `cuts`, as [`day_cuts`] finds them but from the same walk
+/// over the present runs (a date that begins in a gap begins at the value after it);
+/// returns the index of the block's first date among the scan's dates (`None` without
+/// per-day results).
+fn runs_and_day_cuts(
+    pattern: &Periodic,
+    missing: &Missing<'_>,
+    (g0, slots): (i64, u32),
+    runs: &mut Vec<PhaseRun>,
+    cuts: &mut Vec<usize>,
+) -> Option<usize> {
+    runs.clear();
+    let Some(ds) = pattern.day_slots.as_ref() else {
+        present_runs(missing, slots, |v0, k0, len| {
+            pattern.push_runs(v0, g0 + k0 as i64, len, runs)
+        });
+        return None;
+    };
+    let i = ds.partition_point(|&d| d <= g0);
+    let n = ds[i..].partition_point(|&d| d < g0 + slots as i64);
+    let mut dates = ds[i..i + n].iter().map(|&d| (d - g0) as u32).peekable();
+    cuts.clear();
+    let mut values = 0;
+    present_runs(missing, slots, |v0, k0, len| {
+        pattern.push_runs(v0, g0 + k0 as i64, len, runs);
+        // Dates that begin before this run ends: in the gap before it, at its first
+        // value; inside it, at their own.
+        while let Some(s) = dates.next_if(|&s| s < k0 + len as u32) {
+            cuts.push(v0 + s.saturating_sub(k0) as usize);
+        }
+        values = v0 + len;
+    });
+    // Dates that begin after the last present slot, at the end.
+    cuts.extend(dates.map(|_| values));
     Some(i)
 }
 
@@ -261,14 +300,10 @@ impl BlockSums<'_> {
         let inside = entry.t_first >= range.start && entry.t_last < range.end;
         let periodic = periodic.filter(|_| inside);
         let g0 = start.div_euclid(step);
-        if let Some(pattern) = periodic {
-            phase_runs.clear();
-            present_runs(missing, *slots, |v0, k0, len| {
-                pattern.push_runs(v0, g0 + k0 as i64, len, phase_runs)
-            });
-        }
         // With per-day results, a block summed periodically is cut at local midnights.
-        let first_day = periodic.and_then(|p| day_cuts(p, missing, g0, *slots, cut_values));
+        let first_day = periodic.and_then(|pattern| {
+            runs_and_day_cuts(pattern, missing, (g0, *slots), phase_runs, cut_values)
+        });
         let cuts: &[usize] = if first_day.is_some() { cut_values } else { &[] };
         let div = match (kind, periodic) {
             (ValueKind::Decimal { .. }, _) => kind.divisor().unwrap_or(1.0),
@@ -297,52 +332,52 @@ impl BlockSums<'_> {
         };
         if let Some(pattern) = periodic {
             let n = col.len();
-            class_out.clear();
             // The block lies wholly in the range: without cuts its total is the index
             // entry's sum, and the kernel sums the day values only.
             let total = match cuts.is_empty() {
                 true => exact_total(entry.sum, div),
                 false => None,
             };
-            match total {
+            acc.readings += n as u64;
+            if let Some(first_day) = first_day {
+                // Per-day results: each local day's part added to the meter's integer day
+                // sums, which the result converts once per day (and once for the total).
+                let scale = DayScale { div, mult, step };
+                let (sums, values) = acc.day_ints(first_day, cuts.len() + 1, scale);
+                match total {
+                    Some(total) => {
+                        let (d, c) = col.marked_sums(phase_runs, n, &pattern.mask);
+                        let s = &mut sums[0];
+                        (s.0, s.1, s.2) = (s.0 + d, s.1 + total, s.2 + c);
+                    }
+                    None => col.class_sums_cut(phase_runs, n, &pattern.mask, cuts, sums),
+                }
+                let mut lo = 0;
+                for (v, &hi) in values.iter_mut().zip(cuts.iter().chain([&n])) {
+                    *v += (hi - lo) as u64;
+                    lo = hi;
+                }
+                return true;
+            }
+            let (d, total, count) = match total {
                 Some(total) => {
                     let (d, c) = col.marked_sums(phase_runs, n, &pattern.mask);
-                    class_out.push((d, total, c));
+                    (d, total, c)
                 }
                 None => {
-                    class_out.resize(cuts.len() + 1, (0, 0, 0));
-                    col.class_sums_cut(phase_runs, n, &pattern.mask, cuts, class_out);
+                    class_out.clear();
+                    class_out.push((0, 0, 0));
+                    col.class_sums_cut(phase_runs, n, &pattern.mask, &[], class_out);
+                    class_out[0]
                 }
-            }
-            // Each local day's part, then the block's sums once into the totals (as a
-            // scan without per-day results adds them).
-            let (mut day, mut total, mut count) = (0i128, 0i128, 0u64);
-            if let Some(first_day) = first_day {
-                for (i, &(d, t, c)) in class_out.iter().enumerate() {
-                    let all = t_count(cuts, i, n);
-                    (day, total, count) = (day + d, total + t, count + c);
-                    let (d, t) = (i128_to_f64(d), i128_to_f64(t));
-                    acc.add_day(
-                        first_day + i,
-                        [
-                            d / div * mult,
-                            (t - d) / div * mult,
-                            (c as i64 * step) as f64,
-                            ((all - c) as i64 * step) as f64,
-                        ],
-                    );
-                }
-            } else {
-                (day, total, count) = class_out[0];
-            }
-            let (d, t) = (i128_to_f64(day), i128_to_f64(total));
+            };
+            let (d, t) = (i128_to_f64(d), i128_to_f64(total));
             acc.add_total([
                 d / div * mult,
                 (t - d) / div * mult,
                 (count as i64 * step) as f64,
                 ((n as u64 - count) as i64 * step) as f64,
             ]);
-            acc.readings += n as u64;
             return true;
         }
         // The pieces the block overlaps.
@@ -396,11 +431,50 @@ pub(super) fn scan_memtables(
 
 #[cfg(test)]
 mod tests {
-    use super::present_runs;
+    use super::{day_cuts, present_runs, runs_and_day_cuts};
     use crate::codec::timestamps::Missing;
+    use crate::scan::kernel::ClassMask;
+    use crate::scan::periodic::Periodic;
     use proptest::prelude::*;
 
     proptest! {
+        /// The day cuts found from the walk over a block's present runs are the ranks of
+        /// the dates' first slots, and its phase runs those of the present runs.
+        #[test]
+        fn day_cuts_from_the_runs_are_the_ranks(
+            bits in proptest::collection::vec(any::<bool>(), 1..400),
+            dates in proptest::collection::vec(-50i64..500, 0..12),
+            g0 in -20i64..20,
+        ) {
+            let slots = bits.len() as u32;
+            let mut bm = vec![0u8; bits.len().div_ceil(8)];
+            for (k, &b) in bits.iter().enumerate() {
+                bm[k / 8] |= (b as u8) << (k % 8);
+            }
+            let missing = Missing::Bitmap(&bm);
+            let mut day_slots = dates;
+            day_slots.sort_unstable();
+            day_slots.dedup();
+            let pattern = Periodic {
+                shifts: vec![(i64::MIN, 3)],
+                mask: ClassMask::new(&[true, false, false, true, false, true, true]),
+                day_slots: Some(day_slots),
+            };
+            let (mut want, mut got) = (Vec::new(), Vec::new());
+            let first = day_cuts(&pattern, &missing, g0, slots, &mut want);
+            let mut runs = Vec::new();
+            prop_assert_eq!(
+                runs_and_day_cuts(&pattern, &missing, (g0, slots), &mut runs, &mut got),
+                first
+            );
+            prop_assert_eq!(got, want);
+            let mut want_runs = Vec::new();
+            present_runs(&missing, slots, |v0, k0, len| {
+                pattern.push_runs(v0, g0 + k0 as i64, len, &mut want_runs)
+            });
+            prop_assert_eq!(runs, want_runs);
+        }
+
         /// The runs of a bitmap, found a word at a time, are the runs of its set bits.
         #[test]
         fn bitmap_runs_are_the_set_bits(bits in proptest::collection::vec(any::<bool>(), 1..300)) {

@@ -1,7 +1,7 @@
 //! Parallel workers: meters handed out in chunks, each chunk's blocks visited segment by
 //! segment, and each worker's results sorted by id.
 
-use super::accumulate::{daily, Acc};
+use super::accumulate::Acc;
 use super::block::{scan_block, scan_memtables, Scratch};
 use super::order::{by_id, merge_in_id_order, with_room_for_all, IdKey};
 use super::plan::{plan_meter, Grids, Plan, ScanPlan};
@@ -179,16 +179,12 @@ pub(super) fn scan_in_parallel(
                 return mine;
             }
             for (j, &m) in chunk.iter().enumerate() {
-                let acc = &work.accs[j];
+                let acc = &mut work.accs[j];
                 if matches!(work.plans[j], Plan::Skip) || acc.readings == 0 {
                     continue;
                 }
-                let total = acc.fold_total(pieces, *expected, scan.threshold);
-                let daily = if scan.daily {
-                    daily(pieces, acc, day_expected, scan.threshold)
-                } else {
-                    Vec::new()
-                };
+                let day_expected = scan.daily.then_some(day_expected.as_slice());
+                let (total, daily) = acc.results(pieces, *expected, day_expected, scan.threshold);
                 let meter = state.meters.ids()[m as usize].clone();
                 mine.push((
                     IdKey::of(&meter),

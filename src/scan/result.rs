@@ -69,14 +69,23 @@ pub struct DayNight {
 }
 
 impl DayNight {
+    /// Fills in the average powers, the ratio and the flag from the energies and hours.
+    /// The quotients are computed whatever the hours (a quotient by zero hours is never
+    /// read): a scan with per-day results finishes a row per meter and day, and this way
+    /// without a branch per field.
+    #[inline]
     pub(super) fn finish(mut self, threshold: f64) -> DayNight {
-        self.day_kw = (self.day_hours > 0.0).then(|| self.day_kwh / self.day_hours);
-        self.night_kw = (self.night_hours > 0.0).then(|| self.night_kwh / self.night_hours);
-        self.ratio = match (self.day_kw, self.night_kw) {
-            (Some(d), Some(n)) if d > 0.0 => Some(n / d),
-            _ => None,
-        };
-        self.flagged = self.ratio.is_some_and(|r| r > threshold);
+        let (day_kw, night_kw) = (
+            self.day_kwh / self.day_hours,
+            self.night_kwh / self.night_hours,
+        );
+        let (has_day, has_night) = (self.day_hours > 0.0, self.night_hours > 0.0);
+        self.day_kw = has_day.then_some(day_kw);
+        self.night_kw = has_night.then_some(night_kw);
+        let has_ratio = has_day && has_night && day_kw > 0.0;
+        let ratio = night_kw / day_kw;
+        self.ratio = has_ratio.then_some(ratio);
+        self.flagged = has_ratio && ratio > threshold;
         self
     }
 }

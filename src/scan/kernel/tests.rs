@@ -454,3 +454,21 @@ proptest! {
         check_class_cuts(&v, &runs, to, &marks[..period], &cuts);
     }
 }
+
+proptest! {
+    /// Cuts at every local midnight of 15-minute data (96 values) from any offset, so that
+    /// the per-day loop takes mini-blocks that one cut falls inside at every lane, on
+    /// every encoding of values of any width.
+    #[test]
+    fn daily_cuts_match_naive(
+        v in proptest::collection::vec(-1_000_000i64..1_000_000, 200..1200),
+        offset in 0usize..96,
+        phase in 0usize..96,
+        marks in proptest::collection::vec(any::<bool>(), 96),
+        from in 0usize..100,
+    ) {
+        let (from, to) = (from.min(v.len() - 1), v.len());
+        let cuts: Vec<usize> = (offset..to).step_by(96).collect();
+        check_class_cuts(&v, &[PhaseRun { start: from, phase }], to, &marks, &cuts);
+    }
+}

@@ -3,10 +3,11 @@
 //! two scalars at once, so that a part (a local day, 1.5 mini-blocks of 15-minute data)
 //! closes with three scalar adds.
 
-use super::lanes::{mini, mini_split, Frames, LaneRun, Lanes, Part, RefSum};
+use super::lanes::{mini, Frames, LaneRun, Lanes, Part, RefSum};
 use super::stretch::Parts;
 use crate::codec::bitpack::{self, BitReader, MINI_LEN};
 use crate::codec::ints::{IntColumn, Mini, MiniWalk};
+use crate::codec::simd::x86::Pattern;
 use crate::scan::kernel::mask::{lane_bits, ClassMask, MaskWalk};
 use std::arch::x86_64::*;
 
@@ -93,6 +94,62 @@ unsafe fn lane_sums32(lanes: &Lanes) -> (u32, u32) {
     }
 }
 
+/// Adds the offsets of mini-block `m` (see [`mini`]) to `acc`, and those of the lanes
+/// that `tail` marks (the lanes from a cut on) to `rest` as well: one pass over a
+/// mini-block that a local midnight cuts, after which the part before the cut is `acc`
+/// minus `rest`. Each group keeps four accumulators and its unpacked values in
+/// registers, so this costs a whole mini-block's pass plus an and and two adds a group.
+///
+/// # Safety
+/// As for [`mini`]: inlined into a function with AVX2 enabled, `group_reach` of `m`'s
+/// width readable from `src`, and [`super::lanes::vector_fits`] holding for `m`.
+#[inline(always)]
+unsafe fn mini_cut<const BITMAP: bool, const TOTALS: bool>(
+    src: *const u8,
+    m: &Mini,
+    tail: &[u32; MINI_LEN],
+    day: &[u32; MINI_LEN],
+    acc: &mut Lanes,
+    rest: &mut Lanes,
+) {
+    // SAFETY: the caller's contract: the width is at most `MAX_SIMD_WIDTH`, group `g`
+    // starts `g * width` bytes after `src`, and the lane tables hold 64 lanes.
+    unsafe {
+        let width = m.width() as usize;
+        let pat = Pattern::new(width);
+        let (level, split) = (m.two_level as i32, m.split as i32);
+        let shift = _mm_cvtsi32_si128(level);
+        let (level, split) = (_mm256_set1_epi32(level), _mm256_set1_epi32(split));
+        let zero = _mm256_setzero_si256();
+        let (mut total, mut marked) = (acc.total, acc.marked);
+        let (mut rest_total, mut rest_marked) = (rest.total, rest.marked);
+        let mut at = src;
+        for g in 0..MINI_LEN / 8 {
+            let mut x = pat.unpack_group(at);
+            at = at.wrapping_add(width);
+            if !BITMAP {
+                // The version 1 layout: see `mini`.
+                let upper = _mm256_sub_epi32(zero, _mm256_and_si256(x, level));
+                x = _mm256_add_epi32(_mm256_srl_epi32(x, shift), _mm256_and_si256(upper, split));
+            }
+            let d = _mm256_loadu_si256(day.as_ptr().add(g * 8) as *const __m256i);
+            let f = _mm256_loadu_si256(tail.as_ptr().add(g * 8) as *const __m256i);
+            let xd = _mm256_and_si256(x, d);
+            let y = _mm256_and_si256(x, f);
+            if TOTALS {
+                total = _mm256_add_epi32(total, x);
+                rest_total = _mm256_add_epi32(rest_total, y);
+            }
+            marked = _mm256_add_epi32(marked, xd);
+            rest_marked = _mm256_add_epi32(rest_marked, _mm256_and_si256(xd, f));
+        }
+        acc.total = total;
+        acc.marked = marked;
+        rest.total = rest_total;
+        rest.marked = rest_marked;
+    }
+}
+
 impl IntColumn<'_> {
     /// Sums the whole mini-blocks of one phase run from `minis`' next one on, cut into
     /// parts at `cuts` from `*part` on, while they lie inside the range and can be read in
@@ -100,7 +157,7 @@ impl IntColumn<'_> {
     /// many mini-blocks and pays a widening and a reduction of four vectors at each part's
     /// end. Here each mini-block's lanes are reduced at once (a few instructions, and no
     /// lane can overflow); a part ends with three scalar adds to `out`, and a mini-block
-    /// that a cut falls inside is read once into both parts ([`mini_split`]) or, with
+    /// that a cut falls inside is read once into both parts ([`mini_cut`]) or, with
     /// several cuts, once per part. Lane 0 of the first mini-block is at `phase` in the
     /// walk's run, which ends at `run_end`. The sums of the part current at the start
     /// are in `sums` (closed into `out` with the first cut); those of the part current at
@@ -224,16 +281,20 @@ impl IntColumn<'_> {
                     total: zero,
                     marked: zero,
                 };
-                // SAFETY: as above.
+                // SAFETY: as above; AVX2 is enabled where this function is inlined. The
+                // lanes of `rest` are among those of `acc`, so the differences are the
+                // lanes before the cut.
                 unsafe {
-                    mini_split::<BITMAP, TOTALS>(
+                    mini_cut::<BITMAP, TOTALS>(
                         src,
                         &m,
-                        LaneRun::of(tail),
+                        LaneRun::of(tail).from,
                         day_lanes,
                         &mut acc,
                         &mut rest,
                     );
+                    acc.total = _mm256_sub_epi32(acc.total, rest.total);
+                    acc.marked = _mm256_sub_epi32(acc.marked, rest.marked);
                     run.add::<BITMAP>(&acc, &m, head, day_bits & head);
                 }
                 close_part!();
