@@ -12,17 +12,21 @@
 //! sum, the split times the row's weights under the level bitmap), and the level moves on
 //! by the mini-block's sum, one horizontal add of its offsets.
 //!
-//! Mini-blocks where a gap, a cut between parts or the range's ends fall take the general
-//! step: their offsets are unpacked once, and the sums of the lanes below each cut and of
-//! the whole mini-block are each one dot product with weights built from the lanes' bits
-//! ([`suffix_counts`]); a part's share is the difference of two of them.
+//! A whole mini-block that a gap falls inside (a phase run starting past its lane 0)
+//! stays in that loop: its day lanes are pieced from the runs and its weights are the
+//! rows of the two runs' phases joined at the gap (or, with several gaps inside, the
+//! suffix counts of the pieced lanes), so a missing reading costs a few dozen
+//! instructions. Mini-blocks where a cut between parts or the range's ends fall take the
+//! general step: their offsets are unpacked once, and the sums of the lanes below each cut
+//! and of the whole mini-block are each one dot product with weights built from the lanes'
+//! bits ([`suffix_counts`]); a part's share is the difference of two of them.
 //!
 //! The kernel takes columns with level bitmaps, offsets of at most [`MAX_DELTA_WIDTH`]
 //! bits and values small enough that every sum fits `i64` ([`IntColumn::delta_kernel_fits`]);
 //! the others are decoded and summed value by value.
 
 use super::avx2::{lanes_sums, widen};
-use super::mask::{lane_bits, set_weight, suffix_counts, ClassMask, MaskWalk};
+use super::mask::{lane_bits, set_weight, suffix_counts, MaskWalk};
 use super::ClassQuery;
 use crate::codec::bitpack::{self, BitReader, Padded, MINI_LEN};
 use crate::codec::ints::{packed_width, IntColumn, Mini, MiniWalk};
@@ -310,20 +314,21 @@ impl IntColumn<'_> {
                     part_at += 1;
                 }
                 if k >= k0 && k < in_place {
-                    if let Some((phase, run_end)) = walk.whole_from(lo) {
-                        let stop = cuts.get(part_at).map_or(run_end, |&c| c.min(run_end));
+                    if let Some(at) = walk.whole_from(lo) {
+                        // The stretch crosses gaps; it stops at the part's end.
+                        let stop = cuts.get(part_at).map_or(to, |&c| c.min(to));
                         if lo + MINI_LEN <= stop {
                             let end = (stop / MINI_LEN).min(in_place);
-                            let last = self.delta_stretch::<TOTALS>(
+                            let (phase, run_end) = self.delta_stretch::<TOTALS>(
                                 &mut minis,
                                 end,
-                                phase,
-                                mask,
+                                at,
+                                &mut walk,
                                 &mut level,
                                 &mut part,
                                 widen_every,
                             );
-                            walk.skipped(last, run_end);
+                            walk.skipped(mask.prev_phase(phase), run_end);
                             k = end;
                             continue;
                         }
@@ -362,28 +367,34 @@ impl IntColumn<'_> {
     }
 
     /// Sums whole mini-blocks from `minis`' next one up to mini-block `end` (exclusive),
-    /// all in one phase run and one part, inside the range and readable in place; lane 0
-    /// of the first is at `phase`. Moves `level` and `minis` past them and returns the
-    /// phase of the last one's lane 0.
+    /// all in one part, inside the range and readable in place; lane 0 of the first is at
+    /// `phase` in the walk's run `r`, which ends at `run_end`. A mini-block that phase runs
+    /// start inside (a gap in the series) takes the weights of its pieced day lanes, so the
+    /// loop crosses gaps without leaving: with one run starting inside, the row is the two
+    /// runs' rows joined at the run's start (a blend and a byte add), with more it is the
+    /// suffix counts of the pieced lanes. Moves `level`, `minis` and the walk's run past
+    /// them and returns the phase of lane 0 of mini-block `end` and where its run ends.
     ///
     /// # Safety
     /// Must be inlined into a function with AVX2, POPCNT and BMI2 enabled; the mini-blocks
-    /// must be below `in_place_until` and the walk's `unchecked_until`.
+    /// must be below `in_place_until` and the walk's `unchecked_until`, and `end` at most
+    /// the walk's end over 64.
     #[expect(clippy::too_many_arguments, reason = "the loop state the caller keeps")]
     #[inline(always)]
     unsafe fn delta_stretch<const TOTALS: bool>(
         &self,
         minis: &mut MiniWalk<'_, '_>,
         end: usize,
-        phase: usize,
-        mask: &ClassMask,
+        (phase, run_end): (usize, usize),
+        walk: &mut MaskWalk<'_>,
         level: &mut i64,
         part: &mut DeltaPart,
         widen_every: usize,
-    ) -> usize {
+    ) -> (usize, usize) {
         // SAFETY: AVX2, POPCNT and BMI2 are enabled where this function is inlined;
         // the pointer reads stay within the arrays and payload (see the comments below).
         unsafe {
+            let mask = walk.mask;
             let (mut k, mut at, mut split_bit) =
                 (minis.index(), minis.payload_at(), minis.split_bit());
             let payload = self.readable().as_ptr();
@@ -395,8 +406,21 @@ impl IntColumn<'_> {
             let (bits, next) = (mask.bits.as_ptr(), mask.next.as_ptr());
             let (mut lvl, mut day, mut total, mut count) =
                 (*level, part.day, part.total, part.count);
-            let (mut p, mut last) = (phase, phase);
+            let (mut p, mut run_end) = (phase, run_end);
+            // The weights of a mini-block that runs start inside.
+            let mut gap_row = [0u8; MINI_LEN];
             while k < end {
+                let lo = k * MINI_LEN;
+                // Runs that start with this mini-block (`run_end` is below the walk's end,
+                // which lies past this whole mini-block).
+                while run_end <= lo {
+                    walk.r += 1;
+                    p = walk.runs[walk.r].phase;
+                    run_end = walk
+                        .runs
+                        .get(walk.r + 1)
+                        .map_or(walk.to, |n| n.start.min(walk.to));
+                }
                 let d = *descs.add(k);
                 // SAFETY: below `unchecked_until` the arrays have 8 bytes from the positions,
                 // and below `in_place_until` the mini-block has its group reach and 8 bytes
@@ -412,8 +436,24 @@ impl IntColumn<'_> {
                 for line in [0, 64] {
                     _mm_prefetch::<_MM_HINT_T0>(src.wrapping_add(1024 + line) as *const i8);
                 }
-                // SAFETY: `p < period`: the weights hold 64 bytes per phase.
-                let row = weights.add(p * MINI_LEN);
+                // The day lanes, their weights and the weights' sum, and the phase of the
+                // next mini-block's lane 0.
+                let (marked, row, weight_sum, next_p) = if lo + MINI_LEN <= run_end {
+                    // SAFETY: `p < period`: the weights hold 64 bytes per phase.
+                    (
+                        *bits.add(p),
+                        weights.add(p * MINI_LEN),
+                        *weight_sums.add(p) as i64,
+                        *next.add(p) as usize,
+                    )
+                } else {
+                    let (marked, next_p) = gap_weights(walk, lo, p, run_end, &mut gap_row);
+                    run_end = walk
+                        .runs
+                        .get(walk.r + 1)
+                        .map_or(walk.to, |n| n.start.min(walk.to));
+                    (marked, gap_row.as_ptr(), set_weight(marked) as i64, next_p)
+                };
                 let x = whole::<TOTALS>(
                     src,
                     m.width() as usize,
@@ -421,10 +461,10 @@ impl IntColumn<'_> {
                     &mut part.day_lanes,
                     &mut part.total_lanes,
                 );
-                let n_marked = (*bits.add(p)).count_ones() as i64;
+                let n_marked = marked.count_ones() as i64;
                 day = day
                     .wrapping_add(lvl.wrapping_mul(n_marked))
-                    .wrapping_add(m.reference.wrapping_mul(*weight_sums.add(p) as i64));
+                    .wrapping_add(m.reference.wrapping_mul(weight_sum));
                 count += n_marked as u64;
                 if TOTALS {
                     total = total
@@ -432,8 +472,7 @@ impl IntColumn<'_> {
                         .wrapping_add(m.reference.wrapping_mul(TAIL_SUM));
                 }
                 if m.levels != 0 {
-                    day =
-                        day.wrapping_add(m.split.wrapping_mul(pair_count(m.levels, *bits.add(p))));
+                    day = day.wrapping_add(m.split.wrapping_mul(pair_count(m.levels, marked)));
                     if TOTALS {
                         // Every lane at or after each upper-level one: `64 - j` for bit `j`.
                         let u = m.levels;
@@ -446,14 +485,75 @@ impl IntColumn<'_> {
                 at += bitpack::packed_len(packed_width(d));
                 k += 1;
                 part.summed(widen_every);
-                last = p;
-                p = *next.add(p) as usize;
+                p = next_p;
             }
             minis.set_position(k, at, split_bit);
             (*level, part.day, part.total, part.count) = (lvl, day, total, count);
-            last
+            (p, run_end)
         }
     }
+}
+
+/// Bytes `0xff` then zeros from index 64: the window at `64 - c` selects bytes below `c`.
+static BELOW: [u8; 2 * MINI_LEN] = {
+    let mut t = [0u8; 2 * MINI_LEN];
+    let mut i = 0;
+    while i < MINI_LEN {
+        t[i] = 0xff;
+        i += 1;
+    }
+    t
+};
+
+/// The day lanes of the whole mini-block at value `lo`, whose lane 0 is at `phase` in the
+/// walk's run `r` and inside which the next run starts (at `run_end`), with their delta
+/// weights (suffix counts) in `row`; leaves the walk at the run of the next mini-block's
+/// lane 0 and returns the lanes and that lane's phase.
+///
+/// With one run starting inside, at lane `c`, lanes from `c` on read the pattern's window
+/// at some phase `q` and the others the window at `phase`: a lane `j >= c` weighs as in
+/// row `q`, and a lane `j < c` as in row `phase` less that row's count from `c` on plus
+/// row `q`'s (the day lanes from `c` on are `q`'s).
+///
+/// # Safety
+/// Must be inlined into a function with AVX2 enabled; `lo < run_end < lo + 64`, and
+/// `phase` below the period.
+#[inline(always)]
+unsafe fn gap_weights(
+    walk: &mut MaskWalk<'_>,
+    lo: usize,
+    phase: usize,
+    run_end: usize,
+    row: &mut [u8; MINI_LEN],
+) -> (u64, usize) {
+    let mask = walk.mask;
+    let crossing = walk.cross(lo, phase, run_end);
+    let Some((c, q)) = crossing.single else {
+        suffix_counts(crossing.marked, row);
+        return (crossing.marked, crossing.next_phase);
+    };
+    // SAFETY: AVX2 is enabled where this function is inlined; the rows of `phase` and `q`
+    // (below the period) are 64 bytes of the weights, the window of `BELOW` 64 of its
+    // 128, and `row` 64 bytes.
+    unsafe {
+        let (wp, wq) = (
+            mask.weights.as_ptr().add(phase * MINI_LEN),
+            mask.weights.as_ptr().add(q * MINI_LEN),
+        );
+        // No carries past a byte: every weight is at most 64.
+        let lift = _mm256_set1_epi8((*wq.add(c)).wrapping_sub(*wp.add(c)) as i8);
+        let below = BELOW.as_ptr().add(MINI_LEN - c);
+        for half in [0, 32] {
+            let from_p = _mm256_add_epi8(_mm256_loadu_si256(wp.add(half) as *const __m256i), lift);
+            let from_q = _mm256_loadu_si256(wq.add(half) as *const __m256i);
+            let sel = _mm256_loadu_si256(below.add(half) as *const __m256i);
+            _mm256_storeu_si256(
+                row.as_mut_ptr().add(half) as *mut __m256i,
+                _mm256_blendv_epi8(from_q, from_p, sel),
+            );
+        }
+    }
+    (crossing.marked, crossing.next_phase)
 }
 
 impl DeltaPart {
