@@ -12,21 +12,21 @@
 //! sum, the split times the row's weights under the level bitmap), and the level moves on
 //! by the mini-block's sum, one horizontal add of its offsets.
 //!
-//! A whole mini-block that a gap falls inside (a phase run starting past its lane 0)
-//! stays in that loop: its day lanes are pieced from the runs and its weights are the
-//! rows of the two runs' phases joined at the gap (or, with several gaps inside, the
-//! suffix counts of the pieced lanes), so a missing reading costs a few dozen
-//! instructions. Mini-blocks where a cut between parts or the range's ends fall take the
-//! general step: their offsets are unpacked once, and the sums of the lanes below each cut
-//! and of the whole mini-block are each one dot product with weights built from the lanes'
-//! bits ([`suffix_counts`]); a part's share is the difference of two of them.
+//! A whole mini-block that a gap falls inside (a phase run starting past its lane 0) takes
+//! a step of its own: its offsets are unpacked into the lanes as in that loop, with the
+//! weights of its day lanes pieced from the runs (the rows of the two runs' phases joined
+//! at the gap, or with several gaps inside the suffix counts of the pieced lanes).
+//! Mini-blocks where a cut between parts or the range's ends fall take the general step:
+//! their offsets are unpacked once, and the sums of the lanes below each cut and of the
+//! whole mini-block are each one dot product with weights built from the lanes' bits
+//! ([`suffix_counts`]); a part's share is the difference of two of them.
 //!
 //! The kernel takes columns with level bitmaps, offsets of at most [`MAX_DELTA_WIDTH`]
 //! bits and values small enough that every sum fits `i64` ([`IntColumn::delta_kernel_fits`]);
 //! the others are decoded and summed value by value.
 
 use super::avx2::{lanes_sums, widen};
-use super::mask::{lane_bits, set_weight, suffix_counts, MaskWalk};
+use super::mask::{lane_bits, set_weight, suffix_counts, ClassMask, MaskWalk};
 use super::ClassQuery;
 use crate::codec::bitpack::{self, BitReader, Padded, MINI_LEN};
 use crate::codec::ints::{packed_width, IntColumn, Mini, MiniWalk};
@@ -198,6 +198,41 @@ fn level_after(level: i64, m: &Mini, x: i64) -> i64 {
         .wrapping_add(m.split.wrapping_mul(m.levels.count_ones() as i64))
 }
 
+/// Books whole mini-block `m`, whose offsets sum to `x` (already in the lanes, times their
+/// weights), after the level `lvl`: its day lanes `marked`, whose weights sum to
+/// `weight_sum`, into `day` and `count`, all its lanes into `total` when `TOTALS`, with
+/// the level, the reference and the upper level's split times the lanes at or after each
+/// of its deltas. Returns the level after it.
+#[inline(always)]
+fn book_whole<const TOTALS: bool>(
+    m: &Mini,
+    x: i64,
+    lvl: i64,
+    (marked, weight_sum): (u64, i64),
+    (day, total, count): (&mut i64, &mut i64, &mut u64),
+) -> i64 {
+    let n_marked = marked.count_ones() as i64;
+    *day = day
+        .wrapping_add(lvl.wrapping_mul(n_marked))
+        .wrapping_add(m.reference.wrapping_mul(weight_sum));
+    *count += n_marked as u64;
+    if TOTALS {
+        *total = total
+            .wrapping_add(lvl.wrapping_mul(MINI_LEN as i64))
+            .wrapping_add(m.reference.wrapping_mul(TAIL_SUM));
+    }
+    if m.levels != 0 {
+        *day = day.wrapping_add(m.split.wrapping_mul(pair_count(m.levels, marked)));
+        if TOTALS {
+            // Every lane at or after each upper-level one: `64 - j` for bit `j`.
+            let u = m.levels;
+            let tail = 65 * u.count_ones() as i64 - set_weight(u) as i64;
+            *total = total.wrapping_add(m.split.wrapping_mul(tail));
+        }
+    }
+    level_after(lvl, m, x)
+}
+
 /// One mini-block's offsets unpacked, with its frame and the level before it, for the
 /// sums over lane sets of the general step.
 struct Unpacked<'a> {
@@ -314,22 +349,36 @@ impl IntColumn<'_> {
                     part_at += 1;
                 }
                 if k >= k0 && k < in_place {
-                    if let Some(at) = walk.whole_from(lo) {
-                        // The stretch crosses gaps; it stops at the part's end.
-                        let stop = cuts.get(part_at).map_or(to, |&c| c.min(to));
+                    if let Some((phase, run_end)) = walk.whole_from(lo) {
+                        let stop = cuts.get(part_at).map_or(run_end, |&c| c.min(run_end));
                         if lo + MINI_LEN <= stop {
                             let end = (stop / MINI_LEN).min(in_place);
-                            let (phase, run_end) = self.delta_stretch::<TOTALS>(
+                            let last = self.delta_stretch::<TOTALS>(
                                 &mut minis,
                                 end,
-                                at,
-                                &mut walk,
+                                phase,
+                                mask,
                                 &mut level,
                                 &mut part,
                                 widen_every,
                             );
-                            walk.skipped(mask.prev_phase(phase), run_end);
+                            walk.skipped(last, run_end);
                             k = end;
+                            continue;
+                        }
+                    } else if let Some((phase, run_end)) = walk.gap_at(lo) {
+                        // A whole mini-block that a gap falls inside, in one part.
+                        if lo + MINI_LEN <= cuts.get(part_at).map_or(to, |&c| c.min(to)) {
+                            let next = self.delta_gap::<TOTALS>(
+                                &mut minis,
+                                &mut walk,
+                                (lo, phase, run_end),
+                                &mut level,
+                                &mut part,
+                                widen_every,
+                            );
+                            walk.skipped(mask.prev_phase(next), walk.run_end());
+                            k += 1;
                             continue;
                         }
                     }
@@ -367,34 +416,28 @@ impl IntColumn<'_> {
     }
 
     /// Sums whole mini-blocks from `minis`' next one up to mini-block `end` (exclusive),
-    /// all in one part, inside the range and readable in place; lane 0 of the first is at
-    /// `phase` in the walk's run `r`, which ends at `run_end`. A mini-block that phase runs
-    /// start inside (a gap in the series) takes the weights of its pieced day lanes, so the
-    /// loop crosses gaps without leaving: with one run starting inside, the row is the two
-    /// runs' rows joined at the run's start (a blend and a byte add), with more it is the
-    /// suffix counts of the pieced lanes. Moves `level`, `minis` and the walk's run past
-    /// them and returns the phase of lane 0 of mini-block `end` and where its run ends.
+    /// all in one phase run and one part, inside the range and readable in place; lane 0
+    /// of the first is at `phase`. Moves `level` and `minis` past them and returns the
+    /// phase of the last one's lane 0.
     ///
     /// # Safety
     /// Must be inlined into a function with AVX2, POPCNT and BMI2 enabled; the mini-blocks
-    /// must be below `in_place_until` and the walk's `unchecked_until`, and `end` at most
-    /// the walk's end over 64.
+    /// must be below `in_place_until` and the walk's `unchecked_until`.
     #[expect(clippy::too_many_arguments, reason = "the loop state the caller keeps")]
     #[inline(always)]
     unsafe fn delta_stretch<const TOTALS: bool>(
         &self,
         minis: &mut MiniWalk<'_, '_>,
         end: usize,
-        (phase, run_end): (usize, usize),
-        walk: &mut MaskWalk<'_>,
+        phase: usize,
+        mask: &ClassMask,
         level: &mut i64,
         part: &mut DeltaPart,
         widen_every: usize,
-    ) -> (usize, usize) {
+    ) -> usize {
         // SAFETY: AVX2, POPCNT and BMI2 are enabled where this function is inlined;
         // the pointer reads stay within the arrays and payload (see the comments below).
         unsafe {
-            let mask = walk.mask;
             let (mut k, mut at, mut split_bit) =
                 (minis.index(), minis.payload_at(), minis.split_bit());
             let payload = self.readable().as_ptr();
@@ -406,21 +449,8 @@ impl IntColumn<'_> {
             let (bits, next) = (mask.bits.as_ptr(), mask.next.as_ptr());
             let (mut lvl, mut day, mut total, mut count) =
                 (*level, part.day, part.total, part.count);
-            let (mut p, mut run_end) = (phase, run_end);
-            // The weights of a mini-block that runs start inside.
-            let mut gap_row = [0u8; MINI_LEN];
+            let (mut p, mut last) = (phase, phase);
             while k < end {
-                let lo = k * MINI_LEN;
-                // Runs that start with this mini-block (`run_end` is below the walk's end,
-                // which lies past this whole mini-block).
-                while run_end <= lo {
-                    walk.r += 1;
-                    p = walk.runs[walk.r].phase;
-                    run_end = walk
-                        .runs
-                        .get(walk.r + 1)
-                        .map_or(walk.to, |n| n.start.min(walk.to));
-                }
                 let d = *descs.add(k);
                 // SAFETY: below `unchecked_until` the arrays have 8 bytes from the positions,
                 // and below `in_place_until` the mini-block has its group reach and 8 bytes
@@ -436,24 +466,8 @@ impl IntColumn<'_> {
                 for line in [0, 64] {
                     _mm_prefetch::<_MM_HINT_T0>(src.wrapping_add(1024 + line) as *const i8);
                 }
-                // The day lanes, their weights and the weights' sum, and the phase of the
-                // next mini-block's lane 0.
-                let (marked, row, weight_sum, next_p) = if lo + MINI_LEN <= run_end {
-                    // SAFETY: `p < period`: the weights hold 64 bytes per phase.
-                    (
-                        *bits.add(p),
-                        weights.add(p * MINI_LEN),
-                        *weight_sums.add(p) as i64,
-                        *next.add(p) as usize,
-                    )
-                } else {
-                    let (marked, next_p) = gap_weights(walk, lo, p, run_end, &mut gap_row);
-                    run_end = walk
-                        .runs
-                        .get(walk.r + 1)
-                        .map_or(walk.to, |n| n.start.min(walk.to));
-                    (marked, gap_row.as_ptr(), set_weight(marked) as i64, next_p)
-                };
+                // SAFETY: `p < period`: the weights hold 64 bytes per phase.
+                let row = weights.add(p * MINI_LEN);
                 let x = whole::<TOTALS>(
                     src,
                     m.width() as usize,
@@ -461,36 +475,95 @@ impl IntColumn<'_> {
                     &mut part.day_lanes,
                     &mut part.total_lanes,
                 );
-                let n_marked = marked.count_ones() as i64;
-                day = day
-                    .wrapping_add(lvl.wrapping_mul(n_marked))
-                    .wrapping_add(m.reference.wrapping_mul(weight_sum));
-                count += n_marked as u64;
-                if TOTALS {
-                    total = total
-                        .wrapping_add(lvl.wrapping_mul(MINI_LEN as i64))
-                        .wrapping_add(m.reference.wrapping_mul(TAIL_SUM));
-                }
-                if m.levels != 0 {
-                    day = day.wrapping_add(m.split.wrapping_mul(pair_count(m.levels, marked)));
-                    if TOTALS {
-                        // Every lane at or after each upper-level one: `64 - j` for bit `j`.
-                        let u = m.levels;
-                        let tail = 65 * u.count_ones() as i64 - set_weight(u) as i64;
-                        total = total.wrapping_add(m.split.wrapping_mul(tail));
-                    }
-                }
-                lvl = level_after(lvl, &m, x);
+                lvl = book_whole::<TOTALS>(
+                    &m,
+                    x,
+                    lvl,
+                    (*bits.add(p), *weight_sums.add(p) as i64),
+                    (&mut day, &mut total, &mut count),
+                );
                 split_bit += split_width as usize & 0usize.wrapping_sub(m.two_level as usize);
                 at += bitpack::packed_len(packed_width(d));
                 k += 1;
                 part.summed(widen_every);
-                p = next_p;
+                last = p;
+                p = *next.add(p) as usize;
             }
             minis.set_position(k, at, split_bit);
             (*level, part.day, part.total, part.count) = (lvl, day, total, count);
-            (p, run_end)
+            last
         }
+    }
+}
+
+impl IntColumn<'_> {
+    /// Sums the whole mini-block at `minis`' next one, at value `lo`, inside the range, in
+    /// one part and readable in place, whose lane 0 is at `phase` in the walk's run `r`
+    /// and inside which that run ends (at `run_end`, a gap in the series): its weights are
+    /// those of its pieced day lanes ([`gap_weights`]), its offsets unpacked once into
+    /// the lanes as in the in-place loop. Moves `level`, `minis` and the walk past it and
+    /// returns the phase of the next mini-block's lane 0. Out of line, so that the
+    /// in-place loop keeps its registers.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2, POPCNT, BMI1 and BMI2; the mini-block must be below
+    /// `in_place_until` and the walk's `unchecked_until`.
+    #[target_feature(enable = "avx2,popcnt,bmi1,bmi2")]
+    #[inline(never)]
+    unsafe fn delta_gap<const TOTALS: bool>(
+        &self,
+        minis: &mut MiniWalk<'_, '_>,
+        walk: &mut MaskWalk<'_>,
+        (lo, phase, run_end): (usize, usize, usize),
+        level: &mut i64,
+        part: &mut DeltaPart,
+        widen_every: usize,
+    ) -> usize {
+        let mut row = [0u8; MINI_LEN];
+        // SAFETY: AVX2 is enabled; `phase` is below the period and `lo < run_end < lo +
+        // 64`.
+        let (marked, next) = unsafe { gap_weights(walk, lo, phase, run_end, &mut row) };
+        let (k, at, split_bit) = (minis.index(), minis.payload_at(), minis.split_bit());
+        let (ref_width, split_width) = (self.ref_width() as u32, self.split_width() as u32);
+        // SAFETY: below `unchecked_until` the arrays have 8 bytes from the positions, and
+        // below `in_place_until` the mini-block has its group reach and 8 bytes readable.
+        // BMI2 and AVX2 are enabled, and the kernel takes the column.
+        unsafe {
+            let payload = self.readable().as_ptr();
+            let reference = _bzhi_u64(
+                BitReader::get_raw(self.refs().as_ptr(), k * ref_width as usize, u64::MAX),
+                ref_width,
+            );
+            let split = _bzhi_u64(
+                BitReader::get_raw(self.splits().as_ptr(), split_bit, u64::MAX),
+                split_width,
+            );
+            let word = u64::from_le((payload.add(at) as *const u64).read_unaligned());
+            let d = self.descs()[k];
+            let m = Mini::of(self.base(), true, d, reference, split, word);
+            let x = whole::<TOTALS>(
+                payload.add(at + m.values_at()),
+                m.width() as usize,
+                row.as_ptr(),
+                &mut part.day_lanes,
+                &mut part.total_lanes,
+            );
+            *level = book_whole::<TOTALS>(
+                &m,
+                x,
+                *level,
+                (marked, set_weight(marked) as i64),
+                (&mut part.day, &mut part.total, &mut part.count),
+            );
+            part.summed(widen_every);
+            let step_split = split_width as usize & 0usize.wrapping_sub(m.two_level as usize);
+            minis.set_position(
+                k + 1,
+                at + bitpack::packed_len(packed_width(d)),
+                split_bit + step_split,
+            );
+        }
+        next
     }
 }
 

@@ -258,6 +258,24 @@ impl<'m> MaskWalk<'m> {
         (lo + MINI_LEN <= end).then(|| (self.lane0_phase(lo), end))
     }
 
+    /// After [`MaskWalk::whole_from`] found the mini-block starting at value `lo` not
+    /// whole in one run: the phase of its lane 0 and where its run ends, when that run
+    /// ends inside it (a gap in the series; not the range's end).
+    #[inline(always)]
+    pub(super) fn gap_at(&self, lo: usize) -> Option<(usize, usize)> {
+        let end = self.run_end();
+        (lo >= self.runs[0].start && lo < end && end < lo + MINI_LEN && end < self.to)
+            .then(|| (self.lane0_phase(lo), end))
+    }
+
+    /// Where run `r` ends: the next run's start, or the walk's end.
+    #[inline(always)]
+    pub(super) fn run_end(&self) -> usize {
+        self.runs
+            .get(self.r + 1)
+            .map_or(self.to, |n| n.start.min(self.to))
+    }
+
     /// The phase of lane 0 of the mini-block at `lo`, in run `r`: stepped from `last`
     /// (lane 0 of the mini-block before, in the same run) when set, which saves a division.
     #[inline(always)]
