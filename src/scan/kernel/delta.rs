@@ -12,9 +12,13 @@
 //! sum, the split times the row's weights under the level bitmap), and the level moves on
 //! by the mini-block's sum, one horizontal add of its offsets.
 //!
-//! Mini-blocks where a gap, a cut between parts or the range's ends fall take the general
-//! step: their offsets are unpacked once, and the sums of the lanes below each cut and of
-//! the whole mini-block are each one dot product with weights built from the lanes' bits
+//! A whole mini-block that a gap falls inside (a phase run starting past its lane 0) takes
+//! a step of its own: its offsets are unpacked into the lanes as in that loop, with the
+//! weights of its day lanes pieced from the runs (the rows of the two runs' phases joined
+//! at the gap, or with several gaps inside the suffix counts of the pieced lanes).
+//! Mini-blocks where a cut between parts or the range's ends fall take the general step:
+//! their offsets are unpacked once, and the sums of the lanes below each cut and of the
+//! whole mini-block are each one dot product with weights built from the lanes' bits
 //! ([`suffix_counts`]); a part's share is the difference of two of them.
 //!
 //! The kernel takes columns with level bitmaps, offsets of at most [`MAX_DELTA_WIDTH`]
@@ -194,6 +198,41 @@ fn level_after(level: i64, m: &Mini, x: i64) -> i64 {
         .wrapping_add(m.split.wrapping_mul(m.levels.count_ones() as i64))
 }
 
+/// Books whole mini-block `m`, whose offsets sum to `x` (already in the lanes, times their
+/// weights), after the level `lvl`: its day lanes `marked`, whose weights sum to
+/// `weight_sum`, into `day` and `count`, all its lanes into `total` when `TOTALS`, with
+/// the level, the reference and the upper level's split times the lanes at or after each
+/// of its deltas. Returns the level after it.
+#[inline(always)]
+fn book_whole<const TOTALS: bool>(
+    m: &Mini,
+    x: i64,
+    lvl: i64,
+    (marked, weight_sum): (u64, i64),
+    (day, total, count): (&mut i64, &mut i64, &mut u64),
+) -> i64 {
+    let n_marked = marked.count_ones() as i64;
+    *day = day
+        .wrapping_add(lvl.wrapping_mul(n_marked))
+        .wrapping_add(m.reference.wrapping_mul(weight_sum));
+    *count += n_marked as u64;
+    if TOTALS {
+        *total = total
+            .wrapping_add(lvl.wrapping_mul(MINI_LEN as i64))
+            .wrapping_add(m.reference.wrapping_mul(TAIL_SUM));
+    }
+    if m.levels != 0 {
+        *day = day.wrapping_add(m.split.wrapping_mul(pair_count(m.levels, marked)));
+        if TOTALS {
+            // Every lane at or after each upper-level one: `64 - j` for bit `j`.
+            let u = m.levels;
+            let tail = 65 * u.count_ones() as i64 - set_weight(u) as i64;
+            *total = total.wrapping_add(m.split.wrapping_mul(tail));
+        }
+    }
+    level_after(lvl, m, x)
+}
+
 /// One mini-block's offsets unpacked, with its frame and the level before it, for the
 /// sums over lane sets of the general step.
 struct Unpacked<'a> {
@@ -327,6 +366,21 @@ impl IntColumn<'_> {
                             k = end;
                             continue;
                         }
+                    } else if let Some((phase, run_end)) = walk.gap_at(lo) {
+                        // A whole mini-block that a gap falls inside, in one part.
+                        if lo + MINI_LEN <= cuts.get(part_at).map_or(to, |&c| c.min(to)) {
+                            let next = self.delta_gap::<TOTALS>(
+                                &mut minis,
+                                &mut walk,
+                                (lo, phase, run_end),
+                                &mut level,
+                                &mut part,
+                                widen_every,
+                            );
+                            walk.skipped(mask.prev_phase(next), walk.run_end());
+                            k += 1;
+                            continue;
+                        }
                     }
                 }
                 // The general step: one mini-block, its lanes as bit sets.
@@ -421,27 +475,13 @@ impl IntColumn<'_> {
                     &mut part.day_lanes,
                     &mut part.total_lanes,
                 );
-                let n_marked = (*bits.add(p)).count_ones() as i64;
-                day = day
-                    .wrapping_add(lvl.wrapping_mul(n_marked))
-                    .wrapping_add(m.reference.wrapping_mul(*weight_sums.add(p) as i64));
-                count += n_marked as u64;
-                if TOTALS {
-                    total = total
-                        .wrapping_add(lvl.wrapping_mul(MINI_LEN as i64))
-                        .wrapping_add(m.reference.wrapping_mul(TAIL_SUM));
-                }
-                if m.levels != 0 {
-                    day =
-                        day.wrapping_add(m.split.wrapping_mul(pair_count(m.levels, *bits.add(p))));
-                    if TOTALS {
-                        // Every lane at or after each upper-level one: `64 - j` for bit `j`.
-                        let u = m.levels;
-                        let tail = 65 * u.count_ones() as i64 - set_weight(u) as i64;
-                        total = total.wrapping_add(m.split.wrapping_mul(tail));
-                    }
-                }
-                lvl = level_after(lvl, &m, x);
+                lvl = book_whole::<TOTALS>(
+                    &m,
+                    x,
+                    lvl,
+                    (*bits.add(p), *weight_sums.add(p) as i64),
+                    (&mut day, &mut total, &mut count),
+                );
                 split_bit += split_width as usize & 0usize.wrapping_sub(m.two_level as usize);
                 at += bitpack::packed_len(packed_width(d));
                 k += 1;
@@ -454,6 +494,139 @@ impl IntColumn<'_> {
             last
         }
     }
+}
+
+impl IntColumn<'_> {
+    /// Sums the whole mini-block at `minis`' next one, at value `lo`, inside the range, in
+    /// one part and readable in place, whose lane 0 is at `phase` in the walk's run `r`
+    /// and inside which that run ends (at `run_end`, a gap in the series): its weights are
+    /// those of its pieced day lanes ([`gap_weights`]), its offsets unpacked once into
+    /// the lanes as in the in-place loop. Moves `level`, `minis` and the walk past it and
+    /// returns the phase of the next mini-block's lane 0. Out of line, so that the
+    /// in-place loop keeps its registers.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2, POPCNT, BMI1 and BMI2; the mini-block must be below
+    /// `in_place_until` and the walk's `unchecked_until`.
+    #[target_feature(enable = "avx2,popcnt,bmi1,bmi2")]
+    #[inline(never)]
+    unsafe fn delta_gap<const TOTALS: bool>(
+        &self,
+        minis: &mut MiniWalk<'_, '_>,
+        walk: &mut MaskWalk<'_>,
+        (lo, phase, run_end): (usize, usize, usize),
+        level: &mut i64,
+        part: &mut DeltaPart,
+        widen_every: usize,
+    ) -> usize {
+        let mut row = [0u8; MINI_LEN];
+        // SAFETY: AVX2 is enabled; `phase` is below the period and `lo < run_end < lo +
+        // 64`.
+        let (marked, next) = unsafe { gap_weights(walk, lo, phase, run_end, &mut row) };
+        let (k, at, split_bit) = (minis.index(), minis.payload_at(), minis.split_bit());
+        let (ref_width, split_width) = (self.ref_width() as u32, self.split_width() as u32);
+        // SAFETY: below `unchecked_until` the arrays have 8 bytes from the positions, and
+        // below `in_place_until` the mini-block has its group reach and 8 bytes readable.
+        // BMI2 and AVX2 are enabled, and the kernel takes the column.
+        unsafe {
+            let payload = self.readable().as_ptr();
+            let reference = _bzhi_u64(
+                BitReader::get_raw(self.refs().as_ptr(), k * ref_width as usize, u64::MAX),
+                ref_width,
+            );
+            let split = _bzhi_u64(
+                BitReader::get_raw(self.splits().as_ptr(), split_bit, u64::MAX),
+                split_width,
+            );
+            let word = u64::from_le((payload.add(at) as *const u64).read_unaligned());
+            let d = self.descs()[k];
+            let m = Mini::of(self.base(), true, d, reference, split, word);
+            let x = whole::<TOTALS>(
+                payload.add(at + m.values_at()),
+                m.width() as usize,
+                row.as_ptr(),
+                &mut part.day_lanes,
+                &mut part.total_lanes,
+            );
+            *level = book_whole::<TOTALS>(
+                &m,
+                x,
+                *level,
+                (marked, set_weight(marked) as i64),
+                (&mut part.day, &mut part.total, &mut part.count),
+            );
+            part.summed(widen_every);
+            let step_split = split_width as usize & 0usize.wrapping_sub(m.two_level as usize);
+            minis.set_position(
+                k + 1,
+                at + bitpack::packed_len(packed_width(d)),
+                split_bit + step_split,
+            );
+        }
+        next
+    }
+}
+
+/// Bytes `0xff` then zeros from index 64: the window at `64 - c` selects bytes below `c`.
+static BELOW: [u8; 2 * MINI_LEN] = {
+    let mut t = [0u8; 2 * MINI_LEN];
+    let mut i = 0;
+    while i < MINI_LEN {
+        t[i] = 0xff;
+        i += 1;
+    }
+    t
+};
+
+/// The day lanes of the whole mini-block at value `lo`, whose lane 0 is at `phase` in the
+/// walk's run `r` and inside which the next run starts (at `run_end`), with their delta
+/// weights (suffix counts) in `row`; leaves the walk at the run of the next mini-block's
+/// lane 0 and returns the lanes and that lane's phase.
+///
+/// With one run starting inside, at lane `c`, lanes from `c` on read the pattern's window
+/// at some phase `q` and the others the window at `phase`: a lane `j >= c` weighs as in
+/// row `q`, and a lane `j < c` as in row `phase` less that row's count from `c` on plus
+/// row `q`'s (the day lanes from `c` on are `q`'s).
+///
+/// # Safety
+/// Must be inlined into a function with AVX2 enabled; `lo < run_end < lo + 64`, and
+/// `phase` below the period.
+#[inline(always)]
+unsafe fn gap_weights(
+    walk: &mut MaskWalk<'_>,
+    lo: usize,
+    phase: usize,
+    run_end: usize,
+    row: &mut [u8; MINI_LEN],
+) -> (u64, usize) {
+    let mask = walk.mask;
+    let crossing = walk.cross(lo, phase, run_end);
+    let Some((c, q)) = crossing.single else {
+        suffix_counts(crossing.marked, row);
+        return (crossing.marked, crossing.next_phase);
+    };
+    // SAFETY: AVX2 is enabled where this function is inlined; the rows of `phase` and `q`
+    // (below the period) are 64 bytes of the weights, the window of `BELOW` 64 of its
+    // 128, and `row` 64 bytes.
+    unsafe {
+        let (wp, wq) = (
+            mask.weights.as_ptr().add(phase * MINI_LEN),
+            mask.weights.as_ptr().add(q * MINI_LEN),
+        );
+        // No carries past a byte: every weight is at most 64.
+        let lift = _mm256_set1_epi8((*wq.add(c)).wrapping_sub(*wp.add(c)) as i8);
+        let below = BELOW.as_ptr().add(MINI_LEN - c);
+        for half in [0, 32] {
+            let from_p = _mm256_add_epi8(_mm256_loadu_si256(wp.add(half) as *const __m256i), lift);
+            let from_q = _mm256_loadu_si256(wq.add(half) as *const __m256i);
+            let sel = _mm256_loadu_si256(below.add(half) as *const __m256i);
+            _mm256_storeu_si256(
+                row.as_mut_ptr().add(half) as *mut __m256i,
+                _mm256_blendv_epi8(from_q, from_p, sel),
+            );
+        }
+    }
+    (crossing.marked, crossing.next_phase)
 }
 
 impl DeltaPart {

@@ -258,6 +258,24 @@ impl<'m> MaskWalk<'m> {
         (lo + MINI_LEN <= end).then(|| (self.lane0_phase(lo), end))
     }
 
+    /// After [`MaskWalk::whole_from`] found the mini-block starting at value `lo` not
+    /// whole in one run: the phase of its lane 0 and where its run ends, when that run
+    /// ends inside it (a gap in the series; not the range's end).
+    #[inline(always)]
+    pub(super) fn gap_at(&self, lo: usize) -> Option<(usize, usize)> {
+        let end = self.run_end();
+        (lo >= self.runs[0].start && lo < end && end < lo + MINI_LEN && end < self.to)
+            .then(|| (self.lane0_phase(lo), end))
+    }
+
+    /// Where run `r` ends: the next run's start, or the walk's end.
+    #[inline(always)]
+    pub(super) fn run_end(&self) -> usize {
+        self.runs
+            .get(self.r + 1)
+            .map_or(self.to, |n| n.start.min(self.to))
+    }
+
     /// The phase of lane 0 of the mini-block at `lo`, in run `r`: stepped from `last`
     /// (lane 0 of the mini-block before, in the same run) when set, which saves a division.
     #[inline(always)]
@@ -345,6 +363,44 @@ impl<'m> MaskWalk<'m> {
         marked
     }
 
+    /// Crosses the whole mini-block at value `lo`, whose lane 0 is at `phase` in run `r`
+    /// and inside which run `r` ends (`lo < run_end < lo + 64`, where run `r + 1`
+    /// starts): its marked lanes pieced from the runs it holds. Leaves `r` at the run that
+    /// holds the next mini-block's lane 0. A gap in a regular series costs the kernels this
+    /// and the spread of the lanes, not a pass of their general loop.
+    #[inline(always)]
+    pub(super) fn cross(&mut self, lo: usize, phase: usize, run_end: usize) -> Crossing {
+        let (mask, runs) = (self.mask, self.runs);
+        let end = lo + MINI_LEN;
+        debug_assert!(lo < run_end && run_end < end && runs[self.r + 1].start == run_end);
+        let mut crossing = if runs.get(self.r + 2).is_some_and(|n| n.start < end) {
+            // Several runs start inside: pieced run by run.
+            let marked = self.piece(lo, 0, MINI_LEN);
+            Crossing {
+                marked,
+                next_phase: phase_at(runs[self.r], end, mask),
+                single: None,
+            }
+        } else {
+            // One run starts inside, at lane `c` (a single gap, the common case).
+            self.r += 1;
+            let c = run_end - lo;
+            let q = window_from(runs[self.r], lo, c, mask);
+            Crossing {
+                marked: (mask.bits[phase] & lane_bits(0, c))
+                    | (mask.bits[q] & lane_bits(c, MINI_LEN)),
+                next_phase: mask.next_phase(q),
+                single: Some((c, q)),
+            }
+        };
+        // A run that starts with the next mini-block.
+        if let Some(n) = runs.get(self.r + 1).filter(|n| n.start == end) {
+            self.r += 1;
+            crossing.next_phase = n.phase;
+        }
+        crossing
+    }
+
     /// The lanes of `marked` bits, in the walk's buffer (8 table copies rather than a
     /// loop over the bits).
     #[inline(always)]
@@ -353,6 +409,32 @@ impl<'m> MaskWalk<'m> {
             lanes.copy_from_slice(&BYTE_LANES[(marked >> (8 * g)) as u8 as usize]);
         }
         &self.merged
+    }
+}
+
+/// A whole mini-block that phase runs start inside, as [`MaskWalk::cross`] finds it.
+pub(super) struct Crossing {
+    /// Its marked lanes.
+    pub(super) marked: u64,
+    /// The phase of the next mini-block's lane 0.
+    pub(super) next_phase: usize,
+    /// With one run starting inside, at lane `c`: `(c, q)`, where the lanes from `c` on
+    /// are those of the pattern's window at phase `q` and the others those of the window
+    /// at the mini-block's phase.
+    pub(super) single: Option<(usize, usize)>,
+}
+
+/// The phase of the pattern's window that the lanes of the mini-block at value `lo` from
+/// lane `c` on read when `run` starts at that lane: lane `i >= c` is at phase
+/// `run.phase + i - c`, lane `i` of the window at the phase returned (below the period).
+#[inline(always)]
+pub(super) fn window_from(run: PhaseRun, lo: usize, c: usize, mask: &ClassMask) -> usize {
+    if run.phase >= c {
+        run.phase - c
+    } else if c - run.phase <= mask.period {
+        run.phase + mask.period - c
+    } else {
+        phase_at(run, lo, mask)
     }
 }
 

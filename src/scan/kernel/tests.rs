@@ -427,6 +427,49 @@ fn smooth_series_take_the_delta_kernel() {
     }
 }
 
+/// The delta kernel's in-place loop crosses gaps inside whole mini-blocks: one run
+/// starting inside (its lanes' phases before and after far apart, and near each other
+/// across the period's wrap), two in one mini-block, one ending a lane before a
+/// mini-block's end, and one starting on the boundary after a gap's mini-block; with and
+/// without cuts at local midnights.
+#[test]
+fn delta_kernel_crosses_gaps() {
+    for period in [24, 96, 1440] {
+        let v = smooth(3000, period, 2_000_000, 3);
+        let forced = forced_encodings(&v);
+        let (col, _) = IntColumn::parse(&forced[2]).unwrap();
+        assert!(col.is_delta() && col.delta_kernel_fits(), "period {period}");
+        let marked: Vec<bool> = (0..period)
+            .map(|p| p >= period / 3 && p < period * 2 / 3)
+            .collect();
+        let starts = [
+            (0, 11),
+            (70, 1),
+            (133, period - 1),
+            (150, 60 % period),
+            (190, 5),
+            (255, 0),
+            (256, 17 % period),
+            (300, 62 % period),
+            (640, 2),
+            (1000, period / 2),
+            (1001, period / 2 + 1),
+            (1041, 3),
+            (1500, period - 2),
+        ];
+        let runs: Vec<PhaseRun> = starts
+            .iter()
+            .map(|&(start, phase)| PhaseRun { start, phase })
+            .collect();
+        check_class_cuts(&v, &runs, 3000, &marked, &[]);
+        check_class_cuts(&v, &runs[1..], 2999, &marked, &[]);
+        let cuts: Vec<usize> = (0..3000).step_by(period).chain([150, 2999]).collect();
+        let mut cuts = cuts;
+        cuts.sort_unstable();
+        check_class_cuts(&v, &runs, 3000, &marked, &cuts);
+    }
+}
+
 proptest! {
     #[test]
     fn delta_kernel_matches_naive(
@@ -434,7 +477,7 @@ proptest! {
         period in prop::sample::select(vec![1usize, 24, 48, 96, 288, 1440]),
         level in -(1i64 << 40)..(1i64 << 40),
         seed in any::<u64>(),
-        starts in proptest::collection::vec((any::<prop::sample::Index>(), any::<prop::sample::Index>()), 1..8),
+        starts in proptest::collection::vec((any::<prop::sample::Index>(), any::<prop::sample::Index>()), 1..40),
         end in any::<prop::sample::Index>(),
         marks in proptest::collection::vec(any::<bool>(), 1440),
         cut_at in proptest::collection::vec(any::<prop::sample::Index>(), 0..12),

@@ -7,7 +7,7 @@ use crate::codec::bitpack::{self, BitReader, MINI_LEN};
 use crate::codec::ints::{packed_width, IntColumn, Mini, MiniWalk};
 use crate::codec::simd::x86::{group_reach, Pattern};
 use crate::codec::simd::MAX_SIMD_WIDTH;
-use crate::scan::kernel::mask::{lane_bits, phase_at, ClassMask, MaskWalk};
+use crate::scan::kernel::mask::{lane_bits, phase_at, window_from, ClassMask, MaskWalk};
 use std::arch::x86_64::*;
 
 /// The frames' sums of the whole mini-blocks the in-place loop takes, without the
@@ -409,17 +409,10 @@ impl IntColumn<'_> {
                         (walk.piece(lo, 0, MINI_LEN), None)
                     }
                     _ => {
-                        // One run starts inside (a single gap, the common case): lane `i`
-                        // from its start `c` on is at phase `next_run.phase + i - c`, lane
-                        // `i` of the pattern's window at `q` (below the period).
+                        // One run starts inside (a single gap, the common case), at lane
+                        // `c`: the lanes from it on read the pattern's window at `q`.
                         let c = run_end - lo;
-                        let q = if next_run.phase >= c {
-                            next_run.phase - c
-                        } else if c - next_run.phase <= mask.period {
-                            next_run.phase + mask.period - c
-                        } else {
-                            phase_at(next_run, lo, mask)
-                        };
+                        let q = window_from(next_run, lo, c, mask);
                         walk.r += 1;
                         // SAFETY: `phase` and `q` are below the period, the length of
                         // `bits` and `next`.
