@@ -1,20 +1,36 @@
 //! [`MeterScanExec`]: the physical scan of a [`MeterTable`](super::MeterTable), one
 //! partition per run of meters, each read meter by meter through the snapshot's history
 //! reads (which read only the blocks the index places in the range).
+//!
+//! The scan tells DataFusion what holds of its output, so that plans above it need no
+//! shuffle or sort to learn it again: each partition's rows are sorted by `(meter_id, ts)`
+//! (meters in byte order of their ids, each meter's readings in time order, one per
+//! timestamp), and the partitions are ranges of meter ids (range partitioning on
+//! `meter_id`, split at the first id of each partition after the first), so every meter's
+//! rows are in one partition. A `GROUP BY meter_id` then aggregates each partition alone,
+//! in sorted (streaming) mode, without repartitioning rows by a hash of the id.
 
 use super::external;
+use super::filter::{FLAG, METER_ID, TS};
 use super::table::{precision, MeterTable};
 use crate::store::{History, Snapshot};
+use crate::types::Flag;
 use datafusion::arrow::array::builder::make_view;
 use datafusion::arrow::array::{
-    ArrayRef, Float64Array, RecordBatch, RecordBatchOptions, StringViewArray, TimestampSecondArray,
+    ArrayRef, DictionaryArray, Float64Array, Int8Array, RecordBatch, RecordBatchOptions,
+    StringArray, StringViewArray, TimestampSecondArray,
 };
 use datafusion::arrow::buffer::{Buffer, ScalarBuffer};
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::compute::SortOptions;
+use datafusion::arrow::datatypes::{Int8Type, SchemaRef};
 use datafusion::common::tree_node::TreeNodeRecursion;
-use datafusion::common::{internal_err, Result, Statistics};
+use datafusion::common::{internal_err, Result, ScalarValue, Statistics};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr::{
+    EquivalenceProperties, LexOrdering, PhysicalExpr, PhysicalSortExpr, RangePartitioning,
+    SplitPoint,
+};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
@@ -22,7 +38,13 @@ use datafusion::physical_plan::{
 };
 use std::fmt;
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+/// The columns of the table, in schema order.
+const COLUMNS: [&str; 4] = [METER_ID, TS, "value", FLAG];
+const METER_ID_COL: usize = 0;
+const TS_COL: usize = 1;
+const VALUE_COL: usize = 2;
 
 /// Consecutive meters (sorted by id) scanned by one partition, and their rows by the index.
 #[derive(Debug, Default, Clone)]
@@ -58,8 +80,8 @@ impl MeterScanExec {
     ) -> Result<MeterScanExec> {
         let schema = Arc::new(MeterTable::schema_ref().project(&projection)?);
         let properties = PlanProperties::new(
-            EquivalenceProperties::new(schema.clone()),
-            Partitioning::UnknownPartitioning(parts.len()),
+            EquivalenceProperties::new_with_orderings(schema.clone(), [ordering(&projection)]),
+            partitioning(&projection, &parts)?,
             EmissionType::Incremental,
             Boundedness::Bounded,
         );
@@ -115,7 +137,52 @@ impl DisplayAs for MeterScanExec {
 }
 
 fn field(i: usize) -> &'static str {
-    ["meter_id", "ts", "value"].get(i).copied().unwrap_or("?")
+    COLUMNS.get(i).copied().unwrap_or("?")
+}
+
+/// Column `c` of the table, ascending, as a sort key of the `projection`'s output, if
+/// it is projected.
+fn sort_key(projection: &[usize], c: usize) -> Option<PhysicalSortExpr> {
+    let at = projection.iter().position(|&p| p == c)?;
+    Some(PhysicalSortExpr::new(
+        Arc::new(Column::new(COLUMNS[c], at)),
+        SortOptions::default(),
+    ))
+}
+
+/// The order of each partition's rows: by meter id, then by time (a meter's readings have
+/// distinct timestamps). Without the id column the ids still ascend but the times do not
+/// (they restart with each meter), so the ordering is `meter_id` alone, `meter_id, ts`,
+/// or none.
+fn ordering(projection: &[usize]) -> Vec<PhysicalSortExpr> {
+    let Some(id) = sort_key(projection, METER_ID_COL) else {
+        return Vec::new();
+    };
+    std::iter::once(id)
+        .chain(sort_key(projection, TS_COL))
+        .collect()
+}
+
+/// How rows are spread over the partitions: by ranges of meter ids (each part holds
+/// consecutive ids, and `parts` are in id order), when the id column is projected and
+/// there are several parts.
+fn partitioning(projection: &[usize], parts: &[Part]) -> Result<Partitioning> {
+    let key = sort_key(projection, METER_ID_COL).and_then(|k| LexOrdering::new([k]));
+    let Some(key) = key.filter(|_| parts.len() > 1) else {
+        return Ok(Partitioning::UnknownPartitioning(parts.len()));
+    };
+    // Part `i > 0` starts at its first id (a part has meters unless it is the only one).
+    let splits: Option<Vec<SplitPoint>> = parts[1..]
+        .iter()
+        .map(|p| {
+            let first = p.meters.first()?.clone();
+            Some(SplitPoint::new(vec![ScalarValue::Utf8View(Some(first))]))
+        })
+        .collect();
+    Ok(match splits {
+        Some(s) => Partitioning::Range(RangePartitioning::try_new(key, s)?),
+        None => Partitioning::UnknownPartitioning(parts.len()),
+    })
 }
 
 impl ExecutionPlan for MeterScanExec {
@@ -227,13 +294,18 @@ impl Reader {
                 self.current = None;
                 continue;
             }
-            let (ts, vals) = (&ts[*at..*at + n], &vals[*at..*at + n]);
+            let rows = *at..*at + n;
+            let flags = match h.sparse_flags() {
+                [] => &[][..],
+                f => &f[rows.clone()],
+            };
+            let (ts, vals) = (&ts[rows.clone()], &vals[rows]);
             *at += n;
             self.left -= n;
             let columns: Vec<ArrayRef> = self
                 .projection
                 .iter()
-                .map(|&c| column(c, id, ts, vals))
+                .map(|&c| column(c, id, ts, vals, flags))
                 .collect();
             let opts = RecordBatchOptions::new().with_row_count(Some(n));
             let batch = RecordBatch::try_new_with_options(self.schema.clone(), columns, &opts)?;
@@ -242,20 +314,52 @@ impl Reader {
     }
 }
 
-/// Column `c` of the table for `n` readings of meter `id`.
-fn column(c: usize, id: &str, ts: &[i64], vals: &[f64]) -> ArrayRef {
+/// Column `c` of the table for the readings `ts`, `vals` of meter `id`, with their
+/// `flags` (empty when all are [`Flag::Normal`]).
+fn column(c: usize, id: &str, ts: &[i64], vals: &[f64], flags: &[Flag]) -> ArrayRef {
     match c {
-        0 => {
-            // Every row the same view: inline for ids of up to 12 bytes, else pointing to
-            // the id stored once in the one data buffer.
+        METER_ID_COL => {
+            // Every row the same view: inline for ids of up to 12 bytes (the array then
+            // has no data buffer, which lets hashing read the views alone), else pointing
+            // to the id stored once in the one data buffer.
             let view = make_view(id.as_bytes(), 0, 0);
             let views = ScalarBuffer::from(vec![view; ts.len()]);
-            let data = vec![Buffer::from(id.as_bytes())];
+            let data = match id.len() <= 12 {
+                true => Vec::new(),
+                false => vec![Buffer::from(id.as_bytes())],
+            };
             Arc::new(StringViewArray::new(views, data, None))
         }
-        1 => Arc::new(TimestampSecondArray::from(ts.to_vec()).with_timezone("UTC")),
-        _ => Arc::new(Float64Array::from(vals.to_vec())),
+        TS_COL => Arc::new(TimestampSecondArray::from(ts.to_vec()).with_timezone("UTC")),
+        VALUE_COL => Arc::new(Float64Array::from(vals.to_vec())),
+        // The flag column.
+        _ => {
+            let keys = match flags.is_empty() {
+                true => vec![flag_key(Flag::Normal); ts.len()],
+                false => flags.iter().map(|&f| flag_key(f)).collect(),
+            };
+            let keys = Int8Array::from(keys);
+            // The keys index the eight letters by construction.
+            Arc::new(DictionaryArray::<Int8Type>::new(keys, flag_letters()))
+        }
     }
+}
+
+/// The dictionary of the flag column: the letters of [`Flag::ALL`], in that order.
+fn flag_letters() -> ArrayRef {
+    static LETTERS: OnceLock<ArrayRef> = OnceLock::new();
+    LETTERS
+        .get_or_init(|| {
+            Arc::new(StringArray::from_iter_values(
+                Flag::ALL.iter().map(|f| f.to_string()),
+            ))
+        })
+        .clone()
+}
+
+/// The key of `f` in [`flag_letters`].
+fn flag_key(f: Flag) -> i8 {
+    Flag::ALL.iter().position(|&g| g == f).unwrap_or(0) as i8
 }
 
 impl Iterator for Reader {

@@ -1,7 +1,7 @@
 //! [`MeterTable`]: the readings of a snapshot as a DataFusion table.
 
 use super::exec::{MeterScanExec, Part};
-use super::filter::{classify, Selection, METER_ID, TS};
+use super::filter::{classify, Selection, FLAG, METER_ID, TS};
 use crate::store::Snapshot;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -14,8 +14,12 @@ use std::ops::Range;
 use std::sync::{Arc, OnceLock};
 
 /// The readings of a [`Snapshot`] as a DataFusion table: `meter_id` (`Utf8View`), `ts`
-/// (`Timestamp(Second, "UTC")`, the interval start) and `value` (`Float64`, bit for bit the
-/// stored value), none nullable. See the [module](super) for what the scan applies itself.
+/// (`Timestamp(Second, "UTC")`, the interval start), `value` (`Float64`, bit for bit the
+/// stored value) and `flag` (the reading's quality [`Flag`](crate::Flag) as its HJ 212
+/// letter, `N` for a normal reading: a dictionary of the eight letters with `Int8` keys,
+/// as in [`readings_schema`](crate::arrow::readings_schema)), none nullable. A column is
+/// built only when the query uses it. See the [module](super) for what the scan applies
+/// itself.
 #[derive(Clone)]
 pub struct MeterTable {
     snapshot: Arc<Snapshot>,
@@ -48,6 +52,11 @@ impl MeterTable {
                         false,
                     ),
                     Field::new("value", DataType::Float64, false),
+                    Field::new(
+                        FLAG,
+                        DataType::Dictionary(Box::new(DataType::Int8), Box::new(DataType::Utf8)),
+                        false,
+                    ),
                 ]))
             })
             .clone()
