@@ -119,19 +119,24 @@ fn expected(store: &Store, ids: &[&str], range: std::ops::Range<i64>) -> Vec<(St
     out
 }
 
+/// Writes meter `id`'s first day again, each value plus `delta`, into the log: a newer
+/// source that overlaps the older ones.
+fn resend_first_day(store: &Store, id: &str, delta: f64) {
+    let resend: Vec<meterstore::Reading> = store
+        .history(id, START..START + 86_400)
+        .unwrap()
+        .map(|(ts, v)| meterstore::Reading::new(id, ts, v + delta))
+        .collect();
+    store.append(&resend).unwrap();
+}
+
 #[test]
 fn filters_on_meter_and_time_are_applied_by_the_scan() {
     let tmp = tempfile::tempdir().unwrap();
     let fleet = fleet();
     let store = store_of(tmp.path(), &fleet, |_| true);
     // A resend of one meter's first day in a newer source: the newest write wins.
-    let id0 = fleet.meters()[0].id.clone();
-    let resend: Vec<meterstore::Reading> = store
-        .history(&id0, START..START + 86_400)
-        .unwrap()
-        .map(|(ts, v)| meterstore::Reading::new(&id0, ts, v + 1.0))
-        .collect::<Vec<_>>();
-    store.append(&resend).unwrap();
+    resend_first_day(&store, &fleet.meters()[0].id, 1.0);
     let ids: Vec<&str> = fleet.meters().iter().map(|m| m.id.as_str()).collect();
     let ctx = ctx_of(&[&store], 3);
     let (a, b) = (ids[0], ids[5]);
@@ -621,6 +626,48 @@ fn the_flag_column_gives_each_readings_quality_flag() {
     assert!(p.contains("projection=[meter_id, value]"), "{p}");
     let p = plan(&ctx, "SELECT * FROM meters");
     assert!(p.contains("projection=[meter_id, ts, value, flag]"), "{p}");
+}
+
+#[test]
+fn counts_by_meter_need_no_readings_where_the_index_is_exact() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fleet = fleet();
+    let store = store_of(tmp.path(), &fleet, |_| true);
+    // A resend of one meter's first day in a newer source: that meter's index count is
+    // only an upper bound, so its readings are read and counted.
+    resend_first_day(&store, &fleet.meters()[0].id, 0.0);
+    let ctx = ctx_of(&[&store], 3);
+    let mid = START + 2 * 86_400 + 450;
+    for (cond, range) in [
+        ("TRUE".to_owned(), i64::MIN..i64::MAX),
+        (format!("ts >= to_timestamp_seconds({mid})"), mid..i64::MAX),
+    ] {
+        let sql = format!("SELECT meter_id, count(*) FROM meters WHERE {cond} GROUP BY meter_id");
+        let p = plan(&ctx, &sql);
+        assert!(p.contains("projection=[meter_id]"), "{p}");
+        let mut got = Vec::new();
+        for b in rows(&ctx, &sql) {
+            let ids = b.column(0).as_string_view();
+            let n = b.column(1).as_primitive::<Int64Type>();
+            for i in 0..b.num_rows() {
+                got.push((ids.value(i).to_owned(), n.value(i) as usize));
+            }
+        }
+        got.sort();
+        let mut want: Vec<(String, usize)> = fleet
+            .meters()
+            .iter()
+            .map(|m| {
+                (
+                    m.id.clone(),
+                    store.history(&m.id, range.clone()).unwrap().len(),
+                )
+            })
+            .filter(|m| m.1 > 0)
+            .collect();
+        want.sort();
+        assert_eq!(got, want, "{sql}");
+    }
 }
 
 #[test]

@@ -49,8 +49,16 @@ const VALUE_COL: usize = 2;
 /// Consecutive meters (sorted by id) scanned by one partition, and their rows by the index.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Part {
-    pub meters: Vec<String>,
+    pub meters: Vec<Meter>,
     pub rows: u64,
+}
+
+/// A meter to scan: its id, and its row count in the range when the block index gives
+/// it exactly.
+#[derive(Debug, Clone)]
+pub(crate) struct Meter {
+    pub id: String,
+    pub exact_rows: Option<u64>,
 }
 
 /// The scan of a [`MeterTable`](super::MeterTable): the selected meters, split into
@@ -175,7 +183,7 @@ fn partitioning(projection: &[usize], parts: &[Part]) -> Result<Partitioning> {
     let splits: Option<Vec<SplitPoint>> = parts[1..]
         .iter()
         .map(|p| {
-            let first = p.meters.first()?.clone();
+            let first = p.meters.first()?.id.clone();
             Some(SplitPoint::new(vec![ScalarValue::Utf8View(Some(first))]))
         })
         .collect();
@@ -229,6 +237,7 @@ impl ExecutionPlan for MeterScanExec {
         let reader = Reader {
             snapshot: self.snapshot.clone(),
             meters: part.meters.clone().into_iter(),
+            ids_only: self.projection.iter().all(|&c| c == METER_ID_COL),
             range: self.range.clone(),
             projection: self.projection.clone(),
             schema: self.schema.clone(),
@@ -258,15 +267,26 @@ impl ExecutionPlan for MeterScanExec {
 /// at a time (the last one of a meter may be shorter), until the limit.
 struct Reader {
     snapshot: Arc<Snapshot>,
-    meters: std::vec::IntoIter<String>,
+    meters: std::vec::IntoIter<Meter>,
+    /// Whether no projected column but the id needs the readings themselves.
+    ids_only: bool,
     range: Range<i64>,
     projection: Vec<usize>,
     schema: SchemaRef,
     batch_size: usize,
     /// Rows still to give under the limit.
     left: usize,
-    /// The meter being read, its history and the rows of it already given.
-    current: Option<(String, History, usize)>,
+    /// The meter being read, its readings and the rows of it already given.
+    current: Option<(String, Rows, usize)>,
+}
+
+/// The readings of one meter as a partition gives them.
+enum Rows {
+    /// Read from the store.
+    Read(History),
+    /// Only counted: when no projected column but the id needs the readings and the
+    /// block index counts them exactly, no block is read.
+    Counted(usize),
 }
 
 impl Reader {
@@ -276,36 +296,50 @@ impl Reader {
                 return Ok(None);
             }
             if self.current.is_none() {
-                let Some(id) = self.meters.next() else {
+                let Some(m) = self.meters.next() else {
                     return Ok(None);
                 };
-                let h = self
-                    .snapshot
-                    .history(&id, self.range.clone())
-                    .map_err(external)?;
-                self.current = Some((id, h, 0));
+                let counted = m.exact_rows.and_then(|n| usize::try_from(n).ok());
+                let rows = match counted.filter(|_| self.ids_only) {
+                    Some(n) => Rows::Counted(n),
+                    None => Rows::Read(
+                        self.snapshot
+                            .history(&m.id, self.range.clone())
+                            .map_err(external)?,
+                    ),
+                };
+                self.current = Some((m.id, rows, 0));
             }
-            let Some((id, h, at)) = &mut self.current else {
+            let Some((id, rows, at)) = &mut self.current else {
                 continue;
             };
-            let (ts, vals) = h.as_slices();
-            let n = (ts.len() - *at).min(self.batch_size).min(self.left);
+            let total = match rows {
+                Rows::Read(h) => h.as_slices().0.len(),
+                Rows::Counted(n) => *n,
+            };
+            let n = (total - *at).min(self.batch_size).min(self.left);
             if n == 0 {
                 self.current = None;
                 continue;
             }
-            let rows = *at..*at + n;
-            let flags = match h.sparse_flags() {
-                [] => &[][..],
-                f => &f[rows.clone()],
+            let span = *at..*at + n;
+            let (ts, vals, flags) = match rows {
+                Rows::Read(h) => {
+                    let (ts, vals) = h.as_slices();
+                    let flags = match h.sparse_flags() {
+                        [] => &[][..],
+                        f => &f[span.clone()],
+                    };
+                    (&ts[span.clone()], &vals[span], flags)
+                }
+                Rows::Counted(_) => (&[][..], &[][..], &[][..]),
             };
-            let (ts, vals) = (&ts[rows.clone()], &vals[rows]);
             *at += n;
             self.left -= n;
             let columns: Vec<ArrayRef> = self
                 .projection
                 .iter()
-                .map(|&c| column(c, id, ts, vals, flags))
+                .map(|&c| column(c, id, n, ts, vals, flags))
                 .collect();
             let opts = RecordBatchOptions::new().with_row_count(Some(n));
             let batch = RecordBatch::try_new_with_options(self.schema.clone(), columns, &opts)?;
@@ -314,16 +348,16 @@ impl Reader {
     }
 }
 
-/// Column `c` of the table for the readings `ts`, `vals` of meter `id`, with their
-/// `flags` (empty when all are [`Flag::Normal`]).
-fn column(c: usize, id: &str, ts: &[i64], vals: &[f64], flags: &[Flag]) -> ArrayRef {
+/// Column `c` of the table for `n` readings of meter `id`: `ts`, `vals` and `flags` (the
+/// last empty when all are [`Flag::Normal`]) hold them where the column needs them.
+fn column(c: usize, id: &str, n: usize, ts: &[i64], vals: &[f64], flags: &[Flag]) -> ArrayRef {
     match c {
         METER_ID_COL => {
             // Every row the same view: inline for ids of up to 12 bytes (the array then
             // has no data buffer, which lets hashing read the views alone), else pointing
             // to the id stored once in the one data buffer.
             let view = make_view(id.as_bytes(), 0, 0);
-            let views = ScalarBuffer::from(vec![view; ts.len()]);
+            let views = ScalarBuffer::from(vec![view; n]);
             let data = match id.len() <= 12 {
                 true => Vec::new(),
                 false => vec![Buffer::from(id.as_bytes())],
@@ -335,7 +369,7 @@ fn column(c: usize, id: &str, ts: &[i64], vals: &[f64], flags: &[Flag]) -> Array
         // The flag column.
         _ => {
             let keys = match flags.is_empty() {
-                true => vec![flag_key(Flag::Normal); ts.len()],
+                true => vec![flag_key(Flag::Normal); n],
                 false => flags.iter().map(|&f| flag_key(f)).collect(),
             };
             let keys = Int8Array::from(keys);
