@@ -119,19 +119,24 @@ fn expected(store: &Store, ids: &[&str], range: std::ops::Range<i64>) -> Vec<(St
     out
 }
 
+/// Writes meter `id`'s first day again, each value plus `delta`, into the log: a newer
+/// source that overlaps the older ones.
+fn resend_first_day(store: &Store, id: &str, delta: f64) {
+    let resend: Vec<meterstore::Reading> = store
+        .history(id, START..START + 86_400)
+        .unwrap()
+        .map(|(ts, v)| meterstore::Reading::new(id, ts, v + delta))
+        .collect();
+    store.append(&resend).unwrap();
+}
+
 #[test]
 fn filters_on_meter_and_time_are_applied_by_the_scan() {
     let tmp = tempfile::tempdir().unwrap();
     let fleet = fleet();
     let store = store_of(tmp.path(), &fleet, |_| true);
     // A resend of one meter's first day in a newer source: the newest write wins.
-    let id0 = fleet.meters()[0].id.clone();
-    let resend: Vec<meterstore::Reading> = store
-        .history(&id0, START..START + 86_400)
-        .unwrap()
-        .map(|(ts, v)| meterstore::Reading::new(&id0, ts, v + 1.0))
-        .collect::<Vec<_>>();
-    store.append(&resend).unwrap();
+    resend_first_day(&store, &fleet.meters()[0].id, 1.0);
     let ids: Vec<&str> = fleet.meters().iter().map(|m| m.id.as_str()).collect();
     let ctx = ctx_of(&[&store], 3);
     let (a, b) = (ids[0], ids[5]);
@@ -454,6 +459,215 @@ fn shard_stores_query_as_one_table() {
     let sql = "SELECT meter_id, date_trunc('day', ts) AS d, sum(value) FROM meters GROUP BY 1, 2";
     let (a, b) = (text(&many, sql), text(&one, sql));
     assert_eq!(a, b);
+}
+
+/// The `(meter_id, sum(value), count(*))` of every meter from the store's own reads.
+fn sums_by_meter(store: &Store) -> Vec<(String, u64, i64)> {
+    let mut ids = store.meter_ids();
+    ids.sort();
+    ids.into_iter()
+        .map(|id| {
+            let h: Vec<(i64, f64)> = store.history(&id, i64::MIN..i64::MAX).unwrap().collect();
+            let sum: f64 = h.iter().map(|r| r.1).sum();
+            (id, sum.to_bits(), h.len() as i64)
+        })
+        .collect()
+}
+
+#[test]
+fn group_by_meter_runs_per_partition_in_sorted_mode() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fleet = fleet();
+    let store = store_of(tmp.path(), &fleet, |_| true);
+    let want = sums_by_meter(&store);
+    for partitions in [1, 2, 3, 5] {
+        let ctx = ctx_of(&[&store], partitions);
+        let sql = "SELECT meter_id, sum(value), count(*) FROM meters GROUP BY meter_id";
+        let p = plan(&ctx, sql);
+        if partitions > 1 {
+            // Every meter's rows are in one partition, sorted: no shuffle, no hash table
+            // of all the meters.
+            assert!(!p.contains("RepartitionExec"), "{p}");
+            assert!(p.contains("ordering_mode=Sorted"), "{p}");
+        }
+        let mut got: Vec<(String, u64, i64)> = Vec::new();
+        for b in rows(&ctx, sql) {
+            let ids = b.column(0).as_string_view();
+            let s = b.column(1).as_primitive::<Float64Type>();
+            let n = b.column(2).as_primitive::<Int64Type>();
+            for i in 0..b.num_rows() {
+                got.push((ids.value(i).to_owned(), s.value(i).to_bits(), n.value(i)));
+            }
+        }
+        got.sort();
+        // The scan gives each meter's readings in time order, and one partition sums a
+        // meter alone, so the sums are the sequential ones, bit for bit.
+        assert_eq!(got, want, "{partitions} partitions");
+
+        // Sorted output needs a merge of the partitions, not a sort.
+        let sql = "SELECT meter_id, ts, value FROM meters ORDER BY meter_id, ts";
+        let p = plan(&ctx, sql);
+        assert!(!p.contains("SortExec"), "{p}");
+        let all: Vec<String> = fleet.meters().iter().map(|m| m.id.clone()).collect();
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        let b = rows(&ctx, sql);
+        let mut flat = Vec::new();
+        for b in &b {
+            let ids = b.column(0).as_string_view();
+            let ts = b
+                .column(1)
+                .as_primitive::<meterstore::sql::datafusion::arrow::datatypes::TimestampSecondType>(
+                );
+            for i in 0..b.num_rows() {
+                flat.push((ids.value(i).to_owned(), ts.value(i)));
+            }
+        }
+        let keys: Vec<(String, i64)> = expected(&store, &all, i64::MIN..i64::MAX)
+            .into_iter()
+            .map(|r| (r.0, r.1))
+            .collect();
+        assert_eq!(
+            flat, keys,
+            "{partitions} partitions: in (meter_id, ts) order"
+        );
+
+        // A join on the id with another aggregate of the table keeps every meter's rows
+        // together: each meter's last reading, found through the join.
+        let sql = "SELECT m.meter_id, count(*) FROM meters m \
+                   JOIN (SELECT meter_id, max(ts) AS last FROM meters GROUP BY meter_id) l \
+                   ON m.meter_id = l.meter_id AND m.ts = l.last GROUP BY m.meter_id";
+        let n: usize = rows(&ctx, sql)
+            .iter()
+            .map(|b| {
+                let c = b.column(1).as_primitive::<Int64Type>();
+                assert!(c.values().iter().all(|&v| v == 1));
+                b.num_rows()
+            })
+            .sum();
+        assert_eq!(n, want.len(), "{partitions} partitions");
+    }
+}
+
+#[test]
+fn the_flag_column_gives_each_readings_quality_flag() {
+    use meterstore::sql::datafusion::arrow::array::DictionaryArray;
+    use meterstore::sql::datafusion::arrow::datatypes::Int8Type;
+    use meterstore::Flag;
+    let tmp = tempfile::tempdir().unwrap();
+    let fleet = fleet();
+    let store = store_of(tmp.path(), &fleet, |_| true);
+    let ids: Vec<String> = fleet.meters().iter().map(|m| m.id.clone()).collect();
+    // Flagged rewrites of a few readings of two meters: some flushed into a segment, some
+    // left in the log.
+    let mut flagged = Vec::new();
+    for (k, id) in [&ids[1], &ids[4]].into_iter().enumerate() {
+        let h: Vec<(i64, f64)> = store.history(id, i64::MIN..i64::MAX).unwrap().collect();
+        for (j, flag) in Flag::ALL.iter().enumerate().skip(1) {
+            let (ts, v) = h[j * 97 + k];
+            flagged.push((id.clone(), ts, *flag));
+            store
+                .append(&[meterstore::Reading::new(id, ts, v).with_flag(*flag)])
+                .unwrap();
+        }
+        if k == 0 {
+            store.flush().unwrap();
+        }
+    }
+    let ctx = ctx_of(&[&store], 3);
+    // `(meter_id, ts, flag letter)` rows of a `SELECT meter_id, ts, flag` result, sorted.
+    let flag_rows = |sql: &str| -> Vec<(String, i64, String)> {
+        let mut out = Vec::new();
+        for b in rows(&ctx, sql) {
+            let id = b.column(0).as_string_view();
+            let ts = b
+                .column(1)
+                .as_primitive::<meterstore::sql::datafusion::arrow::datatypes::TimestampSecondType>(
+                );
+            let d: &DictionaryArray<Int8Type> = b.column(2).as_dictionary();
+            let letters = d.values().as_string::<i32>();
+            for (i, &k) in d.keys().values().iter().enumerate() {
+                let l = letters.value(k as usize).to_owned();
+                out.push((id.value(i).to_owned(), ts.value(i), l));
+            }
+        }
+        out.sort();
+        out
+    };
+    // Every reading with its flag, as the store's history reads give them.
+    let mut want = Vec::new();
+    for id in &ids {
+        let h = store.history(id, i64::MIN..i64::MAX).unwrap();
+        let flags = h.flags().to_vec();
+        for ((ts, _), f) in h.zip(flags) {
+            want.push((id.clone(), ts, f.to_string()));
+        }
+    }
+    want.sort();
+    assert_eq!(flag_rows("SELECT meter_id, ts, flag FROM meters"), want);
+    // Filtering and grouping on it.
+    let got = flag_rows("SELECT meter_id, ts, flag FROM meters WHERE flag <> 'N'");
+    let mut want: Vec<_> = flagged
+        .iter()
+        .map(|(id, ts, f)| (id.clone(), *ts, f.to_string()))
+        .collect();
+    want.sort();
+    assert_eq!(got, want);
+    let sql = "SELECT count(*) FROM meters WHERE flag IN ('M', 'D')";
+    let n = rows(&ctx, sql)[0]
+        .column(0)
+        .as_primitive::<Int64Type>()
+        .value(0);
+    assert_eq!(n, 4);
+    // Built only when a query uses it.
+    let p = plan(
+        &ctx,
+        "SELECT meter_id, sum(value) FROM meters GROUP BY meter_id",
+    );
+    assert!(p.contains("projection=[meter_id, value]"), "{p}");
+    let p = plan(&ctx, "SELECT * FROM meters");
+    assert!(p.contains("projection=[meter_id, ts, value, flag]"), "{p}");
+}
+
+#[test]
+fn counts_by_meter_need_no_readings_where_the_index_is_exact() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fleet = fleet();
+    let store = store_of(tmp.path(), &fleet, |_| true);
+    // A resend of one meter's first day in a newer source: that meter's index count is
+    // only an upper bound, so its readings are read and counted.
+    resend_first_day(&store, &fleet.meters()[0].id, 0.0);
+    let ctx = ctx_of(&[&store], 3);
+    let mid = START + 2 * 86_400 + 450;
+    for (cond, range) in [
+        ("TRUE".to_owned(), i64::MIN..i64::MAX),
+        (format!("ts >= to_timestamp_seconds({mid})"), mid..i64::MAX),
+    ] {
+        let sql = format!("SELECT meter_id, count(*) FROM meters WHERE {cond} GROUP BY meter_id");
+        let p = plan(&ctx, &sql);
+        assert!(p.contains("projection=[meter_id]"), "{p}");
+        let mut got = Vec::new();
+        for b in rows(&ctx, &sql) {
+            let ids = b.column(0).as_string_view();
+            let n = b.column(1).as_primitive::<Int64Type>();
+            for i in 0..b.num_rows() {
+                got.push((ids.value(i).to_owned(), n.value(i) as usize));
+            }
+        }
+        got.sort();
+        let mut want: Vec<(String, usize)> = fleet
+            .meters()
+            .iter()
+            .map(|m| {
+                (
+                    m.id.clone(),
+                    store.history(&m.id, range.clone()).unwrap().len(),
+                )
+            })
+            .filter(|m| m.1 > 0)
+            .collect();
+        want.sort();
+        assert_eq!(got, want, "{sql}");
+    }
 }
 
 #[test]

@@ -11,6 +11,7 @@ use std::ops::Range;
 /// The column names of the readings table.
 pub(crate) const METER_ID: &str = "meter_id";
 pub(crate) const TS: &str = "ts";
+pub(crate) const FLAG: &str = "flag";
 
 /// One filter the scan applies.
 #[derive(Debug, Clone, PartialEq)]

@@ -2,7 +2,11 @@
 //! (cargo feature `datafusion`, Rust 1.94 or newer).
 //!
 //! - [`MeterTable`]: a `TableProvider` over a [`Snapshot`]: `meter_id` (`Utf8View`), `ts`
-//!   (`Timestamp(Second, "UTC")`) and `value` (`Float64`), one row per reading. Filters
+//!   (`Timestamp(Second, "UTC")`), `value` (`Float64`) and `flag` (the quality flag's
+//!   letter, a dictionary), one row per reading; only the columns a query uses are built.
+//!   Each partition's rows come sorted by `(meter_id, ts)` and the partitions are ranges
+//!   of meter ids, which the scan declares, so `GROUP BY meter_id` runs per partition in
+//!   sorted mode, without a hash repartition. Filters
 //!   `meter_id = '..'`, `meter_id IN (..)` and comparisons of `ts` with a constant are
 //!   applied by the scan itself, exactly: only the selected meters are read, and only their
 //!   blocks that the block index places in the time range. The meters are split into

@@ -1,7 +1,7 @@
 //! [`MeterTable`]: the readings of a snapshot as a DataFusion table.
 
-use super::exec::{MeterScanExec, Part};
-use super::filter::{classify, Selection, METER_ID, TS};
+use super::exec::{Meter, MeterScanExec, Part};
+use super::filter::{classify, Selection, FLAG, METER_ID, TS};
 use crate::store::Snapshot;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -14,8 +14,12 @@ use std::ops::Range;
 use std::sync::{Arc, OnceLock};
 
 /// The readings of a [`Snapshot`] as a DataFusion table: `meter_id` (`Utf8View`), `ts`
-/// (`Timestamp(Second, "UTC")`, the interval start) and `value` (`Float64`, bit for bit the
-/// stored value), none nullable. See the [module](super) for what the scan applies itself.
+/// (`Timestamp(Second, "UTC")`, the interval start), `value` (`Float64`, bit for bit the
+/// stored value) and `flag` (the reading's quality [`Flag`](crate::Flag) as its HJ 212
+/// letter, `N` for a normal reading: a dictionary of the eight letters with `Int8` keys,
+/// as in [`readings_schema`](crate::arrow::readings_schema)), none nullable. A column is
+/// built only when the query uses it. See the [module](super) for what the scan applies
+/// itself.
 #[derive(Clone)]
 pub struct MeterTable {
     snapshot: Arc<Snapshot>,
@@ -48,21 +52,24 @@ impl MeterTable {
                         false,
                     ),
                     Field::new("value", DataType::Float64, false),
+                    Field::new(
+                        FLAG,
+                        DataType::Dictionary(Box::new(DataType::Int8), Box::new(DataType::Utf8)),
+                        false,
+                    ),
                 ]))
             })
             .clone()
     }
 
     /// The selected meters that have readings in `range`, sorted by id, with their row
-    /// counts from the block index, and whether every count is exact.
-    fn counted(&self, sel: &Selection) -> (Vec<(String, u64)>, bool) {
-        let mut exact = true;
+    /// counts from the block index and whether each count is exact.
+    fn counted(&self, sel: &Selection) -> Vec<(String, u64, bool)> {
         let mut out = Vec::new();
-        let mut count = |id: &str, out: &mut Vec<(String, u64)>| {
-            let (rows, ex) = self.snapshot.indexed_rows(id, &sel.range);
-            exact &= ex;
+        let count = |id: &str, out: &mut Vec<(String, u64, bool)>| {
+            let (rows, exact) = self.snapshot.indexed_rows(id, &sel.range);
             if rows > 0 {
-                out.push((id.to_owned(), rows));
+                out.push((id.to_owned(), rows, exact));
             }
         };
         match &sel.ids {
@@ -74,20 +81,23 @@ impl MeterTable {
                 ids.into_iter().for_each(|id| count(id, &mut out));
             }
         }
-        (out, exact)
+        out
     }
 }
 
-/// Splits meters (sorted, with row counts) into at most `n` runs of consecutive meters
-/// with about equal rows each.
-fn partition(meters: Vec<(String, u64)>, n: usize) -> Vec<Part> {
+/// Splits meters (sorted, with row counts and whether each is exact) into at most `n`
+/// runs of consecutive meters with about equal rows each.
+fn partition(meters: Vec<(String, u64, bool)>, n: usize) -> Vec<Part> {
     let total: u64 = meters.iter().map(|m| m.1).sum();
     let n = n.max(1) as u64;
     let mut parts: Vec<Part> = Vec::new();
     let mut cur = Part::default();
     let mut done = 0u64;
-    for (id, rows) in meters {
-        cur.meters.push(id);
+    for (id, rows, exact) in meters {
+        cur.meters.push(Meter {
+            id,
+            exact_rows: exact.then_some(rows),
+        });
         cur.rows += rows;
         done += rows;
         // Close the run once it reaches its share of the rows so far.
@@ -126,8 +136,9 @@ impl TableProvider for MeterTable {
     }
 
     fn statistics(&self) -> Option<Statistics> {
-        let (meters, exact) = self.counted(&Selection::of(&[]));
+        let meters = self.counted(&Selection::of(&[]));
         let rows = meters.iter().map(|m| m.1 as usize).sum();
+        let exact = meters.iter().all(|m| m.2);
         Some(Statistics::new_unknown(&self.schema()).with_num_rows(precision(rows, exact)))
     }
 
@@ -140,11 +151,11 @@ impl TableProvider for MeterTable {
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let sel = Selection::of(filters);
         let range: Range<i64> = sel.range.clone();
-        let (meters, exact) = if range.is_empty() {
-            (Vec::new(), true)
-        } else {
-            self.counted(&sel)
+        let meters = match range.is_empty() {
+            true => Vec::new(),
+            false => self.counted(&sel),
         };
+        let exact = meters.iter().all(|m| m.2);
         let parts = partition(meters, state.config().target_partitions());
         let projection = match projection {
             Some(p) => p.clone(),
@@ -179,7 +190,7 @@ mod tests {
         let m = |v: &[u64]| {
             v.iter()
                 .enumerate()
-                .map(|(i, &r)| (format!("M{i}"), r))
+                .map(|(i, &r)| (format!("M{i}"), r, true))
                 .collect::<Vec<_>>()
         };
         let rows = |p: &[Part]| p.iter().map(|p| p.rows).collect::<Vec<_>>();
