@@ -1,20 +1,17 @@
 //! The Parquet export: a snapshot's readings as Hive-partitioned Parquet files.
 
-use super::batches::{meters_batch, readings_schema, ReadingsBuilder};
+use super::batches::{meters_batch, readings_schema};
+use super::pages::ReadingsFile;
 use super::shard_of;
 use crate::error::{Error, Result};
 use crate::monitor::Catalog;
 use crate::store::Snapshot;
 use crate::types::{civil_from_days, month_start, next_month_start, UtcOffset};
-use arrow_array::cast::AsArray;
-use arrow_array::types::TimestampSecondType;
-use arrow_array::{RecordBatch, TimestampMillisecondArray};
+use arrow_array::RecordBatch;
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, Encoding, ZstdLevel};
-use parquet::file::metadata::SortingColumn;
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
-use parquet::schema::types::ColumnPath;
+use parquet::arrow::{add_encoded_arrow_schema_to_metadata, ArrowSchemaConverter, ArrowWriter};
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::ops::Range;
@@ -24,16 +21,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 /// Name of the meter catalog file at the top of an export.
 pub const METERS_FILE: &str = "meters.parquet";
-
-/// Rows handed to the Parquet writer at a time (at least; a batch ends with a whole
-/// meter-month, so the builder reserves twice this): large enough that the per-call costs
-/// vanish, small enough that the builder's buffers (1.25 MiB a batch) stay near the
-/// cache.
-const WRITE_ROWS: usize = 1 << 16;
-
-/// Rows per row group: Parquet's customary 1 Mi, so that engines split files into
-/// row groups of a few MB compressed.
-const ROW_GROUP_ROWS: usize = 1 << 20;
 
 /// What to export.
 #[derive(Debug, Clone)]
@@ -78,42 +65,6 @@ fn io_err(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::io(path, std::io::Error::other(e.to_string()))
 }
 
-/// The writer settings of every reading file: ZSTD (level 1, as pyarrow's default),
-/// chunk and page statistics untruncated (with the page index), the sort order declared,
-/// and per column:
-/// - `meter_id` PLAIN: the rows of a meter are consecutive, so ZSTD folds the repeats to
-///   the same size as a dictionary, and the writer skips hashing every row's id (about a
-///   tenth of its instructions);
-/// - `ts` DELTA_BINARY_PACKED: a regular series costs a few bits a reading, where a
-///   dictionary costs about 2 bytes a reading over a year of timestamps;
-/// - `value` dictionary-encoded (the default): metered values repeat.
-fn writer_props() -> WriterProperties {
-    let col = ColumnPath::from;
-    WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::default()))
-        .set_statistics_enabled(EnabledStatistics::Page)
-        .set_statistics_truncate_length(None)
-        .set_column_index_truncate_length(None)
-        .set_column_dictionary_enabled(col("meter_id"), false)
-        .set_column_encoding(col("meter_id"), Encoding::PLAIN)
-        .set_column_dictionary_enabled(col("ts"), false)
-        .set_column_encoding(col("ts"), Encoding::DELTA_BINARY_PACKED)
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-        .set_sorting_columns(Some(vec![
-            SortingColumn {
-                column_idx: 0,
-                descending: false,
-                nulls_first: false,
-            },
-            SortingColumn {
-                column_idx: 1,
-                descending: false,
-                nulls_first: false,
-            },
-        ]))
-        .build()
-}
-
 /// The schema of a reading file: [`readings_schema`] with `ts` in milliseconds, since
 /// Parquet's timestamp type has no seconds (a `Timestamp(Second)` column would be written
 /// as a bare 64-bit integer, which DuckDB and Spark read as a number, not a time), and
@@ -133,23 +84,6 @@ fn file_schema() -> SchemaRef {
         .clone()
 }
 
-/// A [`readings_schema`] batch as a [`file_schema`] batch; an error for a timestamp
-/// beyond the range of milliseconds in 64 bits (about 292 million years).
-fn to_file_batch(batch: RecordBatch) -> std::result::Result<RecordBatch, String> {
-    let secs = batch.column(1).as_primitive::<TimestampSecondType>();
-    let mut millis = Vec::with_capacity(secs.len());
-    for &t in secs.values() {
-        let ms = t.checked_mul(1000);
-        millis.push(
-            ms.ok_or_else(|| format!("timestamp {t} s is beyond Parquet's millisecond range"))?,
-        );
-    }
-    let ts = TimestampMillisecondArray::from(millis).with_timezone("UTC");
-    let mut cols = batch.columns()[..3].to_vec();
-    cols[1] = Arc::new(ts);
-    RecordBatch::try_new(file_schema(), cols).map_err(|e| e.to_string())
-}
-
 /// `month=YYYY-MM/shard=NN`, the shard zero-padded to at least two digits (as many as
 /// the largest shard number needs).
 fn partition_dir(month_start: i64, shard: u32, shards: u32) -> PathBuf {
@@ -158,12 +92,11 @@ fn partition_dir(month_start: i64, shard: u32, shards: u32) -> PathBuf {
     PathBuf::from(format!("month={y:04}-{m:02}")).join(format!("shard={shard:0width$}"))
 }
 
-/// One reading file being written.
+/// One reading file being written, under its temporary name.
 struct Part {
     rel: PathBuf,
     tmp: PathBuf,
-    writer: ArrowWriter<File>,
-    rows: ReadingsBuilder,
+    file: ReadingsFile,
 }
 
 impl Part {
@@ -172,30 +105,19 @@ impl Part {
         let dir = path.parent().unwrap_or(out);
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let tmp = path.with_extension("parquet.tmp");
-        let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        let writer = ArrowWriter::try_new(file, file_schema(), Some(writer_props()))
+        let schema = ArrowSchemaConverter::new()
+            .convert(&file_schema())
             .map_err(|e| io_err(&tmp, e))?;
-        Ok(Part {
-            rel,
-            tmp,
-            writer,
-            rows: ReadingsBuilder::with_capacity(2 * WRITE_ROWS),
-        })
-    }
-
-    fn write_rows(&mut self) -> Result<()> {
-        if self.rows.is_empty() {
-            return Ok(());
-        }
-        let batch = to_file_batch(self.rows.finish()).map_err(|e| io_err(&self.tmp, e))?;
-        self.writer.write(&batch).map_err(|e| io_err(&self.tmp, e))
+        let mut props = ReadingsFile::props().build();
+        add_encoded_arrow_schema_to_metadata(&file_schema(), &mut props);
+        let file = ReadingsFile::create(&tmp, &schema, props)?;
+        Ok(Part { rel, tmp, file })
     }
 
     /// Writes what is buffered, closes the file and renames it to its final name;
     /// returns its size.
-    fn finish(mut self, out: &Path) -> Result<(PathBuf, u64)> {
-        self.write_rows()?;
-        let file = self.writer.into_inner().map_err(|e| io_err(&self.tmp, e))?;
+    fn finish(self, out: &Path) -> Result<(PathBuf, u64)> {
+        let file = self.file.finish()?;
         file.sync_all().map_err(|e| Error::io(&self.tmp, e))?;
         let len = file.metadata().map_err(|e| Error::io(&self.tmp, e))?.len();
         let path = out.join(&self.rel);
@@ -330,10 +252,7 @@ fn export_shard(
                     v.insert(Part::create(out, rel)?)
                 }
             };
-            part.rows.push_slices(id, &ts[i..j], &vals[i..j], &[]);
-            if part.rows.len() >= WRITE_ROWS {
-                part.write_rows()?;
-            }
+            part.file.push(id, &ts[i..j], &vals[i..j])?;
             i = j;
         }
         progress(ts.len() as u64);

@@ -35,6 +35,7 @@
 
 mod batches;
 mod export;
+mod pages;
 
 pub use arrow_array;
 pub use arrow_schema;
