@@ -17,6 +17,7 @@
 //! Every page and dictionary page is ZSTD level 1 (pyarrow's default level); chunk
 //! statistics and the page index (column and offset index) are exact and untruncated.
 
+use crate::codec::put_varint;
 use crate::error::{Error, Result};
 use bytes::Bytes;
 use parquet::basic::{BoundaryOrder, Compression, Encoding, ZstdLevel};
@@ -51,15 +52,6 @@ const ZSTD_LEVEL: i32 = 1;
 
 fn perr(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::io(path, std::io::Error::other(e.to_string()))
-}
-
-/// Appends `v` as an unsigned LEB128 varint (Parquet's ULEB128).
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push(v as u8 | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
 }
 
 fn zigzag(v: i64) -> u64 {
